@@ -1,0 +1,47 @@
+# The two commands: `make demo` and `make test`. Both set up everything they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: all setup prometheus lint test test-fast crds demo clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(STAMP) prometheus
+
+# Debian's prometheus: the tests and the sandbox start it themselves on 127.0.0.1.
+prometheus:
+	@if ! command -v prometheus >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's prometheus"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "prometheus is missing: run 'sudo apt-get install --no-install-recommends prometheus'" >&2; exit 1; \
+	  fi; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: setup lint
+	$(BIN)/pytest
+
+# Pure unit tests only: seconds, no servers.
+test-fast: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+crds: $(STAMP)
+	$(BIN)/mlaiops crds
+
+demo: setup
+	@echo "make demo: the closed-loop story is not built yet (it needs the sandbox cluster); see README" >&2; exit 1
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

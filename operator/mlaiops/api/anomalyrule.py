@@ -1,0 +1,197 @@
+"""AnomalyRule: PromQL series scored by a detector, with Prometheus-style hysteresis.
+
+Vocabulary from vmanomaly (``detector.type``, ``direction``, ``minDeviation``, ``dataRange``,
+``fitEvery``, ``fitWindow``; an anomaly score above 1 is anomalous) and from Prometheus
+alerting rules (``for``, ``keepFiringFor``, ``labels``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mlaiops.api.common import (
+    ApiModel,
+    Conditions,
+    Duration,
+    Severity,
+    WorkloadReference,
+    nested,
+)
+
+DetectorType = Literal["auto", "threshold", "zscore", "mad", "ewma", "seasonal", "isolationForest", "forecast"]
+
+
+class MinDeviation(ApiModel):
+    """Deviations smaller than these are never anomalous, however unusual (vmanomaly's min_dev_from_expected)."""
+
+    absolute: float = Field(default=0.0, ge=0)
+    """In the series' own unit."""
+    relative: float = Field(default=0.0, ge=0)
+    """As a fraction of the expected value (0.1 = 10%)."""
+
+
+class DataRange(ApiModel):
+    """Values outside this range are invalid data, reported as anomalous (e.g. [0, 1] for a ratio)."""
+
+    min: float | None = None
+    """Lowest valid value."""
+    max: float | None = None
+    """Highest valid value."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DataRange:
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be less than max ({self.max})")
+        return self
+
+
+class DetectorSpec(ApiModel):
+    """The detector and its parameters; parameters that do not apply to the type are rejected."""
+
+    type: DetectorType = "auto"
+    """auto combines the others; threshold, zscore, mad, ewma, seasonal, isolationForest, forecast."""
+    direction: Literal["up", "down", "both"] = "both"
+    """Which deviations count: above expected, below, or both."""
+    min_deviation: MinDeviation = nested(MinDeviation)
+    """Floor under which deviations are ignored."""
+    data_range: DataRange | None = None
+    """Valid range of the data."""
+    sensitivity: float = Field(default=1.0, gt=0, le=100)
+    """Multiplies the band width's inverse: 2 makes the detector twice as touchy."""
+    upper: float | None = None
+    """threshold, forecast: the upper bound."""
+    lower: float | None = None
+    """threshold, forecast: the lower bound."""
+    window: Duration | None = None
+    """zscore, mad, ewma: the baseline window."""
+    season: Duration | None = None
+    """seasonal: the period of the profile (1d or 1w)."""
+    horizon: Duration | None = None
+    """forecast: how far ahead a crossing of upper/lower fires."""
+    contamination: float | None = Field(default=None, gt=0, le=0.5)
+    """isolationForest: expected share of anomalies in the fit window."""
+
+    @model_validator(mode="after")
+    def _params_match_type(self) -> DetectorSpec:
+        allowed = {
+            "auto": set(),
+            "threshold": {"upper", "lower"},
+            "zscore": {"window"},
+            "mad": {"window"},
+            "ewma": {"window"},
+            "seasonal": {"season"},
+            "isolationForest": {"contamination"},
+            "forecast": {"upper", "lower", "horizon", "window"},
+        }[self.type]
+        for field in ("upper", "lower", "window", "season", "horizon", "contamination"):
+            if getattr(self, field) is not None and field not in allowed:
+                raise ValueError(f"{field} does not apply to detector type {self.type}")
+        if self.type in ("threshold", "forecast") and self.upper is None and self.lower is None:
+            raise ValueError(f"detector type {self.type} needs upper, lower or both")
+        if self.upper is not None and self.lower is not None and self.lower >= self.upper:
+            raise ValueError(f"lower ({self.lower}) must be less than upper ({self.upper})")
+        return self
+
+
+class NamedQuery(ApiModel):
+    """One input of a multivariate rule."""
+
+    name: str = Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$", max_length=63)
+    """Feature name."""
+    query: str = Field(min_length=1, max_length=8192)
+    """PromQL expression."""
+
+
+class AnomalyRuleSpec(ApiModel):
+    """Desired state of an AnomalyRule."""
+
+    query: str | None = Field(default=None, min_length=1, max_length=8192)
+    """PromQL; every series of the result is scored on its own, labels kept."""
+    queries: list[NamedQuery] | None = Field(default=None, min_length=2, max_length=16)
+    """Several PromQL inputs scored together (isolationForest); series are joined on their labels."""
+    interval: Duration = "30s"
+    """How often the rule is evaluated."""
+    fit_every: Duration = "1h"
+    """How often the detector is refitted on fitWindow."""
+    fit_window: Duration = "1d"
+    """History used to fit the detector and to warm-start after a restart."""
+    detector: DetectorSpec = nested(DetectorSpec)
+    """How points are scored."""
+    for_: Duration = Field(default="0s", alias="for")
+    """How long a series must stay anomalous before the rule fires (Pending until then)."""
+    keep_firing_for: Duration = "0s"
+    """How long a series keeps firing after it stops being anomalous."""
+    on_no_data: Literal["NoData", "Normal", "KeepState"] = "NoData"
+    """State when the query returns nothing."""
+    severity: Severity = "warning"
+    """Severity of the anomalies this rule fires; playbooks match on it."""
+    labels: dict[str, str] | None = None
+    """Extra labels attached to every anomaly."""
+    target: WorkloadReference | None = None
+    """The workload the anomalies concern; remediation acts on it."""
+    suspend: bool = False
+    """Stop evaluating (state is kept)."""
+
+    @model_validator(mode="after")
+    def _one_input(self) -> AnomalyRuleSpec:
+        if (self.query is None) == (self.queries is None):
+            raise ValueError("set exactly one of query and queries")
+        if self.queries is not None and self.detector.type not in ("isolationForest", "auto"):
+            raise ValueError("queries (multivariate) needs detector.type isolationForest or auto")
+        return self
+
+
+# --- status ------------------------------------------------------------------------------------
+
+AnomalyState = Literal["Normal", "Pending", "Firing", "NoData", "Error"]
+
+
+class SeriesStatus(ApiModel):
+    """The latest evaluation of one series."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    """The series' labels."""
+    fingerprint: str = ""
+    """Stable identity of rule + series."""
+    state: AnomalyState = "Normal"
+    """State of this series."""
+    value: float | None = None
+    """Last value."""
+    expected: float | None = None
+    """What the detector expected."""
+    lower: float | None = None
+    """Lower edge of the normal band."""
+    upper: float | None = None
+    """Upper edge of the normal band."""
+    score: float | None = None
+    """Anomaly score; above 1 is anomalous."""
+    since: datetime | None = None
+    """When the series entered its state."""
+
+
+class AnomalyRuleStatus(ApiModel):
+    """Observed state of an AnomalyRule."""
+
+    state: AnomalyState | None = None
+    """Worst state over the series: Firing > Pending > Error > NoData > Normal."""
+    observed_generation: int | None = None
+    """The spec generation this status describes."""
+    last_evaluation: datetime | None = None
+    """When the rule last ran."""
+    last_fit: datetime | None = None
+    """When the detector was last fitted."""
+    firing_series: int | None = None
+    """Series currently firing."""
+    series: list[SeriesStatus] | None = Field(default=None, max_length=50)
+    """The most anomalous series (bounded)."""
+    evaluations: int | None = None
+    """Evaluations since creation."""
+    firings: int | None = None
+    """Times a series started firing."""
+    message: str | None = None
+    """Why the rule is in Error or NoData."""
+    conditions: Conditions | None = None
+    """Ready, Firing."""

@@ -1,0 +1,341 @@
+"""ModelDeployment: a model server rolled out progressively, analysed on Prometheus, rolled back on its own.
+
+Vocabulary from KServe (``model.format``, ``model.storageUri``, ``runtime``) and from
+Flagger / Argo Rollouts (``rollout.canary.steps[].weight/pause``, ``analysis.interval``,
+``metrics[].query``, ``thresholdRange``, ``failureLimit``, ``consecutiveErrorLimit``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mlaiops.api.common import (
+    ApiModel,
+    Conditions,
+    Duration,
+    IntOrPercent,
+    LocalObjectReference,
+    Quantity,
+    nested,
+)
+
+STORAGE_URI_PATTERN = r"^(file|https?|pvc|s3)://.+$"
+SHA256_PATTERN = r"^[a-f0-9]{64}$"
+VERSION_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+
+BUILTIN_METRICS = ("request-success-rate", "request-duration")
+"""Analysis metrics that need no query: the built-in model server exports what they measure."""
+
+
+class ModelSource(ApiModel):
+    """Where the model comes from when it is not a fixed URI."""
+
+    retrain_policy_ref: LocalObjectReference
+    """Serve the model that this RetrainPolicy promoted (from its status)."""
+
+
+class ModelSpec(ApiModel):
+    """The model to serve."""
+
+    format: Literal["sklearn", "xgboost", "lightgbm", "onnx", "custom"] = "sklearn"
+    """Serialisation format; the built-in server loads sklearn (joblib). Like KServe's modelFormat."""
+    storage_uri: str | None = Field(default=None, pattern=STORAGE_URI_PATTERN, max_length=2048)
+    """file://, http(s)://, pvc://<claim>/<path> or s3:// location of the model artifact."""
+    sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
+    """Expected sha256 of the artifact; the server refuses to become ready on a mismatch."""
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+    """Version label exported with every metric; defaults to a short hash of the URI."""
+    name: str | None = Field(default=None, pattern=VERSION_PATTERN)
+    """Model name in the inference protocol; defaults to the ModelDeployment's name."""
+    source: ModelSource | None = None
+    """Take the model from a RetrainPolicy instead of storageUri."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        if (self.storage_uri is None) == (self.source is None):
+            raise ValueError("set exactly one of storageUri and source")
+        if self.source is not None and self.sha256 is not None:
+            raise ValueError("sha256 comes from the RetrainPolicy when source is set; remove it")
+        return self
+
+
+class ResourceRequirements(ApiModel):
+    """CPU and memory for each model server container."""
+
+    requests: dict[str, Quantity] | None = None
+    """Minimum resources, e.g. {cpu: 250m, memory: 256Mi}."""
+    limits: dict[str, Quantity] | None = None
+    """Maximum resources."""
+
+
+class EnvVar(ApiModel):
+    """An environment variable with a literal value."""
+
+    name: str = Field(pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+    """Variable name."""
+    value: str = ""
+    """Variable value."""
+
+
+class RuntimeSpec(ApiModel):
+    """The container that serves the model: the built-in server unless ``image`` is set."""
+
+    image: str | None = Field(default=None, min_length=1)
+    """A custom model server image (MLServer, Triton, TorchServe, ...). Empty: the built-in server."""
+    args: list[str] | None = None
+    """Arguments for a custom image."""
+    env: list[EnvVar] | None = None
+    """Extra environment variables."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    """HTTP port the server listens on."""
+    readiness_path: str = Field(default="/v2/health/ready", pattern=r"^/")
+    """HTTP path that answers 200 when the model is loaded."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port of the Prometheus metrics endpoint; defaults to ``port``."""
+    metrics_path: str = Field(default="/metrics", pattern=r"^/")
+    """Path of the Prometheus metrics endpoint."""
+    resources: ResourceRequirements = nested(ResourceRequirements)
+    """Resource requests and limits of the server container."""
+
+
+class CanaryStep(ApiModel):
+    """One step of a canary: send ``weight`` percent of traffic to the new model, then wait ``pause``."""
+
+    weight: int = Field(ge=1, le=100)
+    """Percentage of traffic (by replica ratio) on the canary during this step."""
+    pause: Duration = "1m"
+    """How long to hold this step while the analysis runs before moving on."""
+
+
+def _default_steps() -> list[CanaryStep]:
+    return [CanaryStep(weight=25, pause="1m"), CanaryStep(weight=50, pause="1m")]
+
+
+class CanaryStrategy(ApiModel):
+    """Progressive delivery: canary next to stable, gated by analysis."""
+
+    steps: list[CanaryStep] = Field(
+        default_factory=_default_steps,
+        min_length=1,
+        max_length=20,
+        json_schema_extra={"default": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "1m"}]},
+    )
+    """Traffic steps; weights must strictly increase. After the last step the canary is promoted."""
+
+    @model_validator(mode="after")
+    def _increasing(self) -> CanaryStrategy:
+        for index in range(1, len(self.steps)):
+            if self.steps[index].weight <= self.steps[index - 1].weight:
+                raise ValueError(
+                    f"steps[{index}].weight ({self.steps[index].weight}) must be greater than "
+                    f"steps[{index - 1}].weight ({self.steps[index - 1].weight})"
+                )
+        return self
+
+
+class RollingUpdateStrategy(ApiModel):
+    """The Deployment's own rolling update, without analysis."""
+
+    max_surge: IntOrPercent = "25%"
+    """Pods above the desired count during the update."""
+    max_unavailable: IntOrPercent = 0
+    """Pods that may be unavailable during the update."""
+
+
+class RolloutSpec(ApiModel):
+    """How a new model version reaches production."""
+
+    strategy: Literal["Canary", "RollingUpdate"] = "Canary"
+    """Canary (analysed, with automatic rollback) or RollingUpdate (the Deployment's own)."""
+    canary: CanaryStrategy = nested(CanaryStrategy)
+    """Canary settings, used when strategy is Canary."""
+    rolling_update: RollingUpdateStrategy = nested(RollingUpdateStrategy)
+    """Rolling update settings, used for RollingUpdate and for replica changes."""
+
+
+class ThresholdRange(ApiModel):
+    """The range a metric must stay within; either bound may be left out."""
+
+    min: float | None = None
+    """Lowest acceptable value."""
+    max: float | None = None
+    """Highest acceptable value."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdRange:
+        if self.min is None and self.max is None:
+            raise ValueError("set min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class AnalysisMetric(ApiModel):
+    """One PromQL check of the canary, like a Flagger metric or an Argo AnalysisTemplate metric."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """Metric name; request-success-rate and request-duration are built in and need no query."""
+    query: str | None = Field(default=None, min_length=1, max_length=8192)
+    """PromQL returning one number; {{name}}, {{namespace}}, {{version}}, {{track}} and {{interval}}
+    are replaced before it runs."""
+    threshold_range: ThresholdRange
+    """The value must lie within this range for the check to pass."""
+    interval: Duration | None = None
+    """Overrides analysis.interval for this metric."""
+    on_no_data: Literal["fail", "pass", "inconclusive"] = "inconclusive"
+    """What an empty result means: fail, pass, or inconclusive (pause and say why in a condition)."""
+
+    @model_validator(mode="after")
+    def _query_or_builtin(self) -> AnalysisMetric:
+        if self.query is None and self.name not in BUILTIN_METRICS:
+            raise ValueError(f"query is required unless name is one of {', '.join(BUILTIN_METRICS)}")
+        return self
+
+
+class AnalysisSpec(ApiModel):
+    """Metric analysis of the canary at every step."""
+
+    interval: Duration = "30s"
+    """How often every metric is evaluated."""
+    failure_limit: int = Field(default=1, ge=0, le=100)
+    """Failed checks tolerated; one more aborts the rollout and rolls back."""
+    consecutive_error_limit: int = Field(default=4, ge=0, le=100)
+    """Consecutive provider errors (Prometheus unreachable, bad query) tolerated before Degraded."""
+    metrics: list[AnalysisMetric] = Field(default_factory=list, max_length=20, json_schema_extra={"default": []})
+    """The checks; with none, steps advance on their pause alone."""
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AnalysisSpec:
+        names = [metric.name for metric in self.metrics]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"metric names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+class AutoscalingSpec(ApiModel):
+    """A HorizontalPodAutoscaler for the stable track."""
+
+    min_replicas: int = Field(default=1, ge=1, le=1000)
+    """Lower bound of replicas."""
+    max_replicas: int = Field(ge=1, le=1000)
+    """Upper bound of replicas."""
+    target_cpu_utilization: int = Field(default=80, ge=1, le=100)
+    """Average CPU utilisation (percent of requests) the HPA aims for."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"minReplicas ({self.min_replicas}) must not exceed maxReplicas ({self.max_replicas})")
+        return self
+
+
+class ModelDeploymentSpec(ApiModel):
+    """Desired state of a ModelDeployment."""
+
+    model: ModelSpec
+    """The model to serve."""
+    runtime: RuntimeSpec = nested(RuntimeSpec)
+    """The serving container."""
+    replicas: int = Field(default=1, ge=0, le=1000)
+    """Replicas of the stable track (ignored while autoscaling is set)."""
+    autoscaling: AutoscalingSpec | None = None
+    """Scale the stable track with an HPA instead of a fixed replica count."""
+    rollout: RolloutSpec = nested(RolloutSpec)
+    """How new versions are rolled out."""
+    analysis: AnalysisSpec = nested(AnalysisSpec)
+    """How canaries are judged."""
+    paused: bool = False
+    """Hold the rollout at its current step."""
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+class ModelRef(ApiModel):
+    """A concrete model version."""
+
+    version: str | None = None
+    """Version label."""
+    storage_uri: str | None = None
+    """Artifact location."""
+    sha256: str | None = None
+    """Artifact hash."""
+
+
+class RolloutRecord(ApiModel):
+    """One finished rollout, newest first in status.history."""
+
+    version: str | None = None
+    """Version that was rolled out."""
+    storage_uri: str | None = None
+    """Its artifact."""
+    outcome: Literal["Promoted", "RolledBack", "Aborted"]
+    """How it ended."""
+    reason: str = ""
+    """CamelCase reason."""
+    message: str = ""
+    """What happened, for people."""
+    started_at: datetime | None = None
+    """When the rollout began."""
+    finished_at: datetime | None = None
+    """When it ended."""
+
+
+class MetricResult(ApiModel):
+    """The latest evaluation of one analysis metric."""
+
+    name: str
+    """Metric name."""
+    value: float | None = None
+    """Last value; absent when there was no data or an error."""
+    phase: Literal["Successful", "Failed", "Error", "Inconclusive"]
+    """Outcome of the last evaluation."""
+    successes: int = 0
+    """Passing evaluations in this rollout."""
+    failures: int = 0
+    """Failing evaluations in this rollout."""
+    consecutive_errors: int = 0
+    """Provider errors in a row."""
+    message: str = ""
+    """Details, e.g. the provider error."""
+
+
+class ModelDeploymentStatus(ApiModel):
+    """Observed state of a ModelDeployment."""
+
+    phase: Literal["Pending", "Progressing", "Ready", "Degraded", "RolledBack", "Failed"] | None = None
+    """Short summary for printer columns."""
+    observed_generation: int | None = None
+    """The spec generation this status describes."""
+    replicas: int | None = None
+    """Pods of all tracks."""
+    ready_replicas: int | None = None
+    """Ready pods of all tracks."""
+    ready: str | None = None
+    """ready/desired, for kubectl."""
+    selector: str | None = None
+    """Label selector of the pods, for the scale subresource (HPA, kubectl scale)."""
+    endpoint: str | None = None
+    """In-cluster URL of the stable Service."""
+    stable_model: ModelRef | None = None
+    """The model serving production traffic."""
+    canary_model: ModelRef | None = None
+    """The model under analysis, if any."""
+    failed_model: ModelRef | None = None
+    """The last model that was rolled back; it is not retried until the spec names a new model."""
+    current_step: int | None = None
+    """Index of the canary step in progress."""
+    canary_weight: int | None = None
+    """Percentage of traffic on the canary."""
+    analysis: list[MetricResult] | None = None
+    """Latest analysis results."""
+    last_action: str | None = None
+    """The last automated action, e.g. Promoted v7 or RolledBack v8."""
+    history: list[RolloutRecord] | None = Field(default=None, max_length=20)
+    """Finished rollouts, newest first (bounded)."""
+    conditions: Conditions | None = None
+    """Ready, Progressing, Degraded, RolledBack."""

@@ -1,0 +1,309 @@
+"""RemediationPlaybook: anomalies and alerts turned into safe, audited, verified actions.
+
+Vocabulary from Robusta (triggers and actions), Alertmanager (``matchers``, ``severity``),
+medik8s (``minHealthy``, escalating remediations) and StackStorm (approvals).
+Each action is a ``type`` plus the sub-object of the same name, like volumes in a pod spec,
+so the CRD schema stays structural.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mlaiops.api.common import (
+    ApiModel,
+    Conditions,
+    Duration,
+    IntOrPercent,
+    LabelSelector,
+    LocalObjectReference,
+    Matcher,
+    Quantity,
+    SecretKeySelector,
+    Severity,
+    WorkloadReference,
+    nested,
+)
+
+ActionType = Literal["scale", "restart", "rollback", "retrain", "deletePod", "adjustResources", "notify", "suspendRule"]
+
+
+class Trigger(ApiModel):
+    """What starts the playbook: AnomalyRules (by name or label) or Alertmanager alerts."""
+
+    source: Literal["AnomalyRule", "Alertmanager"] = "AnomalyRule"
+    """Where the signal comes from."""
+    rules: list[LocalObjectReference] | None = None
+    """AnomalyRules by name (source AnomalyRule)."""
+    selector: LabelSelector | None = None
+    """AnomalyRules by label (source AnomalyRule)."""
+    severity: Severity | None = None
+    """Lowest severity that triggers; any when empty."""
+    matchers: list[Matcher] | None = None
+    """Alertmanager matchers on the anomaly's or alert's labels; all must match."""
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> Trigger:
+        if self.source == "AnomalyRule" and not self.rules and self.selector is None:
+            raise ValueError("an AnomalyRule trigger needs rules, selector or both")
+        if self.source == "Alertmanager" and (self.rules or self.selector is not None):
+            raise ValueError("rules and selector apply only to source AnomalyRule; use matchers")
+        return self
+
+
+class Verify(ApiModel):
+    """How the playbook checks that a step helped."""
+
+    within: Duration = "5m"
+    """The anomaly must resolve within this time, else the next step runs."""
+
+
+class ScaleAction(ApiModel):
+    """Change replicas, bounded; raises the HPA's bounds instead when an HPA owns replicas."""
+
+    replicas: int | None = Field(default=None, ge=0, le=1000)
+    """Absolute replica count."""
+    delta: int | None = Field(default=None, ge=-1000, le=1000)
+    """Replicas to add (negative: remove)."""
+    factor: float | None = Field(default=None, gt=0, le=10)
+    """Multiply current replicas (rounded up)."""
+    min: int = Field(default=1, ge=0, le=1000)
+    """Never go below."""
+    max: int = Field(default=10, ge=1, le=1000)
+    """Never go above."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScaleAction:
+        given = [name for name in ("replicas", "delta", "factor") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of replicas, delta and factor")
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
+        return self
+
+
+class DeletePodAction(ApiModel):
+    """Delete the worst pod, never going below minHealthy."""
+
+    query: str | None = Field(default=None, min_length=1, max_length=8192)
+    """PromQL ranking pods (label pod); the highest value is deleted."""
+    selector: LabelSelector | None = None
+    """Only pods matching this selector are candidates."""
+
+
+class ResourceCaps(ApiModel):
+    """Highest values adjustResources may set."""
+
+    memory: Quantity | None = None
+    """Memory cap, e.g. 4Gi."""
+    cpu: Quantity | None = None
+    """CPU cap, e.g. 2."""
+
+
+class AdjustResourcesAction(ApiModel):
+    """Raise limits (and requests) of the workload's containers, e.g. after OOMKilled."""
+
+    resources: list[Literal["memory", "cpu"]] = Field(
+        default_factory=lambda: ["memory"], min_length=1, json_schema_extra={"default": ["memory"]}
+    )
+    """Which resources to raise."""
+    factor: float = Field(default=1.5, gt=1, le=10)
+    """Multiplier of the current value."""
+    max: ResourceCaps | None = None
+    """Caps, e.g. {memory: 4Gi}."""
+
+
+class NotifyAction(ApiModel):
+    """Post to a webhook; the URL comes from a Secret."""
+
+    url_secret_ref: SecretKeySelector
+    """Secret key holding the webhook URL."""
+    format: Literal["slack", "generic"] = "generic"
+    """Slack-compatible body or generic JSON."""
+
+
+class RetrainAction(ApiModel):
+    """Trigger a run of a RetrainPolicy."""
+
+    policy_ref: LocalObjectReference
+    """The RetrainPolicy to run."""
+
+
+class SuspendRuleAction(ApiModel):
+    """Suspend the AnomalyRule that fired (e.g. a known noisy rule) for a while."""
+
+    duration: Duration = "1h"
+    """How long to suspend."""
+
+
+class Action(ApiModel):
+    """One step of the escalation ladder."""
+
+    name: str | None = Field(default=None, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """Step name for status and events; defaults to the type and index."""
+    type: ActionType
+    """What to do; the sub-object of the same name holds its settings."""
+    timeout: Duration = "2m"
+    """Longest the action itself may take."""
+    verify: Verify = nested(Verify)
+    """How success is checked before escalating."""
+    scale: ScaleAction | None = None
+    """Settings for type scale."""
+    delete_pod: DeletePodAction | None = None
+    """Settings for type deletePod."""
+    adjust_resources: AdjustResourcesAction | None = None
+    """Settings for type adjustResources."""
+    notify: NotifyAction | None = None
+    """Settings for type notify."""
+    retrain: RetrainAction | None = None
+    """Settings for type retrain."""
+    suspend_rule: SuspendRuleAction | None = None
+    """Settings for type suspendRule."""
+
+    @model_validator(mode="after")
+    def _settings_match_type(self) -> Action:
+        settings = {
+            "scale": self.scale,
+            "deletePod": self.delete_pod,
+            "adjustResources": self.adjust_resources,
+            "notify": self.notify,
+            "retrain": self.retrain,
+            "suspendRule": self.suspend_rule,
+        }
+        for name, value in settings.items():
+            if value is not None and name != self.type:
+                raise ValueError(f"{name} is set but type is {self.type}")
+        if self.type in ("scale", "notify", "retrain") and settings[self.type] is None:
+            raise ValueError(f"type {self.type} needs its settings in {self.type}")
+        return self
+
+
+class CircuitBreaker(ApiModel):
+    """Stop acting when acting does not help."""
+
+    max_unverified: int = Field(default=3, ge=1, le=100)
+    """Executions in a row that did not resolve the anomaly before the playbook is Suspended."""
+
+
+class Guardrails(ApiModel):
+    """Limits on how often and how hard the playbook acts."""
+
+    cooldown: Duration = "10m"
+    """Least time between two executions on the same target."""
+    max_executions: int = Field(default=3, ge=1, le=1000)
+    """Executions allowed per window."""
+    window: Duration = "1h"
+    """The window of maxExecutions."""
+    min_healthy: IntOrPercent = 1
+    """Ready pods that must remain (deletePod, restart)."""
+    circuit_breaker: CircuitBreaker = nested(CircuitBreaker)
+    """Suspend after repeated failures."""
+    suppress_during_rollout: bool = True
+    """Do nothing while the target is rolling out or retraining."""
+
+
+class Approval(ApiModel):
+    """Human approval before acting."""
+
+    required: bool = False
+    """Wait in AwaitingApproval for the mlaiops.dev/approve: <execution-id> annotation."""
+    timeout: Duration = "1h"
+    """The execution expires if not approved within this time."""
+
+
+class RemediationPlaybookSpec(ApiModel):
+    """Desired state of a RemediationPlaybook."""
+
+    triggers: list[Trigger] = Field(min_length=1, max_length=20)
+    """Signals that start the playbook; any one is enough."""
+    target: WorkloadReference | None = None
+    """Act on this workload; when empty, on the target of the anomaly's rule."""
+    actions: list[Action] = Field(min_length=1, max_length=10)
+    """The escalation ladder, run in order until one step is verified."""
+    guardrails: Guardrails = nested(Guardrails)
+    """Rate limits and safety checks."""
+    approval: Approval = nested(Approval)
+    """Human approval."""
+    dry_run: bool = False
+    """Record what would be done without doing it."""
+    suspend: bool = False
+    """Do not start new executions."""
+
+    @model_validator(mode="after")
+    def _unique_step_names(self) -> RemediationPlaybookSpec:
+        names = [action.name for action in self.actions if action.name]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"action names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+class StepRecord(ApiModel):
+    """What one step did."""
+
+    action: str
+    """Step name."""
+    target: str | None = None
+    """kind/name it acted on."""
+    started_at: datetime | None = None
+    """When it started."""
+    finished_at: datetime | None = None
+    """When it finished."""
+    result: Literal["Running", "Succeeded", "Failed", "DryRun", "Skipped", "Refused"]
+    """How it ended."""
+    message: str = ""
+    """Details."""
+    verified: bool | None = None
+    """Whether the anomaly resolved within verify.within."""
+
+
+class ExecutionRecord(ApiModel):
+    """One execution of the playbook; written before its first action."""
+
+    id: str
+    """Execution id (for approvals)."""
+    trigger: str = ""
+    """Rule or alert that started it."""
+    fingerprint: str | None = None
+    """Fingerprint of the anomaly."""
+    incident: str | None = None
+    """Incident it belongs to."""
+    target: str | None = None
+    """kind/name it acts on."""
+    state: Literal["Pending", "AwaitingApproval", "Running", "Verifying", "Succeeded", "Failed", "Expired", "Refused"]
+    """Where the execution is."""
+    started_at: datetime | None = None
+    """When it started."""
+    finished_at: datetime | None = None
+    """When it ended."""
+    steps: list[StepRecord] | None = None
+    """Steps run so far."""
+
+
+class RemediationPlaybookStatus(ApiModel):
+    """Observed state of a RemediationPlaybook."""
+
+    state: Literal["Idle", "Running", "AwaitingApproval", "CoolingDown", "Suspended"] | None = None
+    """Short summary for printer columns."""
+    observed_generation: int | None = None
+    """The spec generation this status describes."""
+    executions: list[ExecutionRecord] | None = Field(default=None, max_length=50)
+    """Executions, newest first (bounded)."""
+    total_executions: int | None = None
+    """Executions since creation."""
+    verified_executions: int | None = None
+    """Executions that fixed the problem."""
+    consecutive_unverified: int | None = None
+    """Executions in a row that did not (circuit breaker input)."""
+    last_execution_time: datetime | None = None
+    """When the newest execution started."""
+    last_action: str | None = None
+    """The newest step, for printer columns."""
+    conditions: Conditions | None = None
+    """Ready, Suspended."""

@@ -1,0 +1,26 @@
+"""Operator-wide kopf settings: where state lives, how errors back off, what identifies us."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from mlaiops import GROUP
+
+FINALIZER = f"{GROUP}/finalizer"
+
+
+@kopf.on.startup()
+def configure_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Keep kopf's bookkeeping under our own annotation prefix and bound every retry."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = 20  # INFO and above become Kubernetes Events
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.peering.name = "mlaiops"

@@ -1,0 +1,86 @@
+"""`mlaiops run`: start the operator (kopf with the mlaiops handlers)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from mlaiops.settings import Settings
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Merge flags over ``MLAIOPS_*`` variables; only flags the user gave override."""
+    overrides = {
+        key: value
+        for key, value in {
+            "namespaces": args.namespace or None,
+            "dry_run": True if args.dry_run else None,
+            "standalone": True if args.standalone else None,
+            "prometheus_url": args.prometheus_url,
+            "log_format": args.log_format,
+            "health_port": args.health_port,
+            "metrics_port": args.metrics_port,
+        }.items()
+        if value is not None
+    }
+    if args.all_namespaces:
+        overrides["namespaces"] = []
+    return Settings(**overrides)
+
+
+async def operate(settings: Settings, stop_flag: asyncio.Event | None = None) -> None:
+    """Run kopf with every mlaiops handler until ``stop_flag`` is set or the process is signalled."""
+    import kopf
+
+    from mlaiops import controllers
+
+    controllers.configure(settings)
+    await kopf.operator(
+        standalone=settings.standalone,
+        priority=settings.priority,
+        peering_name=settings.peering_name,
+        namespaces=settings.namespaces,
+        clusterwide=settings.clusterwide,
+        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
+        stop_flag=stop_flag,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except ValidationError as error:
+        print(f"mlaiops run: invalid configuration:\n{error}", file=sys.stderr)
+        return 2
+    import kopf
+
+    kopf.configure(
+        verbose=args.verbose,
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    logging.getLogger("mlaiops").info("starting with %s", settings.model_dump(mode="json"))
+    asyncio.run(operate(settings))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="start the operator",
+        description="Start the operator. Every flag can also be set as an MLAIOPS_* environment variable.",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", metavar="NS", help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (default)")
+    parser.add_argument("--standalone", action="store_true", help="single instance: no peering with replicas")
+    parser.add_argument("--dry-run", action="store_true", help="record every action, perform none")
+    parser.add_argument("--prometheus-url", help="Prometheus HTTP API base URL (MLAIOPS_PROMETHEUS_URL)")
+    parser.add_argument("--log-format", choices=["json", "text"], help="log format (MLAIOPS_LOG_FORMAT)")
+    parser.add_argument("--health-port", type=int, help="liveness endpoint port (MLAIOPS_HEALTH_PORT)")
+    parser.add_argument("--metrics-port", type=int, help="operator metrics port, 0 disables (MLAIOPS_METRICS_PORT)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="verbose logging")
+    parser.set_defaults(func=_run)

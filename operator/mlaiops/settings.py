@@ -1,0 +1,63 @@
+"""Operator configuration: one validated object built from flags and ``MLAIOPS_*`` variables.
+
+Flags win over the environment; the environment wins over defaults. The object is passed
+to whatever needs it, never read from the environment deep inside the code.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mlaiops import __version__
+
+
+class Settings(BaseSettings):
+    """Everything the operator process is told from outside."""
+
+    model_config = SettingsConfigDict(env_prefix="MLAIOPS_", extra="forbid", validate_default=True)
+
+    prometheus_url: AnyHttpUrl = AnyHttpUrl("http://prometheus.monitoring.svc:9090")
+    """Base URL of the Prometheus HTTP API used by analysis and anomaly rules."""
+    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Namespaces to watch (comma-separated in the environment); empty means all namespaces."""
+    dry_run: bool = False
+    """Operator-wide dry run: record every action, perform none."""
+    log_format: Literal["json", "text"] = "text"
+    """Log line format."""
+    standalone: bool = False
+    """Run without kopf peering (a single instance)."""
+    peering_name: str = "mlaiops"
+    """Name of the kopf peering object shared by the replicas."""
+    priority: int = 0
+    """Peering priority of this replica; replicas need distinct priorities."""
+    image: str = f"mlaiops:{__version__}"
+    """Image that runs the built-in model server and trainer."""
+    health_port: int = Field(default=8080, ge=1, le=65535)
+    """Port of the liveness endpoint (/healthz)."""
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
+    """Port of the operator's own /metrics; 0 disables it."""
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("namespaces")
+    @classmethod
+    def _valid_names(cls, value: list[str]) -> list[str]:
+        from mlaiops.api.common import DNS_LABEL_PATTERN
+
+        for name in value:
+            if not re.fullmatch(DNS_LABEL_PATTERN, name) or len(name) > 63:
+                raise ValueError(f"invalid namespace name {name!r}")
+        return value
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
