@@ -142,7 +142,9 @@ def test_example_is_valid_and_round_trips(obj: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("info", KINDS, ids=lambda info: info.kind)
 def test_a_status_written_by_the_models_validates(info: Any) -> None:
-    conditions = [{"type": "Ready", "status": "True", "reason": "Reconciled", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    conditions = [
+        {"type": "Ready", "status": "True", "reason": "Reconciled", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+    ]
     status = info.status.model_validate({"observedGeneration": 3, "conditions": conditions}).to_dict()
     schema = crd_schema(info.kind)
     jsonschema.Draft4Validator(schema["properties"]["status"]).validate(status)
