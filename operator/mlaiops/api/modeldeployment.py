@@ -300,6 +300,8 @@ class MetricResult(ApiModel):
     """Failing evaluations in this rollout."""
     consecutive_errors: int = 0
     """Provider errors in a row."""
+    step_successes: int = 0
+    """Passing evaluations in the current step; a step advances only after one."""
     message: str = ""
     """Details, e.g. the provider error."""
 
@@ -330,7 +332,15 @@ class ModelDeploymentStatus(ApiModel):
     current_step: int | None = None
     """Index of the canary step in progress."""
     canary_weight: int | None = None
-    """Percentage of traffic on the canary."""
+    """Percentage of traffic on the canary (the replica ratio actually reached)."""
+    rollout_started_at: datetime | None = None
+    """When the rollout in progress began."""
+    step_started_at: datetime | None = None
+    """When the current step's canary pods became ready (its pause counts from here)."""
+    last_analysis_at: datetime | None = None
+    """When the analysis last ran."""
+    rollback_request: str | None = None
+    """The last mlaiops.dev/rollback annotation value acted on, so each request runs once."""
     analysis: list[MetricResult] | None = None
     """Latest analysis results."""
     last_action: str | None = None

@@ -1,0 +1,1 @@
+"""Rollout logic of ModelDeployments, pure: canary steps, analysis judging, rollback decisions."""

@@ -1,0 +1,229 @@
+"""The rollout state machine, driven tick by tick against a cluster that does what the plan says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
+from mlaiops.resources.modelserver import ResolvedModel
+from mlaiops.rollout.analysis import MetricOutcome
+from mlaiops.rollout.canary import Observed, Plan, analysis_due, plan_rollout
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+V1 = ResolvedModel("file:///m/v1.joblib", "v1")
+V2 = ResolvedModel("file:///m/v2.joblib", "v2")
+
+
+def make_spec(**changes: Any) -> ModelDeploymentSpec:
+    spec: dict[str, Any] = {
+        "model": {"storageUri": "file:///m/v1.joblib"},
+        "replicas": 4,
+        "rollout": {"canary": {"steps": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "1m"}]}},
+        "analysis": {
+            "interval": "30s",
+            "failureLimit": 1,
+            "consecutiveErrorLimit": 2,
+            "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 0.99}}],
+        },
+    }
+    spec.update(changes)
+    return ModelDeploymentSpec.model_validate(spec)
+
+
+class Cluster:
+    """Plays the cluster and the clock: after each plan, the planned replicas exist and are ready."""
+
+    def __init__(self, spec: ModelDeploymentSpec) -> None:
+        self.spec = spec
+        self.status: ModelDeploymentStatus | None = None
+        self.now = T0
+        self.observed = Observed()
+        self.plans: list[Plan] = []
+
+    def tick(
+        self,
+        desired: ResolvedModel | None,
+        outcome: str | None = None,
+        seconds: float = 30,
+        rollback: str | None = None,
+        ready: bool = True,
+    ) -> Plan:
+        outcomes = [MetricOutcome("request-success-rate", outcome, 0.5)] if outcome else None
+        plan = plan_rollout(self.spec, self.status, desired, self.observed, self.now, 1, outcomes, rollback)
+        self.status = plan.status
+        self.plans.append(plan)
+        self.observed = Observed(
+            stable_ready=plan.stable_replicas if ready else 0,
+            canary_ready=plan.canary_replicas if ready else 0,
+            stable_replicas=plan.stable_replicas,
+            canary_replicas=plan.canary_replicas,
+        )
+        self.now += timedelta(seconds=seconds)
+        return plan
+
+    def condition(self, kind: str) -> tuple[str, str]:
+        assert self.status is not None
+        found = next(c for c in self.status.conditions or [] if c.type == kind)
+        return found.status, found.reason
+
+    def events(self) -> list[str]:
+        return [event.reason for plan in self.plans for event in plan.events]
+
+
+def deployed(spec: ModelDeploymentSpec | None = None) -> Cluster:
+    cluster = Cluster(spec or make_spec())
+    cluster.tick(V1)
+    cluster.tick(V1)
+    assert cluster.status is not None and cluster.status.phase == "Ready"
+    return cluster
+
+
+def test_waiting_for_a_model() -> None:
+    cluster = Cluster(make_spec())
+    plan = cluster.tick(None)
+    assert plan.status.phase == "Pending" and plan.stable is None
+    assert cluster.condition("Ready") == ("False", "WaitingForModel")
+
+
+def test_first_deployment_skips_analysis_and_becomes_ready() -> None:
+    cluster = Cluster(make_spec())
+    plan = cluster.tick(V1)
+    assert (plan.stable, plan.stable_replicas, plan.canary) == (V1, 4, None)
+    assert plan.status.phase == "Progressing" and cluster.condition("Ready") == ("False", "ReplicasNotReady")
+    plan = cluster.tick(V1)
+    assert plan.status.phase == "Ready" and plan.status.ready == "4/4"
+    assert cluster.condition("Ready") == ("True", "Available")
+    assert [r.reason for r in plan.status.history or []] == ["InitialDeployment"]
+
+
+def test_canary_passes_every_step_and_is_promoted() -> None:
+    cluster = deployed()
+    plan = cluster.tick(V2)  # canary created; pods not ready yet in the cluster
+    assert (plan.stable, plan.stable_replicas, plan.canary, plan.canary_replicas) == (V1, 3, V2, 1)
+    assert plan.status.canary_weight == 25 and plan.status.step_started_at is None
+    plan = cluster.tick(V2)  # canary pods ready: step 0's pause starts now
+    assert plan.status.step_started_at is not None
+    assert analysis_due(cluster.spec, plan.status, cluster.now)
+    cluster.tick(V2, "Successful")
+    plan = cluster.tick(V2, "Successful")  # 60 s after the step started: advance
+    assert plan.status.current_step == 1 and (plan.stable_replicas, plan.canary_replicas) == (2, 2)
+    assert plan.status.canary_weight == 50
+    for _ in range(4):
+        plan = cluster.tick(V2, "Successful")
+    assert plan.status.canary_model is None and plan.status.stable_model.version == "v2"
+    assert (plan.stable, plan.stable_replicas, plan.canary_replicas) == (V2, 4, 0)
+    assert plan.status.history[0].outcome == "Promoted" and plan.status.history[0].reason == "AnalysisPassed"
+    assert plan.status.last_action == "Promoted v2"
+    assert cluster.events() == ["Deployed", "CanaryStarted", "StepAdvanced", "Promoted"]
+    plan = cluster.tick(V2)
+    assert plan.status.phase == "Ready" and cluster.condition("Progressing") == ("False", "RolloutComplete")
+
+
+def test_a_step_does_not_advance_without_a_passing_analysis() -> None:
+    cluster = deployed()
+    cluster.tick(V2)
+    for _ in range(6):  # three minutes of ticks, pause long over, but no analysis has passed
+        plan = cluster.tick(V2)
+    assert plan.status.current_step == 0 and plan.status.canary_model is not None
+
+
+def test_failed_analysis_rolls_back_and_is_not_retried() -> None:
+    cluster = deployed()
+    cluster.tick(V2)
+    cluster.tick(V2)
+    plan = cluster.tick(V2, "Failed")
+    assert plan.status.canary_model is not None  # failureLimit 1: one failure is tolerated
+    plan = cluster.tick(V2, "Failed")
+    assert plan.status.canary_model is None and plan.canary_replicas == 0
+    assert (plan.stable, plan.stable_replicas) == (V1, 4)
+    assert plan.status.failed_model.version == "v2" and plan.status.stable_model.version == "v1"
+    assert plan.status.history[0].outcome == "RolledBack" and plan.status.history[0].reason == "AnalysisFailed"
+    assert "failed analysis (request-success-rate" in plan.status.history[0].message
+    for _ in range(3):  # the spec still names v2: nothing is rolled out again
+        plan = cluster.tick(V2)
+    assert plan.status.canary_model is None and plan.status.phase == "RolledBack"
+    assert cluster.condition("RolledBack")[0] == "True" and cluster.condition("Ready") == ("True", "RolledBack")
+    assert cluster.events().count("CanaryStarted") == 1
+    plan = cluster.tick(ResolvedModel("file:///m/v3.joblib", "v3"))  # a new model starts a new canary
+    assert plan.status.canary_model.version == "v3" and cluster.condition("RolledBack")[0] == "False"
+
+
+def test_provider_errors_hold_the_rollout_as_degraded_never_pass_or_fail() -> None:
+    cluster = deployed()
+    cluster.tick(V2)
+    cluster.tick(V2)
+    for _ in range(3):
+        plan = cluster.tick(V2, "Error", seconds=60)
+    assert plan.status.phase == "Degraded" and cluster.condition("Degraded") == ("True", "AnalysisError")
+    for _ in range(5):
+        plan = cluster.tick(V2, "Error", seconds=60)
+    assert plan.status.canary_model.version == "v2" and plan.status.current_step == 0  # no promotion
+    assert plan.status.failed_model is None  # no rollback by mistake
+    plan = cluster.tick(V2, "Successful", seconds=60)  # Prometheus is back
+    assert cluster.condition("Degraded")[0] == "False" and plan.status.phase == "Progressing"
+    plan = cluster.tick(V2, "Successful")
+    assert plan.status.current_step == 1
+
+
+def test_no_data_holds_the_step_and_says_why() -> None:
+    cluster = deployed()
+    cluster.tick(V2)
+    cluster.tick(V2)
+    for _ in range(4):
+        plan = cluster.tick(V2, "Inconclusive")
+    assert plan.status.current_step == 0
+    assert cluster.condition("Progressing") == ("True", "AnalysisInconclusive")
+
+
+def test_paused_rollout_holds() -> None:
+    cluster = deployed(make_spec(paused=True))
+    cluster.tick(V2)
+    for _ in range(4):
+        plan = cluster.tick(V2, "Successful")
+    assert plan.status.current_step == 0 and cluster.condition("Progressing") == ("True", "Paused")
+    assert not analysis_due(cluster.spec, plan.status, cluster.now)
+
+
+def test_rollback_request_aborts_a_canary_once() -> None:
+    cluster = deployed()
+    cluster.tick(V2)
+    plan = cluster.tick(V2, rollback="incident-42")
+    assert plan.status.canary_model is None and plan.status.failed_model.version == "v2"
+    assert plan.status.history[0].reason == "RollbackRequested"
+    history = len(plan.status.history)
+    plan = cluster.tick(V2, rollback="incident-42")  # the same request again: nothing more happens
+    assert len(plan.status.history) == history
+
+
+def test_rollback_request_after_promotion_restores_the_previous_stable() -> None:
+    cluster = deployed(make_spec(rollout={"strategy": "RollingUpdate"}))
+    plan = cluster.tick(V2)
+    assert (plan.stable, plan.canary) == (V2, None) and plan.status.history[0].reason == "RollingUpdate"
+    plan = cluster.tick(V2, rollback="latency")
+    assert plan.stable == V1 and plan.status.failed_model.version == "v2"
+    assert plan.status.last_action == "RolledBack to v1"
+    plan = cluster.tick(V2)
+    assert plan.stable == V1 and plan.status.phase == "RolledBack"
+
+
+def test_rollback_without_history_is_refused_with_an_event() -> None:
+    cluster = deployed()
+    plan = cluster.tick(V1, rollback="now")
+    assert plan.stable == V1 and [e.reason for e in plan.events] == ["RollbackImpossible"]
+
+
+def test_spec_reverted_during_canary_aborts_it() -> None:
+    cluster = deployed()
+    cluster.tick(V2)
+    plan = cluster.tick(V1)
+    assert plan.status.canary_model is None and plan.status.history[0].outcome == "Aborted"
+    assert plan.status.failed_model is None and plan.canary_replicas == 0
+
+
+def test_conditions_keep_their_transition_time_while_unchanged() -> None:
+    cluster = deployed()
+    first = next(c for c in cluster.status.conditions if c.type == "Ready").last_transition_time
+    cluster.tick(V1)
+    cluster.tick(V1)
+    assert next(c for c in cluster.status.conditions if c.type == "Ready").last_transition_time == first
