@@ -23,7 +23,7 @@ from mlaiops.api.common import (
 )
 from mlaiops.api.modeldeployment import SHA256_PATTERN, STORAGE_URI_PATTERN
 
-CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"
+CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4,5}\S+)$"
 
 ESTIMATORS = (
     "LogisticRegression",
@@ -45,7 +45,7 @@ class ScheduleTrigger(ApiModel):
     """Retrain on a cron schedule."""
 
     cron: str = Field(pattern=CRON_PATTERN, max_length=256)
-    """Five-field cron expression or a macro like @daily."""
+    """Five-field cron expression or a macro like @daily; an optional sixth field counts seconds."""
     time_zone: str = Field(default="UTC", max_length=64)
     """IANA time zone of the schedule."""
     concurrency_policy: Literal["Forbid", "Replace"] = "Forbid"

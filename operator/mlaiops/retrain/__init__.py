@@ -1,0 +1,1 @@
+"""RetrainPolicy logic, pure: when to run, whether a candidate passes the gate."""
