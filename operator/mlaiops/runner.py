@@ -39,14 +39,15 @@ async def operate(settings: Settings, stop_flag: asyncio.Event | None = None) ->
     from mlaiops import controllers
 
     controllers.configure(settings)
+    # Passing a peering name makes kopf require the peering CRDs: only do so when replicas peer.
+    peering = {} if settings.standalone else {"peering_name": settings.peering_name, "priority": settings.priority}
     await kopf.operator(
         standalone=settings.standalone,
-        priority=settings.priority,
-        peering_name=settings.peering_name,
         namespaces=settings.namespaces,
         clusterwide=settings.clusterwide,
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
         stop_flag=stop_flag,
+        **peering,
     )
 
 

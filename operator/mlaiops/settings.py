@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     """Peering priority of this replica; replicas need distinct priorities."""
     image: str = f"mlaiops:{__version__}"
     """Image that runs the built-in model server and trainer."""
+    reconcile_interval: float = Field(default=5.0, gt=0, le=300)
+    """Seconds between two reconciles of a ModelDeployment (its analysis runs on its own interval)."""
     health_port: int = Field(default=8080, ge=1, le=65535)
     """Port of the liveness endpoint (/healthz)."""
     metrics_port: int = Field(default=9090, ge=0, le=65535)

@@ -7,6 +7,8 @@ from typing import Any
 import kopf
 
 from mlaiops import GROUP
+from mlaiops.controllers import settings as controller_settings
+from mlaiops.metrics import operator as operator_metrics
 
 FINALIZER = f"{GROUP}/finalizer"
 
@@ -23,4 +25,4 @@ def configure_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.peering.name = "mlaiops"
+    operator_metrics.serve(controller_settings().metrics_port)

@@ -32,7 +32,8 @@ class PrometheusProvider:
         # No client-side retries: the caller counts errors (consecutiveErrorLimit) and retries on its schedule.
         self._client = PrometheusConnect(url=self.url, disable_ssl=True, retry=Retry(total=0), timeout=timeout)
 
-    def _query(self, query: str, at: datetime | None) -> list[Sample]:
+    def instant_sync(self, query: str, at: datetime | None = None) -> list[Sample]:
+        """``instant`` for callers already on a worker thread (kopf's sync handlers)."""
         params = {"time": f"{at.timestamp():.3f}"} if at else None
         try:
             result = self._client.custom_query(query, params=params)
@@ -46,7 +47,8 @@ class PrometheusProvider:
             samples.append(Sample(dict(item.get("metric", {})), _number(value), float(timestamp)))
         return samples
 
-    def _range(self, query: str, start: datetime, end: datetime, step_seconds: float) -> list[Series]:
+    def range_sync(self, query: str, start: datetime, end: datetime, step_seconds: float) -> list[Series]:
+        """``range`` for callers already on a worker thread."""
         step = f"{max(step_seconds, 0.001):g}s"
         try:
             result = self._client.custom_query_range(query, start_time=start, end_time=end, step=step)
@@ -61,10 +63,10 @@ class PrometheusProvider:
         return series
 
     async def instant(self, query: str, at: datetime | None = None) -> list[Sample]:
-        return await asyncio.to_thread(self._query, query, at)
+        return await asyncio.to_thread(self.instant_sync, query, at)
 
     async def range(self, query: str, start: datetime, end: datetime, step_seconds: float) -> list[Series]:
-        return await asyncio.to_thread(self._range, query, start, end, step_seconds)
+        return await asyncio.to_thread(self.range_sync, query, start, end, step_seconds)
 
     async def is_online(self) -> bool:
         def check() -> bool:

@@ -1,0 +1,86 @@
+"""What every controller shares: the API and Prometheus clients, spec parsing, status writing.
+
+Handlers are synchronous on purpose: kopf runs them in worker threads, so the blocking
+kubernetes and prometheus-api-client calls never stall the operator's event loop.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from mlaiops.api.common import ApiModel, Condition
+from mlaiops.api.errors import describe
+from mlaiops.controllers import settings
+from mlaiops.controllers.kube import Kube, load_api_client
+from mlaiops.metrics.prometheus import PrometheusProvider
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@functools.cache
+def kube() -> Kube:
+    """The operator's API client (one per process)."""
+    return Kube(load_api_client())
+
+
+@functools.cache
+def prometheus() -> PrometheusProvider:
+    """The operator's Prometheus (one per process)."""
+    return PrometheusProvider(str(settings().prometheus_url))
+
+
+class InvalidSpec(Exception):
+    """A spec the models reject; the message names every offending field."""
+
+
+def parse_spec(model: type[M], spec: Any) -> M:
+    """Validate a spec with its model, turning pydantic's error into one line per field."""
+    try:
+        return model.model_validate(dict(spec))
+    except ValidationError as error:
+        raise InvalidSpec(describe(error)) from error
+
+
+def parse_status(model: type[M], status: Any) -> M:
+    """The previous status; fields it does not know (e.g. written by an older version) are dropped."""
+    data = {key: value for key, value in dict(status or {}).items() if not isinstance(value, dict) or key != "kopf"}
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        known = {field.alias or name for name, field in model.model_fields.items()}
+        return model.model_validate({key: value for key, value in data.items() if key in known})
+
+
+def status_patch(status: ApiModel) -> dict[str, Any]:
+    """The whole status as a merge patch: unset fields become null, which removes them on the server."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+def without_none(value: Any) -> Any:
+    """A JSON value with every null removed, as the server stores a merge patch."""
+    if isinstance(value, dict):
+        return {key: without_none(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_none(item) for item in value]
+    return value
+
+
+def status_changed(new: dict[str, Any], current: Any) -> bool:
+    """Whether writing ``new`` would change the stored status (writes are watch events for every client)."""
+    return without_none(new) != without_none(dict(current or {}))
+
+
+def invalid_spec_status(message: str, generation: int, now: Any) -> dict[str, Any]:
+    """Status fields that report a rejected spec, kstatus-style, without touching anything else."""
+    condition = Condition(
+        type="Ready",
+        status="False",
+        reason="InvalidSpec",
+        message=message,
+        last_transition_time=now,
+        observed_generation=generation,
+    )
+    return {"observedGeneration": generation, "conditions": [condition.to_dict()]}

@@ -1,0 +1,173 @@
+"""ModelDeployment controller: observe children, run due analysis, plan the rollout, apply, write status.
+
+The logic lives in ``mlaiops.rollout`` (pure) and ``mlaiops.resources`` (pure builders);
+this module only does the I/O around them, once per timer tick, level-triggered.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from mlaiops import API_VERSION, GROUP, VERSION
+from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
+from mlaiops.controllers import settings
+from mlaiops.controllers.common import (
+    InvalidSpec,
+    invalid_spec_status,
+    kube,
+    parse_spec,
+    parse_status,
+    prometheus,
+    status_changed,
+    status_patch,
+)
+from mlaiops.controllers.kube import JSON
+from mlaiops.metrics import operator as operator_metrics
+from mlaiops.metrics.prometheus import single_value
+from mlaiops.metrics.provider import ProviderError
+from mlaiops.resources import modelserver as ms
+from mlaiops.rollout.analysis import MetricOutcome, QueryContext, judge, query_window, render_query
+from mlaiops.rollout.canary import Observed, Plan, analysis_due, plan_rollout
+
+ROLLBACK_ANNOTATION = f"{GROUP}/rollback"
+
+
+def _ready(deployment: JSON | None) -> tuple[int, int]:
+    """(ready replicas of the current template, desired replicas) of a Deployment, as the rollout sees them."""
+    if deployment is None:
+        return 0, 0
+    desired = int(deployment["spec"].get("replicas", 1))
+    status = deployment.get("status") or {}
+    if status.get("observedGeneration", 0) < deployment["metadata"].get("generation", 0):
+        return 0, desired
+    return min(int(status.get("readyReplicas", 0)), int(status.get("updatedReplicas", 0))), desired
+
+
+def observe(namespace: str, name: str) -> Observed:
+    client = kube()
+    stable_ready, stable = _ready(client.get("apps/v1", "Deployment", namespace, ms.deployment_name(name, "stable")))
+    canary_ready, canary = _ready(client.get("apps/v1", "Deployment", namespace, ms.deployment_name(name, "canary")))
+    return Observed(
+        stable_ready=stable_ready, canary_ready=canary_ready, stable_replicas=stable, canary_replicas=canary
+    )
+
+
+def promoted_model(spec: ModelDeploymentSpec, namespace: str) -> dict[str, Any] | None:
+    """The RetrainPolicy's promoted model, for specs with model.source."""
+    if spec.model.source is None:
+        return None
+    policy = kube().get(API_VERSION, "RetrainPolicy", namespace, spec.model.source.retrain_policy_ref.name)
+    if policy is None:
+        raise InvalidSpec(
+            f"spec.model.source.retrainPolicyRef.name: RetrainPolicy {spec.model.source.retrain_policy_ref.name!r} not found"
+        )
+    return (policy.get("status") or {}).get("promoted")
+
+
+def run_analysis(
+    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, namespace: str, name: str
+) -> list[MetricOutcome]:
+    """Evaluate every analysis metric on the canary track; provider errors become Error outcomes."""
+    canary = status.canary_model
+    outcomes = []
+    for metric in spec.analysis.metrics:
+        context = QueryContext(
+            name=name,
+            namespace=namespace,
+            model=spec.model.name or name,
+            version=canary.version if canary and canary.version else "",
+            track="canary",
+            interval=query_window(spec.analysis, metric),
+        )
+        try:
+            value = single_value(prometheus().instant_sync(render_query(metric, context)))
+        except ProviderError as error:
+            outcomes.append(judge(metric, None, str(error)))
+            continue
+        outcomes.append(judge(metric, value))
+    return outcomes
+
+
+def apply_children(body: JSON, spec: ModelDeploymentSpec, plan: Plan, namespace: str, name: str) -> None:
+    """Make the children match the plan: stable and canary Deployments, Services, HPA."""
+    client = kube()
+    image = settings().image
+    if plan.stable is not None:
+        stable = ms.model_server_deployment(name, namespace, spec, plan.stable, "stable", plan.stable_replicas, image)
+        if spec.autoscaling is not None and plan.canary is None:
+            del stable["spec"]["replicas"]  # the HPA owns replicas outside a canary
+        client.apply(stable, owner=body)
+    if plan.canary is not None:
+        canary = ms.model_server_deployment(name, namespace, spec, plan.canary, "canary", plan.canary_replicas, image)
+        client.apply(canary, owner=body)
+    else:
+        client.delete("apps/v1", "Deployment", namespace, ms.deployment_name(name, "canary"))
+    port = spec.runtime.port
+    for track in (None, "stable", "canary"):
+        client.apply(ms.service(name, namespace, port, track), owner=body)
+    hpa = ms.horizontal_pod_autoscaler(name, namespace, spec)
+    if hpa is not None:
+        client.apply(hpa, owner=body)
+    else:
+        client.delete("autoscaling/v2", "HorizontalPodAutoscaler", namespace, name)
+
+
+@kopf.timer(GROUP, VERSION, "modeldeployments", interval=settings().reconcile_interval, initial_delay=0.1, backoff=5)
+def reconcile(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    namespace: str,
+    name: str,
+    patch: kopf.Patch,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """One level-triggered pass over a ModelDeployment."""
+    now = datetime.now(UTC)
+    generation = int(meta.get("generation", 0))
+    try:
+        parsed = parse_spec(ModelDeploymentSpec, spec)
+        desired = ms.ResolvedModel.from_spec(parsed, promoted_model(parsed, namespace))
+    except InvalidSpec as error:
+        patch.status.update(invalid_spec_status(str(error), generation, now.isoformat()))
+        patch.status["phase"] = "Failed"
+        logger.warning("invalid spec: %s", error)
+        return
+    previous = parse_status(ModelDeploymentStatus, status)
+    outcomes = run_analysis(parsed, previous, namespace, name) if analysis_due(parsed, previous, now) else None
+    plan = plan_rollout(
+        parsed,
+        previous,
+        desired,
+        observe(namespace, name),
+        now,
+        generation,
+        outcomes,
+        (meta.get("annotations") or {}).get(ROLLBACK_ANNOTATION),
+    )
+    apply_children(dict(body), parsed, plan, namespace, name)
+    plan.status.selector = ms.selector_string(name)
+    plan.status.endpoint = ms.endpoint(name, namespace)
+    new_status = status_patch(plan.status)
+    if status_changed(new_status, status):
+        patch.status.update(new_status)
+    for event in plan.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        operator_metrics.record_rollout_event(namespace, name, event.reason)
+        logger.info("%s: %s", event.reason, event.message)
+
+
+def request_rollback(namespace: str, name: str, reason: str) -> None:
+    """Ask a ModelDeployment to roll back (the remediation `rollback` action calls this).
+
+    Each distinct value of the annotation is acted on once, so the reason carries a timestamp.
+    """
+    value = f"{reason}@{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    kube().patch(
+        API_VERSION, "ModelDeployment", namespace, name, {"metadata": {"annotations": {ROLLBACK_ANNOTATION: value}}}
+    )
