@@ -126,8 +126,7 @@ _FORMATS = {
     "uuid": lambda s: bool(re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", s)),
     "email": lambda s: bool(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", s)),
     "hostname": lambda s: bool(re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", s)) and len(s) <= 253,
-    "ipv4": lambda s: bool(re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}", s))
-    and all(int(p) < 256 for p in s.split(".")),
+    "ipv4": lambda s: bool(re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}", s)) and all(int(p) < 256 for p in s.split(".")),
     "uri": lambda s: bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", s)),
 }
 
@@ -151,8 +150,8 @@ def validate(value: Any, schema: Schema | None, path: str = "", root: bool = Tru
         if schema.get("nullable") or root:
             return []
         if schema.get("type"):
-            text = f"{path} in body must be of type {schema['type']}: \"null\""
-            return [_cause("FieldValueTypeInvalid", path, f"Invalid value: \"null\": {text}")]
+            text = f'{path} in body must be of type {schema["type"]}: "null"'
+            return [_cause("FieldValueTypeInvalid", path, f'Invalid value: "null": {text}')]
         return []
     if schema.get("x-kubernetes-int-or-string"):
         if not isinstance(value, (int, str)) or isinstance(value, bool):
@@ -180,6 +179,23 @@ def validate(value: Any, schema: Schema | None, path: str = "", root: bool = Tru
         causes += _array(value, schema, path)
     if isinstance(value, dict):
         causes += _object(value, schema, path, root)
+    causes += _combinators(value, schema, path)
+    return causes
+
+
+def _combinators(value: Any, schema: Schema, path: str) -> list[dict[str, Any]]:
+    """Value validation with allOf/anyOf/oneOf/not, as structural schemas allow them."""
+    causes: list[dict[str, Any]] = []
+    for sub in schema.get("allOf") or []:
+        causes += validate(value, sub, path, root=False)
+    if (any_of := schema.get("anyOf")) and not any(not validate(value, sub, path, root=False) for sub in any_of):
+        causes.append(_invalid(path, value, f"{path} in body must validate at least one schema (anyOf)"))
+    if one_of := schema.get("oneOf"):
+        passing = sum(1 for sub in one_of if not validate(value, sub, path, root=False))
+        if passing != 1:
+            causes.append(_invalid(path, value, f"{path} in body must validate one and only one schema (oneOf)"))
+    if "not" in schema and not validate(value, schema["not"], path, root=False):
+        causes.append(_invalid(path, value, f"{path} in body must not validate the schema (not)"))
     return causes
 
 

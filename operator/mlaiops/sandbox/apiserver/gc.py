@@ -1,0 +1,140 @@
+"""Garbage collector and deletion controllers, run as one async task reacting to every write.
+
+Plays kube-controller-manager's garbage collector (ownerReferences, foreground deletion), the
+namespace controller (Terminating namespaces are emptied, then removed) and the apiextensions
+finalizer that deletes a CRD's objects before the CRD itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+from typing import Any
+
+from .crds import CLEANUP_FINALIZER
+from .objects import CRDS, FOREGROUND, NAMESPACES, Cluster, WriteOptions
+from .store import GR, Event
+
+log = logging.getLogger(__name__)
+
+
+class GarbageCollector:
+    def __init__(self, cluster: Cluster, namespace_delay: float = 1.0) -> None:
+        self.cluster = cluster
+        # The real namespace controller starts emptying a namespace a moment after it is marked
+        # (informer lag plus discovery); `kubectl delete -f dir/` deleting the namespace first
+        # relies on the other objects still being there for its own deletes.
+        self.namespace_delay = namespace_delay
+        self._terminating_since: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        cluster.store.listeners.append(self._on_event)
+
+    def _on_event(self, _event: Event) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(0.01)  # let a burst of writes settle, like the real informers lag
+            try:
+                self.sweep()
+            except Exception:  # keep collecting; a bug here must not kill the server
+                log.exception("garbage collection sweep failed")
+
+    def sweep(self) -> None:
+        """One pass over all objects; writes it makes wake the loop again until nothing changes."""
+        store = self.cluster.store
+        objects = store.all_objects()
+        for gr, obj in objects:
+            if store.get(gr, obj["metadata"].get("namespace") or "", obj["metadata"]["name"]) is not obj:
+                continue  # changed during this sweep; the next one sees the new version
+            self._dependent(gr, obj)
+        for gr, obj in store.all_objects():
+            meta = obj["metadata"]
+            if not meta.get("deletionTimestamp"):
+                continue
+            if gr == NAMESPACES:
+                self._namespace(obj)
+            elif gr == CRDS and CLEANUP_FINALIZER in (meta.get("finalizers") or []):
+                self._crd(obj)
+            if FOREGROUND in (meta.get("finalizers") or []):
+                self._foreground(gr, obj)
+
+    def _dependent(self, gr: GR, obj: dict[str, Any]) -> None:
+        refs = obj["metadata"].get("ownerReferences") or []
+        if not refs or obj["metadata"].get("deletionTimestamp"):
+            return
+        store = self.cluster.store
+        live, foreground_owner = [], False
+        for ref in refs:
+            found = store.by_uid(ref.get("uid", ""))
+            if found is None:
+                continue
+            live.append(ref)
+            owner = found[1]["metadata"]
+            if owner.get("deletionTimestamp") and FOREGROUND in (owner.get("finalizers") or []):
+                foreground_owner = True
+        if not live or (foreground_owner and len(live) == 1):
+            self.cluster.delete_object(gr, obj, "Background")
+        elif len(live) < len(refs):
+            new = copy.deepcopy(obj)
+            new["metadata"]["ownerReferences"] = live
+            store.commit(gr, new, "MODIFIED", obj)
+
+    def _remove_finalizer(self, gr: GR, obj: dict[str, Any], finalizer: str) -> None:
+        infos = self.cluster.registry.by_group_plural(*gr)
+        if not infos:
+            return
+        new = copy.deepcopy(obj)
+        new["metadata"]["finalizers"] = [f for f in new["metadata"].get("finalizers") or [] if f != finalizer]
+        self.cluster._update(infos[0], obj, new, WriteOptions(field_validation="Ignore"), None)
+
+    def _foreground(self, gr: GR, owner: dict[str, Any]) -> None:
+        uid = owner["metadata"]["uid"]
+        blocking = [
+            dep
+            for _, dep in self.cluster.store.all_objects()
+            if any(
+                r.get("uid") == uid and r.get("blockOwnerDeletion")
+                for r in dep["metadata"].get("ownerReferences") or []
+            )
+        ]
+        if not blocking:
+            self._remove_finalizer(gr, owner, FOREGROUND)
+
+    def _namespace(self, ns: dict[str, Any]) -> None:
+        name = ns["metadata"]["name"]
+        loop = asyncio.get_running_loop()
+        since = self._terminating_since.setdefault(ns["metadata"]["uid"], loop.time())
+        if (left := since + self.namespace_delay - loop.time()) > 0:
+            loop.call_later(left, self._wake.set)
+            return
+        remaining = 0
+        for gr, obj in self.cluster.store.all_objects():
+            if obj["metadata"].get("namespace") == name:
+                remaining += 1
+                self.cluster.delete_object(gr, obj, "Background")
+        if remaining == 0:
+            self._terminating_since.pop(ns["metadata"]["uid"], None)
+            self.cluster.store.commit(NAMESPACES, copy.deepcopy(ns), "DELETED")
+
+    def _crd(self, crd: dict[str, Any]) -> None:
+        gr = (crd["spec"]["group"], crd["spec"]["names"]["plural"])
+        instances = self.cluster.store.list(gr)
+        for obj in instances:
+            self.cluster.delete_object(gr, obj, "Background")
+        if not instances:
+            self._remove_finalizer(CRDS, crd, CLEANUP_FINALIZER)

@@ -1,0 +1,311 @@
+"""Registry of served resources: built-in kinds plus whatever CRDs register at run time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+@dataclass
+class ScaleSpec:
+    """Where a kind keeps replicas; the same three paths a CRD's scale subresource declares."""
+
+    spec_replicas_path: str = ".spec.replicas"
+    status_replicas_path: str = ".status.replicas"
+    label_selector_path: str | None = ".status.selector"
+
+
+@dataclass
+class Column:
+    """A printer column for Table responses (name, type, simple JSONPath)."""
+
+    name: str
+    json_path: str
+    type: str = "string"
+    description: str = ""
+    priority: int = 0
+    format: str = ""
+
+
+@dataclass
+class ResourceInfo:
+    """Everything the server needs to know to serve one group/version/plural."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    short_names: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    verbs: list[str] = field(default_factory=lambda: list(ALL_VERBS))
+    status: bool = False
+    scale: ScaleSpec | None = None
+    generation: bool = True
+    builtin: bool = True
+    schema: dict[str, Any] | None = None
+    columns: list[Column] = field(default_factory=list)
+    default_propagation: str = "Background"
+    storage_version: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def gr(self) -> tuple[str, str]:
+        """Objects are stored per group+plural, shared by all versions (no conversion)."""
+        return (self.group, self.plural)
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+
+def _r(group: str, version: str, kind: str, plural: str, namespaced: bool = True, **kw: Any) -> ResourceInfo:
+    return ResourceInfo(
+        group=group,
+        version=version,
+        kind=kind,
+        plural=plural,
+        singular=kind.lower(),
+        namespaced=namespaced,
+        **kw,
+    )
+
+
+def _c(name: str, path: str, type_: str = "string", priority: int = 0) -> Column:
+    """Built-in integer columns print 0 rather than <none> when unset, like the real printers."""
+    fmt = "zero" if type_ == "integer" else ""
+    return Column(name=name, json_path=path, type=type_, priority=priority, format=fmt)
+
+
+def builtin_resources() -> list[ResourceInfo]:
+    """The built-in kinds the project and its tools touch; stored without deep schema validation."""
+    replicas_cols = [
+        _c("Ready", "@ready"),
+        _c("Up-to-date", ".status.updatedReplicas", "integer"),
+        _c("Available", ".status.availableReplicas", "integer"),
+    ]
+    return [
+        _r(
+            "",
+            "v1",
+            "Namespace",
+            "namespaces",
+            namespaced=False,
+            short_names=["ns"],
+            status=True,
+            generation=False,
+            verbs=["create", "delete", "get", "list", "patch", "update", "watch"],
+            columns=[_c("Status", ".status.phase")],
+        ),
+        _r(
+            "",
+            "v1",
+            "Pod",
+            "pods",
+            short_names=["po"],
+            categories=["all"],
+            status=True,
+            generation=False,
+            columns=[
+                _c("Ready", "@podready"),
+                _c("Status", ".status.phase"),
+                _c("Node", ".spec.nodeName", priority=1),
+            ],
+        ),
+        _r(
+            "",
+            "v1",
+            "Service",
+            "services",
+            short_names=["svc"],
+            categories=["all"],
+            status=True,
+            generation=False,
+            columns=[_c("Type", ".spec.type"), _c("Cluster-IP", ".spec.clusterIP")],
+        ),
+        _r(
+            "",
+            "v1",
+            "Event",
+            "events",
+            short_names=["ev"],
+            generation=False,
+            columns=[
+                _c("Type", ".type"),
+                _c("Reason", ".reason"),
+                _c("Object", ".involvedObject.name"),
+                _c("Message", ".message"),
+            ],
+        ),
+        _r("", "v1", "ConfigMap", "configmaps", short_names=["cm"], generation=False),
+        _r("", "v1", "Secret", "secrets", generation=False, columns=[_c("Type", ".type")]),
+        _r("", "v1", "ServiceAccount", "serviceaccounts", short_names=["sa"], generation=False),
+        _r(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            short_names=["pvc"],
+            status=True,
+            generation=False,
+            columns=[_c("Status", ".status.phase")],
+        ),
+        _r("", "v1", "Endpoints", "endpoints", short_names=["ep"], generation=False),
+        _r(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            short_names=["deploy"],
+            categories=["all"],
+            status=True,
+            scale=ScaleSpec(),
+            columns=replicas_cols,
+        ),
+        _r(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            short_names=["rs"],
+            categories=["all"],
+            status=True,
+            scale=ScaleSpec(),
+            columns=[_c("Desired", ".spec.replicas", "integer"), _c("Ready", ".status.readyReplicas", "integer")],
+        ),
+        _r(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            short_names=["sts"],
+            categories=["all"],
+            status=True,
+            scale=ScaleSpec(),
+            columns=[_c("Ready", "@ready")],
+        ),
+        _r(
+            "batch",
+            "v1",
+            "Job",
+            "jobs",
+            categories=["all"],
+            status=True,
+            default_propagation="Orphan",
+            columns=[_c("Completions", ".status.succeeded", "integer")],
+        ),
+        _r(
+            "batch",
+            "v1",
+            "CronJob",
+            "cronjobs",
+            short_names=["cj"],
+            categories=["all"],
+            status=True,
+            columns=[_c("Schedule", ".spec.schedule"), _c("Suspend", ".spec.suspend")],
+        ),
+        _r(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            short_names=["hpa"],
+            categories=["all"],
+            status=True,
+            columns=[
+                _c("MinPods", ".spec.minReplicas", "integer"),
+                _c("MaxPods", ".spec.maxReplicas", "integer"),
+                _c("Replicas", ".status.currentReplicas", "integer"),
+            ],
+        ),
+        _r(
+            "events.k8s.io",
+            "v1",
+            "Event",
+            "events",
+            short_names=["ev"],
+            generation=False,
+            columns=[_c("Type", ".type"), _c("Reason", ".reason"), _c("Note", ".note")],
+        ),
+        _r(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            namespaced=False,
+            short_names=["crd", "crds"],
+            categories=["api-extensions"],
+            status=True,
+        ),
+        _r("coordination.k8s.io", "v1", "Lease", "leases", generation=False),
+        _r("rbac.authorization.k8s.io", "v1", "Role", "roles", generation=False),
+        _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", generation=False),
+        _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False, generation=False),
+        _r(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            False,
+            generation=False,
+        ),
+        _r(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+            False,
+            categories=["api-extensions"],
+        ),
+        _r(
+            "admissionregistration.k8s.io",
+            "v1",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfigurations",
+            False,
+            categories=["api-extensions"],
+        ),
+    ]
+
+
+class Registry:
+    """Resources by group/version/plural; CRDs add and remove entries while the server runs."""
+
+    def __init__(self) -> None:
+        self._by_gvp: dict[tuple[str, str, str], ResourceInfo] = {}
+        for info in builtin_resources():
+            self.add(info)
+
+    def add(self, info: ResourceInfo) -> None:
+        self._by_gvp[(info.group, info.version, info.plural)] = info
+
+    def remove_group_plural(self, group: str, plural: str) -> None:
+        for key in [k for k in self._by_gvp if k[0] == group and k[2] == plural]:
+            del self._by_gvp[key]
+
+    def get(self, group: str, version: str, plural: str) -> ResourceInfo | None:
+        return self._by_gvp.get((group, version, plural))
+
+    def all(self) -> list[ResourceInfo]:
+        return list(self._by_gvp.values())
+
+    def group_versions(self) -> dict[str, list[str]]:
+        """Group -> served versions, in registration order (first = preferred)."""
+        out: dict[str, list[str]] = {}
+        for g, v, _ in self._by_gvp:
+            versions = out.setdefault(g, [])
+            if v not in versions:
+                versions.append(v)
+        return out
+
+    def in_group_version(self, group: str, version: str) -> list[ResourceInfo]:
+        return [i for (g, v, _), i in self._by_gvp.items() if g == group and v == version]
+
+    def by_group_plural(self, group: str, plural: str) -> list[ResourceInfo]:
+        return [i for (g, _, p), i in self._by_gvp.items() if g == group and p == plural]
