@@ -97,6 +97,12 @@ def actual_weight(stable: int, canary: int) -> int:
     return 0 if stable + canary == 0 else math.floor(100 * canary / (stable + canary) + 0.5)
 
 
+def claim_mount_env(claim: str) -> dict[str, str]:
+    """Where a claim is mounted, as ``MLAIOPS_PVC_MOUNT_<CLAIM>``: the runtime resolves pvc:// URIs with it."""
+    key = "".join(char if char.isalnum() else "_" for char in claim.upper())
+    return {"name": f"MLAIOPS_PVC_MOUNT_{key}", "value": f"{PVC_ROOT}/{claim}"}
+
+
 def _pvc_claim(uri: str) -> str | None:
     return uri[len("pvc://") :].split("/", 1)[0] if uri.startswith("pvc://") else None
 
@@ -117,6 +123,9 @@ def server_container(
     ]
     if model.sha256:
         env.append({"name": "MLAIOPS_MODEL_SHA256", "value": model.sha256})
+    claim = _pvc_claim(model.storage_uri)
+    if claim:
+        env.append(claim_mount_env(claim))
     env += [item.to_dict() for item in runtime.env or []]
     ports = [{"name": "http", "containerPort": runtime.port, "protocol": "TCP"}]
     if runtime.metrics_port and runtime.metrics_port != runtime.port:

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from mlaiops.api.retrainpolicy import RetrainPolicySpec
-from mlaiops.resources.modelserver import MANAGED_BY, PVC_ROOT
+from mlaiops.resources.modelserver import MANAGED_BY, PVC_ROOT, claim_mount_env
 
 POLICY_LABEL = "mlaiops.dev/retrain-policy"
 RUN_LABEL = "mlaiops.dev/run"
@@ -71,8 +71,8 @@ def training_job(
 ) -> dict[str, Any]:
     """The Job of one run: labelled, bounded (backoffLimit, activeDeadlineSeconds, TTL), claims mounted."""
     labels = {**MANAGED_BY, "mlaiops.dev/owner": f"RetrainPolicy.{policy}", POLICY_LABEL: policy, RUN_LABEL: run_id}
-    env = trainer_env(spec, run_id, champion_uri, champion_sha256)
     volume_claims = claims(spec.dataset.uri, spec.output.uri, champion_uri)
+    env = trainer_env(spec, run_id, champion_uri, champion_sha256) + [claim_mount_env(claim) for claim in volume_claims]
     mounts = [{"name": f"claim-{claim}", "mountPath": f"{PVC_ROOT}/{claim}"} for claim in volume_claims]
     volumes = [{"name": f"claim-{claim}", "persistentVolumeClaim": {"claimName": claim}} for claim in volume_claims]
     if spec.trainer.template:

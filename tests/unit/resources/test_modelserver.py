@@ -52,6 +52,7 @@ def test_deployment_is_valid_labelled_and_scraped() -> None:
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env["MLAIOPS_MODEL_URI"] == MODEL.storage_uri and env["MLAIOPS_TRACK"] == "canary"
     assert env["MLAIOPS_MODEL_SHA256"] == "a" * 64 and env["LOG"] == "1"
+    assert env["MLAIOPS_PVC_MOUNT_MODELS"] == "/mnt/pvc/models"  # where pvc://models/... resolves
     assert container["command"] == ["mlaiops"] and container["args"][0] == "serve"
     assert container["resources"] == {"limits": {"memory": "512Mi", "cpu": 1}}
     # The claim is mounted read-only where the server looks for pvc:// models.

@@ -38,6 +38,7 @@ def test_builtin_trainer_job() -> None:
     assert env["MLAIOPS_DATASET_TARGET"] == "is_fraud" and env["MLAIOPS_SENSITIVE_ATTRIBUTE"] == "region"
     assert env["MLAIOPS_PARAMS"] == '{"learning_rate":0.1,"max_iter":200}'
     assert env["MLAIOPS_CHAMPION_SHA256"] == "c" * 64
+    assert env["MLAIOPS_PVC_MOUNT_FRAUD_DATA"] == "/mnt/pvc/fraud-data"
     # Each claim is mounted once, where pvc:// URIs resolve.
     assert [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v] == [
         "fraud-data",
