@@ -241,7 +241,7 @@ class RunRecord(ApiModel):
     """Why, for people."""
     job: str | None = None
     """Name of the Job."""
-    phase: Literal["Pending", "Running", "Succeeded", "Rejected", "Promoted", "AwaitingApproval", "Failed"]
+    phase: Literal["Pending", "Running", "Succeeded", "Rejected", "Promoted", "AwaitingApproval", "Expired", "Failed"]
     """Where the run is."""
     started_at: datetime | None = None
     """When the Job was created."""
@@ -284,6 +284,10 @@ class RetrainPolicyStatus(ApiModel):
     """When the schedule last fired."""
     next_schedule_time: datetime | None = None
     """When it fires next."""
+    last_request: str | None = None
+    """The last mlaiops.dev/retrain annotation value acted on, so each request starts one run."""
+    firings_seen: dict[str, int] | None = None
+    """Firings of each triggering AnomalyRule already counted towards consecutiveFirings."""
     runs: list[RunRecord] | None = Field(default=None, max_length=100)
     """Runs, newest first (bounded by historyLimit)."""
     conditions: Conditions | None = None
