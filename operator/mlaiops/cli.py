@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlaiops.runner",
     "mlaiops.crdgen",
     "mlaiops.apidocs",
+    "mlaiops.runtime.train",
+    "mlaiops.runtime.serve",
 )
 
 

@@ -126,6 +126,10 @@ def server_container(
     claim = _pvc_claim(model.storage_uri)
     if claim:
         env.append(claim_mount_env(claim))
+    if runtime.metrics_port and runtime.metrics_port != runtime.port:
+        env.append({"name": "MLAIOPS_METRICS_PORT", "value": str(runtime.metrics_port)})
+    if runtime.metrics_path != "/metrics":
+        env.append({"name": "MLAIOPS_METRICS_PATH", "value": runtime.metrics_path})
     env += [item.to_dict() for item in runtime.env or []]
     ports = [{"name": "http", "containerPort": runtime.port, "protocol": "TCP"}]
     if runtime.metrics_port and runtime.metrics_port != runtime.port:

@@ -1,0 +1,183 @@
+"""Prometheus metrics of the model server, in a registry of their own.
+
+Every series carries ``model``, ``version`` and ``track`` so PromQL separates canary from stable;
+Prometheus adds ``namespace`` and ``pod`` from service discovery. Predictions and input features
+are aggregated per batch with numpy (one call per request, not per row) and exported by a custom
+collector. All updates happen on the event-loop thread, so no locks are needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""1 ms .. 10 s."""
+PREDICTION_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+"""0.05 .. 1.0: suits probabilities; regressors should pass their own."""
+
+LABELS = ("model", "version", "track")
+
+
+class _BatchStats(Collector):
+    """Prediction histogram and per-feature sums, fed a whole batch at a time."""
+
+    def __init__(self, labels: tuple[str, str, str], buckets: Sequence[float], max_features: int) -> None:
+        self._labels = list(labels)
+        self._bounds = np.asarray(sorted(buckets), dtype=np.float64)
+        self._bucket_counts = np.zeros(len(self._bounds) + 1, dtype=np.int64)
+        self._prediction_sum = 0.0
+        self._max_features = max_features
+        self._feature_names: list[str] = []
+        self._feature_sum = np.zeros(0)
+        self._feature_squares = np.zeros(0)
+        self._feature_count = np.zeros(0, dtype=np.int64)
+
+    def set_features(self, names: Sequence[str]) -> None:
+        self._feature_names = list(names[: self._max_features])
+        width = len(self._feature_names)
+        self._feature_sum = np.zeros(width)
+        self._feature_squares = np.zeros(width)
+        self._feature_count = np.zeros(width, dtype=np.int64)
+
+    def observe_predictions(self, values: np.ndarray) -> None:
+        values = values[np.isfinite(values)]
+        if values.size:
+            index = np.searchsorted(self._bounds, values, side="left")
+            self._bucket_counts += np.bincount(index, minlength=len(self._bucket_counts))
+            self._prediction_sum += float(values.sum())
+
+    def observe_features(self, features: np.ndarray) -> None:
+        width = len(self._feature_names)
+        if not width or features.ndim != 2 or features.dtype.kind not in "biuf":
+            return
+        block = features[:, :width].astype(np.float64, copy=False)
+        finite = np.isfinite(block)
+        clean = np.where(finite, block, 0.0)
+        self._feature_sum += clean.sum(axis=0)
+        self._feature_squares += np.square(clean).sum(axis=0)
+        self._feature_count += finite.sum(axis=0)
+
+    def collect(self) -> Iterable[Metric]:
+        histogram = HistogramMetricFamily(
+            "mlaiops_model_prediction",
+            "Predicted value per row: positive-class probability (binary), top-class probability "
+            "(multiclass), or the prediction itself (regressors). For drift detection.",
+            labels=LABELS,
+        )
+        cumulative = np.cumsum(self._bucket_counts)
+        buckets = [(_le(bound), float(count)) for bound, count in zip(self._bounds, cumulative[:-1], strict=True)]
+        buckets.append(("+Inf", float(cumulative[-1])))
+        histogram.add_metric(self._labels, buckets, self._prediction_sum)
+        yield histogram
+        summary = SummaryMetricFamily(
+            "mlaiops_model_input_feature",
+            "Sum and count of each input feature's finite values (mean = sum / count), first N features.",
+            labels=[*LABELS, "feature"],
+        )
+        squares = CounterMetricFamily(
+            "mlaiops_model_input_feature_squares",
+            "Sum of squares of each input feature's finite values (for the variance).",
+            labels=[*LABELS, "feature"],
+        )
+        for index, name in enumerate(self._feature_names):
+            labels = [*self._labels, name]
+            summary.add_metric(labels, float(self._feature_count[index]), float(self._feature_sum[index]))
+            squares.add_metric(labels, float(self._feature_squares[index]))
+        yield summary
+        yield squares
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+class ServerMetrics:
+    """The model server's metrics for one model/version/track."""
+
+    def __init__(
+        self,
+        model: str,
+        version: str,
+        track: str,
+        model_format: str,
+        *,
+        max_features: int = 20,
+        prediction_buckets: Sequence[float] = PREDICTION_BUCKETS,
+        process: bool = True,
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self._labels = (model, version, track)
+        self._format = model_format
+        self._requests = Counter(
+            "mlaiops_model_requests",
+            "Inference requests (V2 infer and V1 predict) by HTTP status code.",
+            [*LABELS, "code"],
+            registry=self.registry,
+        )
+        self._by_code: dict[int, Any] = {}
+        self._latency = Histogram(
+            "mlaiops_model_request_duration_seconds",
+            "Time from receiving an inference request to its response, all status codes.",
+            LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        ).labels(*self._labels)
+        self._load_seconds = Gauge(
+            "mlaiops_model_load_duration_seconds",
+            "Seconds it took to fetch, verify and load the model.",
+            LABELS,
+            registry=self.registry,
+        ).labels(*self._labels)
+        self._ready = Gauge(
+            "mlaiops_model_ready", "1 when the model is loaded and serving.", LABELS, registry=self.registry
+        ).labels(*self._labels)
+        self._ready.set(0)
+        self._load_errors = Counter(
+            "mlaiops_model_load_errors",
+            "Failed model load attempts by reason (NotFound, ChecksumMismatch, DownloadFailed, Unloadable, ...).",
+            [*LABELS, "reason"],
+            registry=self.registry,
+        )
+        self._info = Gauge(
+            "mlaiops_model_info",
+            "Always 1: the served model's format and the sha256 of its artifact.",
+            [*LABELS, "format", "sha256"],
+            registry=self.registry,
+        )
+        self._info.labels(*self._labels, model_format, "").set(1)
+        self._batch = _BatchStats(self._labels, prediction_buckets, max_features)
+        self.registry.register(self._batch)
+        if process:
+            ProcessCollector(registry=self.registry)
+
+    def observe_request(self, code: int, seconds: float) -> None:
+        counter = self._by_code.get(code)
+        if counter is None:
+            counter = self._by_code[code] = self._requests.labels(*self._labels, str(code))
+        counter.inc()
+        self._latency.observe(seconds)
+
+    def observe_batch(self, features: np.ndarray, scores: np.ndarray | None) -> None:
+        self._batch.observe_features(features)
+        if scores is not None:
+            self._batch.observe_predictions(scores)
+
+    def loaded(self, seconds: float, sha256: str, feature_names: Sequence[str]) -> None:
+        self._load_seconds.set(seconds)
+        self._info.clear()
+        self._info.labels(*self._labels, self._format, sha256).set(1)
+        self._batch.set_features(feature_names)
+        self._ready.set(1)
+
+    def load_failed(self, reason: str) -> None:
+        self._load_errors.labels(*self._labels, reason).inc()
+
+    def render(self) -> bytes:
+        """The text exposition format (``text/plain; version=0.0.4``)."""
+        return generate_latest(self.registry)

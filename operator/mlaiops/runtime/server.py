@@ -1,0 +1,423 @@
+"""The built-in model server: an aiohttp app speaking Open Inference (V2) and KServe V1, with /metrics.
+
+The process serves one model. It starts listening at once (``/v2/health/live`` answers 200) and
+loads the model in the background; ``/v2/health/ready`` turns 200 only once the model is loaded.
+A model that cannot load (missing file, sha256 mismatch, unloadable artifact) leaves the server
+live but never ready, with the reason in the log, in the readiness body and in
+``mlaiops_model_load_errors_total``: Kubernetes then keeps the pod out of the Service, the
+Deployment's rollout stalls where the operator can see it, and the canary analysis rolls back,
+instead of a CrashLoopBackOff that re-downloads the artifact on every restart and hides the log
+behind ``--previous``. Network errors while downloading are retried with backoff.
+``--exit-on-load-failure`` restores the crash-and-restart behaviour for those who want it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import hashlib
+import json
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from mlaiops import __version__
+from mlaiops.runtime import loaders, storage
+from mlaiops.runtime.loaders import PREDICT, PREDICT_PROBA, LoadedModel
+from mlaiops.runtime.metrics import PREDICTION_BUCKETS, ServerMetrics
+from mlaiops.runtime.protocol import (
+    HEADER_LENGTH,
+    ProtocolError,
+    encode_v1_response,
+    encode_v2_response,
+    error_body,
+    model_input,
+    parse_v1_request,
+    parse_v2_request,
+)
+
+log = logging.getLogger("mlaiops.serve")
+
+JSON_TYPE = "application/json"
+EXIT_LOAD_FAILED = 3
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything `mlaiops serve` is told from outside (flags over ``MLAIOPS_*`` variables)."""
+
+    model_uri: str
+    model_name: str = "model"
+    model_version: str = ""
+    """Empty: a short hash of the URI, as the ModelDeployment API documents."""
+    model_format: str = "sklearn"
+    sha256: str | None = None
+    track: str = "stable"
+    host: str = "0.0.0.0"
+    port: int = 8080
+    pvc_root: Path = Path("/mnt/pvc")
+    download_dir: Path | None = None
+    max_feature_metrics: int = 20
+    prediction_buckets: tuple[float, ...] = PREDICTION_BUCKETS
+    metrics_port: int | None = None
+    """Serve /metrics on its own port too (None: only on ``port``)."""
+    metrics_path: str = "/metrics"
+    max_request_bytes: int = 64 * 1024 * 1024
+    access_log: bool = False
+    exit_on_load_failure: bool = False
+
+    @property
+    def version(self) -> str:
+        return self.model_version or default_version(self.model_uri)
+
+
+def default_version(uri: str) -> str:
+    """A short, stable hash of the URI: the version label when none is given."""
+    return hashlib.sha256(uri.encode()).hexdigest()[:12]
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(payload).encode(), status=status, content_type=JSON_TYPE)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.Response(body=error_body(message), status=status, content_type=JSON_TYPE)
+
+
+_V2_DATATYPE = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
+
+
+class ModelServer:
+    """One model behind the V2 and V1 endpoints. Build the app with :meth:`app`, load with :meth:`load`."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.name = config.model_name
+        self.version = config.version
+        self.metrics = ServerMetrics(
+            config.model_name,
+            self.version,
+            config.track,
+            config.model_format,
+            max_features=config.max_feature_metrics,
+            prediction_buckets=config.prediction_buckets,
+        )
+        self.model: LoadedModel | None = None
+        self.artifact: storage.Artifact | None = None
+        self.load_error: str | None = None
+
+    # --- loading -----------------------------------------------------------------------------
+
+    async def load_once(self) -> None:
+        started = perf_counter()
+        loader = loaders.loader_for(self.config.model_format)
+        artifact = await storage.fetch(
+            self.config.model_uri,
+            pvc_root=self.config.pvc_root,
+            filenames=loader.filenames,
+            download_dir=self.config.download_dir,
+            sha256=self.config.sha256,
+        )
+        model = await asyncio.to_thread(loaders.load, self.config.model_format, artifact.path)
+        if model.n_features:
+            try:  # warm up caches so the first request is not the slow one; not a readiness gate
+                model.run(np.zeros((1, model.n_features)), model.output_names)
+            except Exception as error:
+                log.warning("warm-up prediction on a row of zeros failed (%s); serving anyway", error)
+        seconds = perf_counter() - started
+        features = model.feature_names or [str(i) for i in range(model.n_features or 0)]
+        self.metrics.loaded(seconds, artifact.sha256, features)
+        self.model, self.artifact, self.load_error = model, artifact, None
+        # The model lives as long as the process: keep its objects out of every future GC scan.
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "model %r version %r (track %s) loaded from %s (sha256 %s) in %.3fs: %s, %s features, outputs %s",
+            self.name,
+            self.version,
+            self.config.track,
+            artifact.path,
+            artifact.sha256,
+            seconds,
+            type(model.estimator).__name__,
+            model.n_features if model.n_features is not None else "unknown",
+            ", ".join(model.output_names),
+        )
+
+    async def load(self) -> bool:
+        """Load the model, retrying transient download errors; False when it can never load."""
+        delay = 1.0
+        while True:
+            try:
+                await self.load_once()
+                return True
+            except (storage.StorageError, loaders.LoadError) as error:
+                reason, transient = error.reason, getattr(error, "transient", False)
+                message = str(error)
+            except Exception as error:  # a bug or an OS error: say so, stay up
+                log.exception("unexpected error while loading the model")
+                reason, transient, message = "Error", False, f"{type(error).__name__}: {error}"
+            self.metrics.load_failed(reason)
+            self.load_error = f"{reason}: {message}"
+            if transient:
+                log.warning("model %r: %s; retrying in %.0fs", self.name, self.load_error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+                continue
+            log.error(
+                "model %r version %r cannot be loaded from %s: %s. The server stays live but will never be "
+                "ready; fix the model (storageUri, sha256 or format) and roll out again.",
+                self.name,
+                self.version,
+                self.config.model_uri,
+                self.load_error,
+            )
+            return False
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _require(self, name: str, version: str | None) -> LoadedModel:
+        if name != self.name:
+            raise _HttpError(404, f"model {name!r} not found; this server serves {self.name!r}")
+        if version is not None and version != self.version:
+            raise _HttpError(404, f"model {name!r} has no version {version!r}; it serves version {self.version!r}")
+        if self.model is None:
+            raise _HttpError(503, f"model {name!r} is not ready: {self.load_error or 'still loading'}")
+        return self.model
+
+    def _predict(self, model: LoadedModel, features: np.ndarray) -> dict[str, np.ndarray]:
+        """All outputs (the prediction histogram needs ``predict_proba`` even when not asked for).
+
+        Runs on the event loop: a worker thread for large batches did not measurably help, since
+        JSON decoding and encoding of a large batch hold the GIL far longer than the model does.
+        """
+        try:
+            results = model.run(features, model.output_names)
+        except ValueError as error:  # scikit-learn's answer to inputs it cannot take (NaN, strings, ...)
+            raise ProtocolError(f"the model rejected the input: {error}") from None
+        return dict(results)
+
+    def _metadata(self) -> dict[str, Any]:
+        model = self.model
+        metadata: dict[str, Any] = {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": self.config.model_format,
+        }
+        if model is None:
+            return metadata
+        shape = [-1, model.n_features if model.n_features is not None else -1]
+        metadata["inputs"] = [{"name": "input-0", "datatype": "FP64", "shape": shape}]
+        outputs = [{"name": PREDICT, "datatype": _predict_datatype(model), "shape": [-1]}]
+        if model.has_proba:
+            classes = len(model.classes) if model.classes is not None else -1
+            outputs.append({"name": PREDICT_PROBA, "datatype": "FP64", "shape": [-1, classes]})
+        metadata["outputs"] = outputs
+        parameters: dict[str, Any] = {}
+        if model.feature_names is not None:
+            parameters["feature_names"] = list(model.feature_names)
+        if model.classes is not None:
+            parameters["classes"] = list(model.classes)
+        if parameters:
+            metadata["parameters"] = parameters
+        return metadata
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    async def live(self, _: web.Request) -> web.Response:
+        return _json({"live": True})
+
+    async def ready(self, _: web.Request) -> web.Response:
+        if self.model is None:
+            return _json({"ready": False, "reason": self.load_error or "model is loading"}, 503)
+        return _json({"ready": True})
+
+    async def server_metadata(self, _: web.Request) -> web.Response:
+        return _json({"name": "mlaiops", "version": __version__, "extensions": ["binary_tensor_data"]})
+
+    async def model_metadata(self, request: web.Request) -> web.Response:
+        name, version = request.match_info["name"], request.match_info.get("version")
+        if name != self.name or (version is not None and version != self.version):
+            return _error(404, f"model {name!r} version {version!r} not found; this server serves {self.name!r}")
+        return _json(self._metadata())
+
+    async def model_ready(self, request: web.Request) -> web.Response:
+        try:
+            self._require(request.match_info["name"], request.match_info.get("version"))
+        except _HttpError as error:
+            if error.status == 404:
+                return _error(404, str(error))
+            return _json({"name": self.name, "ready": False, "reason": self.load_error or "model is loading"}, 503)
+        return _json({"name": self.name, "ready": True})
+
+    async def infer(self, request: web.Request) -> web.Response:
+        started = perf_counter()
+        status = 200
+        try:
+            model = self._require(request.match_info["name"], request.match_info.get("version"))
+            header = request.headers.get(HEADER_LENGTH)
+            try:
+                header_length = int(header) if header is not None else None
+            except ValueError:
+                raise ProtocolError(f"{HEADER_LENGTH} must be an integer, got {header!r}") from None
+            parsed = parse_v2_request(await request.read(), header_length)
+            if parsed.outputs is not None:
+                unknown = [out.name for out in parsed.outputs if out.name not in model.output_names]
+                if unknown:
+                    raise ProtocolError(
+                        f"unknown output {', '.join(map(repr, unknown))}; this model has {', '.join(model.output_names)}"
+                    )
+                wanted = [out.name for out in parsed.outputs]
+                binary = {out.name for out in parsed.outputs if out.binary}
+            else:
+                wanted = list(model.output_names)
+                binary = set(wanted) if parsed.binary_output else set()
+            features = model_input(parsed.inputs, model.n_features, model.feature_names)
+            results = self._predict(model, features)
+            self.metrics.observe_batch(features, model.scores(results))
+            body, header_length = encode_v2_response(
+                self.name, self.version, [(name, results[name]) for name in wanted], parsed.id, binary
+            )
+            if header_length is None:
+                response = web.Response(body=body, content_type=JSON_TYPE)
+            else:
+                response = web.Response(
+                    body=body,
+                    content_type="application/octet-stream",
+                    headers={HEADER_LENGTH: str(header_length)},
+                )
+        except ProtocolError as error:
+            status, response = 400, _error(400, str(error))
+        except _HttpError as error:
+            status, response = error.status, _error(error.status, str(error))
+        except Exception as error:
+            log.exception("inference failed")
+            status, response = 500, _error(500, f"inference failed: {type(error).__name__}: {error}")
+        self.metrics.observe_request(status, perf_counter() - started)
+        return response
+
+    async def v1_model(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name != self.name:
+            return _error(404, f"model {name!r} not found; this server serves {self.name!r}")
+        return _json({"name": self.name, "ready": self.model is not None}, 200 if self.model is not None else 503)
+
+    async def v1_predict(self, request: web.Request) -> web.Response:
+        started = perf_counter()
+        status = 200
+        try:
+            model = self._require(request.match_info["name"], None)
+            features = parse_v1_request(await request.read(), model.feature_names)
+            if model.n_features is not None and features.shape[1] != model.n_features:
+                raise ProtocolError(
+                    f"instances have {features.shape[1]} features per row; the model expects {model.n_features}"
+                )
+            results = self._predict(model, features)
+            self.metrics.observe_batch(features, model.scores(results))
+            response = web.Response(body=encode_v1_response(results[PREDICT]), content_type=JSON_TYPE)
+        except ProtocolError as error:
+            status, response = 400, _error(400, str(error))
+        except _HttpError as error:
+            status, response = error.status, _error(error.status, str(error))
+        except Exception as error:
+            log.exception("prediction failed")
+            status, response = 500, _error(500, f"prediction failed: {type(error).__name__}: {error}")
+        self.metrics.observe_request(status, perf_counter() - started)
+        return response
+
+    async def prometheus(self, _: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"})
+
+    def app(self) -> web.Application:
+        """The aiohttp application with every route."""
+        app = web.Application(client_max_size=self.config.max_request_bytes)
+        name = "{name:[^/:]+}"
+        version = "{version:[^/]+}"
+        routes = [
+            web.get("/v2/health/live", self.live),
+            web.get("/v2/health/ready", self.ready),
+            web.get("/v2", self.server_metadata),
+            web.get(f"/v2/models/{name}", self.model_metadata),
+            web.get(f"/v2/models/{name}/versions/{version}", self.model_metadata),
+            web.get(f"/v2/models/{name}/ready", self.model_ready),
+            web.get(f"/v2/models/{name}/versions/{version}/ready", self.model_ready),
+            web.post(f"/v2/models/{name}/infer", self.infer),
+            web.post(f"/v2/models/{name}/versions/{version}/infer", self.infer),
+            web.post(f"/v1/models/{name}:predict", self.v1_predict),
+            web.get(f"/v1/models/{name}", self.v1_model),
+            web.get(self.config.metrics_path, self.prometheus),
+        ]
+        app.add_routes(routes)
+        return app
+
+    def metrics_app(self) -> web.Application:
+        """Just the metrics endpoint, for a separate metrics port."""
+        app = web.Application()
+        app.router.add_get(self.config.metrics_path, self.prometheus)
+        return app
+
+
+def _predict_datatype(model: LoadedModel) -> str:
+    if model.classes is not None:
+        return _V2_DATATYPE.get(np.asarray(model.classes).dtype.kind, "BYTES")
+    return "FP64"
+
+
+async def serve(config: ServeConfig) -> int:
+    """Listen, load the model in the background and serve until SIGTERM/SIGINT; returns the exit code."""
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()  # process-wide; this process serves only the model's metrics
+    server = ModelServer(config)
+    runner = web.AppRunner(server.app(), access_log=log if config.access_log else None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    runners = [runner]
+    if config.metrics_port is not None and config.metrics_port != config.port:
+        metrics_runner = web.AppRunner(server.metrics_app(), access_log=None, handle_signals=False)
+        await metrics_runner.setup()
+        await web.TCPSite(metrics_runner, config.host, config.metrics_port).start()
+        runners.append(metrics_runner)
+    log.info(
+        "serving model %r version %r (track %s) on http://%s:%s",
+        server.name,
+        server.version,
+        config.track,
+        config.host,
+        config.port,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    exit_code = 0
+    loading = asyncio.create_task(server.load())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if loading.done() and not loading.result() and config.exit_on_load_failure:
+        exit_code = EXIT_LOAD_FAILED
+    else:
+        await stopping
+    loading.cancel()
+    stopping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loading
+    log.info("shutting down")
+    for each in runners:
+        await each.cleanup()
+    return exit_code
