@@ -18,6 +18,7 @@ from mlaiops import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "mlaiops.runner",
     "mlaiops.crdgen",
+    "mlaiops.sandbox.cli",
     "mlaiops.apidocs",
     "mlaiops.runtime.train",
     "mlaiops.runtime.serve",

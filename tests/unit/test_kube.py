@@ -38,3 +38,17 @@ def test_owner_reference_makes_a_controller() -> None:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def test_status_patch_deletes_unset_fields_but_keeps_lists_valid() -> None:
+    from mlaiops.api.modeldeployment import MetricResult, ModelDeploymentStatus, ModelRef
+    from mlaiops.controllers.common import status_patch
+
+    status = ModelDeploymentStatus(
+        stable_model=ModelRef(version="v1", storage_uri="file:///m"),
+        analysis=[MetricResult(name="latency", phase="Inconclusive")],
+    )
+    patch = status_patch(status)
+    assert patch["canaryModel"] is None  # removes a canary the server still has
+    assert patch["stableModel"] == {"version": "v1", "storageUri": "file:///m", "sha256": None}
+    assert "value" not in patch["analysis"][0]  # null inside a list item would be stored and rejected

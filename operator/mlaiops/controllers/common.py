@@ -55,8 +55,21 @@ def parse_status(model: type[M], status: Any) -> M:
 
 
 def status_patch(status: ApiModel) -> dict[str, Any]:
-    """The whole status as a merge patch: unset fields become null, which removes them on the server."""
-    return status.model_dump(mode="json", by_alias=True, exclude_none=False)
+    """The whole status as a merge patch: unset fields become null, which removes them on the server.
+
+    Inside lists a null is not a deletion (lists are replaced whole) but a value the schema
+    rejects, so list items carry no nulls.
+    """
+    return {
+        key: without_none(value) if isinstance(value, list) else _nulls_delete(value)
+        for key, value in status.model_dump(mode="json", by_alias=True, exclude_none=False).items()
+    }
+
+
+def _nulls_delete(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: without_none(item) if isinstance(item, list) else _nulls_delete(item) for key, item in value.items()}
+    return value
 
 
 def without_none(value: Any) -> Any:

@@ -16,7 +16,7 @@ from mlaiops.api.modeldeployment import AnalysisMetric, AnalysisSpec
 
 Outcome = Literal["Successful", "Failed", "Error", "Inconclusive"]
 
-_SELECTOR = 'namespace="{{namespace}}", model="{{model}}", track="{{track}}"'
+_SELECTOR = 'namespace="{{namespace}}", model="{{model}}", version="{{version}}", track="{{track}}"'
 BUILTIN_QUERIES: dict[str, str] = {
     # Share of requests that did not fail with a server error.
     "request-success-rate": (

@@ -1,0 +1,222 @@
+"""Progressive delivery on real parts: `mlaiops serve` pods as local processes, real Prometheus scraping
+them, the operator analysing canaries with PromQL, promoting good models and rolling back a bad one.
+
+The bad model is genuinely slow (brute-force nearest neighbours over many rows), not switched by a
+test flag: the server is the same for every model.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from tests.e2e.conftest import Cluster, wait_for
+
+pytestmark = pytest.mark.integration
+FEATURES = 8
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """v1 and v2: fast logistic regressions; v3: a slow but accurate nearest-neighbour model."""
+    x, y = make_classification(n_samples=80_000, n_features=FEATURES, random_state=0)
+    folder = tmp_path_factory.mktemp("models")
+    made = {
+        "v1": LogisticRegression().fit(x[:2000], y[:2000]),
+        "v2": LogisticRegression(C=0.5).fit(x[:4000], y[:4000]),
+        "v3": KNeighborsClassifier(n_neighbors=15, algorithm="brute").fit(x, y),
+    }
+    paths = {}
+    for version, model in made.items():
+        paths[version] = folder / version / "model.joblib"
+        paths[version].parent.mkdir()
+        joblib.dump(model, paths[version])
+    return paths
+
+
+def publish(cluster: Cluster, namespace: str, models: dict[str, Path]) -> None:
+    """Put the model files on the 'models' claim of the namespace (the sandbox keeps claims as folders)."""
+    claim = cluster.sandbox.dir / "volumes" / namespace / "models"
+    for version, path in models.items():
+        (claim / version).mkdir(parents=True, exist_ok=True)
+        (claim / version / "model.joblib").write_bytes(path.read_bytes())
+
+
+def manifest(version: str) -> dict:
+    return {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "fraud"},
+        "spec": {
+            "model": {"storageUri": f"pvc://models/{version}/model.joblib", "version": version},
+            "replicas": 2,
+            "rollout": {"strategy": "Canary", "canary": {"steps": [{"weight": 50, "pause": "4s"}]}},
+            "analysis": {
+                "interval": "2s",
+                "failureLimit": 1,
+                "consecutiveErrorLimit": 2,
+                "metrics": [
+                    {"name": "request-success-rate", "thresholdRange": {"min": 0.95}},
+                    {"name": "request-duration", "thresholdRange": {"max": 0.03}},
+                ],
+            },
+        },
+    }
+
+
+class Traffic:
+    """Steady inference traffic through the shared Service: a new connection per request, like most clients."""
+
+    def __init__(self, url: str, rate: float = 12.0) -> None:
+        self.url, self.interval = url, 1 / rate
+        self.stop = threading.Event()
+        self.codes: list[int] = []
+        body = {
+            "inputs": [
+                {"name": "x", "shape": [1, FEATURES], "datatype": "FP64", "data": list(np.linspace(-1, 1, FEATURES))}
+            ]
+        }
+        self.body = json.dumps(body).encode()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            request = urllib.request.Request(self.url, data=self.body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    self.codes.append(response.status)
+            except urllib.error.HTTPError as error:
+                self.codes.append(error.code)
+            except OSError:
+                self.codes.append(0)
+
+
+@pytest.fixture
+def deployed(
+    cluster: Cluster, models: dict[str, Path], request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Traffic]]:
+    namespace = cluster.namespace(f"canary-{request.node.name.split('_')[1]}")
+    publish(cluster, namespace, models)
+    cluster.apply(manifest("v1"), namespace)
+    wait_for(
+        lambda: cluster.get("modeldeployments", namespace, "fraud")["status"].get("phase") == "Ready",
+        timeout=60,
+        what="v1 Ready",
+    )
+    service = cluster.core.read_namespaced_service("fraud", namespace)
+    endpoint = service.metadata.annotations["sandbox.mlaiops.dev/endpoint"]
+    traffic = Traffic(f"{endpoint}/v2/models/fraud/infer")
+    traffic.thread.start()
+    try:
+        yield namespace, traffic
+    finally:
+        traffic.stop.set()
+        traffic.thread.join(5)
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def status(cluster: Cluster, namespace: str) -> dict:
+    return cluster.get("modeldeployments", namespace, "fraud").get("status", {})
+
+
+def test_good_model_is_promoted_then_bad_model_is_rolled_back(cluster: Cluster, deployed: tuple[str, Traffic]) -> None:
+    namespace, traffic = deployed
+    wait_for(lambda: traffic.codes.count(200) >= 5, what="inference through the Service")
+
+    cluster.kubectl(
+        "patch",
+        "-n",
+        namespace,
+        "md/fraud",
+        "--type=merge",
+        "-p",
+        '{"spec":{"model":{"storageUri":"pvc://models/v2/model.joblib","version":"v2"}}}',
+    )
+    wait_for(lambda: status(cluster, namespace).get("canaryModel", {}).get("version") == "v2", what="canary v2")
+    promoted = wait_for(
+        lambda: (s := status(cluster, namespace)).get("stableModel", {}).get("version") == "v2" and s,
+        timeout=90,
+        what="v2 promoted",
+    )
+    assert promoted["history"][0]["outcome"] == "Promoted" and promoted["history"][0]["reason"] == "AnalysisPassed"
+    assert promoted.get("canaryModel") is None
+
+    cluster.kubectl(
+        "patch",
+        "-n",
+        namespace,
+        "md/fraud",
+        "--type=merge",
+        "-p",
+        '{"spec":{"model":{"storageUri":"pvc://models/v3/model.joblib","version":"v3"}}}',
+    )
+    rolled = wait_for(
+        lambda: (s := status(cluster, namespace)).get("failedModel", {}).get("version") == "v3" and s,
+        timeout=120,
+        what="v3 rolled back",
+    )
+    assert rolled["stableModel"]["version"] == "v2"
+    record = rolled["history"][0]
+    assert (record["outcome"], record["reason"], record["version"]) == ("RolledBack", "AnalysisFailed", "v3")
+    assert "request-duration" in record["message"]
+    wait_for(lambda: status(cluster, namespace).get("phase") == "RolledBack", what="phase RolledBack")
+    # Traffic is back on stable: the canary Deployment is gone and every pod serves v2.
+    wait_for(
+        lambda: (
+            not any(d.metadata.name == "fraud-canary" for d in cluster.apps.list_namespaced_deployment(namespace).items)
+        ),
+        what="canary removed",
+    )
+    pods = cluster.core.list_namespaced_pod(namespace, label_selector="mlaiops.dev/model-deployment=fraud").items
+    assert {p.metadata.labels["mlaiops.dev/version"] for p in pods if not p.metadata.deletion_timestamp} == {"v2"}
+    events = {
+        e.reason
+        for e in cluster.core.list_namespaced_event(namespace, field_selector="involvedObject.name=fraud").items
+    }
+    assert {"CanaryStarted", "Promoted", "AnalysisFailed"} <= events
+
+
+def test_prometheus_outage_degrades_without_promotion_or_rollback(
+    cluster: Cluster, deployed: tuple[str, Traffic]
+) -> None:
+    namespace, _ = deployed
+    prometheus = cluster.sandbox.prometheus
+    assert prometheus is not None
+    cluster.kubectl(
+        "patch",
+        "-n",
+        namespace,
+        "md/fraud",
+        "--type=merge",
+        "-p",
+        '{"spec":{"model":{"storageUri":"pvc://models/v2/model.joblib","version":"v2"}}}',
+    )
+    wait_for(lambda: status(cluster, namespace).get("stepStartedAt"), timeout=60, what="canary step live")
+    prometheus.stop()
+    try:
+        degraded = wait_for(
+            lambda: (s := status(cluster, namespace)).get("phase") == "Degraded" and s, timeout=60, what="Degraded"
+        )
+        condition = next(c for c in degraded["conditions"] if c["type"] == "Degraded")
+        assert (condition["status"], condition["reason"]) == ("True", "AnalysisError")
+        assert degraded["stableModel"]["version"] == "v1" and degraded["canaryModel"]["version"] == "v2"
+        assert degraded.get("failedModel") is None
+    finally:
+        prometheus.start()
+    done = wait_for(
+        lambda: (s := status(cluster, namespace)).get("stableModel", {}).get("version") == "v2" and s,
+        timeout=120,
+        what="promotion after recovery",
+    )
+    assert done.get("failedModel") is None

@@ -1,0 +1,93 @@
+"""The Prometheus provider against a real Prometheus serving fixed, known series.
+
+The series are written as TSDB blocks with promtool, so every value asked for is known exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mlaiops.metrics.prometheus import PrometheusProvider, single_value
+from mlaiops.metrics.provider import ProviderError
+from mlaiops.sandbox.runtime.prometheus import Prometheus
+
+pytestmark = pytest.mark.integration
+
+NOW = int(time.time()) // 60 * 60
+START = NOW - 1800  # half an hour of data, one sample a minute
+
+
+def _openmetrics() -> str:
+    lines = ["# TYPE model_latency_seconds gauge"]
+    for track, base in (("stable", 0.1), ("canary", 0.3)):
+        for minute in range(31):
+            lines.append(f'model_latency_seconds{{track="{track}"}} {base + minute / 1000:.3f} {START + 60 * minute}')
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    directory: Path = tmp_path_factory.mktemp("prometheus")
+    source = directory / "series.om"
+    source.write_text(_openmetrics())
+    subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(directory / "data")],
+        check=True,
+        capture_output=True,
+    )
+    server = Prometheus(directory)
+    server.start()
+    yield server
+    server.stop()
+
+
+def at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def test_instant_query_returns_labelled_samples(prometheus: Prometheus) -> None:
+    provider = PrometheusProvider(prometheus.url)
+    samples = asyncio.run(provider.instant('model_latency_seconds{track="canary"}', at(START + 600)))
+    assert [(s.labels, s.value) for s in samples] == [
+        ({"__name__": "model_latency_seconds", "track": "canary"}, pytest.approx(0.31))
+    ]
+    by_track = asyncio.run(provider.instant("max by (track) (model_latency_seconds)", at(START + 600)))
+    assert sorted((s.labels["track"], s.value) for s in by_track) == [("canary", 0.31), ("stable", 0.11)]
+
+
+def test_scalar_results_and_single_value(prometheus: Prometheus) -> None:
+    provider = PrometheusProvider(prometheus.url)
+    assert single_value(asyncio.run(provider.instant("scalar(vector(42))"))) == 42
+    assert single_value(asyncio.run(provider.instant('model_latency_seconds{track="none"}'))) is None
+    with pytest.raises(ProviderError, match="returned 2 series"):
+        single_value(asyncio.run(provider.instant("model_latency_seconds", at(START + 60))))
+
+
+def test_range_query_returns_ordered_points(prometheus: Prometheus) -> None:
+    provider = PrometheusProvider(prometheus.url)
+    (series,) = asyncio.run(provider.range('model_latency_seconds{track="stable"}', at(START), at(START + 300), 60))
+    assert series.timestamps.tolist() == [START + 60 * i for i in range(6)]
+    assert series.values.tolist() == pytest.approx([0.1 + i / 1000 for i in range(6)])
+
+
+def test_bad_query_is_a_provider_error_not_no_data(prometheus: Prometheus) -> None:
+    provider = PrometheusProvider(prometheus.url)
+    with pytest.raises(ProviderError, match="parse error"):
+        asyncio.run(provider.instant("sum(rate(x[5m])"))
+    assert asyncio.run(provider.is_online())
+
+
+def test_unreachable_prometheus_is_a_provider_error(tmp_path: Path) -> None:
+    down = Prometheus(tmp_path)  # configured, never started: nothing listens on its port
+    provider = PrometheusProvider(down.url, timeout=2)
+    with pytest.raises(ProviderError):
+        asyncio.run(provider.instant("up"))
+    assert not asyncio.run(provider.is_online())
