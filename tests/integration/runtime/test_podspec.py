@@ -9,7 +9,7 @@ import pytest
 
 from mlaiops.sandbox.runtime.config import RuntimeConfig, parse_outcome
 from mlaiops.sandbox.runtime.deployments import surge_and_unavailable, template_hash
-from mlaiops.sandbox.runtime.podspec import PathMap, expand, resolve_argv, rewrite_port_token
+from mlaiops.sandbox.runtime.podspec import PathMap, expand, resolve_argv, resolve_env_values, rewrite_port_token
 from mlaiops.sandbox.runtime.prometheus import pod_targets
 
 
@@ -126,3 +126,25 @@ def test_image_outcomes() -> None:
     assert config.outcome("not-mlaiops", "Always").kind == "run"
     with pytest.raises(ValueError):
         parse_outcome("explode")
+
+
+def test_a_rewritten_path_is_not_rewritten_again() -> None:
+    """Kubernetes mounts are independent: /tmp mounted elsewhere must not touch a claim's local folder under /tmp."""
+    paths = PathMap({"/tmp": "/sbx/pod/volumes/tmp", "/mnt/pvc/models": "/tmp/sbx/volumes/ns/models"})
+    assert paths.rewrite("/mnt/pvc/models/v1/model.joblib") == "/tmp/sbx/volumes/ns/models/v1/model.joblib"
+    assert paths.rewrite("/tmp/cache") == "/sbx/pod/volumes/tmp/cache"
+
+
+def test_sandbox_env_is_not_rewritten_but_usable() -> None:
+    paths = PathMap({"/tmp": "/sbx/pod/volumes/tmp"})
+    env = resolve_env_values(
+        [("LOG", "$(MLAIOPS_TERMINATION_LOG)"), ("CACHE", "/tmp/c")],
+        paths,
+        {},
+        preset={"MLAIOPS_TERMINATION_LOG": "/tmp/sbx/term"},
+    )
+    assert env == {
+        "MLAIOPS_TERMINATION_LOG": "/tmp/sbx/term",
+        "LOG": "/tmp/sbx/term",
+        "CACHE": "/sbx/pod/volumes/tmp/c",
+    }

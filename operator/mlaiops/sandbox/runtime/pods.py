@@ -217,9 +217,10 @@ class PodWorker:
         base |= self.kubelet.service_env(self.namespace)
         base |= port_env(container.get("ports") or [], self.ports)
         env = resolve_env_values(
-            list(base.items()) + await EnvResolver(self.kubelet.client, self.pod, self.kubelet.config).pairs(container),
+            await EnvResolver(self.kubelet.client, self.pod, self.kubelet.config).pairs(container),
             paths,
             self.ports,
+            preset=base,
         )
         argv = resolve_argv(container.get("command"), container.get("args"), env, paths, self.ports)
         workdir = container.get("workingDir")

@@ -126,9 +126,14 @@ def resolve_argv(
     return argv
 
 
-def resolve_env_values(pairs: list[tuple[str, str]], paths: PathMap, ports: Mapping[int, int]) -> dict[str, str]:
-    """Env in declaration order: each value may refer to earlier ones with ``$(VAR)``."""
-    env: dict[str, str] = {}
+def resolve_env_values(
+    pairs: list[tuple[str, str]], paths: PathMap, ports: Mapping[int, int], preset: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Env in declaration order: each value may refer to earlier ones with ``$(VAR)``.
+
+    ``preset`` values are the sandbox's own (already local paths): visible to ``$(VAR)``, never rewritten.
+    """
+    env: dict[str, str] = dict(preset or {})
     for name, raw in pairs:
         value = paths.rewrite(expand(raw, env))
         if value.isdigit() and int(value) in ports:
