@@ -115,7 +115,7 @@ def resolve_argv(
     """
     argv = list(command) if command else list(entrypoint)
     argv += list(args or [])
-    argv = [rewrite_port_token(paths.rewrite(expand(part, env)), ports) for part in argv]
+    argv = [rewrite_port_token(expand(paths.rewrite(part), env), ports) for part in argv]
     if not argv:
         raise ValueError("container has no command")
     head = argv[0].rsplit("/", 1)[-1]
@@ -129,13 +129,14 @@ def resolve_argv(
 def resolve_env_values(
     pairs: list[tuple[str, str]], paths: PathMap, ports: Mapping[int, int], preset: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Env in declaration order: each value may refer to earlier ones with ``$(VAR)``.
+    """Env in declaration order: each value may refer to earlier ones with ``$(VAR)``; paths are
+    rewritten in the literal text before expansion, so an expanded (already local) value stays as it is.
 
     ``preset`` values are the sandbox's own (already local paths): visible to ``$(VAR)``, never rewritten.
     """
     env: dict[str, str] = dict(preset or {})
     for name, raw in pairs:
-        value = paths.rewrite(expand(raw, env))
+        value = expand(paths.rewrite(raw), env)
         if value.isdigit() and int(value) in ports:
             value = str(ports[int(value)])
         env[name] = value
