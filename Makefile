@@ -41,7 +41,7 @@ crds: $(STAMP)
 	$(BIN)/mlaiops crds
 
 demo: setup
-	@echo "make demo: the closed-loop story is not built yet (it needs the sandbox cluster); see README" >&2; exit 1
+	$(BIN)/python -m mlaiops.demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,26 +1,22 @@
 """Progressive delivery on real parts: `mlaiops serve` pods as local processes, real Prometheus scraping
 them, the operator analysing canaries with PromQL, promoting good models and rolling back a bad one.
 
-The bad model is genuinely slow (brute-force nearest neighbours over many rows), not switched by a
-test flag: the server is the same for every model.
+The bad model is genuinely slow (a forest of 3,000 trees walked for every request), not switched by
+a test flag: the server is the same for every model.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import joblib
-import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KNeighborsClassifier
 
+from mlaiops.demo.data import slow_model
+from mlaiops.demo.traffic import Traffic
 from tests.e2e.conftest import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
@@ -29,19 +25,20 @@ FEATURES = 8
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """v1 and v2: fast logistic regressions; v3: a slow but accurate nearest-neighbour model."""
-    x, y = make_classification(n_samples=80_000, n_features=FEATURES, random_state=0)
+    """v1 and v2: fast logistic regressions; v3: a slow but accurate forest of 3,000 trees."""
+    x, y = make_classification(n_samples=4000, n_features=FEATURES, random_state=0)
     folder = tmp_path_factory.mktemp("models")
     made = {
         "v1": LogisticRegression().fit(x[:2000], y[:2000]),
         "v2": LogisticRegression(C=0.5).fit(x[:4000], y[:4000]),
-        "v3": KNeighborsClassifier(n_neighbors=15, algorithm="brute").fit(x, y),
     }
     paths = {}
     for version, model in made.items():
         paths[version] = folder / version / "model.joblib"
         paths[version].parent.mkdir()
         joblib.dump(model, paths[version])
+    paths["v3"] = folder / "v3" / "model.joblib"
+    slow_model(paths["v3"], features=FEATURES)
     return paths
 
 
@@ -75,33 +72,6 @@ def manifest(version: str) -> dict:
     }
 
 
-class Traffic:
-    """Steady inference traffic through the shared Service: a new connection per request, like most clients."""
-
-    def __init__(self, url: str, rate: float = 12.0) -> None:
-        self.url, self.interval = url, 1 / rate
-        self.stop = threading.Event()
-        self.codes: list[int] = []
-        body = {
-            "inputs": [
-                {"name": "x", "shape": [1, FEATURES], "datatype": "FP64", "data": list(np.linspace(-1, 1, FEATURES))}
-            ]
-        }
-        self.body = json.dumps(body).encode()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self) -> None:
-        while not self.stop.wait(self.interval):
-            request = urllib.request.Request(self.url, data=self.body, headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    self.codes.append(response.status)
-            except urllib.error.HTTPError as error:
-                self.codes.append(error.code)
-            except OSError:
-                self.codes.append(0)
-
-
 @pytest.fixture
 def deployed(
     cluster: Cluster, models: dict[str, Path], request: pytest.FixtureRequest
@@ -116,13 +86,11 @@ def deployed(
     )
     service = cluster.core.read_namespaced_service("fraud", namespace)
     endpoint = service.metadata.annotations["sandbox.mlaiops.dev/endpoint"]
-    traffic = Traffic(f"{endpoint}/v2/models/fraud/infer")
-    traffic.thread.start()
+    traffic = Traffic(f"{endpoint}/v2/models/fraud/infer", FEATURES).start()
     try:
         yield namespace, traffic
     finally:
-        traffic.stop.set()
-        traffic.thread.join(5)
+        traffic.stop()
         cluster.kubectl("delete", "namespace", namespace, "--wait=false")
 
 
@@ -132,7 +100,7 @@ def status(cluster: Cluster, namespace: str) -> dict:
 
 def test_good_model_is_promoted_then_bad_model_is_rolled_back(cluster: Cluster, deployed: tuple[str, Traffic]) -> None:
     namespace, traffic = deployed
-    wait_for(lambda: traffic.codes.count(200) >= 5, what="inference through the Service")
+    wait_for(lambda: traffic.codes[200] >= 5, what="inference through the Service")
 
     cluster.kubectl(
         "patch",
