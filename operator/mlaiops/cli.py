@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlaiops.sandbox.cli",
     "mlaiops.apidocs",
     "mlaiops.runtime.train",
+    "mlaiops.detection.cli",
     "mlaiops.runtime.serve",
 )
 

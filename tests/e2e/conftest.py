@@ -50,8 +50,9 @@ def wait_for(condition: Callable[[], T], timeout: float = 60, interval: float = 
 class Cluster:
     """What a test needs: the sandbox, an API client, kubectl and a fresh namespace per test."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, operator: Operator) -> None:
         self.sandbox = sandbox
+        self.operator = operator
         self.kubeconfig = str(sandbox.kubeconfig_path)
         self.api = config.new_client_from_config(config_file=self.kubeconfig)
         self.core = client.CoreV1Api(self.api)
@@ -93,37 +94,62 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield running
 
 
-@pytest.fixture(scope="session")
-def operator_process(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(sandbox.kubeconfig_path),
-        "MLAIOPS_PROMETHEUS_URL": sandbox.prometheus_url or "http://127.0.0.1:9",
-        "MLAIOPS_RECONCILE_INTERVAL": "1",
-        "MLAIOPS_HEALTH_PORT": str(free_port()),
-        "MLAIOPS_METRICS_PORT": str(free_port()),
-        "MLAIOPS_IMAGE": "mlaiops:test",
-    }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlaiops", "run", "--standalone", "-A"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield process
-    finally:
-        process.terminate()
+class Operator:
+    """The operator as a real `mlaiops run` process; tests may kill and restart it."""
+
+    def __init__(self, sandbox: Sandbox, log: Path) -> None:
+        self.log = log
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(sandbox.kubeconfig_path),
+            "MLAIOPS_PROMETHEUS_URL": sandbox.prometheus_url or "http://127.0.0.1:9",
+            "MLAIOPS_RECONCILE_INTERVAL": "1",
+            "MLAIOPS_HEALTH_PORT": str(free_port()),
+            "MLAIOPS_METRICS_PORT": str(free_port()),
+            "MLAIOPS_IMAGE": "mlaiops:test",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mlaiops", "run", "--standalone", "-A"],
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
         try:
-            process.wait(20)
+            self.process.wait(20)
         except subprocess.TimeoutExpired:
-            process.kill()
-        if os.environ.get("MLAIOPS_TEST_SHOW_LOG"):
-            sys.stderr.write(log.read_text())
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self, kill: bool = True) -> None:
+        self.stop(kill=kill)
+        self.start()
 
 
 @pytest.fixture(scope="session")
-def cluster(sandbox: Sandbox, operator_process: subprocess.Popen[bytes]) -> Cluster:
-    return Cluster(sandbox)
+def operator_process(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    operator = Operator(sandbox, tmp_path_factory.mktemp("operator") / "operator.log")
+    operator.start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
+        if os.environ.get("MLAIOPS_TEST_SHOW_LOG"):
+            sys.stderr.write(operator.log.read_text())
+
+
+@pytest.fixture(scope="session")
+def cluster(sandbox: Sandbox, operator_process: Operator) -> Cluster:
+    return Cluster(sandbox, operator_process)

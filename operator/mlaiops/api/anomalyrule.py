@@ -68,7 +68,7 @@ class DetectorSpec(ApiModel):
     window: Duration | None = None
     """zscore, mad, ewma: the baseline window."""
     season: Duration | None = None
-    """seasonal: the period of the profile (1d or 1w)."""
+    """seasonal, auto: the period of the daily or weekly profile (1d or 1w)."""
     horizon: Duration | None = None
     """forecast: how far ahead a crossing of upper/lower fires."""
     contamination: float | None = Field(default=None, gt=0, le=0.5)
@@ -77,7 +77,7 @@ class DetectorSpec(ApiModel):
     @model_validator(mode="after")
     def _params_match_type(self) -> DetectorSpec:
         allowed = {
-            "auto": set(),
+            "auto": {"season"},
             "threshold": {"upper", "lower"},
             "zscore": {"window"},
             "mad": {"window"},

@@ -68,7 +68,9 @@ def status_patch(status: ApiModel) -> dict[str, Any]:
 
 def _nulls_delete(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: without_none(item) if isinstance(item, list) else _nulls_delete(item) for key, item in value.items()}
+        return {
+            key: without_none(item) if isinstance(item, list) else _nulls_delete(item) for key, item in value.items()
+        }
     return value
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -12,6 +12,30 @@ ROLLOUT_EVENTS = Counter(
     ["namespace", "modeldeployment", "reason"],
     registry=REGISTRY,
 )
+
+
+ANOMALY = {
+    part: Gauge(
+        f"mlaiops_anomaly_{part}",
+        f"{text} of each AnomalyRule series at its last evaluation.",
+        ["namespace", "rule", "series"],
+        registry=REGISTRY,
+    )
+    for part, text in (
+        ("score", "Anomaly score (above 1 is anomalous)"),
+        ("expected", "Expected value"),
+        ("lower", "Lower edge of the normal band"),
+        ("upper", "Upper edge of the normal band"),
+    )
+}
+
+
+def record_anomaly(
+    namespace: str, rule: str, series: str, score: float, expected: float, lower: float, upper: float
+) -> None:
+    """Export a series' evaluation so users can graph it with its band and alert on it."""
+    for part, value in (("score", score), ("expected", expected), ("lower", lower), ("upper", upper)):
+        ANOMALY[part].labels(namespace, rule, series).set(value)
 
 
 def record_rollout_event(namespace: str, name: str, reason: str) -> None:

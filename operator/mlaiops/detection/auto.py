@@ -1,0 +1,213 @@
+"""The default detector: is this point bigger than anything the baseline has shown?
+
+An operational alert must be rare, and a per-series threshold is exactly what nobody wants to
+tune. So each component predicts the series, measures a residual, and compares it with an adaptive
+*bar*: ``margin`` times the largest residual of the accepted history, decaying with a half-life of
+``memory`` points so the bar can come down again. Three residuals are watched:
+
+* fast level (EW, ``alpha``): spikes, dips and abrupt shifts;
+* shift: short EW mean of the signed distance from a slow level (``slowAlpha``): sustained shifts
+  that no single point shows (a plateau a few sigma up);
+* seasonal profile (``period``/``buckets``, after one full period): pattern breaks, e.g. a daily
+  peak that does not come.
+
+A value that already occurred at this time of the period (the bucket's high/low envelope) is not
+anomalous: daily batch jobs stop alerting once they have been seen. Flagged points stay out of the
+levels and profiles (the baseline), but move a bar ``barLearn`` of the way up, so a one-off
+anomaly barely recalibrates it, and an anomaly that repeats one already flagged (within
+``repeatMargin``) is learned in full: a recurring event is normal for that series.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlaiops.detection.base import BoolArray, Detector, Deviation, FloatArray, deviation_from_band
+from mlaiops.detection.config import AutoConfig
+
+_TINY = 1e-12
+
+
+def _raise_bar(
+    bar: FloatArray, seen: FloatArray, value: FloatArray, flagged: BoolArray, learn: float, like: float
+) -> tuple[FloatArray, FloatArray]:
+    """A normal point lifts the bar to its residual; a flagged one only ``learn`` of the way.
+
+    Unless it repeats an earlier anomaly (within a factor ``like`` of the largest flagged residual,
+    ``seen``): then it is learned in full, since a recurring event is the series' normal.
+    """
+    repeat = flagged & (value <= like * seen)
+    step = np.where(flagged & ~repeat, bar + learn * (value - bar), value)
+    return np.maximum(bar, step), np.where(flagged, np.maximum(seen, value), seen)
+
+
+class AutoDetector(Detector):
+    type = "auto"
+    config_model = AutoConfig
+    config: AutoConfig
+    _state_fields = (
+        "count",
+        "level",
+        "level_bar",
+        "slow",
+        "shift",
+        "shift_bar",
+        "first_t",
+        "profile",
+        "visits",
+        "high",
+        "low",
+        "season_bar",
+        "level_seen",
+        "shift_seen",
+        "season_seen",
+    )
+
+    def _init_state(self, n: int) -> None:
+        b = self.config.buckets
+        self.count = np.zeros(n, dtype=np.int64)
+        self.level = np.full(n, np.nan)
+        self.level_bar = np.zeros(n)
+        self.slow = np.full(n, np.nan)
+        self.shift = np.zeros(n)
+        self.shift_bar = np.zeros(n)
+        self.first_t = np.full(n, np.nan)
+        self.profile = np.zeros((n, b))
+        self.visits = np.zeros((n, b), dtype=np.int64)
+        self.high = np.full((n, b), np.nan)
+        self.low = np.full((n, b), np.nan)
+        self.season_bar = np.zeros(n)
+        self.level_seen = np.zeros(n)
+        self.shift_seen = np.zeros(n)
+        self.season_seen = np.zeros(n)
+        self._cache: tuple[int, FloatArray, FloatArray | None] = (0, np.zeros(n), None)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _bucket(self, t: float) -> int:
+        period = self.config.period
+        return int((t % period) / period * self.config.buckets) % self.config.buckets
+
+    def _season_expected(self, b: int, x: FloatArray) -> FloatArray:
+        """The visited profile value nearest to ``x`` among buckets b-1, b, b+1.
+
+        Daily jobs drift by a few minutes; without this tolerance a pattern that lands one bucket
+        late looks like a fresh anomaly every day.
+        """
+        nb = self.config.buckets
+        cols = [(b - 1) % nb, b, (b + 1) % nb]
+        means = self.profile[:, cols]
+        dist = np.where(self.visits[:, cols] > 0, np.abs(means - np.nan_to_num(x)[:, None]), np.inf)
+        best = np.argmin(dist, axis=1)
+        chosen = means[np.arange(means.shape[0]), best]
+        return np.where(np.isfinite(dist.min(axis=1)), chosen, self.profile[:, b])
+
+    def _shift_of(self, x: FloatArray) -> FloatArray:
+        return self.shift + self.config.shift_alpha * (np.nan_to_num(x - self.slow) - self.shift)
+
+    # -- scoring ------------------------------------------------------------------------------
+    def _deviation(self, t: float, x: FloatArray) -> Deviation:
+        cfg = self.config
+        b = self._bucket(t)
+        margin = cfg.margin / cfg.sensitivity
+        # fast level
+        expected = self.level.copy()  # state arrays are updated in place after scoring
+        half = margin * self.level_bar
+        up, down, lower, upper = deviation_from_band(x, expected, half, half, cfg)
+        # sustained shift from the slow level
+        shift = self._shift_of(x)
+        self._cache = (b, shift, None)
+        md = cfg.min_deviation
+        min_dev = np.maximum(md.absolute, md.relative * np.abs(np.nan_to_num(self.slow)))
+        bar = np.maximum(cfg.shift_margin / cfg.sensitivity * self.shift_bar, min_dev)
+        shift_score = np.where(self.shift_bar > 0, np.abs(shift) / np.maximum(bar, _TINY), 0.0)
+        up = np.where(shift > 0, np.maximum(up, shift_score), up)
+        down = np.where(shift < 0, np.maximum(down, shift_score), down)
+        # seasonal profile, once a full period has been seen
+        active = (t - self.first_t >= cfg.period) & (self.visits[:, b] > 0)
+        if active.any():
+            s_expected = self._season_expected(b, x)
+            self._cache = (b, shift, s_expected)
+            half = cfg.season_margin / cfg.sensitivity * self.season_bar
+            s_up, s_down, s_lower, s_upper = deviation_from_band(x, s_expected, half, half, cfg)
+            up = np.where(active, np.maximum(up, s_up), up)
+            down = np.where(active, np.maximum(down, s_down), down)
+            seen_before = active & (x <= self.high[:, b]) & (x >= self.low[:, b])
+            up = np.where(seen_before, np.minimum(up, 1.0), up)
+            down = np.where(seen_before, np.minimum(down, 1.0), down)
+            expected = np.where(active, s_expected, expected)
+            lower = np.where(active, s_lower, lower)
+            upper = np.where(active, s_upper, upper)
+        return Deviation(up, down, expected, lower, upper, self.count >= cfg.min_points)
+
+    # -- learning -----------------------------------------------------------------------------
+    def _after_score(self, t: float, x: FloatArray, exc: BoolArray, score: FloatArray) -> None:
+        anomalous = score > 1.0
+        self.streak = np.where(anomalous, self.streak + 1, 0)
+        usable = np.isfinite(x) & ~exc & ~self._invalid(x)
+        adapting = self.streak >= self.config.adapt_after
+        self._update_bars(t, x, usable, anomalous & ~adapting)
+        self._learn(t, x, usable & (~anomalous | adapting))
+
+    def _update_bars(self, t: float, x: FloatArray, usable: BoolArray, flagged: BoolArray) -> None:
+        """Bars and envelopes see every usable point (flagged ones with ``barLearn`` weight)."""
+        cfg = self.config
+        rows: slice | np.ndarray = slice(None) if usable.all() else np.flatnonzero(usable)
+        xs, flag = x[rows], flagged[rows]
+        if xs.size == 0:
+            return
+        b, shift, s_expected = self._cache
+        decay = 0.5 ** (1.0 / cfg.memory)
+        resid = np.nan_to_num(np.abs(xs - self.level[rows]))
+        self.level_bar[rows], self.level_seen[rows] = _raise_bar(
+            self.level_bar[rows] * decay,
+            self.level_seen[rows] * decay,
+            resid,
+            flag,
+            cfg.bar_learn,
+            cfg.repeat_margin,
+        )
+        self.shift_bar[rows], self.shift_seen[rows] = _raise_bar(
+            self.shift_bar[rows] * decay,
+            self.shift_seen[rows] * decay,
+            np.abs(shift[rows]),
+            flag,
+            cfg.bar_learn,
+            cfg.repeat_margin,
+        )
+        self.shift[rows] = shift[rows]
+        first_t = self.first_t[rows]
+        self.first_t[rows] = np.where(np.isnan(first_t), t, first_t)
+        season_bar = self.season_bar[rows] * decay
+        season_seen = self.season_seen[rows] * decay
+        if s_expected is not None:
+            full_period = (t - self.first_t[rows]) >= cfg.period
+            s_resid = np.where(self.visits[rows, b] > 0, np.abs(xs - s_expected[rows]), 0.0)
+            raised, seen = _raise_bar(season_bar, season_seen, s_resid, flag, cfg.bar_learn, cfg.repeat_margin)
+            season_bar = np.where(full_period, raised, season_bar)
+            season_seen = np.where(full_period, seen, season_seen)
+        self.season_bar[rows] = season_bar
+        self.season_seen[rows] = season_seen
+        mean, high, low = self.profile[rows, b], self.high[rows, b], self.low[rows, b]
+        keep = 1.0 - cfg.envelope_decay
+        self.high[rows, b] = np.where(np.isnan(high), xs, np.maximum(xs, mean + (high - mean) * keep))
+        self.low[rows, b] = np.where(np.isnan(low), xs, np.minimum(xs, mean + (low - mean) * keep))
+
+    def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
+        """Levels and the profile: the baseline, from accepted points only."""
+        cfg = self.config
+        rows: slice | np.ndarray = slice(None) if mask.all() else np.flatnonzero(mask)
+        xs = x[rows]
+        if xs.size == 0:
+            return
+        b = self._bucket(t)
+        count = self.count[rows] + 1
+        level, slow = self.level[rows], self.slow[rows]
+        self.level[rows] = np.where(np.isnan(level), xs, level + cfg.alpha * (xs - level))
+        slow_rate = np.maximum(cfg.slow_alpha, 1.0 / count)
+        self.slow[rows] = np.where(np.isnan(slow), xs, slow + slow_rate * (xs - slow))
+        visits = self.visits[rows, b]
+        profile = self.profile[rows, b]
+        rate = np.maximum(cfg.season_alpha, 1.0 / (visits + 1))
+        self.profile[rows, b] = profile + rate * (xs - profile)
+        self.visits[rows, b] = visits + 1
+        self.count[rows] = count

@@ -1,0 +1,236 @@
+"""The one streaming interface every detector implements.
+
+A detector evaluates ``n_series`` series at once (vectorised across series): each call to
+:meth:`Detector.update` sees one timestamp and one value per series, in time order, never a future
+point, and returns per series an anomaly score (> 1 means anomalous, as in vmanomaly), the expected
+value and a band. Shared rules live here so every detector honours them the same way:
+
+* ``direction`` keeps only deviations above (up), below (down) or on both sides of the expectation;
+* ``minDeviation`` widens the band to at least max(absolute, relative * |expected|);
+* ``dataRange`` marks values outside [min, max] as invalid (score ``INVALID_SCORE``);
+* points that are anomalous, invalid, missing (NaN) or marked excluded (rollout/remediation in
+  progress) do not enter the baseline, except that after ``adaptAfter`` consecutive anomalous points
+  the baseline starts accepting the new regime (otherwise a level shift would fire forever).
+
+State is a handful of numpy arrays, listed in ``_state_fields``, so serialising is generic.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from mlaiops.detection.config import DetectorBase
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+INVALID_SCORE = 100.0
+"""Score given to a value outside ``dataRange``: anomalous whatever the threshold."""
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Step:
+    """Outputs of one evaluation, one entry per series."""
+
+    score: FloatArray
+    expected: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+
+    @property
+    def anomalous(self) -> BoolArray:
+        return self.score > 1.0
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Outputs of many evaluations, shape (n_series, n_points)."""
+
+    score: FloatArray
+    expected: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+
+    @property
+    def anomalous(self) -> BoolArray:
+        return self.score > 1.0
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """What a detector family computes for one point before the shared rules are applied."""
+
+    up: FloatArray  # score if the point is read as too high (>= 0)
+    down: FloatArray  # score if read as too low (>= 0)
+    expected: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    ready: BoolArray  # enough history to score
+
+
+def encode_array(array: np.ndarray) -> dict[str, Any]:
+    """JSON-safe form of a numpy array: NaN -> null, +-inf -> "inf"/"-inf" (strict JSON)."""
+    if array.dtype.kind != "f":
+        return {"dtype": str(array.dtype), "shape": list(array.shape), "data": array.tolist()}
+    data = array.astype(object)
+    data[np.isnan(array)] = None
+    data[np.isposinf(array)] = "inf"
+    data[np.isneginf(array)] = "-inf"
+    return {"dtype": "float64", "shape": list(array.shape), "data": data.tolist()}
+
+
+_TO_FLOAT = np.frompyfunc(lambda v: np.nan if v is None else float(v), 1, 1)
+
+
+def decode_array(payload: dict[str, Any]) -> np.ndarray:
+    """Inverse of :func:`encode_array`."""
+    shape = tuple(payload["shape"])
+    if payload["dtype"] != "float64":
+        return np.array(payload["data"], dtype=payload["dtype"]).reshape(shape)
+    data = np.array(payload["data"], dtype=object).reshape(shape)
+    return np.asarray(_TO_FLOAT(data), dtype=np.float64).reshape(shape)
+
+
+def deviation_from_band(
+    x: FloatArray, expected: FloatArray, half_low: FloatArray, half_high: FloatArray, config: DetectorBase
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Scores (up, down) and band (lower, upper) once minDeviation has widened the band."""
+    min_dev = np.maximum(config.min_deviation.absolute, config.min_deviation.relative * np.abs(expected))
+    floor = _EPS * np.maximum(1.0, np.abs(np.nan_to_num(expected)))
+    half_low = np.maximum(np.maximum(half_low, min_dev), floor)
+    half_high = np.maximum(np.maximum(half_high, min_dev), floor)
+    dev = x - expected
+    up = np.where(dev > 0, dev / half_high, 0.0)
+    down = np.where(dev < 0, -dev / half_low, 0.0)
+    return up, down, expected - half_low, expected + half_high
+
+
+class Detector(ABC):
+    """Streaming detector over ``n_series`` series sharing timestamps.
+
+    Subclasses implement :meth:`_deviation` (score one point from the state before it) and
+    :meth:`_learn` (fold the point into the state where ``mask`` is true), and list their state
+    arrays in ``_state_fields``.
+    """
+
+    type: ClassVar[str]
+    config_model: ClassVar[type[DetectorBase]]
+    _state_fields: ClassVar[tuple[str, ...]] = ()
+    exclude_anomalies: ClassVar[bool] = True
+
+    def __init__(self, config: DetectorBase, n_series: int = 1) -> None:
+        if not isinstance(config, self.config_model):
+            config = self.config_model.model_validate(config)
+        if n_series < 1:
+            raise ValueError("n_series must be >= 1")
+        self.config = config
+        self.n_series = n_series
+        self.streak = np.zeros(n_series, dtype=np.int64)
+        self._init_state(n_series)
+
+    # -- to implement -------------------------------------------------------------------------
+    @abstractmethod
+    def _init_state(self, n: int) -> None:
+        """Create the state arrays for ``n`` series."""
+
+    @abstractmethod
+    def _deviation(self, t: float, x: FloatArray) -> Deviation:
+        """Score the point ``x`` at ``t`` from the state built on earlier points only."""
+
+    @abstractmethod
+    def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
+        """Fold ``x`` into the baseline of the series where ``mask`` is true."""
+
+    # -- streaming API ------------------------------------------------------------------------
+    def update(self, timestamp: float, values: ArrayLike, excluded: ArrayLike | bool = False) -> Step:
+        """Evaluate one timestamp: one value per series (NaN = missing), ``excluded`` per series."""
+        x = np.asarray(values, dtype=np.float64).reshape(self.n_series)
+        exc = np.broadcast_to(np.asarray(excluded, dtype=bool), (self.n_series,))
+        dev = self._deviation(float(timestamp), x)
+        score = self._finish(x, dev)
+        self._after_score(float(timestamp), x, exc, score)
+        return Step(score, dev.expected, dev.lower, dev.upper)
+
+    def _finish(self, x: FloatArray, dev: Deviation) -> FloatArray:
+        direction = self.config.direction
+        if direction == "up":
+            score = dev.up
+        elif direction == "down":
+            score = dev.down
+        else:
+            score = np.maximum(dev.up, dev.down)
+        score = np.where(dev.ready & np.isfinite(x) & np.isfinite(score), np.maximum(score, 0.0), 0.0)
+        invalid = self._invalid(x)
+        return np.where(invalid, np.maximum(score, INVALID_SCORE), score)
+
+    def _invalid(self, x: FloatArray) -> BoolArray:
+        data_range = self.config.data_range
+        if data_range is None:
+            return np.zeros(x.shape, dtype=bool)
+        return (x < data_range[0]) | (x > data_range[1])
+
+    def _after_score(self, t: float, x: FloatArray, exc: BoolArray, score: FloatArray) -> None:
+        anomalous = score > 1.0
+        self.streak = np.where(anomalous, self.streak + 1, 0)
+        learn = np.isfinite(x) & ~exc & ~self._invalid(x)
+        if self.exclude_anomalies:
+            learn &= ~anomalous | (self.streak >= self.config.adapt_after)
+        self._learn(t, x, learn)
+
+    def run(self, values: ArrayLike, timestamps: ArrayLike, excluded: ArrayLike | None = None) -> Scores:
+        """Evaluate a block of points in time order: ``values`` is (n_series, n_points) or (n_points,)."""
+        ts = np.asarray(timestamps, dtype=np.float64)
+        vals = np.asarray(values, dtype=np.float64).reshape(self.n_series, ts.size)
+        exc = (
+            np.zeros(vals.shape, dtype=bool)
+            if excluded is None
+            else np.broadcast_to(np.asarray(excluded, dtype=bool).reshape(-1, ts.size), vals.shape)
+        )
+        out = np.empty((4, self.n_series, ts.size))
+        for i in range(ts.size):
+            step = self.update(ts[i], vals[:, i], exc[:, i])
+            out[0, :, i], out[1, :, i], out[2, :, i], out[3, :, i] = (
+                step.score,
+                step.expected,
+                step.lower,
+                step.upper,
+            )
+        return Scores(out[0], out[1], out[2], out[3])
+
+    def fit(self, history: ArrayLike, timestamps: ArrayLike, excluded: ArrayLike | None = None) -> Self:
+        """Warm-start from history: the same as streaming it and discarding the scores."""
+        self.run(history, timestamps, excluded)
+        return self
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe snapshot: config, series count and every state array."""
+        state = {name: encode_array(np.asarray(getattr(self, name))) for name in ("streak", *self._state_fields)}
+        return {
+            "type": self.type,
+            "config": self.config.model_dump(mode="json", by_alias=True),
+            "n_series": self.n_series,
+            "state": state,
+        }
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> Detector:
+        """Rebuild a detector from :meth:`to_dict` output (any detector type)."""
+        from mlaiops.detection.registry import detector_class
+
+        klass = detector_class(payload["type"]) if cls is Detector else cls
+        detector = klass(klass.config_model.model_validate(payload["config"]), payload["n_series"])
+        for name, value in payload["state"].items():
+            setattr(detector, name, decode_array(value))
+        detector._restored()
+        return detector
+
+    def _restored(self) -> None:  # noqa: B027 - optional hook, deliberately a no-op by default
+        """Hook for detectors with derived, non-serialised state (e.g. fitted models)."""

@@ -1,0 +1,230 @@
+"""Detector and hysteresis parameters as pydantic v2 models.
+
+These are the single description of every detector's knobs: the CRD models in ``mlaiops.api``
+embed them, the CLI builds them from ``--set key=value`` and detectors read them. Field names are
+snake_case in Python and camelCase in the CRD (aliases, ``populate_by_name``). Windows are counted
+in evaluations (points); periods and horizons are durations ("30m", "1d", or seconds).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from mlaiops.api.common import parse_duration as _api_duration
+
+Direction = Literal["up", "down", "both"]
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds in a Prometheus-style duration ("90s", "30m", "1d", "1w") or a plain number of seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    return _api_duration(value.strip()).total_seconds()
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class MinDeviation(_Model):
+    """Deviations smaller than max(absolute, relative * |expected|) are never anomalous."""
+
+    absolute: float = Field(0.0, ge=0)
+    relative: float = Field(0.0, ge=0)
+
+
+class DetectorBase(_Model):
+    """Knobs every detector honours (vmanomaly's detection_direction, min_dev_from_expected, data_range)."""
+
+    direction: Direction = "both"
+    min_deviation: MinDeviation = Field(default_factory=MinDeviation)
+    data_range: tuple[float, float] | None = None
+    adapt_after: int = Field(
+        30,
+        ge=1,
+        description="consecutive anomalous points after which the baseline accepts the new level",
+    )
+
+    @field_validator("data_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and value[0] > value[1]:
+            raise ValueError("dataRange must be [min, max] with min <= max")
+        return value
+
+
+class ThresholdConfig(DetectorBase):
+    """Static bounds: anomalous above ``upper`` or below ``lower``."""
+
+    type: Literal["threshold"] = "threshold"
+    lower: float | None = None
+    upper: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ThresholdConfig:
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError("threshold: lower must be <= upper")
+        return self
+
+
+class ZScoreConfig(DetectorBase):
+    """Rolling mean and standard deviation over the last ``window`` accepted points."""
+
+    type: Literal["zscore"] = "zscore"
+    window: int = Field(120, ge=3)
+    threshold: float = Field(4.0, gt=0)
+    min_points: int = Field(10, ge=2)
+
+
+class MadConfig(DetectorBase):
+    """Rolling median and median absolute deviation (robust to the outliers it looks for)."""
+
+    type: Literal["mad"] = "mad"
+    window: int = Field(120, ge=3)
+    threshold: float = Field(5.0, gt=0)
+    min_points: int = Field(10, ge=2)
+
+
+class EwmaConfig(DetectorBase):
+    """Holt-style exponentially weighted level (+ optional trend) with an EW deviation scale."""
+
+    type: Literal["ewma"] = "ewma"
+    alpha: float = Field(0.1, gt=0, le=1, description="level smoothing")
+    beta: float = Field(0.0, ge=0, le=1, description="trend smoothing; 0 disables the trend")
+    scale_alpha: float = Field(0.02, gt=0, le=1, description="smoothing of the absolute residual")
+    threshold: float = Field(5.0, gt=0)
+    min_points: int = Field(10, ge=1)
+
+
+class SeasonalConfig(DetectorBase):
+    """Per-bucket profiles over a period (daily, weekly) learned online, plus an EW level offset."""
+
+    type: Literal["seasonal"] = "seasonal"
+    period: float = Field(86400.0, gt=0, description="seconds, or a duration like '1d', '1w'")
+    buckets: int = Field(96, ge=2, le=10080)
+    alpha: float = Field(0.1, gt=0, le=1, description="profile learning rate per visit of a bucket")
+    threshold: float = Field(5.0, gt=0)
+    min_cycles: float = Field(1.0, ge=0, description="periods of history before scoring")
+
+    _period = field_validator("period", mode="before")(lambda v: parse_duration(v))
+
+
+class IsolationForestConfig(DetectorBase):
+    """scikit-learn IsolationForest over a sliding training window.
+
+    ``multivariate``: the series evaluated together are the features of one entity and share one
+    score; otherwise each series is scored on features derived from itself (value, first
+    difference, deviation from its recent mean).
+    """
+
+    type: Literal["isolationForest"] = "isolationForest"
+    window: int = Field(500, ge=16)
+    refit_every: int = Field(100, ge=1)
+    n_estimators: int = Field(50, ge=1, le=1000)
+    contamination: float = Field(0.01, gt=0, lt=0.5)
+    multivariate: bool = False
+    random_state: int = 0
+    min_points: int = Field(64, ge=16)
+
+
+class ForecastConfig(DetectorBase):
+    """Holt linear forecast; fires when the forecast crosses ``upper``/``lower`` within ``horizon``."""
+
+    type: Literal["forecast"] = "forecast"
+    horizon: float = Field(1800.0, gt=0, description="seconds, or a duration like '30m'")
+    lower: float | None = None
+    upper: float | None = None
+    alpha: float = Field(0.3, gt=0, le=1)
+    beta: float = Field(0.05, gt=0, le=1)
+    min_points: int = Field(5, ge=2)
+
+    _horizon = field_validator("horizon", mode="before")(lambda v: parse_duration(v))
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ForecastConfig:
+        if self.lower is None and self.upper is None:
+            raise ValueError("forecast: set upper and/or lower (the bound the forecast must not cross)")
+        return self
+
+
+class AutoConfig(DetectorBase):
+    """Default: level, shift and seasonal residuals against adaptive bars (see ``detection.auto``).
+
+    Defaults were chosen on the public NAB subset (one global setting, never per file).
+    """
+
+    type: Literal["auto"] = "auto"
+    adapt_after: int = Field(3, ge=1, description="consecutive anomalous points before the new level is adopted")
+    sensitivity: float = Field(1.0, gt=0, description=">1 fires more easily, <1 less (divides the margins)")
+    period: float = Field(86400.0, gt=0, description="seasonal period (duration)")
+    buckets: int = Field(96, ge=2, le=10080, description="slices of the period in the profile")
+    margin: float = Field(1.2, gt=0, description="anomalous beyond margin x the largest past residual")
+    shift_margin: float = Field(1.1, gt=0, description="the same for the sustained-shift residual")
+    season_margin: float = Field(1.2, gt=0, description="the same for the seasonal residual")
+    memory: float = Field(2000.0, gt=0, description="half-life of the bars, in points")
+    bar_learn: float = Field(0.4, ge=0, le=1, description="share of a flagged residual the bars learn")
+    alpha: float = Field(0.5, gt=0, le=1, description="fast level smoothing")
+    slow_alpha: float = Field(0.01, gt=0, le=1, description="slow level smoothing")
+    shift_alpha: float = Field(0.05, gt=0, le=1, description="smoothing of the distance from the slow level")
+    season_alpha: float = Field(0.2, gt=0, le=1, description="profile learning rate per visit of a bucket")
+    envelope_decay: float = Field(0.02, ge=0, le=1, description="per visit shrink of a bucket's high/low")
+    repeat_margin: float = Field(
+        2.0, ge=0, description="a flagged residual within this factor of an earlier flagged one is a repeat"
+    )
+    min_points: int = Field(64, ge=2)
+
+    _period = field_validator("period", mode="before")(lambda v: parse_duration(v))
+
+
+DetectorConfig = Annotated[
+    AutoConfig
+    | ThresholdConfig
+    | ZScoreConfig
+    | MadConfig
+    | EwmaConfig
+    | SeasonalConfig
+    | IsolationForestConfig
+    | ForecastConfig,
+    Field(discriminator="type"),
+]
+
+DETECTOR_TYPES: tuple[str, ...] = (
+    "auto",
+    "threshold",
+    "zscore",
+    "mad",
+    "ewma",
+    "seasonal",
+    "isolationForest",
+    "forecast",
+)
+
+_ADAPTER: TypeAdapter[DetectorConfig] = TypeAdapter(DetectorConfig)
+
+
+def parse_detector_config(data: dict) -> DetectorConfig:
+    """Validate a detector spec (camelCase or snake_case keys) into its typed model."""
+    return _ADAPTER.validate_python(data)
+
+
+class HysteresisConfig(_Model):
+    """Prometheus-style ``for`` / ``keep_firing_for``, counted in evaluations.
+
+    ``for_`` (CRD ``for``): consecutive anomalous evaluations before Pending becomes Firing.
+    ``keep_firing_for`` (CRD ``keepFiringFor``, alias ``clearAfter``): normal evaluations a Firing
+    series needs before it resolves.
+    """
+
+    for_: int = Field(1, ge=1, alias="for")
+    keep_firing_for: int = Field(0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clear_after(cls, data: object) -> object:
+        if isinstance(data, dict) and "clearAfter" in data:
+            data = dict(data)
+            value = data.pop("clearAfter")
+            data.setdefault("keepFiringFor", value)
+        return data

@@ -1,0 +1,139 @@
+"""Rolling-window detectors: z-score (mean/std) and MAD (median/median absolute deviation).
+
+Both keep a ring buffer of the last ``window`` *accepted* points per series, so anomalies and
+excluded periods never pollute the baseline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlaiops.detection.base import BoolArray, Detector, Deviation, FloatArray, deviation_from_band
+from mlaiops.detection.config import MadConfig, ZScoreConfig
+
+_MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
+_MEAN_AD_TO_SIGMA = 1.2533
+
+
+class _RollingDetector(Detector):
+    _state_fields: tuple[str, ...] = ("buf", "pos", "count")
+    config: ZScoreConfig | MadConfig
+
+    def _init_state(self, n: int) -> None:
+        self.buf = np.zeros((n, self.config.window))
+        self.pos = np.zeros(n, dtype=np.int64)
+        self.count = np.zeros(n, dtype=np.int64)
+
+    def _valid(self) -> BoolArray:
+        return np.arange(self.config.window)[None, :] < self.count[:, None]
+
+    def _push(self, rows: np.ndarray, x: FloatArray) -> FloatArray:
+        """Write ``x`` for ``rows`` into the ring; returns the values they replaced (NaN if none)."""
+        window = self.config.window
+        old = np.where(self.count[rows] == window, self.buf[rows, self.pos[rows]], np.nan)
+        self.buf[rows, self.pos[rows]] = x
+        self.pos[rows] = (self.pos[rows] + 1) % window
+        self.count[rows] = np.minimum(self.count[rows] + 1, window)
+        return old
+
+    def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
+        rows = np.flatnonzero(mask)
+        if rows.size:
+            self._push(rows, x[rows])
+
+    def _center_scale(self) -> tuple[FloatArray, FloatArray]:
+        raise NotImplementedError
+
+    def _deviation(self, t: float, x: FloatArray) -> Deviation:
+        center, scale = self._center_scale()
+        half = self.config.threshold * scale
+        up, down, lower, upper = deviation_from_band(x, center, half, half, self.config)
+        return Deviation(up, down, center, lower, upper, self.count >= self.config.min_points)
+
+
+class ZScoreDetector(_RollingDetector):
+    """Anomalous when |x - mean| > threshold * std over the rolling window.
+
+    Mean and variance come from running sums of (x - ref), O(1) per point. ``ref`` is re-centred
+    on the window mean and the sums recomputed exactly once per window length, which bounds both
+    rounding drift and cancellation for series with a large offset (bytes, counters).
+    """
+
+    type = "zscore"
+    config_model = ZScoreConfig
+    _state_fields = ("buf", "pos", "count", "ref", "s1", "s2", "since")
+
+    def _init_state(self, n: int) -> None:
+        super()._init_state(n)
+        self.ref = np.zeros(n)
+        self.s1 = np.zeros(n)
+        self.s2 = np.zeros(n)
+        self.since = np.zeros(n, dtype=np.int64)
+
+    def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
+        rows = np.flatnonzero(mask)
+        if rows.size == 0:
+            return
+        xs = x[rows]
+        self.ref[rows] = np.where(self.count[rows] == 0, xs, self.ref[rows])
+        old = self._push(rows, xs)
+        d_new = xs - self.ref[rows]
+        d_old = np.where(np.isnan(old), 0.0, old - self.ref[rows])
+        self.s1[rows] += d_new - d_old
+        self.s2[rows] += d_new * d_new - d_old * d_old
+        self.since[rows] += 1
+        stale = rows[self.since[rows] >= self.config.window]
+        if stale.size:
+            self._recompute(stale)
+
+    def _recompute(self, rows: np.ndarray) -> None:
+        valid = self._valid()[rows]
+        n = np.maximum(self.count[rows], 1)
+        buf = self.buf[rows]
+        self.ref[rows] = np.where(valid, buf, 0.0).sum(axis=1) / n
+        dev = np.where(valid, buf - self.ref[rows][:, None], 0.0)
+        self.s1[rows] = dev.sum(axis=1)
+        self.s2[rows] = (dev * dev).sum(axis=1)
+        self.since[rows] = 0
+
+    def _center_scale(self) -> tuple[FloatArray, FloatArray]:
+        n = np.maximum(self.count, 1)
+        mean = self.ref + self.s1 / n
+        var = np.maximum(self.s2 - self.s1 * self.s1 / n, 0.0) / np.maximum(n - 1, 1)
+        return np.where(self.count > 0, mean, np.nan), np.sqrt(var)
+
+
+class MadDetector(_RollingDetector):
+    """Anomalous when |x - median| > threshold * 1.4826 * MAD over the rolling window.
+
+    When more than half the window is one value (MAD = 0, common for idle CPUs) the scale falls
+    back to the mean absolute deviation so a single flicker is not infinitely surprising.
+    Cost: two sorts of the window per point, the price of robustness.
+    """
+
+    type = "mad"
+    config_model = MadConfig
+
+    @staticmethod
+    def _middle(ordered: FloatArray, lo: np.ndarray, hi: np.ndarray) -> FloatArray:
+        return 0.5 * (np.take_along_axis(ordered, lo, axis=1) + np.take_along_axis(ordered, hi, axis=1))[:, 0]
+
+    def _center_scale(self) -> tuple[FloatArray, FloatArray]:
+        n = self.count
+        full = bool(n.min(initial=0) == self.config.window)
+        lo = np.maximum((n - 1) // 2, 0)[:, None]
+        hi = np.maximum(n // 2, 0)[:, None]
+        valid = None if full else self._valid()
+        data = self.buf if valid is None else np.where(valid, self.buf, np.inf)
+        median = self._middle(np.sort(data, axis=1), lo, hi)
+        absdev = np.abs(self.buf - median[:, None])
+        if valid is not None:
+            absdev[~valid] = np.inf
+        mad = self._middle(np.sort(absdev, axis=1), lo, hi)
+        scale = _MAD_TO_SIGMA * mad
+        flat = np.flatnonzero(mad <= 0)
+        if flat.size:
+            dev = absdev[flat]
+            mean_ad = np.where(np.isfinite(dev), dev, 0.0).sum(axis=1) / np.maximum(n[flat], 1)
+            scale[flat] = _MEAN_AD_TO_SIGMA * mean_ad
+        return np.where(n > 0, median, np.nan), scale

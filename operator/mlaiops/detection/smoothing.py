@@ -1,0 +1,51 @@
+"""Exponential smoothing: EWMA level with an optional Holt trend and an EW absolute-residual scale."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlaiops.detection.base import BoolArray, Detector, Deviation, FloatArray, deviation_from_band
+from mlaiops.detection.config import EwmaConfig
+
+_MEAN_AD_TO_SIGMA = 1.2533
+
+
+class EwmaDetector(Detector):
+    """One-step-ahead forecast level + trend; anomalous beyond threshold * sigma of its residuals.
+
+    Early on the smoothing rates are max(rate, 1/n) so the first points give plain averages instead
+    of a level and scale biased towards the first value and zero.
+    """
+
+    type = "ewma"
+    config_model = EwmaConfig
+    config: EwmaConfig
+    _state_fields = ("level", "trend", "scale", "count")
+
+    def _init_state(self, n: int) -> None:
+        self.level = np.full(n, np.nan)
+        self.trend = np.zeros(n)
+        self.scale = np.zeros(n)
+        self.count = np.zeros(n, dtype=np.int64)
+
+    def _deviation(self, t: float, x: FloatArray) -> Deviation:
+        expected = self.level + self.trend
+        half = self.config.threshold * _MEAN_AD_TO_SIGMA * self.scale
+        up, down, lower, upper = deviation_from_band(x, expected, half, half, self.config)
+        return Deviation(up, down, expected, lower, upper, self.count > self.config.min_points)
+
+    def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
+        cfg = self.config
+        n = self.count + mask
+        first = mask & (self.count == 0)
+        expected = np.where(first, x, self.level + self.trend)
+        inv = 1.0 / np.maximum(n, 1)
+        resid_rate = np.where(self.count <= 1, 1.0, np.maximum(cfg.scale_alpha, 1.0 / np.maximum(n - 1, 1)))
+        scale = np.where(first, 0.0, self.scale + resid_rate * (np.abs(x - expected) - self.scale))
+        alpha = np.maximum(cfg.alpha, inv)
+        level = alpha * x + (1 - alpha) * expected
+        trend = np.where(first, 0.0, cfg.beta * (level - np.nan_to_num(self.level)) + (1 - cfg.beta) * self.trend)
+        self.level = np.where(mask, level, self.level)
+        self.trend = np.where(mask, trend, self.trend)
+        self.scale = np.where(mask, scale, self.scale)
+        self.count = n

@@ -1,0 +1,97 @@
+"""An AnomalyRule's evaluation: spec mapping, per-series engines, hysteresis in evaluations, restore."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from mlaiops.api.anomalyrule import AnomalyRuleSpec, SeriesStatus
+from mlaiops.detection.rules import RuleEvaluator, detector_config, fingerprint, hysteresis_config, worst_state
+
+T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+
+def spec(**fields: object) -> AnomalyRuleSpec:
+    return AnomalyRuleSpec.model_validate({"query": "x", "interval": "10s", **fields})
+
+
+def test_fingerprint_is_stable_and_label_order_free() -> None:
+    assert fingerprint("ns", "r", {"a": "1", "b": "2"}) == fingerprint("ns", "r", {"b": "2", "a": "1"})
+    assert fingerprint("ns", "r", {"a": "1"}) != fingerprint("ns", "other", {"a": "1"})
+    assert len(fingerprint("ns", "r", {})) == 16
+
+
+def test_for_and_keep_firing_for_become_evaluation_counts() -> None:
+    config = hysteresis_config(spec(**{"for": "30s", "keepFiringFor": "20s"}))
+    assert (config.for_, config.keep_firing_for) == (4, 2)
+    assert hysteresis_config(spec()).for_ == 1  # for: 0s fires on the first anomalous evaluation
+
+
+@pytest.mark.parametrize(
+    ("detector", "expected"),
+    [
+        ({"type": "zscore", "window": "5m"}, {"type": "zscore", "window": 30, "threshold": 4.0}),
+        ({"type": "mad", "window": "1m", "sensitivity": 2}, {"type": "mad", "window": 6, "threshold": 2.5}),
+        ({"type": "seasonal", "season": "1w"}, {"type": "seasonal", "period": 604800.0}),
+        ({"type": "forecast", "upper": 90, "horizon": "30m"}, {"type": "forecast", "upper": 90, "horizon": 1800.0}),
+        (
+            {"type": "auto", "dataRange": {"min": 0}},
+            {"type": "auto", "sensitivity": 1.0, "dataRange": [0, float("inf")]},
+        ),
+    ],
+)
+def test_detector_config_mapping(detector: dict, expected: dict) -> None:
+    config = detector_config(spec(detector=detector))
+    assert expected.items() <= config.items()
+
+
+def test_series_fire_independently_and_states_follow_hysteresis() -> None:
+    evaluator = RuleEvaluator("ns", "r", spec(detector={"type": "threshold", "upper": 50}, **{"for": "10s"}))
+    a, b = {"pod": "a"}, {"pod": "b"}
+    states = []
+    for step, (va, vb) in enumerate([(10, 10), (60, 10), (60, 10), (10, 10)]):
+        results = {
+            r.labels["pod"]: r for r in evaluator.evaluate(T0 + timedelta(seconds=10 * step), [(a, va), (b, vb)])
+        }
+        states.append((results["a"].state, results["b"].state))
+        if step == 2:
+            assert results["a"].fired and not results["b"].fired
+        if step == 3:
+            assert results["a"].resolved
+    assert states == [("Normal", "Normal"), ("Pending", "Normal"), ("Firing", "Normal"), ("Normal", "Normal")]
+
+
+def test_restore_keeps_a_firing_series_firing_without_a_new_fire() -> None:
+    rule = spec(detector={"type": "threshold", "upper": 50})
+    evaluator = RuleEvaluator("ns", "r", rule)
+    key = fingerprint("ns", "r", {"pod": "a"})
+    evaluator.restore([SeriesStatus(labels={"pod": "a"}, fingerprint=key, state="Firing", since=T0)])
+    (result,) = evaluator.evaluate(T0 + timedelta(seconds=10), [({"pod": "a"}, 70)])
+    assert result.state == "Firing" and not result.fired and result.since == T0
+
+
+def test_warm_start_learns_the_baseline() -> None:
+    rule = spec(detector={"type": "zscore", "window": "10m"})
+    times = np.arange(60) * 10.0 + T0.timestamp() - 600
+    values = 100 + np.sin(np.arange(60))
+    cold, warm = RuleEvaluator("ns", "r", rule), RuleEvaluator("ns", "r", rule)
+    assert warm.warm_start([({"pod": "a"}, times, values)]) == 60
+    (cold_result,) = cold.evaluate(T0, [({"pod": "a"}, 150.0)])
+    (warm_result,) = warm.evaluate(T0, [({"pod": "a"}, 150.0)])
+    assert warm_result.score > 1 and warm_result.expected == pytest.approx(100, abs=1)
+    assert cold_result.score <= 1  # a cold detector knows nothing yet
+
+
+def test_missing_series_are_forgotten() -> None:
+    evaluator = RuleEvaluator("ns", "r", spec(detector={"type": "threshold", "upper": 50}))
+    evaluator.evaluate(T0, [({"pod": "a"}, 60), ({"pod": "b"}, 10)])
+    gone = evaluator.forget_missing({fingerprint("ns", "r", {"pod": "b"})})
+    assert [g.labels for g in gone] == [{"pod": "a"}] and len(evaluator.series) == 1
+
+
+def test_worst_state() -> None:
+    assert worst_state(["Normal", "Pending", "Firing"]) == "Firing"
+    assert worst_state(["Normal", "NoData"]) == "NoData"
+    assert worst_state([]) == "Normal"
