@@ -93,7 +93,9 @@ def test_requested_run_trains_promotes_and_deploys(cluster: Cluster) -> None:
         lambda: (r := runs(cluster, ns)) and r[0].get("rolloutOutcome") == "Promoted", what="rollout outcome recorded"
     )
 
-    # The same data again cannot beat the champion by more than nothing: the gate needs an improvement.
+    # The same data and seed again give the same model: it cannot beat the champion by the required 0.05.
+    patch = '{"spec":{"validation":{"minImprovement":{"absolute":0.05}}}}'
+    cluster.kubectl("patch", "-n", ns, "rtp/fraud-retrain", "--type=merge", "-p", patch)
     request(cluster, ns, "no-better")
     second = wait_for(
         lambda: (
@@ -105,13 +107,16 @@ def test_requested_run_trains_promotes_and_deploys(cluster: Cluster) -> None:
         timeout=90,
         what="second run decided",
     )
+    assert second["phase"] == "Rejected" and "is less than the required 0.05" in second["decision"]
     assert second["championMetrics"]["accuracy"] == pytest.approx(first["candidateMetrics"]["accuracy"])
-    assert second["phase"] == "Promoted" or "improvement" in second["decision"]
+    assert second["candidateMetrics"]["accuracy"] == pytest.approx(second["championMetrics"]["accuracy"])
+    assert cluster.get("retrainpolicies", ns, "fraud-retrain")["status"]["promoted"]["version"] == first["id"]
+    assert cluster.get("modeldeployments", ns, "fraud")["status"]["stableModel"]["version"] == first["id"]
     events = {
         e.reason
         for e in cluster.core.list_namespaced_event(ns, field_selector="involvedObject.name=fraud-retrain").items
     }
-    assert {"RunStarted", "Promoted"} <= events
+    assert {"RunStarted", "Promoted", "CandidateRejected"} <= events
 
 
 def test_failing_job_is_reported_with_the_pods_message(cluster: Cluster) -> None:
@@ -127,3 +132,100 @@ def test_failing_job_is_reported_with_the_pods_message(cluster: Cluster) -> None
     assert "missing.csv" in failed["decision"]
     status = cluster.get("retrainpolicies", ns, "fraud-retrain")["status"]
     assert status.get("promoted") is None and status["phase"] == "Idle"
+
+
+def prepare(cluster: Cluster, name: str) -> str:
+    ns = cluster.namespace(name)
+    data = cluster.sandbox.dir / "volumes" / ns / "fraud-data"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "transactions.csv").write_text(dataset(600, seed=2, noise=0.02))
+    return ns
+
+
+def test_schedule_of_seconds_starts_runs(cluster: Cluster) -> None:
+    ns = prepare(cluster, "retrain-schedule")
+    scheduled = policy(minimum=0.5)
+    scheduled["spec"]["triggers"]["schedule"] = {"cron": "* * * * * */4"}  # every 4 seconds (sixth field: seconds)
+    cluster.apply(scheduled, ns)
+    run = wait_for(
+        lambda: (r := runs(cluster, ns)) and r[-1]["trigger"] == "schedule" and r[-1],
+        timeout=60,
+        what="a scheduled run",
+    )
+    assert run["reason"].startswith("schedule * * * * * */4 (UTC)")
+    status = cluster.get("retrainpolicies", ns, "fraud-retrain")["status"]
+    assert status["lastScheduleTime"] and status["nextScheduleTime"] > status["lastScheduleTime"]
+    cluster.kubectl("patch", "-n", ns, "rtp/fraud-retrain", "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    wait_for(
+        lambda: cluster.get("retrainpolicies", ns, "fraud-retrain")["status"].get("phase") == "Suspended",
+        what="suspended",
+    )
+
+
+def test_anomaly_firing_many_times_starts_exactly_one_run(cluster: Cluster) -> None:
+    from tests.e2e.test_anomalyrule import exporter, rule
+
+    ns = prepare(cluster, "retrain-anomaly")
+    knob = cluster.sandbox.dir / "volumes" / ns / "knob"
+    knob.mkdir(parents=True, exist_ok=True)
+    (knob / "value").write_text("10")
+    cluster.apply(exporter(), ns)
+    firing_rule = rule(ns)
+    firing_rule["spec"]["for"] = "0s"
+    cluster.apply(firing_rule, ns)
+    triggered = policy(minimum=0.5)
+    triggered["spec"]["triggers"] = {
+        "minInterval": "1h",
+        "onAnomaly": {"rules": [{"name": "value-high"}], "consecutiveFirings": 1},
+    }
+    cluster.apply(triggered, ns)
+
+    def ar_status() -> dict:
+        return cluster.get("anomalyrules", ns, "value-high").get("status", {})
+
+    wait_for(lambda: ar_status().get("state") == "Normal", timeout=60, what="rule Normal")
+    wait_for(
+        lambda: cluster.get("retrainpolicies", ns, "fraud-retrain").get("status", {}).get("firingsSeen") is not None,
+        what="policy saw the rule",
+    )
+    for _ in range(3):  # fire, resolve, fire again...
+        firings = ar_status().get("firings") or 0
+        (knob / "value").write_text("100")
+        wait_for(lambda f=firings: (ar_status().get("firings") or 0) > f, timeout=30, what="firing")
+        (knob / "value").write_text("10")
+        wait_for(lambda: ar_status().get("state") == "Normal", timeout=30, what="resolved")
+    wait_for(
+        lambda: any(
+            e.reason == "RunSkipped"
+            for e in cluster.core.list_namespaced_event(ns, field_selector="involvedObject.name=fraud-retrain").items
+        ),
+        what="later firings skipped",
+    )
+    started = [r for r in runs(cluster, ns) if r["trigger"] == "anomaly"]
+    assert len(started) == 1 and "AnomalyRule value-high fired" in started[0]["reason"]
+
+
+def test_operator_restart_during_a_job_picks_the_run_up(cluster: Cluster) -> None:
+    ns = prepare(cluster, "retrain-restart")
+    slow = policy(minimum=0.5)
+    slow["spec"]["trainer"]["template"] = {
+        "spec": {
+            "containers": [
+                {"name": "trainer", "image": "mlaiops:test", "command": ["sh", "-c", "sleep 6 && exec mlaiops train"]}
+            ]
+        }
+    }
+    cluster.apply(slow, ns)
+    request(cluster, ns, "slow-run")
+    run = wait_for(
+        lambda: (r := runs(cluster, ns)) and r[0]["phase"] == "Running" and r[0], timeout=30, what="run running"
+    )
+    cluster.operator.restart(kill=True)
+    done = wait_for(
+        lambda: (r := runs(cluster, ns)) and r[0]["phase"] == "Promoted" and r[0],
+        timeout=90,
+        what="run finished after restart",
+    )
+    assert done["id"] == run["id"] and len(runs(cluster, ns)) == 1
+    listed = cluster.kubectl("get", "jobs", "-n", ns, "-o", "name").stdout.split()
+    assert listed == [f"job.batch/fraud-retrain-{run['id']}"]

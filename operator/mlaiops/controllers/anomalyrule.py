@@ -184,6 +184,8 @@ def run_rule(
         status.observed_generation = generation
         try:
             spec = parse_spec(AnomalyRuleSpec, body.get("spec") or {})
+            if spec.queries is not None:
+                raise InvalidSpec("spec.queries: multivariate rules are not evaluated by this version; use spec.query")
         except InvalidSpec as error:
             status.conditions = [
                 Condition(
