@@ -27,6 +27,7 @@ def model_deployment(name: str, **spec: object) -> dict:
 def test_children_are_created_owned_and_ready(cluster: Cluster) -> None:
     ns = cluster.namespace("md-lifecycle")
     cluster.apply(model_deployment("fraud"), ns)
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Ready", "md/fraud", "--timeout=60s")  # as a user would
     md = wait_for(
         lambda: (
             (o := cluster.get("modeldeployments", ns, "fraud")) and o.get("status", {}).get("phase") == "Ready" and o
