@@ -170,3 +170,33 @@ def test_restarted_operator_keeps_firing_state_without_firing_again(cluster: Clu
     assert events(cluster, namespace).count("AnomalyFiring") == fired["firings"]
     value.write_text("10")
     wait_for(lambda: status(cluster, namespace).get("state") == "Normal", timeout=60, what="resolved after restart")
+
+
+def test_multivariate_rule_joins_queries_per_entity(cluster: Cluster, knob: tuple[str, Path]) -> None:
+    namespace, _ = knob
+    cluster.apply(
+        {
+            "apiVersion": "mlaiops.dev/v1alpha1",
+            "kind": "AnomalyRule",
+            "metadata": {"name": "joint"},
+            "spec": {
+                "queries": [
+                    {"name": "value", "query": f'demo_value{{namespace="{namespace}"}}'},
+                    {"name": "up", "query": f'up{{namespace="{namespace}"}}'},
+                ],
+                "interval": "2s",
+                "detector": {"type": "isolationForest"},
+            },
+        },
+        namespace,
+    )
+
+    def joint() -> dict:
+        return cluster.get("anomalyrules", namespace, "joint").get("status", {})
+
+    status = wait_for(lambda: (s := joint()).get("series") and s, timeout=60, what="joined series")
+    (series,) = status["series"]
+    assert series["labels"]["pod"].startswith("exporter-") and "__name__" not in series["labels"]
+    assert series["value"] == 10 and status["state"] == "Normal"
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"

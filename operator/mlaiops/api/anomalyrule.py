@@ -139,8 +139,11 @@ class AnomalyRuleSpec(ApiModel):
     def _one_input(self) -> AnomalyRuleSpec:
         if (self.query is None) == (self.queries is None):
             raise ValueError("set exactly one of query and queries")
-        if self.queries is not None and self.detector.type not in ("isolationForest", "auto"):
-            raise ValueError("queries (multivariate) needs detector.type isolationForest or auto")
+        if self.queries is not None and self.detector.type != "isolationForest":
+            raise ValueError("queries (multivariate) needs detector.type isolationForest")
+        names = [query.name for query in self.queries or []]
+        if len(set(names)) != len(names):
+            raise ValueError("queries[].name must be unique")
         return self
 
 

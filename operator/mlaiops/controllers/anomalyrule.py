@@ -57,19 +57,60 @@ def target_busy(spec: AnomalyRuleSpec, namespace: str) -> bool:
     return bool(((md or {}).get("status") or {}).get("canaryModel"))
 
 
+def _entity(labels: dict[str, str]) -> dict[str, str]:
+    """Series of different queries describe the same entity when their labels (without __name__) agree."""
+    return {key: value for key, value in labels.items() if key != "__name__"}
+
+
+def _key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
+
+
+def queries_of(spec: AnomalyRuleSpec) -> list[str]:
+    return [query.query for query in spec.queries] if spec.queries else [spec.query or ""]
+
+
 def warm_start(evaluator: RuleEvaluator, spec: AnomalyRuleSpec, now: datetime, logger: Any) -> None:
-    """Learn from ``fitWindow`` of history before the first evaluation."""
-    if spec.query is None:
-        return
+    """Learn from ``fitWindow`` of history before the first evaluation (queries joined per entity)."""
     window = seconds(spec.fit_window)
     step = max(seconds(spec.interval), window / MAX_HISTORY_POINTS)
+    per_query: list[dict[tuple[tuple[str, str], ...], tuple[dict[str, str], dict[float, float]]]] = []
     try:
-        history = prometheus().range_sync(spec.query, now - timedelta(seconds=window), now, step)
+        for query in queries_of(spec):
+            found = {}
+            for series in prometheus().range_sync(query, now - timedelta(seconds=window), now, step):
+                labels = _entity(series.labels) if spec.queries else series.labels
+                found[_key(labels)] = (
+                    labels,
+                    dict(zip(series.timestamps.tolist(), series.values.tolist(), strict=True)),
+                )
+            per_query.append(found)
     except ProviderError as error:
         logger.warning("warm start skipped: %s", error)
         return
-    learned = evaluator.warm_start([(s.labels, s.timestamps, s.values) for s in history])
+    history = []
+    for key, (labels, first) in per_query[0].items():
+        if not all(key in found for found in per_query):
+            continue
+        times = sorted(set(first).intersection(*(found[key][1].keys() for found in per_query[1:])))
+        values = np.array([[found[key][1][t] for t in times] for found in per_query])
+        history.append((labels, np.array(times), values))
+    learned = evaluator.warm_start(history)
     logger.info("warm start: %d points of %d series over %s", learned, len(history), spec.fit_window)
+
+
+def current_samples(spec: AnomalyRuleSpec, now: datetime) -> list[tuple[dict[str, str], Any]]:
+    """This evaluation's values: one per series, or one vector per entity present in every query."""
+    results = [prometheus().instant_sync(query, now) for query in queries_of(spec)]
+    if spec.queries is None:
+        return [(dict(sample.labels), sample.value) for sample in results[0]]
+    joined: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], list[float]]] = {}
+    for index, samples in enumerate(results):
+        for sample in samples:
+            labels = _entity(sample.labels)
+            entry = joined.setdefault(_key(labels), (labels, [np.nan] * len(results)))
+            entry[1][index] = sample.value
+    return [(labels, vector) for labels, vector in joined.values() if not np.isnan(vector).any()]
 
 
 def publish(
@@ -115,7 +156,7 @@ def evaluate_once(
     status.evaluations = (status.evaluations or 0) + 1
     status.last_evaluation = now
     try:
-        samples = prometheus().instant_sync(spec.query or "", now)
+        samples = current_samples(spec, now)
     except ProviderError as error:
         status.state, status.message = "Error", str(error)
         return
@@ -129,8 +170,7 @@ def evaluate_once(
             status.state, status.series, status.firing_series = "NoData", [], 0
         return
     busy = target_busy(spec, namespace)
-    values = [(dict(sample.labels), sample.value) for sample in samples]
-    results = evaluator.evaluate(now, values, excluded=busy)
+    results = evaluator.evaluate(now, samples, excluded=busy)
     evaluator.forget_missing({result.fingerprint for result in results})
     for result in results:
         if result.fired:
@@ -184,8 +224,6 @@ def run_rule(
         status.observed_generation = generation
         try:
             spec = parse_spec(AnomalyRuleSpec, body.get("spec") or {})
-            if spec.queries is not None:
-                raise InvalidSpec("spec.queries: multivariate rules are not evaluated by this version; use spec.query")
         except InvalidSpec as error:
             status.conditions = [
                 Condition(

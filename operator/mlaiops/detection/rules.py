@@ -61,6 +61,8 @@ def detector_config(spec: AnomalyRuleSpec) -> dict[str, Any]:
             config["window"] = points
     if detector.season is not None:
         config["period"] = seconds(detector.season)
+    if spec.queries is not None:
+        config["multivariate"] = True  # the queries are the features of one entity, scored together
     for name in ("upper", "lower", "contamination"):
         if getattr(detector, name) is not None:
             config[name] = getattr(detector, name)
@@ -117,8 +119,13 @@ class RuleEvaluator:
     spec: AnomalyRuleSpec
     series: dict[str, _Tracked] = field(default_factory=dict)
 
+    @property
+    def features(self) -> int:
+        """Values per entity: 1 for a single query, one per query for a multivariate rule."""
+        return len(self.spec.queries) if self.spec.queries else 1
+
     def _engine(self) -> Engine:
-        return Engine(parse_detector_config(detector_config(self.spec)), hysteresis_config(self.spec))
+        return Engine(parse_detector_config(detector_config(self.spec)), hysteresis_config(self.spec), self.features)
 
     def _track(self, labels: dict[str, str]) -> tuple[str, _Tracked]:
         key = fingerprint(self.namespace, self.name, labels)
@@ -127,13 +134,16 @@ class RuleEvaluator:
         return key, self.series[key]
 
     def warm_start(self, history: list[tuple[dict[str, str], np.ndarray, np.ndarray]]) -> int:
-        """Fit every series on (labels, timestamps, values) history; returns the points learned."""
+        """Fit every series on (labels, timestamps, values) history; returns the points learned.
+
+        ``values`` has one row per feature (shape ``(features, points)``, or ``(points,)`` for one).
+        """
         learned = 0
         for labels, timestamps, values in history:
             if len(timestamps) == 0:
                 continue
             _, tracked = self._track(labels)
-            tracked.engine.fit(values.reshape(1, -1), timestamps)
+            tracked.engine.fit(np.asarray(values, dtype=float).reshape(self.features, -1), timestamps)
             learned += len(timestamps)
         return learned
 
@@ -146,14 +156,16 @@ class RuleEvaluator:
                 tracked.engine.hysteresis.state[:] = AlertState.FIRING
 
     def evaluate(
-        self, at: datetime, samples: list[tuple[dict[str, str], float]], excluded: bool = False
+        self, at: datetime, samples: list[tuple[dict[str, str], Any]], excluded: bool = False
     ) -> list[SeriesResult]:
-        """Score one evaluation's samples; series that returned nothing are not advanced."""
+        """Score one evaluation's samples (a value, or one value per query); missing series are not advanced."""
         results = []
         timestamp = at.timestamp()
-        for labels, value in samples:
+        for labels, sample in samples:
             key, tracked = self._track(labels)
-            result = tracked.engine.evaluate([timestamp], [[value]], excluded=[excluded])
+            vector = np.asarray(sample, dtype=float).reshape(self.features, 1)
+            value = float(vector[0, 0])
+            result = tracked.engine.evaluate([timestamp], vector, excluded=[excluded])
             state = STATE_NAMES[AlertState(int(result.state[0, -1]))]
             previous = tracked.state
             if state != previous or tracked.since is None:

@@ -95,3 +95,29 @@ def test_worst_state() -> None:
     assert worst_state(["Normal", "Pending", "Firing"]) == "Firing"
     assert worst_state(["Normal", "NoData"]) == "NoData"
     assert worst_state([]) == "Normal"
+
+
+def test_multivariate_rule_scores_entities_on_joined_features() -> None:
+    rule = AnomalyRuleSpec.model_validate(
+        {
+            "queries": [{"name": "latency", "query": "a"}, {"name": "errors", "query": "b"}],
+            "interval": "10s",
+            "detector": {"type": "isolationForest", "contamination": 0.01},
+        }
+    )
+    assert detector_config(rule)["multivariate"] is True
+    evaluator = RuleEvaluator("ns", "r", rule)
+    rng = np.random.default_rng(0)
+    latency = rng.normal(100, 5, 400)
+    errors = latency / 100 + rng.normal(0, 0.02, 400)  # errors follow latency
+    times = T0.timestamp() - 10 * np.arange(400)[::-1]
+    assert evaluator.warm_start([({"pod": "a"}, times, np.vstack([latency, errors]))]) == 400
+    (usual,) = evaluator.evaluate(T0, [({"pod": "a"}, [100.0, 1.0])])
+    (broken,) = evaluator.evaluate(T0 + timedelta(seconds=10), [({"pod": "a"}, [130.0, 1.6])])
+    assert usual.score <= 1 < broken.score and broken.state == "Firing"
+    assert broken.value == 130.0  # the first query's value is the one shown
+
+
+def test_multivariate_needs_isolation_forest() -> None:
+    with pytest.raises(ValueError, match=r"needs detector\.type isolationForest"):
+        AnomalyRuleSpec.model_validate({"queries": [{"name": "a", "query": "a"}, {"name": "b", "query": "b"}]})
