@@ -16,14 +16,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) prometheus
 
-# Debian's prometheus: the tests and the sandbox start it themselves on 127.0.0.1.
+# Debian's prometheus and alertmanager: the tests and the sandbox start them themselves on 127.0.0.1.
 prometheus:
-	@if ! command -v prometheus >/dev/null 2>&1; then \
+	@if ! command -v prometheus >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's prometheus"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	    echo "installing Debian's prometheus and prometheus-alertmanager"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
 	  else \
-	    echo "prometheus is missing: run 'sudo apt-get install --no-install-recommends prometheus'" >&2; exit 1; \
+	    echo "missing: run 'sudo apt-get install --no-install-recommends prometheus prometheus-alertmanager'" >&2; exit 1; \
 	  fi; \
 	fi
 

@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     """Port of the liveness endpoint (/healthz)."""
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     """Port of the operator's own /metrics; 0 disables it."""
+    webhook_port: int = Field(default=0, ge=0, le=65535)
+    """Port of the validating admission webhook (HTTPS); 0 disables it."""
+    webhook_listen: str = "0.0.0.0"
+    """Address the webhook listens on."""
+    webhook_host: str | None = None
+    """Host name the API server uses to reach the webhook (managed mode)."""
+    webhook_cert_file: str | None = None
+    """TLS certificate of the webhook (e.g. mounted from a cert-manager Secret)."""
+    webhook_key_file: str | None = None
+    """TLS private key of the webhook."""
+    webhook_insecure: bool = False
+    """Serve the webhook over plain HTTP (local testing only)."""
+    webhook_managed: bool = False
+    """Let the operator create and patch its own ValidatingWebhookConfiguration."""
 
     @field_validator("namespaces", mode="before")
     @classmethod

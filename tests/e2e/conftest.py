@@ -106,6 +106,7 @@ class Operator:
             "MLAIOPS_RECONCILE_INTERVAL": "1",
             "MLAIOPS_HEALTH_PORT": str(free_port()),
             "MLAIOPS_METRICS_PORT": str(free_port()),
+            "MLAIOPS_ALERTMANAGER_PORT": str(free_port()),
             "MLAIOPS_IMAGE": "mlaiops:test",
         }
         self.process: subprocess.Popen[bytes] | None = None

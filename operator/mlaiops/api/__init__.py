@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.anomalyrule import AnomalyRuleSpec, AnomalyRuleStatus
 from mlaiops.api.common import ApiModel
+from mlaiops.api.incident import IncidentSpec, IncidentStatus
 from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
 from mlaiops.api.remediationplaybook import RemediationPlaybookSpec, RemediationPlaybookStatus
 from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus
@@ -115,6 +116,22 @@ KINDS: tuple[KindInfo, ...] = (
             PrinterColumn("Verified", ".status.verifiedExecutions", "integer"),
             PrinterColumn("Last Action", ".status.lastAction"),
             PrinterColumn("Dry Run", ".spec.dryRun", "boolean", priority=1),
+            _AGE,
+        ),
+    ),
+    KindInfo(
+        kind="Incident",
+        plural="incidents",
+        short_name="inc",
+        spec=IncidentSpec,
+        status=IncidentStatus,
+        description="Correlated anomalies on one target, the changes before them and the remediation (operator-owned).",
+        columns=(
+            PrinterColumn("Phase", ".status.phase", description="Open or Resolved"),
+            PrinterColumn("Target", ".spec.target"),
+            PrinterColumn("Playbook", ".spec.playbook"),
+            PrinterColumn("Started", ".status.startedAt", "date"),
+            PrinterColumn("Resolution", ".status.resolution", priority=1),
             _AGE,
         ),
     ),

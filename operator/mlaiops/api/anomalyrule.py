@@ -141,9 +141,6 @@ class AnomalyRuleSpec(ApiModel):
             raise ValueError("set exactly one of query and queries")
         if self.queries is not None and self.detector.type != "isolationForest":
             raise ValueError("queries (multivariate) needs detector.type isolationForest")
-        names = [query.name for query in self.queries or []]
-        if len(set(names)) != len(names):
-            raise ValueError("queries[].name must be unique")
         return self
 
 

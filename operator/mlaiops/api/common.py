@@ -62,7 +62,10 @@ def parse_duration(text: str) -> timedelta:
             f"invalid duration {text!r}: use a number followed by a unit (ms, s, m, h, d, w), e.g. 30s, 5m, 1h30m"
         )
     seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART_RE.findall(text))
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long") from None
 
 
 def format_duration(value: timedelta | float) -> str:

@@ -214,6 +214,13 @@ class Approval(ApiModel):
     """The execution expires if not approved within this time."""
 
 
+class IncidentSettings(ApiModel):
+    """How anomalies are grouped into Incidents."""
+
+    correlation_window: Duration = "10m"
+    """Anomalies on the same target that begin within this time of an incident's first anomaly belong to it."""
+
+
 class RemediationPlaybookSpec(ApiModel):
     """Desired state of a RemediationPlaybook."""
 
@@ -227,6 +234,8 @@ class RemediationPlaybookSpec(ApiModel):
     """Rate limits and safety checks."""
     approval: Approval = nested(Approval)
     """Human approval."""
+    incident: IncidentSettings = nested(IncidentSettings)
+    """Incident correlation."""
     dry_run: bool = False
     """Record what would be done without doing it."""
     suspend: bool = False
@@ -261,6 +270,8 @@ class StepRecord(ApiModel):
     """Details."""
     verified: bool | None = None
     """Whether the anomaly resolved within verify.within."""
+    params: dict[str, str] | None = None
+    """Absolute values decided before acting (e.g. replicas, pod), so a resumed step repeats the same change."""
 
 
 class ExecutionRecord(ApiModel):
@@ -276,14 +287,31 @@ class ExecutionRecord(ApiModel):
     """Incident it belongs to."""
     target: str | None = None
     """kind/name it acts on."""
-    state: Literal["Pending", "AwaitingApproval", "Running", "Verifying", "Succeeded", "Failed", "Expired", "Refused"]
+    state: Literal[
+        "Pending", "AwaitingApproval", "Running", "Verifying", "Succeeded", "Failed", "Expired", "Refused", "DryRun"
+    ]
     """Where the execution is."""
+    reason: str | None = None
+    """CamelCase reason of the last transition (e.g. Verified, Exhausted, OutOfScope)."""
+    message: str | None = None
+    """Details of the last transition."""
+    since: datetime | None = None
+    """When the triggering anomaly or alert began firing."""
     started_at: datetime | None = None
     """When it started."""
     finished_at: datetime | None = None
     """When it ended."""
     steps: list[StepRecord] | None = None
     """Steps run so far."""
+
+
+class SuspendedRule(ApiModel):
+    """An AnomalyRule muted by a suspendRule step."""
+
+    rule: str
+    """namespace/name of the rule."""
+    until: datetime
+    """When its triggers count again."""
 
 
 class RemediationPlaybookStatus(ApiModel):
@@ -305,5 +333,11 @@ class RemediationPlaybookStatus(ApiModel):
     """When the newest execution started."""
     last_action: str | None = None
     """The newest step, for printer columns."""
+    circuit_opened_at: datetime | None = None
+    """When the circuit breaker opened; reset by a spec change."""
+    notifications: list[StepRecord] | None = Field(default=None, max_length=20)
+    """Notify steps run when the circuit breaker opened."""
+    suspended_rules: list[SuspendedRule] | None = Field(default=None, max_length=50)
+    """AnomalyRules whose triggers this playbook ignores for a while (suspendRule; the rule itself is untouched)."""
     conditions: Conditions | None = None
     """Ready, Suspended."""

@@ -14,7 +14,15 @@ def configure(settings: Settings) -> None:
     """Hand the operator's settings to the handlers (called once, before kopf starts)."""
     global _settings
     _settings = settings
-    from mlaiops.controllers import anomalyrule, modeldeployment, retrainpolicy, startup  # noqa: F401  (registers handlers)
+    from mlaiops.controllers import (  # noqa: F401  (registers handlers)
+        admission,
+        anomalyrule,
+        incident,
+        modeldeployment,
+        remediationplaybook,
+        retrainpolicy,
+        startup,
+    )
 
 
 def settings() -> Settings:

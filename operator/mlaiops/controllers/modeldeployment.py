@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from mlaiops import API_VERSION, GROUP, VERSION
+from mlaiops.api.annotations import ROLLBACK_ANNOTATION, request_value
 from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
 from mlaiops.controllers import settings
 from mlaiops.controllers.common import (
@@ -31,8 +32,6 @@ from mlaiops.metrics.provider import ProviderError
 from mlaiops.resources import modelserver as ms
 from mlaiops.rollout.analysis import MetricOutcome, QueryContext, judge, query_window, render_query
 from mlaiops.rollout.canary import Observed, Plan, analysis_due, plan_rollout
-
-ROLLBACK_ANNOTATION = f"{GROUP}/rollback"
 
 
 def _ready(deployment: JSON | None) -> tuple[int, int]:
@@ -167,7 +166,7 @@ def request_rollback(namespace: str, name: str, reason: str) -> None:
 
     Each distinct value of the annotation is acted on once, so the reason carries a timestamp.
     """
-    value = f"{reason}@{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    value = request_value(reason)
     kube().patch(
         API_VERSION, "ModelDeployment", namespace, name, {"metadata": {"annotations": {ROLLBACK_ANNOTATION: value}}}
     )

@@ -15,6 +15,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from mlaiops import API_VERSION, GROUP, VERSION
+from mlaiops.api.annotations import APPROVE_ANNOTATION, RETRAIN_ANNOTATION, request_value
 from mlaiops.api.common import seconds
 from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus, RunRecord
 from mlaiops.controllers import settings
@@ -31,9 +32,6 @@ from mlaiops.remediation.matching import selector_matches
 from mlaiops.resources.trainjob import RUN_LABEL, job_name, training_job
 from mlaiops.retrain import runs
 from mlaiops.retrain.schedule import ScheduleError, validate
-
-RETRAIN_ANNOTATION = f"{GROUP}/retrain"
-APPROVE_ANNOTATION = f"{GROUP}/approve"
 
 
 def rule_firings(spec: RetrainPolicySpec, namespace: str) -> dict[str, int]:
@@ -233,9 +231,8 @@ def reconcile(
 
 def request_retrain(namespace: str, name: str, reason: str, source: str = "manual") -> None:
     """Ask a RetrainPolicy for a run (the remediation `retrain` action calls this with source='playbook')."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     prefix = runs.PLAYBOOK_PREFIX if source == "playbook" else ""
-    value = f"{prefix}{reason}@{stamp}"
+    value = f"{prefix}{request_value(reason)}"
     kube().patch(
         API_VERSION, "RetrainPolicy", namespace, name, {"metadata": {"annotations": {RETRAIN_ANNOTATION: value}}}
     )

@@ -17,6 +17,7 @@ from mlaiops.api.common import parse_duration as _api_duration
 
 Direction = Literal["up", "down", "both"]
 
+
 def parse_duration(value: str | float | int) -> float:
     """Seconds in a Prometheus-style duration ("90s", "30m", "1d", "1w") or a plain number of seconds."""
     if isinstance(value, int | float):

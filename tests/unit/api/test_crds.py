@@ -103,6 +103,7 @@ def test_crd_names_and_columns() -> None:
         "RetrainPolicy": ["rtp"],
         "AnomalyRule": ["ar"],
         "RemediationPlaybook": ["rpb"],
+        "Incident": ["inc"],
     }
     for doc in by_kind.values():
         assert doc["spec"]["names"]["categories"] == ["mlaiops"]

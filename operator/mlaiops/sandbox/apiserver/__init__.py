@@ -12,8 +12,9 @@ faults (fault injection + audit), protobuf (the few kubectl protobuf bodies), bu
 (unknown fields of built-ins), server (HTTP).
 
 Not emulated (differences from a real kube-apiserver):
-- No authentication, authorization, RBAC enforcement or admission webhooks (RBAC objects and
-  webhook configurations are stored only); no CEL `x-kubernetes-validations`; no ValidatingAdmissionPolicy.
+- No authentication, authorization or RBAC enforcement (RBAC objects are stored only); validating
+  admission webhooks are called (see admission.py), mutating ones are not; no CEL
+  `x-kubernetes-validations`; no ValidatingAdmissionPolicy.
 - Built-in kinds are not validated or defaulted (beyond Namespace/Service/Secret/Pod basics):
   wrong types, missing required fields and invalid values are stored. Unknown fields are pruned
   and reported (Warn/Strict) only when the optional kubernetes-validate package is installed

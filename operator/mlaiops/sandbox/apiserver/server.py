@@ -15,6 +15,8 @@ import yaml
 from aiohttp import web
 
 from . import discovery, openapi, protobuf
+from .admission import Admission
+from .admission import Request as AdmissionRequest
 from .errors import ApiError, bad_request
 from .faults import AuditRecord, Faults
 from .gc import GarbageCollector
@@ -43,6 +45,16 @@ def _error(err: ApiError) -> web.Response:
     for key, value in err.headers.items():
         response.headers[key] = value
     return response
+
+
+def _options(kind: str, opts: WriteOptions) -> dict[str, Any]:
+    """The request options an AdmissionReview carries (CreateOptions, UpdateOptions, PatchOptions, DeleteOptions)."""
+    options: dict[str, Any] = {"kind": kind, "apiVersion": "meta.k8s.io/v1"}
+    if opts.dry_run:
+        options["dryRun"] = ["All"]
+    if opts.field_manager and kind != "DeleteOptions":
+        options["fieldManager"] = opts.field_manager
+    return options
 
 
 class Target:
@@ -94,6 +106,7 @@ class ApiServer:
         self.faults = Faults()
         self.bookmark_interval = bookmark_interval
         self.gc = GarbageCollector(self.cluster)
+        self.admission = Admission(self.cluster)
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.dispatch)
         self.url = ""
@@ -264,29 +277,56 @@ class ApiServer:
             return _json(obj)
 
         opts = self._write_options(q)
+        admit = self.admission.admit  # validating admission webhooks (admission.py)
         if verb == "create":
             if name:
                 raise ApiError(405, "the server does not allow this method on the requested resource")
-            return self._result(info, cluster.create(info, ns, await self._body(request), opts))
+            body = await self._body(request)
+            review = AdmissionRequest(info, ns, None, None, "CREATE", _options("CreateOptions", opts))
+            return self._result(info, await admit(review, opts, lambda o: cluster.create(info, ns, body, o), body))
         if verb in ("update", "patch") and not name:
             raise ApiError(405, "the server does not allow this method on the requested resource")
         if verb == "update":
             body = await self._body(request)
+            review = AdmissionRequest(info, ns, name, sub, "UPDATE", _options("UpdateOptions", opts))
             if sub == "scale":
-                return self._result(info, cluster.update_scale(info, ns, name or "", body, opts))
-            return self._result(info, cluster.update(info, ns, name or "", body, opts, sub))
+                return self._result(
+                    info, await admit(review, opts, lambda o: cluster.update_scale(info, ns, name or "", body, o))
+                )
+            return self._result(
+                info, await admit(review, opts, lambda o: cluster.update(info, ns, name or "", body, o, sub))
+            )
         if verb == "patch":
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
             raw = await request.read()
+            creates = (
+                content_type == "application/apply-patch+yaml"
+                and cluster.store.get(info.gr, ns or "", name or "") is None
+            )
+            operation = "CREATE" if creates and not sub else "UPDATE"
+            review = AdmissionRequest(info, ns, name, sub, operation, _options("PatchOptions", opts))
             if sub == "scale":
-                return self._result(info, cluster.patch_scale(info, ns, name or "", content_type, raw, opts))
-            return self._result(info, cluster.patch(info, ns, name or "", content_type, raw, opts, sub))
+                return self._result(
+                    info,
+                    await admit(
+                        review, opts, lambda o: cluster.patch_scale(info, ns, name or "", content_type, raw, o)
+                    ),
+                )
+            return self._result(
+                info,
+                await admit(review, opts, lambda o: cluster.patch(info, ns, name or "", content_type, raw, o, sub)),
+            )
         if verb in ("delete", "deletecollection"):
             if sub:
                 raise ApiError(405, "the server does not allow this method on the requested resource")
             options = await self._delete_options(request)
             if verb == "delete":
-                return self._result(info, cluster.delete(info, ns, name or "", options, opts.dry_run))
+                review = AdmissionRequest(
+                    info, ns, name, None, "DELETE", {**_options("DeleteOptions", opts), **options}
+                )
+                return self._result(
+                    info, await admit(review, opts, lambda o: cluster.delete(info, ns, name or "", options, o.dry_run))
+                )
             result = cluster.delete_collection(
                 info, ns, q.get("labelSelector"), q.get("fieldSelector"), options, opts.dry_run
             )

@@ -1,0 +1,92 @@
+"""The annotations ``approve``, ``rollback`` and ``retrain`` set, and which object an approval is for; pure.
+
+The operator acts on each distinct annotation value once, so requests carry a timestamp
+(``mlaiops.api.annotations``, the same format the controllers and remediation use).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mlaiops.api.annotations import APPROVE_ANNOTATION, RETRAIN_ANNOTATION, ROLLBACK_ANNOTATION
+from mlaiops.api.annotations import request_value as stamped
+from mlaiops.plugin.cluster import PluginError
+
+JSON = dict[str, Any]
+__all__ = ["APPROVE_ANNOTATION", "RETRAIN_ANNOTATION", "ROLLBACK_ANNOTATION", "request_value"]
+
+
+def request_value(reason: str, now: datetime | None = None) -> str:
+    """``<reason>@<UTC timestamp>``: the value of a rollback or retrain request, refusing unusable reasons."""
+    if not reason or "@" in reason:
+        raise PluginError(f"invalid reason {reason!r}: give a non-empty reason without '@'")
+    return stamped(reason, now)
+
+
+def parse_ref(text: str, kinds: dict[str, str]) -> tuple[str, str]:
+    """``md/fraud`` -> (``ModelDeployment``, ``fraud``); ``kinds`` maps accepted prefixes to the kind."""
+    prefix, slash, name = text.partition("/")
+    if not slash or not name or prefix.lower() not in kinds:
+        accepted = ", ".join(sorted({p for p in kinds if "." not in p}))
+        raise PluginError(f"expected TYPE/NAME with TYPE one of {accepted}, got {text!r}")
+    return kinds[prefix.lower()], name
+
+
+MODEL_DEPLOYMENT = {
+    "md": "ModelDeployment",
+    "modeldeployment": "ModelDeployment",
+    "modeldeployments": "ModelDeployment",
+}
+RETRAIN_POLICY = {"rtp": "RetrainPolicy", "retrainpolicy": "RetrainPolicy", "retrainpolicies": "RetrainPolicy"}
+ANOMALY_RULE = {"ar": "AnomalyRule", "anomalyrule": "AnomalyRule", "anomalyrules": "AnomalyRule"}
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The object to annotate for an approval, and what is being approved."""
+
+    kind: str
+    namespace: str
+    name: str
+    what: str
+    """``execution`` (a playbook execution) or ``run`` (a manual promotion of a retraining run)."""
+
+
+def find_approval(ident: str, playbooks: list[JSON], policies: list[JSON]) -> Approval:
+    """The playbook execution or retraining run with this id that awaits approval.
+
+    Raises PluginError naming what was found instead (not awaiting, several matches) or what was searched.
+    """
+    awaiting: list[Approval] = []
+    other: list[str] = []
+    for playbook in playbooks:
+        for execution in (playbook.get("status") or {}).get("executions") or []:
+            if execution.get("id") != ident:
+                continue
+            meta = playbook["metadata"]
+            if execution.get("state") == "AwaitingApproval":
+                awaiting.append(Approval("RemediationPlaybook", meta.get("namespace", ""), meta["name"], "execution"))
+            else:
+                other.append(f"execution {ident} of rpb/{meta['name']} is {execution.get('state')}")
+    for policy in policies:
+        for run in (policy.get("status") or {}).get("runs") or []:
+            if run.get("id") != ident:
+                continue
+            meta = policy["metadata"]
+            if run.get("phase") == "AwaitingApproval":
+                awaiting.append(Approval("RetrainPolicy", meta.get("namespace", ""), meta["name"], "run"))
+            else:
+                other.append(f"run {ident} of rtp/{meta['name']} is {run.get('phase')}")
+    if len(awaiting) > 1:
+        where = ", ".join(f"{a.kind}/{a.name} in {a.namespace}" for a in awaiting)
+        raise PluginError(f"{ident} awaits approval in several objects ({where}); pass -n to choose the namespace")
+    if awaiting:
+        return awaiting[0]
+    if other:
+        raise PluginError(f"nothing to approve: {'; '.join(other)}, not AwaitingApproval")
+    raise PluginError(
+        f"no RemediationPlaybook execution or RetrainPolicy run with id {ident!r} "
+        f"(searched {len(playbooks)} playbooks and {len(policies)} retrain policies)"
+    )

@@ -1,0 +1,287 @@
+"""The actions, at the edge: each one first decides absolute values (``plan``), which the controller
+records in status, then applies exactly those (``run``). A resumed step re-applies the same
+absolute values, so running an action twice changes nothing the first run did not.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mlaiops import API_VERSION
+from mlaiops.api.common import seconds
+from mlaiops.api.remediationplaybook import Action, RemediationPlaybookSpec
+from mlaiops.controllers.kube import JSON, Kube
+from mlaiops.metrics.provider import ProviderError
+from mlaiops.remediation import guardrails, quantity
+from mlaiops.remediation.matching import selector_matches
+from mlaiops.resources import modelserver as ms
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+class ActionError(Exception):
+    """The action could not be carried out; the message says why (the step is Failed)."""
+
+
+class ActionRefused(Exception):
+    """A guardrail forbids the action (the step is Refused)."""
+
+
+@dataclass
+class Context:
+    """Everything an action needs."""
+
+    kube: Kube
+    namespace: str
+    kind: str
+    name: str
+    spec: RemediationPlaybookSpec
+    action: Action
+    execution: str
+    reason: str
+    prometheus: Any = None
+    now: datetime | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+def _api_version(kind: str) -> str:
+    return API_VERSION if kind == "ModelDeployment" else "apps/v1"
+
+
+def _pod_workload(ctx: Context) -> tuple[str, str]:
+    """The apps/v1 workload whose pod template holds the pods (a ModelDeployment's stable Deployment)."""
+    if ctx.kind == "ModelDeployment":
+        return "Deployment", ms.deployment_name(ctx.name, "stable")
+    return ctx.kind, ctx.name
+
+
+def _get(ctx: Context, kind: str, name: str) -> JSON:
+    obj = ctx.kube.get(_api_version(kind), kind, ctx.namespace, name)
+    if obj is None:
+        raise ActionError(f"{kind}/{name} not found in namespace {ctx.namespace}")
+    return obj
+
+
+def _hpa_for(ctx: Context) -> JSON | None:
+    kind, name = _pod_workload(ctx)
+    for hpa in ctx.kube.list("autoscaling/v2", "HorizontalPodAutoscaler", ctx.namespace):
+        ref = hpa.get("spec", {}).get("scaleTargetRef", {})
+        if (ref.get("kind"), ref.get("name")) in ((kind, name), (ctx.kind, ctx.name)):
+            return hpa
+    return None
+
+
+# --- plan: decide absolute values ------------------------------------------------------------------
+
+
+def plan(ctx: Context) -> dict[str, str]:
+    """The absolute values the step will set, decided from the current state (recorded before acting)."""
+    kind = ctx.action.type
+    if kind == "scale":
+        assert ctx.action.scale is not None
+        hpa = _hpa_for(ctx)
+        if hpa is not None:
+            low = int(hpa["spec"].get("minReplicas", 1))
+            high = int(hpa["spec"]["maxReplicas"])
+            wanted = guardrails.scaled_replicas(ctx.action.scale, low)
+            return {
+                "hpa": hpa["metadata"]["name"],
+                "minReplicas": str(wanted),
+                "maxReplicas": str(max(high, wanted)),
+                "from": f"{low}-{high}",
+            }
+        scale = ctx.kube.get(_api_version(ctx.kind), ctx.kind, ctx.namespace, ctx.name, sub="scale")
+        if scale is None:
+            raise ActionError(f"{ctx.target} not found in namespace {ctx.namespace}")
+        current = int((scale.get("spec") or {}).get("replicas") or 0)
+        return {"replicas": str(guardrails.scaled_replicas(ctx.action.scale, current)), "from": str(current)}
+    if kind == "restart":
+        return {"restartedAt": (ctx.now or datetime.now()).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if kind == "deletePod":
+        return {"pod": _worst_pod(ctx)}
+    if kind == "adjustResources":
+        return _raised_resources(ctx)
+    return {}
+
+
+def _pods(ctx: Context) -> tuple[list[JSON], int]:
+    kind, name = _pod_workload(ctx)
+    workload = _get(ctx, kind, name)
+    match = (workload["spec"].get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in match.items())
+    pods = [
+        p for p in ctx.kube.list("v1", "Pod", ctx.namespace, selector) if not p["metadata"].get("deletionTimestamp")
+    ]
+    extra = ctx.action.delete_pod.selector if ctx.action.delete_pod else None
+    if extra is not None:
+        pods = [p for p in pods if selector_matches(extra, p["metadata"].get("labels") or {})]
+    return pods, int(workload["spec"].get("replicas") or len(pods))
+
+
+def _ready(pod: JSON) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in (pod.get("status") or {}).get("conditions", [])
+    )
+
+
+def _worst_pod(ctx: Context) -> str:
+    pods, desired = _pods(ctx)
+    if not pods:
+        raise ActionError(f"no pods of {ctx.target} match")
+    ready = sum(_ready(p) for p in pods)
+    verdict = guardrails.may_disrupt(ctx.spec, ready, desired)
+    if not verdict.allowed:
+        raise ActionRefused(verdict.message)
+    names = {p["metadata"]["name"] for p in pods}
+    query = ctx.action.delete_pod.query if ctx.action.delete_pod else None
+    if query and ctx.prometheus is not None:
+        try:
+            samples = ctx.prometheus.instant_sync(query)
+        except ProviderError as error:
+            raise ActionError(f"ranking query failed: {error}") from error
+        ranked = sorted((s for s in samples if s.labels.get("pod") in names), key=lambda s: s.value, reverse=True)
+        if ranked:
+            return ranked[0].labels["pod"]
+    unready = sorted(p["metadata"]["name"] for p in pods if not _ready(p))
+    return unready[0] if unready else sorted(names)[0]
+
+
+def _raised_resources(ctx: Context) -> dict[str, str]:
+    if ctx.kind == "ModelDeployment":
+        raise ActionRefused(
+            "adjustResources would be undone by the ModelDeployment controller; raise spec.runtime.resources instead"
+        )
+    settings = ctx.action.adjust_resources
+    assert settings is not None
+    workload = _get(ctx, ctx.kind, ctx.name)
+    params: dict[str, str] = {}
+    for container in workload["spec"]["template"]["spec"].get("containers", []):
+        resources = container.get("resources") or {}
+        for resource in settings.resources:
+            current = (resources.get("limits") or {}).get(resource) or (resources.get("requests") or {}).get(resource)
+            if current is None:
+                continue
+            cap = getattr(settings.max, resource) if settings.max else None
+            params[f"{container['name']}.{resource}"] = quantity.raised(current, settings.factor, cap, resource)
+    if not params:
+        raise ActionError(f"no container of {ctx.target} sets {' or '.join(settings.resources)}")
+    return params
+
+
+# --- run: apply the planned values ----------------------------------------------------------------
+
+
+def run(ctx: Context, params: dict[str, str]) -> str:
+    """Apply the step; returns a message; raises ActionError or ActionRefused."""
+    kind = ctx.action.type
+    if kind == "scale":
+        if "hpa" in params:
+            ctx.kube.patch(
+                "autoscaling/v2",
+                "HorizontalPodAutoscaler",
+                ctx.namespace,
+                params["hpa"],
+                {"spec": {"minReplicas": int(params["minReplicas"]), "maxReplicas": int(params["maxReplicas"])}},
+            )
+            return f"raised HPA {params['hpa']} bounds from {params['from']} to {params['minReplicas']}-{params['maxReplicas']}"
+        body = {"spec": {"replicas": int(params["replicas"])}}
+        ctx.kube.patch(_api_version(ctx.kind), ctx.kind, ctx.namespace, ctx.name, body, sub="scale")
+        return f"scaled {ctx.target} from {params['from']} to {params['replicas']} replicas"
+    if kind == "restart":
+        pods_kind, pods_name = _pod_workload(ctx)
+        body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: params["restartedAt"]}}}}}
+        ctx.kube.patch("apps/v1", pods_kind, ctx.namespace, pods_name, body)
+        return f"rollout restart of {pods_kind}/{pods_name} (restartedAt {params['restartedAt']})"
+    if kind == "rollback":
+        if ctx.kind != "ModelDeployment":
+            raise ActionRefused(f"rollback needs a ModelDeployment target, not {ctx.kind}")
+        from mlaiops.controllers.modeldeployment import ROLLBACK_ANNOTATION, request_rollback
+
+        current = (_get(ctx, ctx.kind, ctx.name)["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION, "")
+        if not current.startswith(f"{ctx.reason}@"):  # a resumed step does not request a second rollback
+            request_rollback(ctx.namespace, ctx.name, ctx.reason)
+        return f"requested rollback of {ctx.target}"
+    if kind == "retrain":
+        from mlaiops.controllers.retrainpolicy import RETRAIN_ANNOTATION, request_retrain
+        from mlaiops.retrain.runs import PLAYBOOK_PREFIX
+
+        assert ctx.action.retrain is not None
+        policy = ctx.action.retrain.policy_ref.name
+        obj = ctx.kube.get(API_VERSION, "RetrainPolicy", ctx.namespace, policy)
+        if obj is None:
+            raise ActionError(f"RetrainPolicy {policy} not found")
+        current = (obj["metadata"].get("annotations") or {}).get(RETRAIN_ANNOTATION, "")
+        if not current.startswith(f"{PLAYBOOK_PREFIX}{ctx.reason}@"):
+            request_retrain(ctx.namespace, policy, ctx.reason, source="playbook")
+        return f"requested a run of RetrainPolicy {policy}"
+    if kind == "deletePod":
+        deleted = ctx.kube.delete("v1", "Pod", ctx.namespace, params["pod"])
+        return f"deleted pod {params['pod']}" if deleted else f"pod {params['pod']} was already gone"
+    if kind == "adjustResources":
+        containers: dict[str, dict[str, dict[str, str]]] = {}
+        for key, value in params.items():
+            container, resource = key.rsplit(".", 1)
+            entry = containers.setdefault(container, {"limits": {}, "requests": {}})
+            entry["limits"][resource] = value
+            entry["requests"][resource] = value
+        body = {
+            "spec": {
+                "template": {
+                    "spec": {"containers": [{"name": n, "resources": r} for n, r in sorted(containers.items())]}
+                }
+            }
+        }
+        ctx.kube.patch(
+            "apps/v1", ctx.kind, ctx.namespace, ctx.name, body, content_type="application/strategic-merge-patch+json"
+        )
+        return "raised " + ", ".join(f"{k} to {v}" for k, v in sorted(params.items()))
+    if kind == "notify":
+        return notify(ctx, f"{ctx.reason}: {ctx.target} — {ctx.execution}")
+    if kind == "suspendRule":
+        return "recorded in status"  # the controller records the suspension; the rule's spec is never touched
+    raise ActionError(f"unknown action type {kind}")
+
+
+def notify(ctx: Context, text: str, details: dict[str, Any] | None = None) -> str:
+    """POST a Slack-compatible or generic JSON body to the URL stored in the Secret."""
+    settings = ctx.action.notify
+    assert settings is not None
+    secret = ctx.kube.get("v1", "Secret", ctx.namespace, settings.url_secret_ref.name)
+    if secret is None:
+        raise ActionError(f"Secret {settings.url_secret_ref.name} not found")
+    data = (secret.get("data") or {}).get(settings.url_secret_ref.key)
+    url = (
+        base64.b64decode(data).decode().strip()
+        if data
+        else (secret.get("stringData") or {}).get(settings.url_secret_ref.key, "")
+    )
+    if not url:
+        raise ActionError(f"Secret {settings.url_secret_ref.name} has no key {settings.url_secret_ref.key}")
+    if settings.format == "slack":
+        body: dict[str, Any] = {"text": text}
+    else:
+        body = {
+            "text": text,
+            "playbook": ctx.reason,
+            "execution": ctx.execution,
+            "target": ctx.target,
+            "namespace": ctx.namespace,
+            **(details or {}),
+        }
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=seconds(ctx.action.timeout)) as response:
+            code = response.status
+    except OSError as error:
+        raise ActionError(f"notify failed: {error}") from error
+    return f"notified ({ctx.action.notify.format}, HTTP {code})"
