@@ -17,7 +17,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from mlaiops.demo.story import StepFailed, Story
+from mlaiops.demo.story import NAMESPACE, StepFailed, Story
+from mlaiops.report import story_timeline, write_report
 
 
 def _free_port() -> int:
@@ -82,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             failed = f"step '{story.steps[-1].name}' failed: {error}"
         finally:
             print(summary(story))
+            page = write_report(
+                directory / "report",
+                story_timeline(story),
+                sandbox.prometheus_url,
+                kubeconfig=sandbox.kubeconfig_path,
+                namespace=NAMESPACE,
+                title="mlaiops demo: fraud detection",
+            )
+            print(f"\nreport: {page}")
             if story.traffic is not None:
                 print(f"\ninference responses: {dict(story.traffic.codes)}")
         if failed:

@@ -108,6 +108,9 @@ class Story:
         """A RetrainPolicy trains the first fraud model; the ModelDeployment that follows it serves it."""
         record = self.step("1. Train the fraud model with a RetrainPolicy Job and serve it")
         (self.claim("fraud-data") / "transactions.csv").write_text(fraud_table(rows=3000, seed=1))
+        # The team's next model is built now, before traffic flows, so that building it does not
+        # compete with the servers for the CPU later in the story.
+        slow_model(self.claim("fraud-models") / "forest" / "model.joblib")
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         self.apply(retrain_policy(), model_deployment())
         self.kubectl(
@@ -136,7 +139,6 @@ class Story:
     def bad_model(self) -> dict[str, Any]:
         """A team pushes a model that is accurate offline but slow online; the canary catches it."""
         record = self.step("2. Roll out a model that is genuinely slow online; the canary analysis rolls it back")
-        slow_model(self.claim("fraud-models") / "forest" / "model.joblib")
         stable = self.get("modeldeployments", "fraud-detector")["status"]["stableModel"]["version"]
         patch = {
             "spec": {

@@ -150,6 +150,11 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from threadpoolctl import threadpool_limits
+
     from mlaiops.runtime.server import serve
 
+    # One request is a few rows: native thread pools (OpenMP, BLAS) only add spin-up and contention
+    # with the other pods on the node. A server process scales out by replicas instead.
+    threadpool_limits(1)
     return asyncio.run(serve(config))
