@@ -26,52 +26,10 @@ from sklearn.datasets import make_classification
 from sklearn.dummy import DummyClassifier
 
 from tests.e2e.conftest import Cluster, wait_for
+from tests.e2e.test_anomalyrule import exporter
 
 pytestmark = pytest.mark.integration
 NS = "plugin"
-
-EXPORTER = """
-import os, time
-from prometheus_client import Gauge, start_http_server
-path = os.environ["VALUE_FILE"]
-gauge = Gauge("demo_value", "A value the test sets through a file")
-gauge.set_function(lambda: float(open(path).read()))
-start_http_server(int(os.environ["PORT"]))
-while True:
-    time.sleep(3600)
-"""
-
-
-def exporter() -> dict:
-    labels = {"app.kubernetes.io/name": "exporter"}
-    container = {
-        "name": "exporter",
-        "image": "mlaiops:test",
-        "command": ["python", "-c", EXPORTER],
-        "env": [{"name": "VALUE_FILE", "value": "/knob/value"}, {"name": "PORT", "value": "8000"}],
-        "ports": [{"containerPort": 8000, "name": "metrics"}],
-        "volumeMounts": [{"name": "knob", "mountPath": "/knob"}],
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "exporter"},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8000"},
-                },
-                "spec": {
-                    "containers": [container],
-                    "volumes": [{"name": "knob", "persistentVolumeClaim": {"claimName": "knob"}}],
-                },
-            },
-        },
-    }
-
 
 MODEL_DEPLOYMENT = {
     "apiVersion": "mlaiops.dev/v1alpha1",
