@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from mlaiops.admission.promql import PromqlChecker, PromqlUnavailable, local_error
 from mlaiops.api import KINDS_BY_NAME
+from mlaiops.api.anomalyrule import DETECTOR_PARAMS
 from mlaiops.api.common import DURATION_PATTERN, parse_duration
 from mlaiops.api.errors import field_errors
 from mlaiops.api.modeldeployment import BUILTIN_METRICS, AnalysisMetric
@@ -50,17 +51,6 @@ DUMMY_CONTEXT = QueryContext(
 _OWNER_LABEL_MAX = 63
 _DURATION = re.compile(DURATION_PATTERN)
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-# Flip when controllers/anomalyrule.py evaluates spec.queries (multivariate rules).
-_DETECTOR_PARAMS = {
-    "auto": {"season"},
-    "threshold": {"upper", "lower"},
-    "zscore": {"window"},
-    "mad": {"window"},
-    "ewma": {"window"},
-    "seasonal": {"season"},
-    "isolationForest": {"contamination"},
-    "forecast": {"upper", "lower", "horizon", "window"},
-}
 _ACTION_SETTINGS = {
     "scale": "scale",
     "deletePod": "deletePod",
@@ -164,9 +154,9 @@ class _Checks:
         if low is not None and high is not None and low >= high:
             self.add("spec.detector.dataRange", f"min ({low}) must be less than max ({high})")
         kind = detector.get("type", "auto")
-        if isinstance(kind, str) and kind in _DETECTOR_PARAMS:
+        if isinstance(kind, str) and kind in DETECTOR_PARAMS:
             for name in ("upper", "lower", "window", "season", "horizon", "contamination"):
-                if detector.get(name) is not None and name not in _DETECTOR_PARAMS[kind]:
+                if detector.get(name) is not None and name not in DETECTOR_PARAMS[kind]:
                     self.add("spec.detector", f"{name} does not apply to detector type {kind}")
             if kind in ("threshold", "forecast") and detector.get("upper") is None and detector.get("lower") is None:
                 self.add("spec.detector", f"detector type {kind} needs upper, lower or both")

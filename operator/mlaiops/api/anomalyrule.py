@@ -24,6 +24,19 @@ from mlaiops.api.common import (
 DetectorType = Literal["auto", "threshold", "zscore", "mad", "ewma", "seasonal", "isolationForest", "forecast"]
 
 
+DETECTOR_PARAMS: dict[str, set[str]] = {
+    "auto": {"season"},
+    "threshold": {"upper", "lower"},
+    "zscore": {"window"},
+    "mad": {"window"},
+    "ewma": {"window"},
+    "seasonal": {"season"},
+    "isolationForest": {"contamination"},
+    "forecast": {"upper", "lower", "horizon", "window"},
+}
+"""The type-specific detector parameters each detector type accepts (the rest are rejected)."""
+
+
 class MinDeviation(ApiModel):
     """Deviations smaller than these are never anomalous, however unusual (vmanomaly's min_dev_from_expected)."""
 
@@ -76,16 +89,7 @@ class DetectorSpec(ApiModel):
 
     @model_validator(mode="after")
     def _params_match_type(self) -> DetectorSpec:
-        allowed = {
-            "auto": {"season"},
-            "threshold": {"upper", "lower"},
-            "zscore": {"window"},
-            "mad": {"window"},
-            "ewma": {"window"},
-            "seasonal": {"season"},
-            "isolationForest": {"contamination"},
-            "forecast": {"upper", "lower", "horizon", "window"},
-        }[self.type]
+        allowed = DETECTOR_PARAMS[self.type]
         for field in ("upper", "lower", "window", "season", "horizon", "contamination"):
             if getattr(self, field) is not None and field not in allowed:
                 raise ValueError(f"{field} does not apply to detector type {self.type}")

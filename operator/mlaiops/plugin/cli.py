@@ -184,44 +184,37 @@ def _wait(
     raise PluginError(f"the operator did not take the request within {timeout:g}s (is it running?)")
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from mlaiops.plugin.actions import MODEL_DEPLOYMENT, ROLLBACK_ANNOTATION, parse_ref, request_value
+def _request(args: argparse.Namespace, kinds: dict[str, str], annotation: str, status_field: str, what: str) -> int:
+    """Set a request annotation and, with --wait, poll until the operator records it in status."""
+    from mlaiops.plugin.actions import parse_ref, request_value
 
-    kind, name = parse_ref(args.target, MODEL_DEPLOYMENT)
+    kind, name = parse_ref(args.target, kinds)
     connection = _connect(args)
     value = request_value(args.reason)
-    connection.annotate(kind, name, {ROLLBACK_ANNOTATION: value})
-    print(f"modeldeployment.mlaiops.dev/{name} rollback requested ({ROLLBACK_ANNOTATION}={value})")
+    connection.annotate(kind, name, {annotation: value})
+    print(f"{kind.lower()}.mlaiops.dev/{name} {what} requested ({annotation}={value})")
     if args.wait:
         _wait(
             connection,
             kind,
             name,
             "the operator took the request",
-            lambda obj: (obj.get("status") or {}).get("rollbackRequest") == value,
+            lambda obj: (obj.get("status") or {}).get(status_field) == value,
             args.timeout,
         )
     return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from mlaiops.plugin.actions import MODEL_DEPLOYMENT, ROLLBACK_ANNOTATION
+
+    return _request(args, MODEL_DEPLOYMENT, ROLLBACK_ANNOTATION, "rollbackRequest", "rollback")
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from mlaiops.plugin.actions import RETRAIN_ANNOTATION, RETRAIN_POLICY, parse_ref, request_value
+    from mlaiops.plugin.actions import RETRAIN_ANNOTATION, RETRAIN_POLICY
 
-    kind, name = parse_ref(args.target, RETRAIN_POLICY)
-    connection = _connect(args)
-    value = request_value(args.reason)
-    connection.annotate(kind, name, {RETRAIN_ANNOTATION: value})
-    print(f"retrainpolicy.mlaiops.dev/{name} retraining requested ({RETRAIN_ANNOTATION}={value})")
-    if args.wait:
-        _wait(
-            connection,
-            kind,
-            name,
-            "the operator took the request",
-            lambda obj: (obj.get("status") or {}).get("lastRequest") == value,
-            args.timeout,
-        )
-    return 0
+    return _request(args, RETRAIN_POLICY, RETRAIN_ANNOTATION, "lastRequest", "retraining")
 
 
 # --- plot -------------------------------------------------------------------------------------------
