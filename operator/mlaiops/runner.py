@@ -24,6 +24,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "log_format": args.log_format,
             "health_port": args.health_port,
             "metrics_port": args.metrics_port,
+            "leader_elect": False if args.no_leader_elect else None,
         }.items()
         if value is not None
     }
@@ -33,19 +34,36 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 async def operate(settings: Settings, stop_flag: asyncio.Event | None = None) -> None:
-    """Run kopf with every mlaiops handler until ``stop_flag`` is set or the process is signalled."""
+    """Run the operator until ``stop_flag`` is set or the process is signalled.
+
+    With leader election (the default) this replica acts only while it holds the Lease; without
+    it, kopf runs at once, peering with other replicas unless ``standalone``.
+    """
+    if not settings.leader_elect:
+        await run_kopf(settings, stop_flag, standalone=settings.standalone, liveness=True)
+        return
+    from mlaiops.leader.elected import run_elected
+
+    async def lead(stop: asyncio.Event | None) -> None:
+        await run_kopf(settings, stop, standalone=True, liveness=False)
+
+    await run_elected(settings, lead, stop_flag)
+
+
+async def run_kopf(settings: Settings, stop_flag: asyncio.Event | None, standalone: bool, liveness: bool) -> None:
+    """kopf with every mlaiops handler; /healthz is kopf's own unless the election serves it."""
     import kopf
 
     from mlaiops import controllers
 
     controllers.configure(settings)
     # Passing a peering name makes kopf require the peering CRDs: only do so when replicas peer.
-    peering = {} if settings.standalone else {"peering_name": settings.peering_name, "priority": settings.priority}
+    peering = {} if standalone else {"peering_name": settings.peering_name, "priority": settings.priority}
     await kopf.operator(
-        standalone=settings.standalone,
+        standalone=standalone,
         namespaces=settings.namespaces,
         clusterwide=settings.clusterwide,
-        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
+        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if liveness else None,
         stop_flag=stop_flag,
         **peering,
     )
@@ -77,7 +95,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", metavar="NS", help="watch this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch all namespaces (default)")
-    parser.add_argument("--standalone", action="store_true", help="single instance: no peering with replicas")
+    parser.add_argument(
+        "--no-leader-elect",
+        action="store_true",
+        help="act at once, without the Lease election (MLAIOPS_LEADER_ELECT=false)",
+    )
+    parser.add_argument(
+        "--standalone", action="store_true", help="no kopf peering; only matters with --no-leader-elect"
+    )
     parser.add_argument("--dry-run", action="store_true", help="record every action, perform none")
     parser.add_argument("--prometheus-url", help="Prometheus HTTP API base URL (MLAIOPS_PROMETHEUS_URL)")
     parser.add_argument("--log-format", choices=["json", "text"], help="log format (MLAIOPS_LOG_FORMAT)")

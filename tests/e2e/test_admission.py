@@ -52,6 +52,7 @@ def webhook_operator(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory)
             "MLAIOPS_WEBHOOK_CERT_FILE": str(cert),
             "MLAIOPS_WEBHOOK_KEY_FILE": str(key),
             "MLAIOPS_WEBHOOK_MANAGED": "true",
+            "MLAIOPS_LEADER_ELECT": "false",  # a second operator beside the session one, acting at once
         }
     )
     operator.start()

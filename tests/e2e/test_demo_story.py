@@ -2,29 +2,83 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
+from mlaiops.demo.objects import PER_REPLICA_LIMIT
 from mlaiops.demo.story import NAMESPACE, Story
 from tests.e2e.conftest import Cluster
 
 pytestmark = pytest.mark.integration
 
 
-def test_story_first_model_then_slow_model_rolled_back(cluster: Cluster) -> None:
+def at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def live(playbook: dict) -> list[dict]:
+    return [e for e in (playbook.get("status") or {}).get("executions") or [] if e["state"] != "Refused"]
+
+
+def test_the_whole_story_plays_out(cluster: Cluster) -> None:
     story = Story(cluster.sandbox.kubeconfig_path, cluster.sandbox.dir, echo=lambda _: None)
+    md = lambda: cluster.get("modeldeployments", NAMESPACE, "fraud-detector")  # noqa: E731
+    policy = lambda: cluster.get("retrainpolicies", NAMESPACE, "fraud-retrain")  # noqa: E731
     try:
+        # 1. trained by a RetrainPolicy Job, served, traffic flows
         story.first_model()
-        served = cluster.get("modeldeployments", NAMESPACE, "fraud-detector")["status"]
-        policy = cluster.get("retrainpolicies", NAMESPACE, "fraud-retrain")["status"]
-        assert served["stableModel"]["version"] == policy["promoted"]["version"] == policy["runs"][0]["id"]
+        served = md()["status"]
+        first = policy()["status"]
+        assert served["stableModel"]["version"] == first["promoted"]["version"] == first["runs"][0]["id"]
         assert story.traffic is not None and story.traffic.codes[200] >= 10
 
+        # 2. a slow model is canaried and rolled back
         story.bad_model()
-        status = cluster.get("modeldeployments", NAMESPACE, "fraud-detector")["status"]
+        status = md()["status"]
         assert status["failedModel"]["version"] == "forest-v1"
         assert status["stableModel"]["version"] == served["stableModel"]["version"]
         assert status["history"][0]["reason"] == "AnalysisFailed"
-        assert all(step.finished is not None for step in story.steps)
+
+        # 3. drift -> rule fires -> playbook retrains -> better candidate -> canary -> stable
+        story.drifted_inputs()
+        rule = cluster.get("anomalyrules", NAMESPACE, "fraud-input-drift")["status"]
+        assert (rule.get("firings") or 0) >= 1
+        execution = live(cluster.get("remediationplaybooks", NAMESPACE, "fraud-drift"))[0]
+        assert execution["trigger"] == f"rule:{NAMESPACE}/fraud-input-drift"
+        assert [(s["action"], s["result"]) for s in execution["steps"]] == [("retrain", "Succeeded")]
+        run = next(r for r in policy()["status"]["runs"] if r["trigger"] == "playbook")
+        assert run["phase"] == "Promoted" and "fraud-drift" in run["reason"]
+        assert run["candidateMetrics"]["roc_auc"] > run["championMetrics"]["roc_auc"] + 0.02
+        assert at(execution["steps"][0]["finishedAt"]) <= at(run["startedAt"])
+        status = md()["status"]
+        assert status["stableModel"]["version"] == run["id"] == policy()["status"]["promoted"]["version"]
+        promoted = status["history"][0]
+        assert (promoted["version"], promoted["outcome"]) == (run["id"], "Promoted")  # through the canary
+
+        # 4. surge -> load rule fires -> scale out -> verified -> Incident records it
+        before = md()["spec"]["replicas"]
+        story.load_surge()
+        execution = live(cluster.get("remediationplaybooks", NAMESPACE, "fraud-load"))[0]
+        assert execution["trigger"] == f"rule:{NAMESPACE}/fraud-load"
+        assert (execution["state"], execution["reason"]) == ("Succeeded", "Verified")
+        scale = execution["steps"][0]
+        assert (scale["action"], scale["result"], scale["verified"]) == ("scale-out", "Succeeded", True)
+        assert scale["params"] == {"replicas": str(before + 4), "from": str(before)}
+        assert md()["spec"]["replicas"] == before + 4
+        assert cluster.apps.read_namespaced_deployment("fraud-detector-stable", NAMESPACE).spec.replicas == before + 4
+        incident = cluster.get("incidents", NAMESPACE, execution["incident"])
+        assert incident["spec"] == {"target": "ModelDeployment/fraud-detector", "playbook": "fraud-load"}
+        record = incident["status"]
+        assert record["phase"] == "Resolved"
+        assert [a["rule"] for a in record["anomalies"]] == [f"{NAMESPACE}/fraud-load"]
+        assert [(s["action"], s["result"], s["verified"]) for s in record["steps"]] == [
+            ("scale-out", "Succeeded", True)
+        ]
+        load = cluster.get("anomalyrules", NAMESPACE, "fraud-load")["status"]
+        assert load["state"] == "Normal" and load["series"][0]["value"] < PER_REPLICA_LIMIT
+
+        assert [step.finished is not None for step in story.steps] == [True] * 4
+        assert all(step.detection is not None and step.remediation is not None for step in story.steps[2:])
     finally:
-        if story.traffic is not None:
-            story.traffic.stop()
+        story.stop_load()

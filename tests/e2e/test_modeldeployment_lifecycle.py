@@ -1,9 +1,11 @@
 """ModelDeployment lifecycle on the sandbox with a custom (simulated) server image:
-children, readiness, scaling through the scale subresource, invalid specs, garbage collection."""
+children, readiness, scaling through the scale subresource, the HPA of spec.autoscaling, Services kept on
+spec.runtime.port (drift patched back), invalid specs, garbage collection."""
 
 from __future__ import annotations
 
 import pytest
+from kubernetes import client
 
 from tests.e2e.conftest import Cluster, wait_for
 
@@ -105,3 +107,29 @@ def test_delete_removes_every_child(cluster: Cluster) -> None:
     wait_for(lambda: not cluster.apps.list_namespaced_deployment(ns).items, what="deployments gone")
     wait_for(lambda: not cluster.core.list_namespaced_service(ns).items, what="services gone")
     wait_for(lambda: not cluster.core.list_namespaced_pod(ns).items, what="pods gone")
+
+
+def test_autoscaling_and_port_changes_reach_the_hpa_and_the_services(cluster: Cluster) -> None:
+    ns = cluster.namespace("md-children")
+    cluster.apply(model_deployment("auto", autoscaling={"minReplicas": 2, "maxReplicas": 5}), ns)
+    autoscaling = client.AutoscalingV2Api(cluster.api)
+    hpa = wait_for(lambda: autoscaling.read_namespaced_horizontal_pod_autoscaler("auto", ns), what="the HPA")
+    assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (2, 5)
+    assert (hpa.spec.scale_target_ref.kind, hpa.spec.scale_target_ref.name) == ("Deployment", "auto-stable")
+    assert hpa.spec.metrics[0].resource.target.average_utilization == 80  # the default target
+    assert hpa.metadata.owner_references[0].name == "auto"
+
+    def target_ports() -> dict[str, int]:
+        return {s.metadata.name: s.spec.ports[0].target_port for s in cluster.core.list_namespaced_service(ns).items}
+
+    wait_for(lambda: target_ports() == dict.fromkeys(("auto", "auto-stable", "auto-canary"), 9000), what="services")
+    # Someone edits a Service by hand: the next reconcile patches it back.
+    drift = {"spec": {"ports": [{"name": "http", "port": 80, "targetPort": 1234, "protocol": "TCP"}]}}
+    cluster.core.patch_namespaced_service("auto-canary", ns, drift)
+    wait_for(lambda: target_ports()["auto-canary"] == 9000, what="the drifted Service patched back")
+    # A new server port reaches every Service; removing autoscaling removes the HPA.
+    patch = '{"spec":{"runtime":{"port":9100},"autoscaling":null}}'
+    cluster.kubectl("patch", "-n", ns, "md/auto", "--type=merge", "-p", patch)
+    wait_for(lambda: set(target_ports().values()) == {9100}, what="services on the new port")
+    wait_for(lambda: not autoscaling.list_namespaced_horizontal_pod_autoscaler(ns).items, what="the HPA deleted")
+    assert cluster.apps.read_namespaced_deployment("auto-stable", ns).spec.replicas == 2  # spec.replicas again

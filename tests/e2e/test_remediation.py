@@ -1,7 +1,8 @@
 """RemediationPlaybook on real parts: an exporter pod whose value the test sets, real Prometheus, the
 operator's AnomalyRule firing, and the playbook acting on real workloads of the sandbox: scale verified,
 escalation to rollback, flapping held by cooldown / rate limit / circuit breaker (which notifies a
-local receiver), an operator SIGKILLed between two steps, scope, approval and dry run.
+local receiver), an operator SIGKILLed between two steps, scope, approval and dry run, a StatefulSet
+target, and a rule deleted while a step is verified.
 
 The test plays the world: it resolves the anomaly by writing the exporter's value once the action it
 expects happened, and asserts the order from status timestamps.
@@ -674,3 +675,54 @@ def test_suspend_rule_mutes_the_rule_in_the_playbook_without_touching_it(world: 
     )
     assert len(world.status()["executions"]) == 1  # neither a new execution nor a refusal
     world.low()
+
+
+# --- a StatefulSet target; the rule deleted while a step is verified --------------------------------------
+
+
+def test_a_statefulset_is_scaled_restarted_and_resized_and_a_deleted_rule_counts_as_resolved(cluster: Cluster) -> None:
+    world = make_world(cluster, "rem-statefulset", {"kind": "StatefulSet", "name": "db"})
+    try:
+        db = web_deployment()  # the same pod template, as a StatefulSet (the sandbox simulates nginx)
+        db["kind"], db["metadata"]["name"], db["spec"]["serviceName"] = "StatefulSet", "db", "db"
+        cluster.apply(db, world.namespace)
+        cluster.apply(
+            playbook(
+                [
+                    {"name": "scale-out", "type": "scale", "scale": {"delta": 2, "max": 5}, "verify": {"within": "1s"}},
+                    {"name": "bounce", "type": "restart", "verify": {"within": "1s"}},
+                    {"name": "more-memory", "type": "adjustResources", "adjustResources": {"factor": 2}},
+                ]
+            ),
+            world.namespace,
+        )
+        world.high()
+        resized = wait_for(
+            lambda: (
+                (e := world.executions())
+                and step(e[0], "more-memory")
+                and step(e[0], "more-memory")["result"] != "Running"
+                and e[0]
+            ),
+            timeout=60,
+            what="the third step",
+        )
+        assert [(s["action"], s["result"], s.get("verified")) for s in resized["steps"]] == [
+            ("scale-out", "Succeeded", False),
+            ("bounce", "Succeeded", False),
+            ("more-memory", "Succeeded", None),
+        ]
+        sts = cluster.apps.read_namespaced_stateful_set("db", world.namespace)
+        assert sts.spec.replicas == 3 and step(resized, "scale-out")["params"] == {"replicas": "3", "from": "1"}
+        annotations = sts.spec.template.metadata.annotations or {}
+        assert annotations["kubectl.kubernetes.io/restartedAt"] == step(resized, "bounce")["params"]["restartedAt"]
+        assert sts.spec.template.spec.containers[0].resources.limits["memory"] == "512Mi"
+        # The rule is deleted while the last step waits for it to resolve: nothing fires any more.
+        cluster.kubectl("delete", "-n", world.namespace, "anomalyrule/latency")
+        done = wait_for(
+            lambda: (e := world.executions()[0])["state"] in ("Succeeded", "Failed") and e, timeout=30, what="the end"
+        )
+        assert (done["state"], done["reason"]) == ("Succeeded", "Verified")
+        assert step(done, "more-memory")["verified"] is True
+    finally:
+        cluster.kubectl("delete", "namespace", world.namespace, "--wait=false", check=False)

@@ -1,11 +1,13 @@
 """RetrainPolicy on real parts: the Job runs `mlaiops train` as a process, the controller reads its
 termination message, gates the candidate against the champion, promotes it, and the ModelDeployment that
-follows the policy rolls the promoted model out."""
+follows the policy rolls the promoted model out; a schedule with concurrencyPolicy Replace deletes the running
+Job of the run it replaces."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from kubernetes import client
 from sklearn.datasets import make_classification
 
 from tests.e2e.conftest import Cluster, wait_for
@@ -229,3 +231,38 @@ def test_operator_restart_during_a_job_picks_the_run_up(cluster: Cluster) -> Non
     assert done["id"] == run["id"] and len(runs(cluster, ns)) == 1
     listed = cluster.kubectl("get", "jobs", "-n", ns, "-o", "name").stdout.split()
     assert listed == [f"job.batch/fraud-retrain-{run['id']}"]
+
+
+def test_concurrency_policy_replace_deletes_the_running_job_of_the_replaced_run(cluster: Cluster) -> None:
+    ns = prepare(cluster, "retrain-replace")
+    replacing = policy(minimum=0.5)
+    replacing["spec"]["triggers"]["schedule"] = {"cron": "* * * * * */6", "concurrencyPolicy": "Replace"}
+    replacing["spec"]["trainer"]["template"] = {  # a run that outlasts the schedule's period
+        "spec": {"containers": [{"name": "trainer", "image": "mlaiops:test", "command": ["sh", "-c", "sleep 300"]}]}
+    }
+    cluster.apply(replacing, ns)
+    try:
+        pods = lambda run: cluster.core.list_namespaced_pod(ns, label_selector=f"mlaiops.dev/run={run}").items  # noqa: E731
+        first = wait_for(lambda: (r := runs(cluster, ns)) and pods(r[-1]["id"]) and r[-1], what="the first run's pod")
+        replaced = wait_for(
+            lambda: next(
+                (r for r in runs(cluster, ns) if r["id"] == first["id"] and r["phase"] not in ("Pending", "Running")),
+                None,
+            ),
+            timeout=30,
+            what="the first run replaced",
+        )
+        assert (replaced["phase"], replaced["decision"]) == ("Failed", "Failed: replaced by a newer scheduled run")
+        cluster.kubectl("patch", "-n", ns, "rtp/fraud-retrain", "--type=merge", "-p", '{"spec":{"suspend":true}}')
+        wait_for(
+            lambda: cluster.get("retrainpolicies", ns, "fraud-retrain")["status"].get("phase") == "Suspended",
+            what="no more runs",
+        )
+        newest, *older = runs(cluster, ns)
+        assert newest["trigger"] == "schedule" and newest["phase"] == "Running" and older[-1]["id"] == first["id"]
+        assert {r["decision"] for r in older} == {"Failed: replaced by a newer scheduled run"}
+        jobs = {job.metadata.name for job in client.BatchV1Api(cluster.api).list_namespaced_job(ns).items}
+        assert jobs == {newest["job"]}  # the replaced runs' Jobs were deleted, the newest one runs
+        wait_for(lambda: not pods(first["id"]), what="the replaced run's pod deleted with its Job")
+    finally:
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)

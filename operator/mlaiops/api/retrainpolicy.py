@@ -185,6 +185,28 @@ class Promotion(ApiModel):
     """How long a manual promotion waits before the candidate expires."""
 
 
+MLFLOW_URI_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
+MLFLOW_EXPERIMENT_PATTERN = r"^[^\x00-\x1f]+$"
+MLFLOW_MODEL_PATTERN = r"^[^/:\x00-\x1f]+$"  # MLflow refuses / and : in registered model names
+
+
+class MlflowSpec(ApiModel):
+    """Log every run to an MLflow tracking server and keep its Model Registry in step with promotions.
+
+    The trainer logs params, metrics and the model (the Job gets ``MLFLOW_TRACKING_URI`` and
+    ``MLFLOW_EXPERIMENT_NAME``); the operator registers each candidate as a version of
+    ``registeredModel`` with the alias ``challenger`` and moves ``champion`` on promotion.
+    MLflow being unreachable never stops retraining: the failure is reported in the MLflowSynced condition.
+    """
+
+    tracking_uri: str = Field(pattern=MLFLOW_URI_PATTERN, max_length=2048)
+    """http(s):// address of the MLflow tracking server (it must also serve the Model Registry and artifacts)."""
+    experiment: str | None = Field(default=None, pattern=MLFLOW_EXPERIMENT_PATTERN, max_length=256)
+    """Experiment of the runs; mlaiops/<namespace>/<policy> by default."""
+    registered_model: str | None = Field(default=None, pattern=MLFLOW_MODEL_PATTERN, max_length=256)
+    """Registered model that receives a version per candidate; the policy's name by default."""
+
+
 class RetrainPolicySpec(ApiModel):
     """Desired state of a RetrainPolicy."""
 
@@ -208,6 +230,8 @@ class RetrainPolicySpec(ApiModel):
     """Runs kept in status."""
     suspend: bool = False
     """Start no new runs."""
+    mlflow: MlflowSpec | None = None
+    """Optional MLflow tracking and Model Registry (needs the mlflow extra in the image)."""
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -228,6 +252,21 @@ class PromotedModel(ApiModel):
     """Its validation metrics."""
     promoted_at: datetime | None = None
     """When it was promoted."""
+    mlflow_model_version: str | None = None
+    """Its version in the MLflow Model Registry (the champion alias points to it)."""
+
+
+class MlflowRunLineage(ApiModel):
+    """Where a run lives in MLflow."""
+
+    run_id: str | None = None
+    """MLflow run that logged the params, metrics and model."""
+    model_uri: str | None = None
+    """MLflow URI of the logged model (models:/<model-id>)."""
+    model_version: str | None = None
+    """Version registered from it in the Model Registry."""
+    error: str | None = None
+    """Why logging or registering failed, when it did."""
 
 
 class RunRecord(ApiModel):
@@ -267,6 +306,19 @@ class RunRecord(ApiModel):
     """Promoted, Rejected (and why), Failed (and why)."""
     rollout_outcome: str | None = None
     """What the ModelDeployment did with it: Promoted or RolledBack."""
+    mlflow: MlflowRunLineage | None = None
+    """The run in MLflow, when spec.mlflow is set."""
+
+
+class MlflowStatus(ApiModel):
+    """What the operator last wrote to the MLflow Model Registry."""
+
+    registered_model: str
+    """Registered model the aliases belong to."""
+    champion_version: str | None = None
+    """Version the champion alias was moved to."""
+    challenger_version: str | None = None
+    """Version the challenger alias was moved to (the newest candidate)."""
 
 
 class RetrainPolicyStatus(ApiModel):
@@ -290,5 +342,7 @@ class RetrainPolicyStatus(ApiModel):
     """Firings of each triggering AnomalyRule already counted towards consecutiveFirings."""
     runs: list[RunRecord] | None = Field(default=None, max_length=100)
     """Runs, newest first (bounded by historyLimit)."""
+    mlflow: MlflowStatus | None = None
+    """Model Registry aliases, when spec.mlflow is set."""
     conditions: Conditions | None = None
-    """Ready, Training."""
+    """Ready, Training, MLflowSynced."""

@@ -17,6 +17,7 @@ def configure(settings: Settings) -> None:
     from mlaiops.controllers import (  # noqa: F401  (registers handlers)
         admission,
         anomalyrule,
+        children,
         incident,
         modeldeployment,
         remediationplaybook,

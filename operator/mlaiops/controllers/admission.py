@@ -141,7 +141,7 @@ if CONFIG.enabled:
     for _kind, _plural in HANDLERS.items():
         _register(_kind, _plural)
 
-    @kopf.on.startup()
+    @kopf.on.startup(retries=3, backoff=1)
     def configure_webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
         """Serve the webhooks; in managed mode kopf also keeps the ValidatingWebhookConfiguration in sync."""
         settings.admission.server = server(CONFIG)

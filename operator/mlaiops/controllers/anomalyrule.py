@@ -8,6 +8,10 @@ Events, go on the in-process bus and are counted in status, which is what surviv
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +30,11 @@ from mlaiops.metrics.provider import ProviderError
 
 MAX_STATUS_SERIES = 50
 MAX_HISTORY_POINTS = 10_000  # Prometheus refuses range queries over 11,000 points per series
+# Threads that evaluate rules (Prometheus queries, detector updates, status writes): mostly I/O
+# wait, so a few threads serve a thousand rules; separate from kopf's executor so that rules and
+# the other controllers' handlers never starve each other.
+EVALUATORS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rule")
+INVALID_SPEC_RETRY = 10.0  # seconds between two looks at a rule whose spec does not parse
 
 
 def _condition(kind: str, value: bool, reason: str, message: str, now: datetime, generation: int) -> dict[str, Any]:
@@ -202,21 +211,19 @@ def evaluate_once(
     status.message = "target is rolling out: points kept out of the baseline" if busy else None
 
 
-@kopf.daemon(GROUP, VERSION, "anomalyrules", cancellation_timeout=10)
-def run_rule(
-    stopped: kopf.DaemonStopped,
-    body: kopf.Body,
-    meta: kopf.Meta,
-    namespace: str,
-    name: str,
-    logger: kopf.Logger,
-    **_: Any,
-) -> None:
-    """Evaluate the rule until it is deleted or the operator stops; rebuild on every spec change."""
+@dataclass
+class RuleLoop:
+    """What one rule's daemon keeps between evaluations: the fitted evaluator and when it was built."""
+
+    namespace: str
+    name: str
     evaluator: RuleEvaluator | None = None
-    built_for = -1
-    last_fit = datetime.now(UTC)
-    while not stopped:
+    built_for: int = -1
+    last_fit: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def tick(self, body: kopf.Body, meta: kopf.Meta, logger: Any) -> float:
+        """One evaluation (blocking: Prometheus and API calls); returns the rule's interval in seconds."""
+        namespace, name = self.namespace, self.name
         now = datetime.now(UTC)
         generation = int(body.get("metadata", {}).get("generation", 0))
         current = parse_status(AnomalyRuleStatus, body.get("status"))
@@ -236,20 +243,18 @@ def run_rule(
                 )
             ]
             write_status(namespace, name, status, current, logger)
-            stopped.wait(10)
-            continue
-        interval = seconds(spec.interval)
-        if evaluator is None or built_for != generation:
-            evaluator = RuleEvaluator(namespace, name, spec)
-            warm_start(evaluator, spec, now, logger)
-            evaluator.restore([s for s in current.series or [] if s.state != "Normal"])
-            built_for, last_fit = generation, now
+            return INVALID_SPEC_RETRY
+        if self.evaluator is None or self.built_for != generation:
+            self.evaluator = RuleEvaluator(namespace, name, spec)
+            warm_start(self.evaluator, spec, now, logger)
+            self.evaluator.restore([s for s in current.series or [] if s.state != "Normal"])
+            self.built_for, self.last_fit = generation, now
             status.last_fit = now
-        elif now - last_fit >= timedelta(seconds=seconds(spec.fit_every)):
+        elif now - self.last_fit >= timedelta(seconds=seconds(spec.fit_every)):
             refit = RuleEvaluator(namespace, name, spec)
             warm_start(refit, spec, now, logger)
             refit.restore(status.series or [])
-            evaluator, last_fit, status.last_fit = refit, now, now
+            self.evaluator, self.last_fit, status.last_fit = refit, now, now
         if spec.suspend:
             status.conditions = [
                 Condition(
@@ -262,7 +267,7 @@ def run_rule(
                 )
             ]
         else:
-            evaluate_once(evaluator, spec, status, namespace, name, body, dict(meta.get("labels") or {}), now)
+            evaluate_once(self.evaluator, spec, status, namespace, name, body, dict(meta.get("labels") or {}), now)
             ready = status.state != "Error"
             conditions = [
                 _condition(
@@ -285,7 +290,43 @@ def run_rule(
             kept = _keep_transition_times(conditions, [c.to_dict() for c in current.conditions or []])
             status.conditions = [Condition.model_validate(c) for c in kept]
         write_status(namespace, name, status, current, logger)
-        stopped.wait(interval)
+        return seconds(spec.interval)
+
+
+@kopf.daemon(GROUP, VERSION, "anomalyrules", cancellation_timeout=10, backoff=5)  # not kopf's 60 s
+async def run_rule(
+    stopped: kopf.DaemonStopped,
+    body: kopf.Body,
+    meta: kopf.Meta,
+    namespace: str,
+    name: str,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Evaluate the rule until it is deleted or the operator stops; rebuild on every spec change.
+
+    The daemon is async and borrows an executor thread only while it evaluates: a thousand rules
+    must not hold a thousand threads (kopf runs sync daemons on its shared, bounded executor, so
+    blocking daemons would starve every other handler). Evaluations keep a fixed rate: the next is
+    due one interval after the previous was due, and how late each starts is exported.
+    """
+    loop = asyncio.get_running_loop()
+    rule = RuleLoop(namespace, name)
+    due = loop.time()
+    while not stopped:
+        started = loop.time()
+        operator_metrics.record_rule_evaluation_start(max(0.0, started - due))
+        # kopf.event() inside tick needs kopf's context variables: run it in a copy of ours.
+        context = contextvars.copy_context()
+        interval = await loop.run_in_executor(EVALUATORS, context.run, rule.tick, body, meta, logger)
+        now = loop.time()
+        operator_metrics.record_rule_evaluation_duration(now - started)
+        due += interval
+        if now - due > interval:  # more than a whole interval behind: skip the missed slots, count them
+            missed = int((now - due) // interval)
+            operator_metrics.record_rule_evaluations_missed(missed)
+            due += missed * interval
+        await stopped.wait(max(0.0, due - now))
 
 
 def write_status(namespace: str, name: str, status: AnomalyRuleStatus, current: AnomalyRuleStatus, logger: Any) -> None:

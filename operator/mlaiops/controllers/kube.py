@@ -19,6 +19,13 @@ from mlaiops.api import KINDS
 
 JSON = dict[str, Any]
 
+
+class Unknown:
+    """Marks "not looked up yet", as opposed to None for "known not to exist"."""
+
+
+UNKNOWN = Unknown()
+
 PLURALS: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "deployments",
     ("apps/v1", "StatefulSet"): "statefulsets",
@@ -150,12 +157,18 @@ class Kube:
             raise
         return True
 
-    def apply(self, obj: JSON, owner: JSON | None = None) -> tuple[JSON, bool]:
-        """Create ``obj`` or bring the server's copy up to it; returns the object and whether anything changed."""
+    def apply(
+        self, obj: JSON, owner: JSON | None = None, current: JSON | Unknown | None = UNKNOWN
+    ) -> tuple[JSON, bool]:
+        """Create ``obj`` or bring the server's copy up to it; returns the object and whether anything changed.
+
+        ``current`` is the caller's cached copy (None: known missing); without it the server is asked.
+        """
         if owner is not None:
             obj["metadata"]["ownerReferences"] = [owner_reference(owner)]
         meta = obj["metadata"]
-        current = self.get(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+        if isinstance(current, Unknown):
+            current = self.get(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
         if current is None:
             try:
                 return self.create(obj), True

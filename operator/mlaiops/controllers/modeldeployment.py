@@ -15,6 +15,7 @@ from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import ROLLBACK_ANNOTATION, request_value
 from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
 from mlaiops.controllers import settings
+from mlaiops.controllers.children import Children
 from mlaiops.controllers.common import (
     InvalidSpec,
     invalid_spec_status,
@@ -45,10 +46,9 @@ def _ready(deployment: JSON | None) -> tuple[int, int]:
     return min(int(status.get("readyReplicas", 0)), int(status.get("updatedReplicas", 0))), desired
 
 
-def observe(namespace: str, name: str) -> Observed:
-    client = kube()
-    stable_ready, stable = _ready(client.get("apps/v1", "Deployment", namespace, ms.deployment_name(name, "stable")))
-    canary_ready, canary = _ready(client.get("apps/v1", "Deployment", namespace, ms.deployment_name(name, "canary")))
+def observe(namespace: str, name: str, children: Children) -> Observed:
+    stable_ready, stable = _ready(children.get("Deployment", namespace, ms.deployment_name(name, "stable")))
+    canary_ready, canary = _ready(children.get("Deployment", namespace, ms.deployment_name(name, "canary")))
     return Observed(
         stable_ready=stable_ready, canary_ready=canary_ready, stable_replicas=stable, canary_replicas=canary
     )
@@ -90,28 +90,40 @@ def run_analysis(
     return outcomes
 
 
-def apply_children(body: JSON, spec: ModelDeploymentSpec, plan: Plan, namespace: str, name: str) -> None:
-    """Make the children match the plan: stable and canary Deployments, Services, HPA."""
+def apply_children(
+    body: JSON, spec: ModelDeploymentSpec, plan: Plan, namespace: str, name: str, children: Children
+) -> None:
+    """Make the children match the plan: stable and canary Deployments, Services, HPA.
+
+    Reads come from the watch cache; the API is only called for what differs.
+    """
     client = kube()
     image = settings().image
+
+    def apply(child: JSON) -> None:
+        client.apply(child, owner=body, current=children.get(child["kind"], namespace, child["metadata"]["name"]))
+
+    def delete(api_version: str, kind: str, child: str) -> None:
+        if children.get(kind, namespace, child) is not None:
+            client.delete(api_version, kind, namespace, child)
+
     if plan.stable is not None:
         stable = ms.model_server_deployment(name, namespace, spec, plan.stable, "stable", plan.stable_replicas, image)
         if spec.autoscaling is not None and plan.canary is None:
             del stable["spec"]["replicas"]  # the HPA owns replicas outside a canary
-        client.apply(stable, owner=body)
+        apply(stable)
     if plan.canary is not None:
-        canary = ms.model_server_deployment(name, namespace, spec, plan.canary, "canary", plan.canary_replicas, image)
-        client.apply(canary, owner=body)
+        apply(ms.model_server_deployment(name, namespace, spec, plan.canary, "canary", plan.canary_replicas, image))
     else:
-        client.delete("apps/v1", "Deployment", namespace, ms.deployment_name(name, "canary"))
+        delete("apps/v1", "Deployment", ms.deployment_name(name, "canary"))
     port = spec.runtime.port
     for track in (None, "stable", "canary"):
-        client.apply(ms.service(name, namespace, port, track), owner=body)
+        apply(ms.service(name, namespace, port, track))
     hpa = ms.horizontal_pod_autoscaler(name, namespace, spec)
     if hpa is not None:
-        client.apply(hpa, owner=body)
+        apply(hpa)
     else:
-        client.delete("autoscaling/v2", "HorizontalPodAutoscaler", namespace, name)
+        delete("autoscaling/v2", "HorizontalPodAutoscaler", name)
 
 
 @kopf.timer(GROUP, VERSION, "modeldeployments", interval=settings().reconcile_interval, initial_delay=0.1, backoff=5)
@@ -124,9 +136,10 @@ def reconcile(
     name: str,
     patch: kopf.Patch,
     logger: kopf.Logger,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     """One level-triggered pass over a ModelDeployment."""
+    children = Children.from_kwargs(kwargs)
     now = datetime.now(UTC)
     generation = int(meta.get("generation", 0))
     try:
@@ -143,13 +156,13 @@ def reconcile(
         parsed,
         previous,
         desired,
-        observe(namespace, name),
+        observe(namespace, name, children),
         now,
         generation,
         outcomes,
         (meta.get("annotations") or {}).get(ROLLBACK_ANNOTATION),
     )
-    apply_children(dict(body), parsed, plan, namespace, name)
+    apply_children(dict(body), parsed, plan, namespace, name, children)
     plan.status.selector = ms.selector_string(name)
     plan.status.endpoint = ms.endpoint(name, namespace)
     new_status = status_patch(plan.status)

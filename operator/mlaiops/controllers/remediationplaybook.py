@@ -348,7 +348,10 @@ class Pass:
             if move.kind == "wait":
                 return
             assert move.step is not None
-            self.act(execution, move.step, resume=move.kind == "resume")
+            try:
+                self.act(execution, move.step, resume=move.kind == "resume")
+            except RetryLater:
+                return  # a transient API error: the next pass plans again or resumes the Running step
 
     def _context(self, execution: ExecutionRecord, index: int) -> actions.Context:
         kind, _, name = (execution.target or "/").partition("/")
@@ -372,7 +375,15 @@ class Pass:
         else:
             try:
                 params = actions.plan(ctx)
-            except (actions.ActionError, actions.ActionRefused, ApiException) as error:
+            except ApiException as error:
+                if transient(error):
+                    raise RetryLater from error  # nothing was done or recorded yet
+                record = ladder.begin_step(self.spec, execution, index, ctx.target, self.now)
+                ladder.end_step(record, "Failed", _message(error), self.now)
+                self.write()
+                self.event([], "Warning", "StepFailed", f"{record.action} on {ctx.target}: {record.message}")
+                return
+            except (actions.ActionError, actions.ActionRefused) as error:
                 record = ladder.begin_step(self.spec, execution, index, ctx.target, self.now)
                 result = "Refused" if isinstance(error, actions.ActionRefused) else "Failed"
                 ladder.end_step(record, result, _message(error), self.now)
@@ -396,7 +407,11 @@ class Pass:
                 ladder.end_step(record, "Succeeded", message, datetime.now(UTC))
             except actions.ActionRefused as error:
                 ladder.end_step(record, "Refused", str(error), datetime.now(UTC))
-            except (actions.ActionError, ApiException) as error:
+            except ApiException as error:
+                if transient(error) and self.now - (record.started_at or self.now) < RETRY_WINDOW:
+                    raise RetryLater from error  # the step stays Running: the next pass resumes it
+                ladder.end_step(record, "Failed", _message(error), datetime.now(UTC))
+            except actions.ActionError as error:
                 ladder.end_step(record, "Failed", _message(error), datetime.now(UTC))
         self.state.last_action = f"{record.action}: {record.result}"
         self.write()  # the step's result is in status right after it acted
@@ -518,6 +533,19 @@ class Pass:
         self.state.conditions = conditions
 
 
+class RetryLater(Exception):
+    """A step met a transient API error; the execution goes on at the next pass."""
+
+
+# How long a step keeps retrying transient API errors before it counts as Failed.
+RETRY_WINDOW = timedelta(seconds=60)
+
+
+def transient(error: ApiException) -> bool:
+    """Server-side and concurrency errors pass (5xx, 409 Conflict, 429); 4xx mistakes do not."""
+    return not error.status or error.status >= 500 or error.status in (409, 429)
+
+
 def _message(error: Exception) -> str:
     if isinstance(error, ApiException):
         return f"API error {error.status}: {error.reason}"
@@ -591,7 +619,7 @@ async def receive(request: web.Request) -> web.Response:
     return web.json_response({"received": len(signals)})
 
 
-@kopf.on.startup()
+@kopf.on.startup(retries=3, backoff=1)  # a failing start exits (and restarts), never 60 s loops
 async def start_receiver(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Serve the Alertmanager webhook receiver unless its port is 0."""
     config = ReceiverSettings()
@@ -612,7 +640,7 @@ async def start_receiver(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None
     logger.info("Alertmanager receiver on %s:%d/alertmanager", config.host, config.port)
 
 
-@kopf.on.cleanup()
+@kopf.on.cleanup(retries=1, backoff=1)
 async def stop_receiver(memo: kopf.Memo, **_: Any) -> None:
     runner = memo.get("alertmanager_runner")
     if runner is not None:

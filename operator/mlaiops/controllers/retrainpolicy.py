@@ -30,7 +30,7 @@ from mlaiops.controllers.common import (
 )
 from mlaiops.remediation.matching import selector_matches
 from mlaiops.resources.trainjob import RUN_LABEL, job_name, training_job
-from mlaiops.retrain import runs
+from mlaiops.retrain import mlflow_lineage, mlflow_registry, runs
 from mlaiops.retrain.schedule import ScheduleError, validate
 
 
@@ -90,6 +90,37 @@ def job_result(namespace: str, run: RunRecord) -> tuple[str, dict[str, Any] | st
     return "Failed", f"{failed.get('reason', 'Failed')}: {detail or failed.get('message', '')}".strip(": ")
 
 
+def ensure_job(
+    body: kopf.Body,
+    spec: RetrainPolicySpec,
+    state: RetrainPolicyStatus,
+    run: RunRecord,
+    namespace: str,
+    name: str,
+    logger: Any,
+) -> None:
+    """Create the Job of a recorded run that has none (its creation failed, or the operator died
+    between recording the run and creating it). The Job is named after the run: never a second one."""
+    if run.job is None or kube().get("batch/v1", "Job", namespace, run.job) is not None:
+        return
+    champion_uri, champion_sha = champion(spec, state, namespace)
+    job = training_job(name, namespace, spec, run.id, settings().image, champion_uri, champion_sha)
+    kube().apply(job, owner=dict(body))
+    logger.info("created the missing Job %s of run %s", run.job, run.id)
+
+
+def current_in_cache(namespace: str, name: str, meta: kopf.Meta, logger: Any) -> bool:
+    """Whether the object kopf handed us is the server's latest version (a run recorded by the previous
+    pass may not have reached the watch cache yet, after a dropped or slow watch)."""
+    live = kube().get(API_VERSION, "RetrainPolicy", namespace, name)
+    if live is None:
+        return False
+    cached, server = meta.get("resourceVersion"), live["metadata"].get("resourceVersion")
+    if cached != server:
+        logger.info("waiting for the watch to catch up before starting a run (cache %s, server %s)", cached, server)
+    return cached == server
+
+
 def follow_rollout(spec: RetrainPolicySpec, status: RetrainPolicyStatus, namespace: str) -> None:
     """Record what the ModelDeployment did with promoted models (Promoted or RolledBack)."""
     if spec.model_deployment_ref is None:
@@ -141,6 +172,8 @@ def reconcile(
         if run.phase == "Pending":
             run.phase = "Running"
         outcome = job_result(namespace, run)
+        if outcome is None:
+            ensure_job(body, parsed, state, run, namespace, name, logger)
         if outcome is not None:
             verdict, payload = outcome
             if verdict == "Failed":
@@ -148,6 +181,7 @@ def reconcile(
                 events.append(("Warning", "RunFailed", f"run {run.id} failed: {payload}"))
             else:
                 decision = runs.judge_result(parsed, run, payload)  # type: ignore[arg-type]
+                mlflow_lineage.record_trainer_result(run, payload)  # type: ignore[arg-type]
                 if not decision.passed:
                     run.phase, run.finished_at, run.decision = "Rejected", now, f"Rejected: {decision.summary}"
                     events.append(("Warning", "CandidateRejected", f"run {run.id}: {decision.summary}"))
@@ -183,9 +217,14 @@ def reconcile(
             )
 
     # 3. New triggers.
+    probe = state.model_copy(deep=True)  # collect_triggers marks what it saw as handled
     triggers = runs.collect_triggers(
-        parsed, state, now, created, annotations.get(RETRAIN_ANNOTATION), rule_firings(parsed, namespace)
+        parsed, probe, now, created, annotations.get(RETRAIN_ANNOTATION), rule_firings(parsed, namespace)
     )
+    if triggers and not current_in_cache(namespace, name, meta, logger):
+        triggers = []  # a run may start: decide at the next pass, on a copy as new as the server's
+    else:
+        state = probe
     for trigger in triggers:
         allowed, why = runs.may_start(parsed, state, now, trigger)
         if not allowed:
@@ -203,7 +242,10 @@ def reconcile(
         champion_uri, champion_sha = champion(parsed, state, namespace)
         job = training_job(name, namespace, parsed, rid, settings().image, champion_uri, champion_sha)
         runs.start_run(state, parsed, trigger, now, job_name(name, rid), rid)
-        patch.status.update(status_patch(state))  # the run is recorded before its Job exists
+        # The run is recorded before its Job exists (a failed write raises: nothing was created);
+        # a Job that fails to be created now is created by the next pass (ensure_job).
+        kube().patch(API_VERSION, "RetrainPolicy", namespace, name, {"status": status_patch(state)}, sub="status")
+        patch.status.update(status_patch(state))
         try:
             kube().apply(job, owner=dict(body))
         except ApiException as error:
@@ -212,6 +254,10 @@ def reconcile(
         break  # at most one run per pass
 
     follow_rollout(parsed, state, namespace)
+    if parsed.mlflow is not None:
+        events += mlflow_registry.sync(parsed.mlflow, state, namespace, name, now, generation)
+    else:
+        mlflow_lineage.forget(state)
     state.phase = (
         "Suspended"
         if parsed.suspend

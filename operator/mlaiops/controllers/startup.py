@@ -13,7 +13,7 @@ from mlaiops.metrics import operator as operator_metrics
 FINALIZER = f"{GROUP}/finalizer"
 
 
-@kopf.on.startup()
+@kopf.on.startup(retries=3, backoff=1)  # a failing start exits (and restarts), never 60 s loops
 def configure_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Keep kopf's bookkeeping under our own annotation prefix and bound every retry."""
     settings.persistence.finalizer = FINALIZER
@@ -25,4 +25,7 @@ def configure_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # Sync handlers share kopf's executor, which defaults to cpu count + 4 threads; reconciles
+    # mostly wait on the API server, so more threads keep a thousand timers on schedule.
+    settings.execution.max_workers = 16
     operator_metrics.serve(controller_settings().metrics_port)

@@ -15,10 +15,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from mlaiops.demo.story import NAMESPACE, StepFailed, Story
+from mlaiops.demo.summary import summary_table
 from mlaiops.report import story_timeline, write_report
+
+OPERATOR_NAMESPACE = "mlaiops-system"
 
 
 def _free_port() -> int:
@@ -35,7 +39,11 @@ def start_operator(kubeconfig: Path, prometheus_url: str, log: Path) -> subproce
         "MLAIOPS_RECONCILE_INTERVAL": "1",
         "MLAIOPS_HEALTH_PORT": str(_free_port()),
         "MLAIOPS_METRICS_PORT": str(_free_port()),
+        "MLAIOPS_ALERTMANAGER_PORT": str(_free_port()),
         "MLAIOPS_IMAGE": "mlaiops:demo",
+        # One replica, as a pod would name itself: it takes the Lease in the operator's namespace at once.
+        "POD_NAME": "mlaiops-demo-operator",
+        "POD_NAMESPACE": OPERATOR_NAMESPACE,
     }
     with log.open("wb") as output:
         return subprocess.Popen(
@@ -44,14 +52,6 @@ def start_operator(kubeconfig: Path, prometheus_url: str, log: Path) -> subproce
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-
-
-def summary(story: Story) -> str:
-    lines = ["", "| step | started | took | outcome |", "|---|---:|---:|---|"]
-    for step in story.steps:
-        took = f"{step.finished - step.started:.1f}s" if step.finished is not None else "—"
-        lines.append(f"| {step.name} | +{step.started:.1f}s | {took} | {step.outcome or 'FAILED'} |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,16 +73,26 @@ def main(argv: list[str] | None = None) -> int:
             check=True,
             capture_output=True,
         )
+        subprocess.run(  # where the operator keeps its leader-election Lease, as the manifests install it
+            ["kubectl", "--kubeconfig", str(sandbox.kubeconfig_path), "create", "namespace", OPERATOR_NAMESPACE],
+            check=True,
+            capture_output=True,
+        )
         operator = start_operator(sandbox.kubeconfig_path, sandbox.prometheus_url, directory / "operator.log")
         story = Story(sandbox.kubeconfig_path, sandbox.dir)
         failed = None
         try:
             story.first_model()
             story.bad_model()
+            story.drifted_inputs()
+            story.load_surge()
         except StepFailed as error:
             failed = f"step '{story.steps[-1].name}' failed: {error}"
         finally:
-            print(summary(story))
+            if story.surge is not None:
+                story.surge.stop()  # a step that failed may have left it running
+            print(summary_table(story.steps))
+            print(f"\nthe story took {time.monotonic() - story.t0:.0f}s")
             page = write_report(
                 directory / "report",
                 story_timeline(story),
@@ -105,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             stop.wait()
-        if story.traffic is not None:
-            story.traffic.stop()
+        story.stop_load()
         operator.terminate()
         try:
             operator.wait(20)

@@ -1,4 +1,8 @@
-"""Data the demo makes itself (no downloads): a synthetic card-fraud table and a slow 'v2' model."""
+"""Data the demo makes itself (no downloads): card transactions, their fraud labels, and a slow 'v2' model.
+
+One generator serves both the labelled tables the trainer reads and the rows the traffic sends, so
+the model sees in production what it was trained on, until the story makes the inputs drift.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,32 @@ from pathlib import Path
 import numpy as np
 
 FEATURES = ("amount", "hour", "merchant_risk", "account_age", "distance", "velocity")
+DRIFTING = "merchant_risk"
+"""The feature whose upstream provider changes its scale in step 3."""
+WEIGHTS = np.array([0.8, 0.0, 2.0, -0.7, 0.5, 1.0])
+"""How each (standardised) feature weighs on the log-odds of fraud; merchant risk weighs most."""
+BIAS = -1.5
+"""About 30% of the generated transactions are fraudulent: plenty of positives for a small table."""
 
 
-def fraud_table(rows: int = 3000, seed: int = 1, shift: float = 0.0) -> str:
-    """CSV with the features, a sensitive attribute (region) and the label; ``shift`` drifts the inputs."""
-    from sklearn.datasets import make_classification
+def transactions(rng: np.random.Generator, rows: int, drift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Features (rows x FEATURES) and fraud labels.
 
-    x, y = make_classification(
-        n_samples=rows, n_features=len(FEATURES), n_informative=4, flip_y=0.02, class_sep=1.2, random_state=seed
-    )
-    x[:, 0] += shift
-    region = np.where(np.random.default_rng(seed).random(rows) > 0.5, "north", "south")
+    ``drift`` moves the merchant-risk score by that many standard deviations, as when its provider
+    re-scales it: the fraud it signals stays the same, so a model trained before the move misreads it.
+    """
+    x = rng.normal(size=(rows, len(FEATURES)))
+    odds = x @ WEIGHTS + BIAS
+    labels = (rng.random(rows) < 1 / (1 + np.exp(-odds))).astype(int)
+    x[:, FEATURES.index(DRIFTING)] += drift
+    return x, labels
+
+
+def fraud_table(rows: int = 3000, seed: int = 1, drift: float = 0.0) -> str:
+    """CSV with the features, a sensitive attribute (region, independent of fraud) and the label."""
+    rng = np.random.default_rng(seed)
+    x, y = transactions(rng, rows, drift)
+    region = np.where(rng.random(rows) > 0.5, "north", "south")
     lines = [",".join((*FEATURES, "region", "is_fraud"))]
     lines += [",".join(f"{v:.4f}" for v in row) + f",{r},{label}" for row, r, label in zip(x, region, y, strict=True)]
     return "\n".join(lines) + "\n"

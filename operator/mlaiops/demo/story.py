@@ -19,23 +19,35 @@ from typing import Any, TypeVar
 import yaml
 from kubernetes import client, config
 
-from mlaiops.demo.data import FEATURES, fraud_table, slow_model
-from mlaiops.demo.traffic import Traffic
+from mlaiops.demo import checks
+from mlaiops.demo import objects as manifests
+from mlaiops.demo.checks import StepFailed
+from mlaiops.demo.data import DRIFTING, FEATURES, fraud_table, slow_model
+from mlaiops.demo.objects import NAMESPACE, model_deployment, retrain_policy
+from mlaiops.demo.traffic import Surge, Traffic
+from mlaiops.report.model import parse_time
 
 T = TypeVar("T")
-NAMESPACE = "fraud-detection"
+DRIFT = 4.0
+"""How far (in standard deviations) merchant risk moves when its provider re-scales it in step 3."""
+SURGE_RATE = 28.0
+"""Requests per second of the step-4 surge, on top of the steady 12: far more than two replicas are sized for."""
 
-
-class StepFailed(Exception):
-    """A step of the story did not reach its expected outcome in time."""
+__all__ = ["NAMESPACE", "Step", "StepFailed", "Story"]
 
 
 @dataclass
 class Step:
+    """One step of the story, timed in seconds from the story's start."""
+
     name: str
     started: float
     finished: float | None = None
     outcome: str = ""
+    detection: float | None = None
+    """Seconds from the trouble starting (drift, surge) to the AnomalyRule firing, from cluster timestamps."""
+    remediation: float | None = None
+    """Seconds from the rule firing to the fix being in place (model promoted, scale-out verified)."""
 
 
 @dataclass
@@ -44,13 +56,16 @@ class Story:
 
     kubeconfig: Path
     sandbox_dir: Path
-    echo: Callable[[str], None] = print
+    echo: Callable[[str], None] = field(default=lambda text: print(text, flush=True))
     steps: list[Step] = field(default_factory=list)
     traffic: Traffic | None = None
+    surge: Surge | None = None
+    url: str = ""
 
     def __post_init__(self) -> None:
         api = config.new_client_from_config(config_file=str(self.kubeconfig))
         self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.t0 = time.monotonic()
 
@@ -76,7 +91,8 @@ class Story:
     def get(self, plural: str, name: str) -> dict[str, Any]:
         return self.custom.get_namespaced_custom_object("mlaiops.dev", "v1alpha1", NAMESPACE, plural, name)
 
-    def wait(self, what: str, condition: Callable[[], T], timeout: float) -> T:
+    def wait(self, what: str, condition: Callable[[], T], timeout: float, detail: Callable[[], str] | None = None) -> T:
+        """Poll ``condition`` until it is truthy; a timeout fails the step, with ``detail()`` when given."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -86,7 +102,7 @@ class Story:
             if value:
                 return value
             time.sleep(0.5)
-        raise StepFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+        raise StepFailed(f"timed out after {timeout:.0f}s waiting for {what}" + (f"; {detail()}" if detail else ""))
 
     def step(self, name: str) -> Step:
         self.say(f"== {name}")
@@ -117,18 +133,21 @@ class Story:
             "annotate", "-n", NAMESPACE, "rtp/fraud-retrain", "mlaiops.dev/retrain=initial-model", "--overwrite"
         )
         run = self.wait(
-            "the first training run", lambda: _first_run(self.get("retrainpolicies", "fraud-retrain"), "Promoted"), 120
+            "the first training run",
+            lambda: checks.first_run(self.get("retrainpolicies", "fraud-retrain"), "Promoted"),
+            120,
         )
         self.say(
             f"   trained {run['id']}: accuracy {run['candidateMetrics']['accuracy']:.3f}, roc_auc {run['candidateMetrics']['roc_auc']:.3f}"
         )
         md = self.wait(
-            "the model to serve", lambda: _phase(self.get("modeldeployments", "fraud-detector"), "Ready"), 90
+            "the model to serve", lambda: checks.phase(self.get("modeldeployments", "fraud-detector"), "Ready"), 90
         )
         endpoint = self.core.read_namespaced_service("fraud-detector", NAMESPACE).metadata.annotations[
             "sandbox.mlaiops.dev/endpoint"
         ]
-        self.traffic = Traffic(f"{endpoint}/v2/models/fraud-detector/infer", len(FEATURES)).start()
+        self.url = f"{endpoint}/v2/models/fraud-detector/infer"
+        self.traffic = Traffic(self.url, len(FEATURES), drift_column=FEATURES.index(DRIFTING)).start()
         self.wait("traffic", lambda: self.traffic and self.traffic.codes[200] >= 10, 30)
         self.done(
             record,
@@ -166,9 +185,9 @@ class Story:
             ),
             60,
         )
-        self.say("   canary forest-v1 is taking traffic; analysing latency and errors on Prometheus")
+        self.say("   canary forest-v1 is taking traffic; analysing its errors and CPU cost per request on Prometheus")
         md = self.wait(
-            "the rollback", lambda: _failed(self.get("modeldeployments", "fraud-detector"), "forest-v1"), 180
+            "the rollback", lambda: checks.failed(self.get("modeldeployments", "fraud-detector"), "forest-v1"), 180
         )
         last = md["status"]["history"][0]
         if md["status"]["stableModel"]["version"] != stable:
@@ -176,62 +195,147 @@ class Story:
         self.done(record, f"rolled back: {last['message']}")
         return md
 
+    def drifted_inputs(self) -> dict[str, Any]:
+        """Merchant risk drifts; the drift rule fires, the playbook retrains on fresh data, the better model ships."""
+        record = self.step(
+            "3. Inputs drift; the drift rule fires, a playbook retrains, the new model is canaried and promoted"
+        )
+        if self.traffic is None:
+            raise StepFailed("no traffic: step 1 did not run")
+        # The team reverts its slow model: the ModelDeployment follows the RetrainPolicy again (same stable model).
+        follow = {"storageUri": None, "version": None, "source": {"retrainPolicyRef": {"name": "fraud-retrain"}}}
+        self.kubectl(
+            "patch", "-n", NAMESPACE, "md/fraud-detector", "--type=merge", "-p", json.dumps({"spec": {"model": follow}})
+        )
+        self.apply(manifests.drift_rule(), manifests.drift_playbook())
+        rule = self.wait(
+            "the drift rule to learn its baseline", lambda: checks.rule_ready(self.rule("fraud-input-drift")), 60
+        )
+        champion = self.get("modeldeployments", "fraud-detector")["status"]["stableModel"]["version"]
+        self.say(
+            f"   drift rule Normal: merchant risk mean {rule['series'][0]['value']:.2f} (expected {rule['series'][0]['expected']:.2f})"
+        )
+        # The risk provider re-scales its score; this week's labelled transactions already carry the new scale.
+        (self.claim("fraud-data") / "transactions.csv").write_text(fraud_table(rows=3000, seed=2, drift=DRIFT))
+        began = _now()
+        self.traffic.drift = DRIFT
+        self.say(f"   merchant risk moved by +{DRIFT:g} standard deviations in live traffic and in the fresh data")
+        firing = self.wait(
+            "the drift rule to fire",
+            lambda: checks.firing_since(self.rule("fraud-input-drift")),
+            90,
+            self.rule_state("fraud-input-drift"),
+        )
+        record.detection = (firing - began).total_seconds()
+        self.say(f"   AnomalyRule fraud-input-drift Firing, {record.detection:.1f}s after the drift")
+        step = self.wait(
+            "the playbook's retrain step", lambda: checks.step_done(self.playbook("fraud-drift"), "retrain"), 60
+        )
+        self.say(f"   RemediationPlaybook fraud-drift: {step['message']}")
+        run = self.wait(
+            "the retraining run", lambda: checks.playbook_run(self.get("retrainpolicies", "fraud-retrain")), 180
+        )
+        candidate, previous = run["candidateMetrics"]["roc_auc"], (run.get("championMetrics") or {}).get("roc_auc")
+        if previous is None or candidate <= previous:
+            raise StepFailed(
+                f"run {run['id']}: the candidate (roc_auc {candidate}) did not beat the champion ({previous})"
+            )
+        self.say(
+            f"   run {run['id']} promoted: roc_auc {candidate:.3f} vs champion {previous:.3f} on the same fresh test split"
+        )
+        md = self.wait(
+            "the canary of the retrained model",
+            lambda: checks.promoted(self.get("modeldeployments", "fraud-detector"), run["id"]),
+            180,
+        )
+        promoted = parse_time(md["status"]["history"][0]["finishedAt"]) or _now()
+        record.remediation = (promoted - firing).total_seconds()
+        self.done(
+            record,
+            f"drift caught after {record.detection:.0f}s; {run['id']} replaced {champion} (roc_auc {previous:.3f} -> "
+            f"{candidate:.3f}) through the canary, {record.remediation:.0f}s after the rule fired",
+        )
+        return md
 
-def retrain_policy() -> dict[str, Any]:
-    return {
-        "apiVersion": "mlaiops.dev/v1alpha1",
-        "kind": "RetrainPolicy",
-        "metadata": {"name": "fraud-retrain", "namespace": NAMESPACE},
-        "spec": {
-            "modelDeploymentRef": {"name": "fraud-detector"},
-            "triggers": {"minInterval": "10s"},
-            "dataset": {"uri": "pvc://fraud-data/transactions.csv", "target": "is_fraud"},
-            "trainer": {"estimator": "HistGradientBoostingClassifier", "params": {"max_iter": 60}, "seed": 7},
-            "output": {"uri": "pvc://fraud-models/fraud-detector"},
-            "validation": {
-                "metric": "roc_auc",
-                "minimum": 0.8,
-                "fairness": {"sensitiveAttribute": "region", "maxDemographicParityDifference": 0.1},
-            },
-        },
-    }
+    def load_surge(self) -> dict[str, Any]:
+        """A surge saturates the replicas; the playbook scales out and verifies, the Incident records it all."""
+        record = self.step("4. A load surge saturates the replicas; the playbook scales out and verifies the fix")
+        self.wait("the stable replicas to settle", lambda: self.settled(), 60)
+        self.apply(manifests.load_rule(), manifests.load_playbook())
+        self.wait("the load rule to evaluate", lambda: checks.rule_ready(self.rule("fraud-load")), 60)
+        before = self.get("modeldeployments", "fraud-detector")["spec"]["replicas"]
+        began = _now()
+        self.surge = Surge(
+            self.url, len(FEATURES), SURGE_RATE, drift=DRIFT, drift_column=FEATURES.index(DRIFTING)
+        ).start()
+        self.say(
+            f"   surge: +{SURGE_RATE:g} requests/s on {before} replicas sized for {manifests.PER_REPLICA_LIMIT:g}/s each"
+        )
+        firing = self.wait(
+            "the load rule to fire",
+            lambda: checks.firing_since(self.rule("fraud-load")),
+            120,
+            self.rule_state("fraud-load"),
+        )
+        record.detection = (firing - began).total_seconds()
+        value = self.rule("fraud-load")["status"]["series"][0]["value"]
+        self.say(
+            f"   AnomalyRule fraud-load Firing, {record.detection:.1f}s after the surge: busiest replica at {value:.0f} requests/s"
+        )
+        step = self.wait("the scale-out step", lambda: checks.step_done(self.playbook("fraud-load"), "scale-out"), 60)
+        self.say(f"   RemediationPlaybook fraud-load: {step['message']}")
+        execution = self.wait("the scale-out to be verified", lambda: checks.verified(self.playbook("fraud-load")), 150)
+        record.remediation = ((parse_time(execution["finishedAt"]) or _now()) - firing).total_seconds()
+        self.say(f"   verified: {execution['message']}")
+        incident = self.wait(
+            "the Incident to be resolved", lambda: checks.resolved(self.get("incidents", execution["incident"])), 90
+        )
+        codes = self.surge.stop()
+        self.say(f"   the surge is over: {codes[200]} requests answered, {sum(codes.values()) - codes[200]} not")
+        replicas = self.wait("the new replicas to be ready", lambda: self.settled(), 90)
+        status = incident["status"]
+        anomalies = ", ".join(a["rule"] for a in status.get("anomalies") or [])
+        steps = ", ".join(f"{s['action']} {'verified' if s.get('verified') else s['result']}" for s in status["steps"])
+        self.done(
+            record,
+            f"surge caught after {record.detection:.0f}s; scaled {before} -> {replicas} ready replicas, verified "
+            f"{record.remediation:.0f}s after the rule fired; Incident {execution['incident']} {status['phase']} "
+            f"(anomaly: {anomalies}; steps: {steps})",
+        )
+        return incident
+
+    def rule_state(self, name: str) -> Callable[[], str]:
+        """What a rule last saw, for a failure message."""
+
+        def describe() -> str:
+            status = self.rule(name).get("status") or {}
+            series = (status.get("series") or [{}])[0]
+            seen = ", ".join(f"{k} {series.get(k)}" for k in ("value", "expected", "lower", "upper", "score"))
+            return f"AnomalyRule {name} is {status.get('state')} after {status.get('evaluations')} evaluations ({seen})"
+
+        return describe
+
+    def settled(self) -> int | None:
+        """Ready replicas of the stable track once they are all ready and up to date, and no canary runs."""
+        status = self.apps.read_namespaced_deployment("fraud-detector-stable", NAMESPACE).status
+        wanted = self.get("modeldeployments", "fraud-detector")["spec"]["replicas"]
+        names = {d.metadata.name for d in self.apps.list_namespaced_deployment(NAMESPACE).items}
+        steady = status.ready_replicas == status.updated_replicas == status.replicas == wanted
+        return wanted if steady and "fraud-detector-canary" not in names else None
+
+    def rule(self, name: str) -> dict[str, Any]:
+        return self.get("anomalyrules", name)
+
+    def playbook(self, name: str) -> dict[str, Any]:
+        return self.get("remediationplaybooks", name)
+
+    def stop_load(self) -> None:
+        """Stop the steady traffic and the surge (the demo's end, or a test's)."""
+        if self.surge is not None:
+            self.surge.stop()
+        if self.traffic is not None:
+            self.traffic.stop()
 
 
-def model_deployment() -> dict[str, Any]:
-    return {
-        "apiVersion": "mlaiops.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": "fraud-detector", "namespace": NAMESPACE},
-        "spec": {
-            "model": {"source": {"retrainPolicyRef": {"name": "fraud-retrain"}}},
-            "replicas": 2,
-            "rollout": {"strategy": "Canary", "canary": {"steps": [{"weight": 50, "pause": "5s"}]}},
-            "analysis": {
-                "interval": "2s",
-                "failureLimit": 1,
-                "metrics": [
-                    {"name": "request-success-rate", "thresholdRange": {"min": 0.99}},
-                    {"name": "request-duration", "thresholdRange": {"max": 0.03}},
-                ],
-            },
-        },
-    }
-
-
-def _first_run(policy: dict[str, Any], phase: str) -> dict[str, Any] | None:
-    runs = (policy.get("status") or {}).get("runs") or []
-    if runs and runs[0]["phase"] == "Failed":
-        raise StepFailed(f"training failed: {runs[0].get('decision')}")
-    return runs[0] if runs and runs[0]["phase"] == phase else None
-
-
-def _phase(md: dict[str, Any], phase: str) -> dict[str, Any] | None:
-    return md if (md.get("status") or {}).get("phase") == phase else None
-
-
-def _failed(md: dict[str, Any], version: str) -> dict[str, Any] | None:
-    status = md.get("status") or {}
-    if (status.get("stableModel") or {}).get("version") == version:
-        results = "; ".join(f"{r['name']}={r.get('value')} ({r['phase']})" for r in status.get("analysis") or [])
-        raise StepFailed(f"{version} was promoted although it is slow; last analysis: {results}")
-    return md if (status.get("failedModel") or {}).get("version") == version else None
+def _now() -> datetime:
+    return datetime.now(UTC)

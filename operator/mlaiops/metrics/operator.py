@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -38,11 +38,61 @@ def record_anomaly(
         ANOMALY[part].labels(namespace, rule, series).set(value)
 
 
+LEADER = Gauge(
+    "mlaiops_leader",
+    "1 while this replica holds the leader Lease and acts, 0 while it stands by.",
+    ["lease", "identity"],
+    registry=REGISTRY,
+)
+
+
+def record_leadership(lease: str, identity: str, leading: bool) -> None:
+    LEADER.labels(lease, identity).set(1 if leading else 0)
+
+
+RULE_LAG = Histogram(
+    "mlaiops_rule_evaluation_delay_seconds",
+    "How late each AnomalyRule evaluation started after it was due.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+RULE_DURATION = Histogram(
+    "mlaiops_rule_evaluation_duration_seconds",
+    "Wall time of one AnomalyRule evaluation (queries, detectors, status write).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+RULE_MISSED = Counter(
+    "mlaiops_rule_evaluations_missed_total",
+    "Evaluations skipped because a rule fell more than one interval behind (like Prometheus's iterations missed).",
+    registry=REGISTRY,
+)
+
+
+def record_rule_evaluation_start(delay: float) -> None:
+    RULE_LAG.observe(delay)
+
+
+def record_rule_evaluation_duration(seconds: float) -> None:
+    RULE_DURATION.observe(seconds)
+
+
+def record_rule_evaluations_missed(count: int) -> None:
+    RULE_MISSED.inc(count)
+
+
 def record_rollout_event(namespace: str, name: str, reason: str) -> None:
     ROLLOUT_EVENTS.labels(namespace, name, reason).inc()
 
 
+_SERVED: set[tuple[str, int]] = set()
+
+
 def serve(port: int, address: str = "0.0.0.0") -> None:
-    """Expose the registry on ``port`` (a daemon thread); port 0 disables it."""
-    if port:
+    """Expose the registry on ``port`` (a daemon thread) once per process; port 0 disables it.
+
+    A standby replica serves it before it is elected; kopf's startup asks again once it leads.
+    """
+    if port and (address, port) not in _SERVED:
         start_http_server(port, addr=address, registry=REGISTRY)
+        _SERVED.add((address, port))

@@ -193,12 +193,16 @@ def run(ctx: Context, params: dict[str, str]) -> str:
             )
             return f"raised HPA {params['hpa']} bounds from {params['from']} to {params['minReplicas']}-{params['maxReplicas']}"
         body = {"spec": {"replicas": int(params["replicas"])}}
-        ctx.kube.patch(_api_version(ctx.kind), ctx.kind, ctx.namespace, ctx.name, body, sub="scale")
+        scale = ctx.kube.get(_api_version(ctx.kind), ctx.kind, ctx.namespace, ctx.name, sub="scale") or {}
+        if int((scale.get("spec") or {}).get("replicas") or 0) != int(params["replicas"]):  # a resumed step acts once
+            ctx.kube.patch(_api_version(ctx.kind), ctx.kind, ctx.namespace, ctx.name, body, sub="scale")
         return f"scaled {ctx.target} from {params['from']} to {params['replicas']} replicas"
     if kind == "restart":
         pods_kind, pods_name = _pod_workload(ctx)
         body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: params["restartedAt"]}}}}}
-        ctx.kube.patch("apps/v1", pods_kind, ctx.namespace, pods_name, body)
+        template = (_get(ctx, pods_kind, pods_name).get("spec") or {}).get("template") or {}
+        if ((template.get("metadata") or {}).get("annotations") or {}).get(RESTARTED_AT) != params["restartedAt"]:
+            ctx.kube.patch("apps/v1", pods_kind, ctx.namespace, pods_name, body)  # a resumed step restarts once
         return f"rollout restart of {pods_kind}/{pods_name} (restartedAt {params['restartedAt']})"
     if kind == "rollback":
         if ctx.kind != "ModelDeployment":

@@ -5,13 +5,21 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from mlaiops.report.html import render_html
 from mlaiops.report.model import Panel, TimelineEntry
-from mlaiops.report.timeline import event_entries, execution_entries, merged
+from mlaiops.report.timeline import (
+    event_entries,
+    execution_entries,
+    incident_entries,
+    merged,
+    rollout_entries,
+    run_entries,
+)
 
 GROUP_VERSION = ("mlaiops.dev", "v1alpha1")
 
@@ -68,6 +76,9 @@ def model_queries(model_deployment: Mapping[str, Any]) -> dict[str, str]:
             f'sum by (version, track) (rate(mlaiops_model_requests_total{{{selector}, code!~"5.."}}[10s]))'
             f" / sum by (version, track) (rate(mlaiops_model_requests_total{{{selector}}}[10s]))"
         ),
+        f"{name}: requests per second by track": (
+            f"sum by (track) (rate(mlaiops_model_requests_total{{{selector}}}[10s]))"
+        ),
     }
 
 
@@ -86,7 +97,8 @@ def write_report(
     """Write ``report.html`` (charts embedded) and each chart as a PNG into ``directory``; return the HTML path.
 
     ``timeline`` is what the caller knows happened (e.g. ``story_timeline(story)``). With ``kubeconfig`` and
-    ``namespace``, the namespace's Events and playbook executions join the timeline, and every AnomalyRule
+    ``namespace``, the namespace's Events, playbook executions, rollouts, retraining runs and resolved
+    Incidents join the timeline (an execution is also drawn on its rule's chart), and every AnomalyRule
     (its query, band and anomalies) and ModelDeployment (latency and success rate by version and track)
     gets a chart. ``queries`` adds charts of any PromQL (title -> query). The window defaults to the
     timeline's span plus a margin, ending now. Prometheus or cluster failures become notes, never exceptions.
@@ -119,7 +131,7 @@ def write_report(
     for rule in rules:
         name = rule["metadata"]["name"]
         panel = Panel(f"AnomalyRule {name}: {rule['spec'].get('query', '')}")
-        panel.actions = [a for a in actions if a.source in (f"AnomalyRule/{name}", "story") or _about_target(a, rule)]
+        panel.actions = [a for a in actions if _concerns(a, f"AnomalyRule/{name}") or _about_target(a, rule)]
         if provider is None:
             panel.note = "no Prometheus URL given"
         else:
@@ -136,7 +148,7 @@ def write_report(
     for caption, query in extra.items():
         owner = caption.split(":", 1)[0]
         panel = Panel(caption)
-        panel.actions = [a for a in actions if a.source in (f"ModelDeployment/{owner}", "story")]
+        panel.actions = [a for a in actions if _concerns(a, f"ModelDeployment/{owner}")]
         if provider is None:
             panel.note = "no Prometheus URL given"
         else:
@@ -156,9 +168,14 @@ def write_report(
     return page
 
 
+def _concerns(entry: TimelineEntry, subject: str) -> bool:
+    """Whether ``entry`` is about ``subject`` (``kind/name``): its source, an object it names, or the story."""
+    return entry.source in (subject, "story") or subject in entry.about
+
+
 def _about_target(entry: TimelineEntry, rule: Mapping[str, Any]) -> bool:
     target = (rule.get("spec") or {}).get("target") or {}
-    return bool(target) and entry.source == f"{target.get('kind', 'ModelDeployment')}/{target.get('name')}"
+    return bool(target) and _concerns(entry, f"{target.get('kind', 'ModelDeployment')}/{target.get('name')}")
 
 
 def _cluster(
@@ -173,10 +190,19 @@ def _cluster(
         return custom.list_namespaced_custom_object(*GROUP_VERSION, namespace, plural).get("items", [])
 
     rules, deployments, playbooks = items("anomalyrules"), items("modeldeployments"), items("remediationplaybooks")
-    policies = items("retrainpolicies")
+    policies, incidents = items("retrainpolicies"), items("incidents")
     objects = {(obj.get("kind", ""), obj["metadata"]["name"]) for obj in [*rules, *deployments, *playbooks, *policies]}
     events = [api.sanitize_for_serialization(e) for e in client.CoreV1Api(api).list_namespaced_event(namespace).items]
     entries = event_entries(events, objects)
     for playbook in playbooks:
         entries.extend(execution_entries(playbook))
+    for md in deployments:
+        entries.extend(rollout_entries(md))
+    for policy in policies:
+        target = ((policy.get("spec") or {}).get("modelDeploymentRef") or {}).get("name")
+        about = (f"ModelDeployment/{target}",) if target else ()
+        entries.extend(replace(entry, about=about) for entry in run_entries(policy))
+    for incident in incidents:  # its anomalies and steps are already there (rule Events, executions)
+        target = (incident.get("spec") or {}).get("target") or ""
+        entries.extend(replace(e, about=(target,)) for e in incident_entries(incident) if e.reason == "Resolved")
     return rules, deployments, entries

@@ -7,6 +7,7 @@ no network), so it is safe in tests, in the demo and in a kubectl plugin alike.
 from __future__ import annotations
 
 import io
+import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,15 @@ TONE_COLOURS = {"good": "#2e7d32", "bad": "#c62828", "info": "#546e7a"}
 SERIES_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#4e342e")
 MAX_ACTION_LABELS = 12
 LABEL_CHARS = 30
+TITLE_CHARS = 140
+
+
+def _wrapped(title: str, width: int = TITLE_CHARS, lines: int = 2) -> str:
+    """A long title (a rule's PromQL) on at most ``lines`` lines, cut with an ellipsis; the HTML caption has it all."""
+    wrapped = textwrap.wrap(" ".join(title.split()), width) or [""]
+    if len(wrapped) > lines:
+        wrapped = [*wrapped[: lines - 1], wrapped[lines - 1][: width - 1] + "…"]
+    return "\n".join(wrapped)
 
 
 def _times(timestamps: np.ndarray) -> list[datetime]:
@@ -60,7 +70,7 @@ def draw_panel(panel: Panel, width: float = 10.0, height: float = 4.0, dpi: int 
     figure = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    axes.set_title(panel.title, fontsize=10, loc="left")
+    axes.set_title(_wrapped(panel.title), fontsize=10, loc="left")
     plotted = False
     for index, series in enumerate(panel.series):
         if len(series.timestamps) == 0:
@@ -81,6 +91,17 @@ def draw_panel(panel: Panel, width: float = 10.0, height: float = 4.0, dpi: int 
                     linewidth=0,
                     label=f"{series.label} band ({series.band_source})" if series.band_source else None,
                 )
+            for edge, name in ((lower, "lower"), (upper, "upper")):  # a one-sided band (a threshold) is a line
+                alone = np.isfinite(edge) & ~finite
+                if alone.any():
+                    axes.plot(
+                        times,
+                        np.where(alone, edge, np.nan),
+                        color=colour,
+                        linestyle=":",
+                        linewidth=1.2,
+                        label=f"{series.label} {name} limit ({series.band_source})" if series.band_source else None,
+                    )
         if series.expected is not None:
             axes.plot(times, series.expected, color=colour, linestyle="--", linewidth=0.8, alpha=0.8)
         axes.plot(times, series.values, color=colour, linewidth=1.4, label=series.label)

@@ -90,6 +90,8 @@ class TimelineEntry:
     """CamelCase reason or a short title."""
     message: str = ""
     tone: Tone = ""
+    about: tuple[str, ...] = ()
+    """Other objects (``kind/name``) it concerns: the rule that started a playbook execution, its target."""
 
     @property
     def colour(self) -> Tone:

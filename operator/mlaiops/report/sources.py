@@ -81,8 +81,10 @@ def rule_series(
     if spec.query is None:
         raise ProviderError("multivariate rules (spec.queries) cannot be plotted; plot each query on its own")
     step = step_for(start, end)
-    data = provider.range_sync(spec.query, start, end, step)
     exported = _operator_band(provider, namespace, name, start, end, step)
+    if not exported:  # replayed: feed the detector what the operator saw, one point per evaluation
+        step = max(step, seconds(spec.interval))
+    data = provider.range_sync(spec.query, start, end, step)
     common = _common_labels(data)
     out = []
     replayed = 0
@@ -95,7 +97,7 @@ def rule_series(
                     setattr(item, part, _align(series.timestamps, *band[part]))
             item.band_source = "operator"
         else:
-            _replay(item, provider, spec, series, start)
+            _replay(item, provider, spec, series, start, step)
             replayed += 1
         out.append(item)
     note = ""
@@ -126,9 +128,14 @@ def _operator_band(
 
 
 def _replay(
-    item: MetricSeries, provider: PrometheusProvider, spec: AnomalyRuleSpec, series: Series, start: datetime
+    item: MetricSeries,
+    provider: PrometheusProvider,
+    spec: AnomalyRuleSpec,
+    series: Series,
+    start: datetime,
+    step: float,
 ) -> None:
-    """Score the points with the rule's detector, warm-started on the history before ``start``."""
+    """Score the points with the rule's detector, warm-started on the history before ``start`` (same step)."""
     from mlaiops.detection.config import parse_detector_config
     from mlaiops.detection.engine import Engine
     from mlaiops.detection.rules import detector_config, hysteresis_config
@@ -136,13 +143,11 @@ def _replay(
     if len(series.timestamps) == 0:
         return
     engine = Engine(parse_detector_config(detector_config(spec)), hysteresis_config(spec))
-    history_start = start - timedelta(seconds=min(seconds(spec.fit_window), 6 * 3600))
+    # At most MAX_POINTS points at the same step: the detector's windows count points, not seconds.
+    span = min(seconds(spec.fit_window), 6 * 3600, step * MAX_POINTS)
     try:
         history = provider.range_sync(
-            spec.query or "",
-            history_start,
-            start - timedelta(seconds=1),
-            step_for(history_start, start),
+            spec.query or "", start - timedelta(seconds=span), start - timedelta(seconds=1), step
         )
     except ProviderError:
         history = []

@@ -74,12 +74,13 @@ def execution_entries(playbook: JSON) -> list[TimelineEntry]:
     entries = []
     for execution in (playbook.get("status") or {}).get("executions") or []:
         ident = execution.get("id", "?")
+        about = execution_subjects(execution)
         started = parse_time(execution.get("startedAt"))
         if started is not None:
             trigger = execution.get("trigger") or "?"
             target = execution.get("target") or "?"
             entries.append(
-                TimelineEntry(started, source, "ExecutionStarted", f"{ident}: {trigger} on {target}", "info")
+                TimelineEntry(started, source, "ExecutionStarted", f"{ident}: {trigger} on {target}", "info", about)
             )
         for step in execution.get("steps") or []:
             action = step.get("action", "?")
@@ -88,7 +89,7 @@ def execution_entries(playbook: JSON) -> list[TimelineEntry]:
             result = step.get("result", "?")
             detail = f"{ident}: {action} on {step.get('target') or '?'}"
             if began is not None and (ended is None or ended != began):
-                entries.append(TimelineEntry(began, source, f"step {action}", f"{detail} started", "info"))
+                entries.append(TimelineEntry(began, source, f"step {action}", f"{detail} started", "info", about))
             if ended is not None:
                 verified = step.get("verified")
                 suffix = "" if verified is None else (", verified" if verified else ", not verified")
@@ -96,12 +97,24 @@ def execution_entries(playbook: JSON) -> list[TimelineEntry]:
                 tone = (
                     "good" if verified or result in ("Succeeded",) else "bad" if result in ("Failed", "Refused") else ""
                 )
-                entries.append(TimelineEntry(ended, source, f"step {action} {result}", message, tone))
+                entries.append(TimelineEntry(ended, source, f"step {action} {result}", message, tone, about))
         finished = parse_time(execution.get("finishedAt"))
         if finished is not None:
             state = execution.get("state", "?")
-            entries.append(TimelineEntry(finished, source, f"Execution{state}", f"{ident}: {state}"))
+            reason = f" ({execution['reason']})" if execution.get("reason") else ""
+            entries.append(TimelineEntry(finished, source, f"Execution{state}", f"{ident}: {state}{reason}", "", about))
     return entries
+
+
+def execution_subjects(execution: JSON) -> tuple[str, ...]:
+    """``AnomalyRule/<name>`` of the rule that started an execution (``rule:<ns>/<name>``) and its target."""
+    subjects = []
+    trigger = execution.get("trigger") or ""
+    if trigger.startswith("rule:"):
+        subjects.append("AnomalyRule/" + trigger.removeprefix("rule:").rpartition("/")[2])
+    if execution.get("target"):
+        subjects.append(str(execution["target"]))
+    return tuple(subjects)
 
 
 def rollout_entries(model_deployment: JSON) -> list[TimelineEntry]:

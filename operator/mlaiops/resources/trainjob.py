@@ -12,6 +12,7 @@ from typing import Any
 
 from mlaiops.api.retrainpolicy import RetrainPolicySpec
 from mlaiops.resources.modelserver import MANAGED_BY, PVC_ROOT, claim_mount_env
+from mlaiops.retrain.mlflow_lineage import job_env
 
 POLICY_LABEL = "mlaiops.dev/retrain-policy"
 RUN_LABEL = "mlaiops.dev/run"
@@ -72,7 +73,11 @@ def training_job(
     """The Job of one run: labelled, bounded (backoffLimit, activeDeadlineSeconds, TTL), claims mounted."""
     labels = {**MANAGED_BY, "mlaiops.dev/owner": f"RetrainPolicy.{policy}", POLICY_LABEL: policy, RUN_LABEL: run_id}
     volume_claims = claims(spec.dataset.uri, spec.output.uri, champion_uri)
-    env = trainer_env(spec, run_id, champion_uri, champion_sha256) + [claim_mount_env(claim) for claim in volume_claims]
+    env = (
+        trainer_env(spec, run_id, champion_uri, champion_sha256)
+        + job_env(spec.mlflow, namespace, policy, run_id)
+        + [claim_mount_env(claim) for claim in volume_claims]
+    )
     mounts = [{"name": f"claim-{claim}", "mountPath": f"{PVC_ROOT}/{claim}"} for claim in volume_claims]
     volumes = [{"name": f"claim-{claim}", "persistentVolumeClaim": {"claimName": claim}} for claim in volume_claims]
     if spec.trainer.template:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -118,6 +119,7 @@ class ModelServer:
         self.model: LoadedModel | None = None
         self.artifact: storage.Artifact | None = None
         self.load_error: str | None = None
+        self._predictor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -198,12 +200,19 @@ class ModelServer:
             raise _HttpError(503, f"model {name!r} is not ready: {self.load_error or 'still loading'}")
         return self.model
 
-    def _predict(self, model: LoadedModel, features: np.ndarray) -> dict[str, np.ndarray]:
-        """All outputs (the prediction histogram needs ``predict_proba`` even when not asked for).
+    async def _predict(self, model: LoadedModel, features: np.ndarray) -> dict[str, np.ndarray]:
+        """All outputs, computed on the one prediction thread; requests wait their turn there.
 
-        Runs on the event loop: a worker thread for large batches did not measurably help, since
-        JSON decoding and encoding of a large batch hold the GIL far longer than the model does.
+        Not on the event loop: while a model is busy, the loop still answers health probes and
+        Prometheus scrapes (a saturated server must not look dead or go dark), and the request's
+        duration, measured from when its handler started, includes the time it queued for the model
+        (what a client sees, and what a latency rule must see under a load surge).
         """
+        return await asyncio.get_running_loop().run_in_executor(self._predictor, self._run_model, model, features)
+
+    @staticmethod
+    def _run_model(model: LoadedModel, features: np.ndarray) -> dict[str, np.ndarray]:
+        """The prediction histogram needs ``predict_proba`` even when not asked for."""
         try:
             results = model.run(features, model.output_names)
         except ValueError as error:  # scikit-learn's answer to inputs it cannot take (NaN, strings, ...)
@@ -286,7 +295,7 @@ class ModelServer:
                 wanted = list(model.output_names)
                 binary = set(wanted) if parsed.binary_output else set()
             features = model_input(parsed.inputs, model.n_features, model.feature_names)
-            results = self._predict(model, features)
+            results = await self._predict(model, features)
             self.metrics.observe_batch(features, model.scores(results))
             body, header_length = encode_v2_response(
                 self.name, self.version, [(name, results[name]) for name in wanted], parsed.id, binary
@@ -325,7 +334,7 @@ class ModelServer:
                 raise ProtocolError(
                     f"instances have {features.shape[1]} features per row; the model expects {model.n_features}"
                 )
-            results = self._predict(model, features)
+            results = await self._predict(model, features)
             self.metrics.observe_batch(features, model.scores(results))
             response = web.Response(body=encode_v1_response(results[PREDICT]), content_type=JSON_TYPE)
         except ProtocolError as error:

@@ -112,6 +112,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     (output / "metrics.json").write_text(
         json.dumps({**summary, "importances": dict(result.importances)}, indent=2, sort_keys=True) + "\n"
     )
+    if args.mlflow_tracking_uri:
+        from mlaiops.runtime import mlflow_logging
+
+        summary |= mlflow_logging.log_run(
+            args.mlflow_tracking_uri,
+            args.mlflow_experiment,
+            result.model,
+            mlflow_logging.params_of(args, params, features),
+            summary,
+            mlflow_logging.tags_of(summary, args.mlflow_tags),
+            output,
+        )
     write_termination_message(Path(args.termination_log), summary)
     return summary
 
@@ -153,6 +165,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--champion-sha256", default=_env("CHAMPION_SHA256"))
     parser.add_argument("--output-uri", default=_env("OUTPUT_URI"), help="folder for model.joblib and metrics.json")
+    parser.add_argument(
+        "--mlflow-tracking-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI"),
+        help="log the run, its metrics and the model to this MLflow server (best effort)",
+    )
+    parser.add_argument("--mlflow-experiment", default=os.environ.get("MLFLOW_EXPERIMENT_NAME"))
+    parser.add_argument("--mlflow-tags", default=_env("MLFLOW_TAGS"), help="run tags as a JSON object")
     parser.add_argument("--run-id", default=_env("RUN_ID", "local"))
     parser.add_argument("--pvc-root", default=_env("PVC_ROOT", "/mnt/pvc"))
     parser.add_argument("--termination-log", default=_env("TERMINATION_LOG", "/dev/termination-log"))

@@ -60,6 +60,7 @@ class Sandbox:
         self.startup_seconds = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._prometheus_restart: asyncio.Task[None] | None = None
 
     @property
     def api_url(self) -> str:
@@ -85,12 +86,51 @@ class Sandbox:
         self.startup_seconds = time.monotonic() - began
 
     async def stop(self) -> None:
+        if self._prometheus_restart is not None:
+            self._prometheus_restart.cancel()
         if self.runtime is not None:
             await self.runtime.stop()
         if self.prometheus is not None:
             await self.prometheus.astop()
         if self.server is not None:
             await self.server.stop()
+
+    # --- faults: Prometheus outages ----------------------------------------------------------------
+    async def astop_prometheus(self, seconds: float | None = None) -> None:
+        """Stop Prometheus (queries are refused, nothing is scraped); with ``seconds``, start it again
+        on the same port and data after that long, as a crashed and rescheduled Prometheus would."""
+        assert self.prometheus is not None, "sandbox started without Prometheus"
+        if self._prometheus_restart is not None:
+            self._prometheus_restart.cancel()
+            self._prometheus_restart = None
+        await self.prometheus.astop()
+        if seconds is not None:
+            self._prometheus_restart = asyncio.get_running_loop().create_task(self._restart_after(seconds))
+
+    async def astart_prometheus(self) -> None:
+        assert self.prometheus is not None, "sandbox started without Prometheus"
+        if self._prometheus_restart is not None:
+            self._prometheus_restart.cancel()
+            self._prometheus_restart = None
+        await self.prometheus.astart()
+
+    async def _restart_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._prometheus_restart = None
+        assert self.prometheus is not None
+        await self.prometheus.astart()
+
+    def stop_prometheus(self, seconds: float | None = None) -> None:
+        """Threaded form of :meth:`astop_prometheus` (returns once Prometheus is down)."""
+        self.call(self.astop_prometheus(seconds))
+
+    def start_prometheus(self) -> None:
+        """Threaded form of :meth:`astart_prometheus` (returns once Prometheus is ready)."""
+        self.call(self.astart_prometheus())
+
+    @property
+    def prometheus_running(self) -> bool:
+        return self.prometheus is not None and self.prometheus.running
 
     # --- threaded (sync) API ------------------------------------------------------------------------
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:

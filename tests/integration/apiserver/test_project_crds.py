@@ -9,10 +9,9 @@ import yaml
 from apiserver_support import Http, poll
 
 ROOT = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).parent
 CRDS, EXAMPLES = ROOT / "crds", ROOT / "examples"
 KINDS = {"modeldeployments": "md", "retrainpolicies": "rtp", "anomalyrules": "ar", "remediationplaybooks": "rpb"}
-
-pytestmark = pytest.mark.skipif(not list(CRDS.glob("*.yaml")), reason="crds/ not generated yet")
 
 
 def _docs(folder: Path) -> list[dict]:
@@ -42,7 +41,6 @@ def test_project_crds_register(project_crds: list[dict], http: Http) -> None:
     assert "modeldeployments/scale" in resources
 
 
-@pytest.mark.skipif(not list(EXAMPLES.glob("*.yaml")), reason="examples/ not written yet")
 def test_project_examples_with_kubectl(project_crds: list[dict], kubectl, http: Http) -> None:
     """`kubectl apply -f examples/` (twice), `get md -o yaml`, `get mlaiops`, `scale md`,
     `delete -f examples/`: the user's path through the project with real validation."""
@@ -88,10 +86,15 @@ def test_project_crd_rejects_invalid_modeldeployment(project_crds: list[dict], h
     assert "spec.replicas" in {c["field"] for c in r.json()["details"]["causes"]}
 
 
-@pytest.mark.skipif(not (ROOT / "manifests" / "kustomization.yaml").exists(), reason="manifests/ not written yet")
 def test_project_install_manifests_apply_cleanly(project_crds: list[dict], kubectl) -> None:
-    """`kubectl apply -k manifests/` passes server-side strict validation and is idempotent."""
+    """`kubectl apply -k manifests/` passes server-side strict validation and is idempotent
+    (on a cluster with cert-manager, which issues the webhook's certificate)."""
+    kubectl("apply", "-f", str(HERE / "data" / "cert-manager-crds.yaml"))
+    kubectl("wait", "--for=condition=Established", "crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io")
     first = kubectl("apply", "-k", str(ROOT / "manifests"))
     assert "created" in first.stdout and first.stderr == ""
     again = kubectl("apply", "-k", str(ROOT / "manifests"))
-    assert "created" not in again.stdout and "configured" not in again.stdout, again.stdout
+    changed = [line for line in again.stdout.splitlines() if not line.endswith(" unchanged")]
+    # A PodDisruptionBudget's selector has patchStrategy "replace", so kubectl always sends it again
+    # and says "configured" on a real cluster too; nothing else may change.
+    assert changed == ["poddisruptionbudget.policy/mlaiops-operator configured"], again.stdout

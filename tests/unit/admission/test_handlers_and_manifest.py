@@ -99,11 +99,10 @@ def test_manifest_service_selects_the_operator_pod() -> None:
 
 
 def test_kustomize_renders_the_webhook_into_the_operator_namespace(tmp_path: Path) -> None:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
-    shutil.copy(ROOT / "manifests" / "webhook.yaml", tmp_path / "webhook.yaml")
+    for name in ("webhook.yaml", "certificate.yaml"):
+        shutil.copy(ROOT / "manifests" / name, tmp_path / name)
     (tmp_path / "kustomization.yaml").write_text(
-        yaml.safe_dump({"namespace": "mlaiops-system", "resources": ["webhook.yaml"]})
+        yaml.safe_dump({"namespace": "mlaiops-system", "resources": ["webhook.yaml", "certificate.yaml"]})
     )
     rendered = subprocess.run(["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, check=True)
     docs = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered.stdout) if doc}

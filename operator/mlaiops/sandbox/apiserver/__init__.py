@@ -1,5 +1,5 @@
 """The sandbox's Kubernetes API server: the cluster that kopf, the kubernetes client and kubectl
-talk to in tests, e2e runs and the demo (plain HTTP, no auth).
+talk to in tests, e2e runs and the demo (plain HTTP as the admin; HTTPS for ServiceAccount tokens).
 
     server = await start()                 # async, on the running loop; server.url
     with ApiServerThread() as srv: ...     # sync, own loop in a thread (tests)
@@ -9,10 +9,14 @@ Modules: store (objects, resourceVersion, history, watchers), resources (built-i
 crds, schema (structural validation/defaulting/pruning), patch, selectors, objects (write
 semantics), watch, tables, discovery, openapi, gc (garbage collector, namespace and CRD cleanup),
 faults (fault injection + audit), protobuf (the few kubectl protobuf bodies), builtin_schema
-(unknown fields of built-ins), server (HTTP).
+(unknown fields of built-ins), authn (ServiceAccount tokens, impersonation), rbac (the RBAC
+authorizer), access (the server's authentication/authorization filters), reviews (TokenRequest and
+the access reviews), tls (the HTTPS listener's certificate), server (HTTP).
 
 Not emulated (differences from a real kube-apiserver):
-- No authentication, authorization or RBAC enforcement (RBAC objects are stored only); validating
+- Requests without credentials are the cluster admin; only ServiceAccount tokens from TokenRequest
+  authenticate (opaque, in memory); RBAC is enforced for them (no aggregation, no escalate/bind
+  checks on writes to roles and bindings); validating
   admission webhooks are called (see admission.py), mutating ones are not; no CEL
   `x-kubernetes-validations`; no ValidatingAdmissionPolicy.
 - Built-in kinds are not validated or defaulted (beyond Namespace/Service/Secret/Pod basics):

@@ -6,6 +6,8 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from aiohttp import web
+
 from .errors import bad_request
 
 VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*"}
@@ -14,16 +16,23 @@ VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletec
 @dataclass
 class FaultRule:
     """Fail (or slow down) a share of matching requests. `*` matches anything; `count` limits how
-    many requests the rule affects (0 = unlimited)."""
+    many requests the rule affects (0 = unlimited).
+
+    On watches, `statusCode: 410` answers like the watch cache for an expired resourceVersion (200,
+    then one ERROR event with a 410 `Expired` Status) and `dropAfterSeconds` makes the server end the
+    stream after that many seconds, as a restarting API server or a load balancer would. Both apply to
+    watches opened after the rule is set: `POST /sandbox/watches/drop` ends the open ones."""
 
     verb: str = "*"
     resource: str = "*"
     group: str = "*"
     subresource: str = "*"
     namespace: str = "*"
+    userAgent: str = "*"  # a substring of the User-Agent: aim at one client (kopf, kubectl, ...)
     errorRate: float = 1.0
     statusCode: int = 500
     latencySeconds: float = 0.0
+    dropAfterSeconds: float = 0.0
     count: int = 0
     hits: int = 0
 
@@ -35,6 +44,10 @@ class FaultRule:
             (self.subresource, rec.subresource),
             (self.namespace, rec.namespace),
         )
+        if self.dropAfterSeconds > 0 and rec.verb != "watch":
+            return False  # dropping is about open streams only
+        if self.userAgent != "*" and self.userAgent not in rec.userAgent:
+            return False
         return all(want == "*" or want == have for want, have in pairs)
 
 
@@ -50,12 +63,15 @@ class AuditRecord:
     code: int = 0
     userAgent: str = ""
     client: str = ""
+    user: str = ""  # the authenticated (or impersonated) user name
 
 
 @dataclass
 class Decision:
     latency: float = 0.0
     status: int | None = None
+    expire: bool = False  # a watch: answer with an ERROR event carrying 410 Expired
+    drop_after: float | None = None  # a watch: end the stream after this many seconds
 
 
 @dataclass
@@ -79,6 +95,8 @@ class Faults:
                 raise bad_request(f"invalid fault rule: {exc}") from exc
             if rule.verb not in VERBS:
                 raise bad_request(f"invalid verb {rule.verb!r}")
+            if not 0.0 <= rule.errorRate <= 1.0 or rule.latencySeconds < 0 or rule.dropAfterSeconds < 0:
+                raise bad_request("errorRate must be within [0, 1]; latencySeconds, dropAfterSeconds >= 0")
             rules.append(rule)
         self.rules = rules
         return self.describe()
@@ -95,7 +113,13 @@ class Faults:
                 continue
             rule.hits += 1
             decision.latency += rule.latencySeconds
-            if rule.statusCode and decision.status is None and rule.statusCode >= 400:
+            if rec.verb == "watch" and rule.dropAfterSeconds > 0:
+                drop = rule.dropAfterSeconds
+                decision.drop_after = drop if decision.drop_after is None else min(decision.drop_after, drop)
+                continue
+            if rec.verb == "watch" and rule.statusCode == 410:
+                decision.expire = True
+            elif rule.statusCode and decision.status is None and rule.statusCode >= 400:
                 decision.status = rule.statusCode
         return decision
 
@@ -103,3 +127,6 @@ class Faults:
         if len(self.audit) >= self.audit_limit:
             del self.audit[: self.audit_limit // 10]
         self.audit.append(rec)
+
+
+FAULT = web.RequestKey("fault", Decision)  # the decision for this request, read by serve_watch

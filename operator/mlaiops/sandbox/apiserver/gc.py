@@ -14,7 +14,7 @@ from typing import Any
 
 from .crds import CLEANUP_FINALIZER
 from .objects import CRDS, FOREGROUND, NAMESPACES, Cluster, WriteOptions
-from .store import GR, Event
+from .store import GR, Event, Key
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,37 @@ class GarbageCollector:
         self._terminating_since: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Incremental, like the real collector's dependency graph: a sweep looks only at objects
+        # whose owners may have changed, never at the whole store (which made a thousand
+        # ModelDeployments quadratic). `_dependents` maps an owner's uid to the objects naming it.
+        self._dependents: dict[str, set[tuple[GR, Key]]] = {}
+        self._dirty: set[tuple[GR, Key]] = set()
+        self._gone_owners: set[str] = set()
+        self._deleting: set[tuple[GR, Key]] = set()
+        self._full = True  # the first sweep looks at everything already stored
         cluster.store.listeners.append(self._on_event)
 
-    def _on_event(self, _event: Event) -> None:
+    def _on_event(self, event: Event) -> None:
+        meta = event.obj["metadata"]
+        key = (meta.get("namespace") or "", meta["name"])
+        uid = meta.get("uid", "")
+        for ref in meta.get("ownerReferences") or []:
+            dependents = self._dependents.setdefault(ref.get("uid", ""), set())
+            if event.type == "DELETED":
+                dependents.discard((event.gr, key))
+            else:
+                dependents.add((event.gr, key))
+        if event.type == "DELETED":
+            self._gone_owners.add(uid)
+            self._deleting.discard((event.gr, key))
+            if event.gr == CRDS:
+                self._full = True  # its objects went without events of their own
+        else:
+            if meta.get("ownerReferences"):
+                self._dirty.add((event.gr, key))
+            if meta.get("deletionTimestamp"):
+                self._deleting.add((event.gr, key))
+                self._gone_owners.add(uid)  # a foreground owner's dependents go now
         self._wake.set()
 
     def start(self) -> None:
@@ -55,17 +83,28 @@ class GarbageCollector:
                 log.exception("garbage collection sweep failed")
 
     def sweep(self) -> None:
-        """One pass over all objects; writes it makes wake the loop again until nothing changes."""
+        """One pass over what changed; writes it makes wake the loop again until nothing changes."""
         store = self.cluster.store
-        objects = store.all_objects()
-        for gr, obj in objects:
-            if store.get(gr, obj["metadata"].get("namespace") or "", obj["metadata"]["name"]) is not obj:
-                continue  # changed during this sweep; the next one sees the new version
-            self._dependent(gr, obj)
-        for gr, obj in store.all_objects():
-            meta = obj["metadata"]
-            if not meta.get("deletionTimestamp"):
+        if self._full:
+            self._full = False
+            for gr, obj in store.all_objects():
+                self._on_event(Event(0, gr, "MODIFIED", obj, None))
+        dirty, self._dirty = self._dirty, set()
+        gone, self._gone_owners = self._gone_owners, set()
+        for uid in gone:
+            dirty |= self._dependents.get(uid, set())
+            if store.by_uid(uid) is None:
+                self._dependents.pop(uid, None)
+        for gr, (namespace, name) in dirty:
+            obj = store.get(gr, namespace, name)
+            if obj is not None:
+                self._dependent(gr, obj)
+        for gr, (namespace, name) in list(self._deleting):
+            obj = store.get(gr, namespace, name)
+            if obj is None or not obj["metadata"].get("deletionTimestamp"):
+                self._deleting.discard((gr, (namespace, name)))
                 continue
+            meta = obj["metadata"]
             if gr == NAMESPACES:
                 self._namespace(obj)
             elif gr == CRDS and CLEANUP_FINALIZER in (meta.get("finalizers") or []):
@@ -104,10 +143,12 @@ class GarbageCollector:
 
     def _foreground(self, gr: GR, owner: dict[str, Any]) -> None:
         uid = owner["metadata"]["uid"]
+        store = self.cluster.store
         blocking = [
             dep
-            for _, dep in self.cluster.store.all_objects()
-            if any(
+            for dep_gr, (namespace, name) in self._dependents.get(uid, set())
+            if (dep := store.get(dep_gr, namespace, name)) is not None
+            and any(
                 r.get("uid") == uid and r.get("blockOwnerDeletion")
                 for r in dep["metadata"].get("ownerReferences") or []
             )

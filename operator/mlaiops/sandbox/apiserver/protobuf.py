@@ -1,7 +1,8 @@
 """Decoding of the few protobuf request bodies kubectl's typed clients send.
 
 kubectl's imperative commands (`kubectl create namespace|configmap|secret|serviceaccount`) encode
-built-in objects as `application/vnd.kubernetes.protobuf` and do not fall back to JSON on a 415.
+built-in objects as `application/vnd.kubernetes.protobuf` and do not fall back to JSON on a 415;
+so do `kubectl create token` (TokenRequest) and `kubectl auth can-i|whoami` (the review kinds).
 This decodes exactly those kinds (wire format + field numbers from k8s.io/api generated.proto) into
 the JSON shape; every other protobuf body stays a 415."""
 
@@ -49,8 +50,8 @@ def _fields(buf: bytes) -> Fields:
     return out
 
 
-def _str(f: Fields, n: int) -> str | None:
-    return f[n][-1].decode() if n in f else None
+def _str(f: Fields | None, n: int) -> str | None:
+    return f[n][-1].decode() if f and n in f else None
 
 
 def _strs(f: Fields, n: int) -> list[str]:
@@ -140,11 +141,51 @@ def _serviceaccount(f: Fields) -> dict[str, Any]:
     return _prune({"imagePullSecrets": pull, "automountServiceAccountToken": bool(f[4][-1]) if 4 in f else None})
 
 
+def _token_request(f: Fields) -> dict[str, Any]:
+    """`kubectl create token`: audiences (1), boundObjectRef (3), expirationSeconds (4)."""
+    spec = _fields(f[2][-1]) if 2 in f else {}
+    bound = _fields(spec[3][-1]) if 3 in spec else None
+    ref = _prune({"kind": _str(bound, 1), "apiVersion": _str(bound, 2), "name": _str(bound, 3), "uid": _str(bound, 4)})
+    return {
+        "spec": _prune(
+            {
+                "audiences": _strs(spec, 1),
+                "expirationSeconds": spec[4][-1] if 4 in spec else None,
+                "boundObjectRef": ref if bound is not None else None,
+            }
+        )
+    }
+
+
+def _access_review(f: Fields) -> dict[str, Any]:
+    """`kubectl auth can-i`: resourceAttributes (1) or nonResourceAttributes (2)."""
+    spec = _fields(f[2][-1]) if 2 in f else {}
+    out: dict[str, Any] = {}
+    if 1 in spec:
+        r = _fields(spec[1][-1])
+        keys = ("namespace", "verb", "group", "version", "resource", "subresource", "name")
+        out["resourceAttributes"] = {key: _str(r, n) or "" for n, key in enumerate(keys, start=1)}
+    if 2 in spec:
+        r = _fields(spec[2][-1])
+        out["nonResourceAttributes"] = {"path": _str(r, 1) or "", "verb": _str(r, 2) or ""}
+    return {"spec": out}
+
+
+def _rules_review(f: Fields) -> dict[str, Any]:
+    """`kubectl auth can-i --list`: namespace (1)."""
+    spec = _fields(f[2][-1]) if 2 in f else {}
+    return {"spec": {"namespace": _str(spec, 1) or ""}}
+
+
 DECODERS: dict[tuple[str, str], Callable[[Fields], dict[str, Any]]] = {
     ("v1", "Namespace"): _namespace,
     ("v1", "ConfigMap"): _configmap,
     ("v1", "Secret"): _secret,
     ("v1", "ServiceAccount"): _serviceaccount,
+    ("authentication.k8s.io/v1", "TokenRequest"): _token_request,
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): lambda f: {},
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): _access_review,
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): _rules_review,
 }
 
 

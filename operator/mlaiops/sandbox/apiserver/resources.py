@@ -83,6 +83,21 @@ def _c(name: str, path: str, type_: str = "string", priority: int = 0) -> Column
     return Column(name=name, json_path=path, type=type_, priority=priority, format=fmt)
 
 
+def _reviews() -> list[ResourceInfo]:
+    """Create-only, never stored: the authentication and authorization reviews (reviews.py)."""
+    kinds = [
+        ("authentication.k8s.io", "SelfSubjectReview"),
+        ("authentication.k8s.io", "TokenReview"),
+        ("authorization.k8s.io", "SelfSubjectAccessReview"),
+        ("authorization.k8s.io", "SelfSubjectRulesReview"),
+        ("authorization.k8s.io", "SubjectAccessReview"),
+    ]
+    return [
+        _r(group, "v1", kind, kind.lower() + "s", False, verbs=["create"], generation=False, storage_version=False)
+        for group, kind in kinds
+    ]
+
+
 def builtin_resources() -> list[ResourceInfo]:
     """The built-in kinds the project and its tools touch; stored without deep schema validation."""
     replicas_cols = [
@@ -244,6 +259,19 @@ def builtin_resources() -> list[ResourceInfo]:
             status=True,
         ),
         _r("coordination.k8s.io", "v1", "Lease", "leases", generation=False),
+        _r(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            short_names=["pdb"],
+            status=True,
+            columns=[
+                _c("Min Available", ".spec.minAvailable"),
+                _c("Max Unavailable", ".spec.maxUnavailable"),
+                _c("Allowed Disruptions", ".status.disruptionsAllowed", "integer"),
+            ],
+        ),
         _r("rbac.authorization.k8s.io", "v1", "Role", "roles", generation=False),
         _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", generation=False),
         _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False, generation=False),
@@ -263,6 +291,7 @@ def builtin_resources() -> list[ResourceInfo]:
             False,
             categories=["api-extensions"],
         ),
+        *_reviews(),
         _r(
             "admissionregistration.k8s.io",
             "v1",

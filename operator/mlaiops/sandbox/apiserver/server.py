@@ -14,15 +14,17 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import discovery, openapi, protobuf
+from . import access, discovery, openapi, protobuf
 from .admission import Admission
 from .admission import Request as AdmissionRequest
 from .errors import ApiError, bad_request
-from .faults import AuditRecord, Faults
+from .faults import FAULT, AuditRecord, Faults
 from .gc import GarbageCollector
 from .objects import Cluster, Result, WriteOptions
 from .resources import ResourceInfo
+from .reviews import review_handlers, token_handler
 from .tables import to_table, wants_table
+from .tls import ServingCert
 from .watch import serve_watch
 
 JSON = "application/json"
@@ -110,9 +112,14 @@ class ApiServer:
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self.dispatch)
         self.url = ""
+        self.secure_url = ""
+        self.certificate = ServingCert.create()  # the CA clients trust on secure_url (tls.py)
         self._runner: web.AppRunner | None = None
         self.subresource_handlers: dict[tuple[str, str, str], SubresourceHandler] = {}
         self._extra_verbs: dict[tuple[str, str, str], list[str]] = {}
+        self.access = access.Access(self.cluster.store)  # authentication + RBAC (access.py)
+        self.reviews = review_handlers(self.access)
+        self.add_subresource("", "serviceaccounts", "token", token_handler(self.access), verbs=("create",))
 
     def add_subresource(
         self, group: str, plural: str, name: str, handler: SubresourceHandler, verbs: tuple[str, ...] = ("get",)
@@ -132,6 +139,10 @@ class ApiServer:
         assert server is not None and server.sockets
         bound_port = server.sockets[0].getsockname()[1]
         self.url = f"http://{host}:{bound_port}"
+        secure = web.TCPSite(self._runner, host, 0, ssl_context=self.certificate.context())
+        await secure.start()
+        assert secure._server is not None and secure._server.sockets
+        self.secure_url = f"https://{host}:{secure._server.sockets[0].getsockname()[1]}"  # for bearer tokens
         self.gc.start()
 
     async def stop(self) -> None:
@@ -146,6 +157,9 @@ class ApiServer:
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
         try:
+            self.access.identify(request)
+            if not self._resource_path(path):
+                self.access.check_path(request, request.path)
             if path in ("/healthz", "/livez", "/readyz"):
                 return web.Response(text="ok")
             if path == "/version":
@@ -171,6 +185,12 @@ class ApiServer:
             raise ApiError(404, "the server could not find the requested resource", details={})
         except ApiError as err:
             return _error(err)
+
+    @staticmethod
+    def _resource_path(path: str) -> bool:
+        """/api/<v>/<...> and /apis/<g>/<v>/<...> are authorized per resource, the rest per URL."""
+        parts = path.strip("/").split("/")
+        return (parts[0] == "api" and len(parts) >= 3) or (parts[0] == "apis" and len(parts) >= 4)
 
     def _openapi(self, gv: str) -> web.Response:
         parts = gv.split("/")
@@ -207,9 +227,16 @@ class ApiServer:
             name=target.name or "",
             userAgent=request.headers.get("User-Agent", ""),
             client=request.headers.get("X-Sandbox-Client", ""),
+            user=access.user_of(request).name,
         )
         self.faults.record(record)
+        try:
+            self.access.check_resource(request, verb, target)
+        except ApiError as err:
+            record.code = err.code
+            raise
         decision = self.faults.decide(record)
+        request[FAULT] = decision  # watch faults (drop, expire) are applied by serve_watch
         if decision.latency:
             await asyncio.sleep(decision.latency)
         if decision.status:
@@ -248,6 +275,8 @@ class ApiServer:
         table = wants_table(accept)
         include = q.get("includeObject", "Metadata")
         ns, name, sub = target.namespace, target.name, target.subresource
+        if (review := self.reviews.get(info.gr)) is not None:
+            return await review(request, self, target, verb)
         if sub is not None and (handler := self.subresource_handlers.get((info.group, info.plural, sub))):
             if verb not in self._extra_verbs[(info.group, info.plural, sub)]:
                 raise ApiError(405, "the server does not allow this method on the requested resource")

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from .errors import bad_request, status_body
+from .faults import FAULT, Decision
 from .objects import Cluster
 from .resources import ResourceInfo
 from .selectors import object_matcher
@@ -47,11 +48,15 @@ async def serve_watch(
     if rv_text and not rv_text.isdigit():
         raise bad_request(f"invalid resource version: {rv_text}")
     store = cluster.store
+    fault = request.get(FAULT) or Decision()  # set by the server's fault injection
+    drop_after = fault.drop_after
     watcher = Watcher(gr=info.gr, namespace=namespace, matcher=matcher)
     initial: list[tuple[str, dict[str, Any]]] = []
     expired = False
     # Everything up to registering the watcher happens without awaiting: no event can slip between.
-    if send_initial or rv_text in ("", "0"):
+    if fault.expire:
+        expired = True
+    elif send_initial or rv_text in ("", "0"):
         initial = [("ADDED", o) for o in store.list(info.gr, namespace) if matcher(o)]
     elif store.too_old(int(rv_text)):
         expired = True
@@ -73,14 +78,17 @@ async def serve_watch(
 
     try:
         if expired:
-            status = status_body(410, f"too old resource version: {rv_text} ({store.compacted_rv})", "Expired")
+            status = status_body(
+                410, f"too old resource version: {rv_text or 0} ({max(store.compacted_rv, store.rv)})", "Expired"
+            )
             await send({"type": "ERROR", "object": status})
             return response
         for type_, obj in initial:
             await send({"type": type_, "object": render(obj)})
         if send_initial:
             await send(_bookmark(info, start_rv, initial_end=True))
-        deadline = time.monotonic() + timeout if timeout else None
+        ends = [time.monotonic() + t for t in (timeout, drop_after) if t]
+        deadline = min(ends) if ends else None
         while True:
             wait = bookmark_interval if bookmarks else None
             if deadline is not None:

@@ -18,7 +18,6 @@ from mlaiops.sandbox.runtime.informer import Informer, key_of
 from mlaiops.sandbox.runtime.util import (
     JSON,
     controller_ref,
-    controller_uid,
     fnv32a,
     meta,
     now,
@@ -120,11 +119,7 @@ class DeploymentController(Controller):
 
     def _owned(self, deployment: JSON) -> list[JSON]:
         uid, namespace = meta(deployment)["uid"], meta(deployment).get("namespace")
-        return [
-            rs
-            for rs in self.replicasets.items()
-            if meta(rs).get("namespace") == namespace and controller_uid(rs) == uid
-        ]
+        return [rs for rs in self.replicasets.owned_by(uid) if meta(rs).get("namespace") == namespace]
 
     @staticmethod
     def _find_new(template: JSON, pod_hash: str, all_rs: list[JSON]) -> JSON | None:
@@ -226,7 +221,7 @@ class DeploymentController(Controller):
             if rs_replicas(rs) > 0:
                 await self._scale(rs, 0, deployment, replicas)
         old_uids = {meta(rs)["uid"] for rs in old}
-        if any(controller_uid(p) in old_uids for p in self.pods.items()):
+        if any(self.pods.owned_by(uid) for uid in old_uids):
             return  # wait until every old pod (terminating ones included) is gone
         if rs_replicas(new_rs) != replicas:
             await self._scale(new_rs, replicas, deployment, replicas)

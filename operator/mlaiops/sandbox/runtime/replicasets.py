@@ -14,7 +14,6 @@ from mlaiops.sandbox.runtime.informer import Informer, key_of
 from mlaiops.sandbox.runtime.util import (
     JSON,
     controller_ref,
-    controller_uid,
     meta,
     now,
     parse_time,
@@ -32,7 +31,7 @@ log = logging.getLogger(__name__)
 def owned_pods(pods: Informer, owner: JSON) -> list[JSON]:
     uid = meta(owner).get("uid")
     namespace = meta(owner).get("namespace")
-    return [p for p in pods.items() if meta(p).get("namespace") == namespace and controller_uid(p) == uid]
+    return [p for p in pods.owned_by(uid) if meta(p).get("namespace") == namespace]
 
 
 def new_pod(owner: JSON, template: JSON, owner_kind: str, owner_api: str, extra_labels: JSON) -> JSON:

@@ -113,10 +113,8 @@ class ServiceController(Controller):
     def _on_pod(self, _kind: str, pod: JSON, _old: JSON | None) -> None:
         namespace = meta(pod).get("namespace")
         labels = meta(pod).get("labels") or {}
-        for svc in self.services.items():
-            if meta(svc).get("namespace") == namespace and selector_matches(
-                (svc.get("spec") or {}).get("selector") or {}, labels
-            ):
+        for svc in self.services.in_namespace(namespace):
+            if selector_matches((svc.get("spec") or {}).get("selector") or {}, labels):
                 self.enqueue(key_of(svc))
 
     def service_env(self, namespace: str) -> dict[str, str]:
@@ -167,9 +165,8 @@ class ServiceController(Controller):
         pods = sorted(
             (
                 p
-                for p in self.pods.items()
-                if meta(p).get("namespace") == namespace
-                and selector_matches(selector, meta(p).get("labels") or {})
+                for p in self.pods.in_namespace(namespace)
+                if selector_matches(selector, meta(p).get("labels") or {})
                 and not is_terminating(p)
                 and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
             ),

@@ -1,0 +1,154 @@
+"""Lease-based leader election (client-go's leaderelection): acquire, keep renewing, release.
+
+Two candidates cannot both win: every write carries the resourceVersion that was read, and the
+API server refuses the second writer with 409. A leader that cannot renew within the renew
+deadline reports the loss; the caller must stop acting at once (``mlaiops run`` exits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from mlaiops.leader.client import JSON, LeaseClient, LeaseConflict
+from mlaiops.leader.lease import (
+    Decision,
+    LeaseRecord,
+    Observation,
+    Timing,
+    decide,
+    microtime,
+    next_record,
+    observe,
+    released,
+    renew_lost,
+)
+
+logger = logging.getLogger("mlaiops.leader")
+
+
+class LeaderElector:
+    def __init__(
+        self,
+        lease: LeaseClient,
+        identity: str,
+        timing: Timing,
+        on_change: Callable[[bool], None] = lambda leading: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lease = lease
+        self.identity = identity
+        self.timing = timing
+        self.on_change = on_change
+        self.clock = clock
+        self.observation: Observation | None = None
+        self.current: JSON | None = None  # the Lease as last read or written by us
+        self.leading = False
+        self.last_attempt = clock()
+
+    @property
+    def holder(self) -> str:
+        return self.observation.record.holder if self.observation else ""
+
+    def _set_leading(self, leading: bool) -> None:
+        if leading != self.leading:
+            self.leading = leading
+            self.on_change(leading)
+
+    async def try_acquire_or_renew(self) -> bool:
+        """One attempt; True when we hold the lease afterwards."""
+        now = self.clock()
+        self.last_attempt = now
+        current = await self.lease.get()
+        stamp = microtime()
+        if current is None:
+            record = next_record(Decision.CREATE, None, self.identity, self.timing.lease_duration, stamp)
+            try:
+                self.current = await self.lease.create(record)
+            except LeaseConflict:
+                return False
+            self.observation = Observation(record, now)
+            return True
+        record = LeaseRecord.from_spec(current.get("spec"))
+        self.current = current
+        self.observation = observe(self.observation, record, now)
+        decision = decide(self.observation, self.identity, now)
+        if decision is Decision.WAIT:
+            return False
+        wanted = next_record(decision, record, self.identity, self.timing.lease_duration, stamp)
+        try:
+            self.current = await self.lease.update(current, wanted)
+        except LeaseConflict:
+            return False
+        if decision is Decision.ACQUIRE:
+            previous = f"from {record.holder!r}" if record.holder else "(it was free)"
+            logger.info("took over lease %s/%s %s", self.lease.namespace, self.lease.name, previous)
+        self.observation = Observation(wanted, now)
+        return True
+
+    async def _attempt(self) -> bool:
+        try:
+            return await self.try_acquire_or_renew()
+        except Exception as error:  # the API server is unreachable or refuses: try again later
+            logger.warning("leader election attempt failed: %s", error)
+            return False
+
+    async def acquire(self, stop: asyncio.Event) -> bool:
+        """Try every retry period until we lead (True) or ``stop`` is set (False)."""
+        announced = ""
+        while not stop.is_set():
+            if await self._attempt():
+                self._set_leading(True)
+                return True
+            if self.holder and self.holder != announced:
+                announced = self.holder
+                logger.info(
+                    "standing by: lease %s/%s is held by %s", self.lease.namespace, self.lease.name, self.holder
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.timing.retry_period)
+        return False
+
+    async def keep_leading(self) -> str:
+        """Renew every retry period; return why leadership was lost (never returns while we lead)."""
+        last_renewed = self.last_attempt  # when the winning attempt started: others saw it later
+        while True:
+            await asyncio.sleep(self.timing.retry_period)
+            started = self.clock()
+            remaining = last_renewed + self.timing.renew_deadline - started
+            try:
+                renewed = await asyncio.wait_for(self._attempt(), max(remaining, 0.001))
+            except TimeoutError:
+                renewed = False
+            if renewed:
+                last_renewed = started
+            elif self.holder and self.holder != self.identity:
+                reason = f"lease taken by {self.holder}"
+                break
+            if renew_lost(last_renewed, self.clock(), self.timing.renew_deadline):
+                reason = f"failed to renew lease within {self.timing.renew_deadline:g}s"
+                break
+        self._set_leading(False)
+        return reason
+
+    async def release(self) -> None:
+        """Give the lease up (clear the holder) so a standby takes over at its next try; best effort."""
+        if not self.leading or self.current is None or self.observation is None:
+            return
+        self._set_leading(False)
+        try:
+            try:
+                await self.lease.update(self.current, released(self.observation.record, microtime()))
+            except LeaseConflict:  # a renewal cut short by shutdown may still have landed: read again
+                current = await self.lease.get()
+                record = LeaseRecord.from_spec((current or {}).get("spec"))
+                if current is None or record.holder != self.identity:
+                    return
+                await self.lease.update(current, released(record, microtime()))
+        except Exception as error:  # it expires on its own
+            logger.warning("could not release lease %s/%s: %s", self.lease.namespace, self.lease.name, error)
+        else:
+            logger.info("released lease %s/%s", self.lease.namespace, self.lease.name)

@@ -1,0 +1,53 @@
+"""The controllers' apply helper with a cached copy: requests only for what differs (counted in the audit)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes
+from apiserver_support import Http, unique
+
+from mlaiops.controllers.kube import Kube
+
+
+def service(namespace: str, name: str, port: int = 80) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {"selector": {"app": name}, "ports": [{"port": port}]},
+    }
+
+
+def requests_for(http: Http, namespace: str, name: str) -> list[str]:
+    return [
+        r["verb"]
+        for r in http.get("/sandbox/audit").json()["items"]
+        if r["namespace"] == namespace and r["resource"] == "services" and r["name"] in (name, "")
+    ]
+
+
+def test_apply_with_a_cached_copy(http: Http, api_client: kubernetes.client.ApiClient, namespace: str) -> None:
+    kube = Kube(api_client)
+    name = unique("svc")
+    http.delete("/sandbox/audit")
+
+    created, changed = kube.apply(service(namespace, name), current=None)  # known missing: no read first
+    assert changed and requests_for(http, namespace, name) == ["create"]
+
+    http.delete("/sandbox/audit")
+    _, changed = kube.apply(service(namespace, name), current=created)  # cache says as desired: no request
+    assert not changed and requests_for(http, namespace, name) == []
+
+    http.delete("/sandbox/audit")
+    _, changed = kube.apply(service(namespace, name), current=None)  # stale cache: 409, read, nothing to change
+    assert not changed and requests_for(http, namespace, name) == ["create", "get"]
+
+    http.delete("/sandbox/audit")
+    patched, changed = kube.apply(service(namespace, name, port=81), current=created)  # differs: one patch
+    assert changed and requests_for(http, namespace, name) == ["patch"]
+    assert patched["spec"]["ports"][0]["port"] == 81
+
+    http.delete("/sandbox/audit")
+    _, changed = kube.apply(service(namespace, name, port=81))  # no cache: read, then nothing to change
+    assert not changed and requests_for(http, namespace, name) == ["get"]

@@ -1,0 +1,168 @@
+"""The demo's pure parts: its data drifts one feature only, its objects are valid, its summary is honest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import BaseModel
+
+from mlaiops.api.anomalyrule import AnomalyRuleSpec
+from mlaiops.api.modeldeployment import ModelDeploymentSpec
+from mlaiops.api.remediationplaybook import RemediationPlaybookSpec
+from mlaiops.api.retrainpolicy import RetrainPolicySpec
+from mlaiops.demo import checks, objects
+from mlaiops.demo.data import DRIFTING, FEATURES, fraud_table, transactions
+from mlaiops.demo.summary import summary_table
+from mlaiops.demo.traffic import infer_body
+from mlaiops.report.build import _concerns
+from mlaiops.report.model import TimelineEntry
+from mlaiops.report.timeline import execution_entries, execution_subjects
+
+
+def test_drift_moves_the_drifting_feature_only_and_keeps_the_labels() -> None:
+    calm_x, calm_y = transactions(np.random.default_rng(3), 4000)
+    moved_x, moved_y = transactions(np.random.default_rng(3), 4000, drift=4.0)
+    column = FEATURES.index(DRIFTING)
+    assert np.array_equal(calm_y, moved_y)  # the same fraud, read on a new scale
+    assert np.allclose(moved_x[:, column] - calm_x[:, column], 4.0)
+    others = [i for i in range(len(FEATURES)) if i != column]
+    assert np.array_equal(calm_x[:, others], moved_x[:, others])
+    assert 0.2 < calm_y.mean() < 0.4
+
+
+def test_the_fraud_table_has_features_region_and_label() -> None:
+    lines = fraud_table(rows=50, seed=1, drift=4.0).splitlines()
+    assert lines[0].split(",") == [*FEATURES, "region", "is_fraud"]
+    rows = [line.split(",") for line in lines[1:]]
+    assert len(rows) == 50 and {r[-2] for r in rows} <= {"north", "south"} and {r[-1] for r in rows} <= {"0", "1"}
+    assert np.mean([float(r[FEATURES.index(DRIFTING)]) for r in rows]) > 3
+
+
+def test_traffic_rows_drift_the_asked_column() -> None:
+    import json
+
+    body = json.loads(infer_body(np.random.default_rng(0), 6, drift=100.0, column=2))
+    row = body["inputs"][0]["data"]
+    assert (
+        body["inputs"][0]["shape"] == [1, 6] and row[2] > 90 and all(abs(v) < 10 for i, v in enumerate(row) if i != 2)
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "model"),
+    [
+        (objects.retrain_policy, RetrainPolicySpec),
+        (objects.model_deployment, ModelDeploymentSpec),
+        (objects.drift_rule, AnomalyRuleSpec),
+        (objects.load_rule, AnomalyRuleSpec),
+        (objects.drift_playbook, RemediationPlaybookSpec),
+        (objects.load_playbook, RemediationPlaybookSpec),
+    ],
+)
+def test_the_demo_objects_are_valid_specs(make: Callable[[], dict[str, Any]], model: type[BaseModel]) -> None:
+    manifest = make()
+    assert manifest["metadata"]["namespace"] == objects.NAMESPACE
+    model.model_validate(manifest["spec"])
+
+
+def test_the_drift_rule_watches_the_drifting_feature_by_position() -> None:
+    assert f'feature="{FEATURES.index(DRIFTING)}"' in objects.drift_query()
+    assert objects.load_rule()["spec"]["detector"]["upper"] == objects.PER_REPLICA_LIMIT
+
+
+@dataclass
+class Step:
+    name: str
+    started: float
+    finished: float | None
+    outcome: str = ""
+    detection: float | None = None
+    remediation: float | None = None
+
+
+def test_the_summary_shows_durations_and_names_the_failed_step() -> None:
+    table = summary_table(
+        [Step("3. Drift", 20.0, 80.5, "promoted | stable", 12.04, 41.0), Step("4. Surge", 80.5, None, "", 9.0)]
+    ).splitlines()
+    assert table[1].startswith("| step | started | took | detected after | remediated after |")
+    assert table[3] == "| 3. Drift | +20.0s | 60.5s | 12.0s | 41.0s | promoted / stable |"
+    assert table[4] == "| 4. Surge | +80.5s | — | 9.0s | — | FAILED |"
+
+
+def test_an_execution_is_about_its_rule_and_its_target() -> None:
+    execution = {
+        "id": "e1",
+        "trigger": "rule:fraud-detection/fraud-load",
+        "target": "ModelDeployment/fraud-detector",
+        "state": "Succeeded",
+        "startedAt": "2026-11-27T08:00:00Z",
+        "finishedAt": "2026-11-27T08:00:30Z",
+        "reason": "Verified",
+    }
+    assert execution_subjects(execution) == ("AnomalyRule/fraud-load", "ModelDeployment/fraud-detector")
+    entries = execution_entries(
+        {"kind": "RemediationPlaybook", "metadata": {"name": "p"}, "status": {"executions": [execution]}}
+    )
+    assert [e.message for e in entries] == [
+        "e1: rule:fraud-detection/fraud-load on ModelDeployment/fraud-detector",
+        "e1: Succeeded (Verified)",
+    ]
+    assert all(_concerns(e, "AnomalyRule/fraud-load") for e in entries)
+    assert not _concerns(entries[0], "AnomalyRule/other")
+    story = TimelineEntry(datetime(2026, 11, 27, tzinfo=UTC), "story", "3. Drift")
+    assert _concerns(story, "AnomalyRule/other")
+
+
+# --- what the steps wait for -----------------------------------------------------------------------
+
+
+def rule(state: str, evaluations: int = 5, since: str = "2026-11-27T08:00:10Z") -> dict[str, Any]:
+    series = [{"state": state, "since": since, "value": 4.0}]
+    return {"metadata": {"name": "r"}, "status": {"state": state, "evaluations": evaluations, "series": series}}
+
+
+def test_a_rule_is_ready_when_normal_after_a_few_evaluations_and_fails_if_it_fires_early() -> None:
+    assert checks.rule_ready(rule("Normal", evaluations=1)) is None
+    assert checks.rule_ready(rule("Normal"))["state"] == "Normal"
+    with pytest.raises(checks.StepFailed, match="Pending before anything happened"):
+        checks.rule_ready(rule("Pending"))
+    assert checks.firing_since(rule("Normal")) is None
+    assert checks.firing_since(rule("Firing")) == datetime(2026, 11, 27, 8, 0, 10, tzinfo=UTC)
+
+
+def test_a_playbook_step_or_execution_that_failed_fails_the_story_step() -> None:
+    def playbook(state: str, result: str) -> dict[str, Any]:
+        steps = [{"action": "scale-out", "result": result, "message": "m"}]
+        executions = [{"id": "old", "state": "Refused"}, {"id": "e", "state": state, "steps": steps}]
+        return {"status": {"executions": executions}}
+
+    assert checks.latest_execution(playbook("Running", "Running"))["id"] == "e"
+    assert checks.step_done(playbook("Running", "Running"), "scale-out") is None
+    assert checks.step_done(playbook("Verifying", "Succeeded"), "scale-out")["result"] == "Succeeded"
+    with pytest.raises(checks.StepFailed, match="scale-out: Refused"):
+        checks.step_done(playbook("Running", "Refused"), "scale-out")
+    assert checks.verified(playbook("Verifying", "Succeeded")) is None
+    assert checks.verified(playbook("Succeeded", "Succeeded"))["id"] == "e"
+    with pytest.raises(checks.StepFailed, match="execution e Failed"):
+        checks.verified(playbook("Failed", "Succeeded"))
+
+
+def test_the_retrained_model_must_be_promoted_then_win_its_canary() -> None:
+    runs = [{"id": "r2", "trigger": "playbook", "phase": "Rejected", "decision": "no better"}]
+    with pytest.raises(checks.StepFailed, match="r2 Rejected: no better"):
+        checks.playbook_run({"status": {"runs": runs}})
+    assert checks.playbook_run({"status": {"runs": [{"id": "r1", "trigger": "manual", "phase": "Promoted"}]}}) is None
+
+    def md(stable: str, last: str, outcome: str, phase: str = "Ready") -> dict[str, Any]:
+        history = [{"version": last, "outcome": outcome, "message": "m"}]
+        return {"status": {"phase": phase, "stableModel": {"version": stable}, "history": history}}
+
+    assert checks.promoted(md("r1", "forest", "RolledBack"), "r2") is None  # the canary has not ended yet
+    assert checks.promoted(md("r2", "r2", "Promoted"), "r2") is not None
+    with pytest.raises(checks.StepFailed, match="canary of r2 ended RolledBack"):
+        checks.promoted(md("r1", "r2", "RolledBack"), "r2")
