@@ -18,6 +18,8 @@ from tests.e2e.conftest import Cluster
 pytestmark = pytest.mark.integration
 
 FAULTS = catalogue(outage=15.0, kills=4, kill_every=(1.0, 3.0))
+# The session's cluster still runs earlier tests' pods: give convergence room (it is not a timing test).
+CONVERGE_WITHIN = 300.0
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def env(cluster: Cluster) -> Env:
 @pytest.fixture(scope="module")
 def reference(env: Env) -> Iterator[JSON]:
     """The loop's end state without faults."""
-    loop = Loop(env, "faults-reference")
+    loop = Loop(env, "faults-reference", timeout=CONVERGE_WITHIN)
     try:
         outcome = play(env, loop, FAULTS["none"])
     finally:
@@ -39,7 +41,7 @@ def reference(env: Env) -> Iterator[JSON]:
 
 
 def played(env: Env, reference: JSON, fault: Fault) -> Outcome:
-    loop = Loop(env, f"faults-{fault.name}")
+    loop = Loop(env, f"faults-{fault.name}", timeout=CONVERGE_WITHIN)
     try:
         outcome = play(env, loop, fault, reference, seed=7)
     finally:
