@@ -168,7 +168,7 @@ def write(run: Pass, execution: ExecutionRecord, status: IncidentStatus, current
             },
             "spec": {"target": execution.target, "playbook": run.name},
         }
-        current, _ = kube().apply(obj, owner=run.body)
+        current, _ = kube().apply(obj, owner=run.body, current=None)  # read just before: missing
     new = status_patch(status)
     if status_changed(new, current.get("status")):
         kube().patch(API_VERSION, "Incident", run.namespace, name, {"status": new}, sub="status")

@@ -175,7 +175,9 @@ class Kube:
             except ApiException as error:
                 if error.status != 409:
                     raise
-                current = self.get(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"]) or {}
+                current = self.get(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+                if current is None:  # a conflict, yet nothing there (deleted meanwhile): the caller retries
+                    raise
         desired = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind", "status")}
         if is_subset(desired, current):
             return current, False

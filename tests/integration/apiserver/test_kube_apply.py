@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import kubernetes
+import pytest
 from apiserver_support import Http, unique
+from kubernetes.client.exceptions import ApiException
 
 from mlaiops.controllers.kube import Kube
 
@@ -51,3 +53,23 @@ def test_apply_with_a_cached_copy(http: Http, api_client: kubernetes.client.ApiC
     http.delete("/sandbox/audit")
     _, changed = kube.apply(service(namespace, name, port=81))  # no cache: read, then nothing to change
     assert not changed and requests_for(http, namespace, name) == ["get"]
+
+
+def test_a_conflict_with_nothing_there_is_raised_not_patched(
+    http: Http, api_client: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    """409 on create although the object is missing (deleted meanwhile): the caller retries; no blind patch."""
+    kube = Kube(api_client)
+    name = unique("svc")
+    rule = {"verb": "create", "resource": "services", "namespace": namespace, "statusCode": 409, "count": 1}
+    http.post("/sandbox/faults", {"rules": [rule]})
+    http.delete("/sandbox/audit")
+    try:
+        with pytest.raises(ApiException) as raised:
+            kube.apply(service(namespace, name), current=None)
+    finally:
+        http.delete("/sandbox/faults")
+    assert raised.value.status == 409
+    assert requests_for(http, namespace, name) == ["create", "get"]
+    created, changed = kube.apply(service(namespace, name), current=None)  # the next pass succeeds
+    assert changed and created["metadata"]["name"] == name
