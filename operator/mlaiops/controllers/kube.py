@@ -8,6 +8,7 @@ when missing, patch it only when the desired fields differ from what the server 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,18 @@ from mlaiops import API_VERSION
 from mlaiops.api import KINDS
 
 JSON = dict[str, Any]
+
+
+# Reads and merge patches are idempotent: a transient server error (5xx, 429) is retried at once a
+# couple of times instead of failing the whole reconcile pass, which with ten requests a pass and a
+# flaky API server would make progress rare. Creates and deletes are left to the next pass.
+RETRIED_METHODS = ("GET", "PATCH")
+RETRIES = 2
+RETRY_DELAY = 0.2
+
+
+def _transient(error: ApiException) -> bool:
+    return error.status is not None and (error.status >= 500 or error.status == 429)
 
 
 class Unknown:
@@ -101,17 +114,25 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
     ) -> JSON:
-        request = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(*request)
-        response.read()
-        return self.api.response_deserialize(response, {"2XX": "object"}).data
+        attempt = 0
+        while True:
+            request = self.api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=query or [],
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            try:
+                response = self.api.call_api(*request)
+                response.read()
+                return self.api.response_deserialize(response, {"2XX": "object"}).data
+            except ApiException as error:
+                attempt += 1
+                if method not in RETRIED_METHODS or not _transient(error) or attempt > RETRIES:
+                    raise
+                time.sleep(RETRY_DELAY * attempt)
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str, sub: str | None = None) -> JSON | None:
         try:

@@ -73,3 +73,28 @@ def test_a_conflict_with_nothing_there_is_raised_not_patched(
     assert requests_for(http, namespace, name) == ["create", "get"]
     created, changed = kube.apply(service(namespace, name), current=None)  # the next pass succeeds
     assert changed and created["metadata"]["name"] == name
+
+
+def test_reads_are_retried_on_transient_errors(
+    http: Http, api_client: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    """Two 500s on a GET are absorbed by retries; a third would reach the caller."""
+    kube = Kube(api_client)
+    name = unique("svc")
+    kube.apply(service(namespace, name), current=None)
+    rule = {"verb": "get", "resource": "services", "namespace": namespace, "statusCode": 500, "count": 2}
+    http.post("/sandbox/faults", {"rules": [rule]})
+    http.delete("/sandbox/audit")
+    try:
+        found = kube.get("v1", "Service", namespace, name)
+    finally:
+        http.delete("/sandbox/faults")
+    assert found is not None and found["metadata"]["name"] == name
+    assert requests_for(http, namespace, name) == ["get", "get", "get"]
+    http.post("/sandbox/faults", {"rules": [{**rule, "count": 3}]})
+    try:
+        with pytest.raises(ApiException) as raised:
+            kube.get("v1", "Service", namespace, name)
+    finally:
+        http.delete("/sandbox/faults")
+    assert raised.value.status == 500
