@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlaiops.controllers.kube import is_subset, owner_reference
+from mlaiops.kube import is_subset, owner_reference
 
 
 def test_server_defaults_do_not_count_as_drift() -> None:

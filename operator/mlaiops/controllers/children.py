@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from mlaiops.controllers.kube import JSON
+from mlaiops.kube import JSON
 from mlaiops.resources.modelserver import MANAGED_BY
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from mlaiops.api.common import ApiModel, Condition
 from mlaiops.api.errors import describe
 from mlaiops.controllers import settings
-from mlaiops.controllers.kube import Kube, load_api_client
+from mlaiops.kube import Kube, load_api_client
 from mlaiops.metrics.prometheus import PrometheusProvider
 
 M = TypeVar("M", bound=BaseModel)

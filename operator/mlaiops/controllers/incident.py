@@ -19,7 +19,7 @@ from mlaiops import API_VERSION
 from mlaiops.api.common import seconds
 from mlaiops.api.incident import Change, IncidentAnomaly, IncidentStatus, IncidentStep
 from mlaiops.controllers.common import kube, parse_status, status_changed, status_patch
-from mlaiops.controllers.kube import JSON
+from mlaiops.kube import JSON
 from mlaiops.remediation import ladder
 from mlaiops.remediation.incidents import LOOKBACK, Signal, correlated, rank_causes
 

@@ -26,7 +26,7 @@ from mlaiops.controllers.common import (
     status_changed,
     status_patch,
 )
-from mlaiops.controllers.kube import JSON
+from mlaiops.kube import JSON
 from mlaiops.metrics import operator as operator_metrics
 from mlaiops.metrics.prometheus import single_value
 from mlaiops.metrics.provider import ProviderError

@@ -47,7 +47,7 @@ from mlaiops.controllers.common import (
     status_changed,
     status_patch,
 )
-from mlaiops.controllers.kube import JSON
+from mlaiops.kube import JSON
 from mlaiops.remediation import actions, guardrails, ladder
 from mlaiops.remediation.alertmanager import ALERTS, PayloadError
 from mlaiops.remediation.alertmanager import parse as parse_alerts

@@ -73,7 +73,7 @@ async def run_elected(
     ``stop_flag`` goes to kopf untouched: kopf leaves the waiter of a stop flag pending after a
     signal, which costs five seconds of shutdown, so the signal-only path passes none.
     """
-    from mlaiops.controllers.kube import load_api_client
+    from mlaiops.kube import load_api_client
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

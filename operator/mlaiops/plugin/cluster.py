@@ -12,7 +12,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from mlaiops import API_VERSION, GROUP, VERSION
-from mlaiops.controllers.kube import Kube
+from mlaiops.kube import Kube
 
 JSON = dict[str, Any]
 

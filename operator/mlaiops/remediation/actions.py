@@ -15,7 +15,7 @@ from typing import Any
 from mlaiops import API_VERSION
 from mlaiops.api.common import seconds
 from mlaiops.api.remediationplaybook import Action, RemediationPlaybookSpec
-from mlaiops.controllers.kube import JSON, Kube
+from mlaiops.kube import JSON, Kube
 from mlaiops.metrics.provider import ProviderError
 from mlaiops.remediation import guardrails, quantity
 from mlaiops.remediation.matching import selector_matches

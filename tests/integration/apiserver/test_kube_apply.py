@@ -9,7 +9,7 @@ import pytest
 from apiserver_support import Http, unique
 from kubernetes.client.exceptions import ApiException
 
-from mlaiops.controllers.kube import Kube
+from mlaiops.kube import Kube
 
 
 def service(namespace: str, name: str, port: int = 80) -> dict[str, Any]:
