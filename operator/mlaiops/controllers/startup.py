@@ -8,14 +8,22 @@ import kopf
 
 from mlaiops import GROUP
 from mlaiops.controllers import settings as controller_settings
+from mlaiops.kube import Kube, load_api_client
 from mlaiops.metrics import operator as operator_metrics
+from mlaiops.metrics.prometheus import PrometheusProvider
 
 FINALIZER = f"{GROUP}/finalizer"
 
 
 @kopf.on.startup(retries=3, backoff=1)  # a failing start exits (and restarts), never 60 s loops
-def configure_kopf(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Keep kopf's bookkeeping under our own annotation prefix and bound every retry."""
+def configure_kopf(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Keep kopf's bookkeeping under our own annotation prefix and bound every retry.
+
+    The API and Prometheus clients are made here, once, and handed to every handler in kopf's
+    ``memo`` (``memo.kube``, ``memo.prometheus``): no module-level client, and tests inject their own.
+    """
+    memo.kube = Kube(load_api_client())
+    memo.prometheus = PrometheusProvider(str(controller_settings().prometheus_url))
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
