@@ -8,10 +8,12 @@ STAMP  := $(VENV)/.installed
 
 all: test
 
-$(STAMP): pyproject.toml
+# The operator (with its test extra) and the sandbox distribution (emulator, runtime, harness, demo):
+# two distributions, one venv. The operator's wheel and image never contain the sandbox.
+$(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e ./sandbox
 	touch $@
 
 setup: $(STAMP) prometheus
@@ -41,7 +43,7 @@ crds: $(STAMP)
 	$(BIN)/mlaiops crds
 
 demo: setup
-	$(BIN)/python -m mlaiops.demo $(DEMO_ARGS)
+	$(BIN)/python -m mlaiops_demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -44,6 +44,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlaiops_sandbox.testing import free_port
+
 SERVER_CPU = 0
 CLIENT_CPU = 1
 MODEL_NAME = "fraud"
@@ -90,11 +92,6 @@ def v2_body(row: Sequence[float]) -> bytes:
 
 # --- servers -----------------------------------------------------------------------------------
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _pin(cpu: int) -> Callable[[], None]:

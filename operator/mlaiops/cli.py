@@ -18,7 +18,6 @@ from mlaiops import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "mlaiops.runner",
     "mlaiops.crdgen",
-    "mlaiops.sandbox.cli",
     "mlaiops.apidocs",
     "mlaiops.runtime.train",
     "mlaiops.detection.cli",

@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client, config
+from mlaiops_sandbox.cluster import Sandbox
+from mlaiops_sandbox.testing import OperatorProcess
+from mlaiops_sandbox.testing.plugin import operator_for
 
-from mlaiops.sandbox.cluster import Sandbox
-from tests.e2e.conftest import ROOT, Operator, free_port, wait_for
+from tests.e2e.conftest import ROOT, free_port, wait_for
 
 CONFIGURATION = "mlaiops.dev"
 VWC = ("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
@@ -40,10 +42,10 @@ def _certificate(directory: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def webhook_operator(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+def webhook_operator(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     directory = tmp_path_factory.mktemp("webhook")
     cert, key = _certificate(directory)
-    operator = Operator(sandbox, directory / "operator.log")
+    operator = operator_for(sandbox, directory / "operator.log")
     operator.env.update(
         {
             "MLAIOPS_WEBHOOK_PORT": str(free_port()),
@@ -88,7 +90,7 @@ def example(kind: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def namespace(sandbox: Sandbox, webhook_operator: Operator) -> Iterator[str]:
+def namespace(sandbox: Sandbox, webhook_operator: OperatorProcess) -> Iterator[str]:
     name = "admission-e2e"
     assert kubectl(sandbox, "create", "namespace", name).returncode == 0
     yield name
@@ -96,7 +98,7 @@ def namespace(sandbox: Sandbox, webhook_operator: Operator) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def webhooks(sandbox: Sandbox, webhook_operator: Operator, namespace: str) -> dict[str, Any]:
+def webhooks(sandbox: Sandbox, webhook_operator: OperatorProcess, namespace: str) -> dict[str, Any]:
     """kopf registered its webhooks, and they answer (a broken spec is refused by the webhook)."""
     api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sandbox.kubeconfig_path)))
     configuration = wait_for(

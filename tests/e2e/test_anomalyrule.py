@@ -8,54 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mlaiops_sandbox.testing.exporters import knob_exporter
 
 from tests.e2e.conftest import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
-
-EXPORTER = """
-import os, time
-from prometheus_client import Gauge, start_http_server
-path = os.environ["VALUE_FILE"]
-gauge = Gauge("demo_value", "A value the test sets through a file")
-gauge.set_function(lambda: float(open(path).read()))
-start_http_server(int(os.environ["PORT"]))
-while True:
-    time.sleep(3600)
-"""
-
-
-def exporter() -> dict:
-    labels = {"app.kubernetes.io/name": "exporter"}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "exporter"},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8000"},
-                },
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "exporter",
-                            "image": "mlaiops:test",
-                            "command": ["python", "-c", EXPORTER],
-                            "env": [{"name": "VALUE_FILE", "value": "/knob/value"}, {"name": "PORT", "value": "8000"}],
-                            "ports": [{"containerPort": 8000, "name": "metrics"}],
-                            "volumeMounts": [{"name": "knob", "mountPath": "/knob"}],
-                        }
-                    ],
-                    "volumes": [{"name": "knob", "persistentVolumeClaim": {"claimName": "knob"}}],
-                },
-            },
-        },
-    }
-
 
 def rule(namespace: str) -> dict:
     return {
@@ -80,7 +37,7 @@ def knob(cluster: Cluster) -> Iterator[tuple[str, Path]]:
     folder = cluster.sandbox.dir / "volumes" / namespace / "knob"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "value").write_text("10")
-    cluster.apply(exporter(), namespace)
+    cluster.apply(knob_exporter(), namespace)
     cluster.apply(rule(namespace), namespace)
     yield namespace, folder / "value"
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import joblib
 import pytest
+from mlaiops_demo.data import slow_model
+from mlaiops_demo.traffic import Traffic
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from mlaiops.demo.data import slow_model
-from mlaiops.demo.traffic import Traffic
 from tests.e2e.conftest import Cluster, wait_for
 
 pytestmark = pytest.mark.integration

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from mlaiops_demo.objects import PER_REPLICA_LIMIT
+from mlaiops_demo.story import NAMESPACE, Story
 
-from mlaiops.demo.objects import PER_REPLICA_LIMIT
-from mlaiops.demo.story import NAMESPACE, Story
 from tests.e2e.conftest import Cluster
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from mlaiops_sandbox.testing.fault_checks import JSON
+from mlaiops_sandbox.testing.fault_scenarios import Env, Loop
+from mlaiops_sandbox.testing.faults import Fault, Outcome, catalogue, details, play
 
-from benchmarks.fault_checks import JSON
-from benchmarks.fault_scenarios import Env, Loop
-from benchmarks.faults import Fault, Outcome, catalogue, details, play
 from tests.e2e.conftest import Cluster
 
 pytestmark = pytest.mark.integration

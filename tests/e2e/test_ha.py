@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from mlaiops_sandbox.testing.plugin import operator_for
 
-from tests.e2e.conftest import LEASE_NAMESPACE, Cluster, Operator, free_port, wait_for
+from tests.e2e.conftest import LEASE_NAMESPACE, Cluster, free_port, wait_for
 from tests.e2e.test_retrain import policy, prepare, request, runs
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ HANDOVER_TIMEOUT = 4 + 30  # the lease duration, plus a standby's kopf start on 
 class Replica:
     def __init__(self, cluster: Cluster, name: str, log: Path) -> None:
         self.name = name
-        self.operator = Operator(
+        self.operator = operator_for(
             cluster.sandbox,
             log,
             extra_env={"POD_NAME": name, "MLAIOPS_WEBHOOK_PORT": str(free_port()), **TIMING, **WEBHOOK},

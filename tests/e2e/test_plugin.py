@@ -22,11 +22,11 @@ import joblib
 import numpy as np
 import pytest
 from matplotlib import image
+from mlaiops_sandbox.testing.exporters import knob_exporter
 from sklearn.datasets import make_classification
 from sklearn.dummy import DummyClassifier
 
 from tests.e2e.conftest import Cluster, wait_for
-from tests.e2e.test_anomalyrule import exporter
 
 pytestmark = pytest.mark.integration
 NS = "plugin"
@@ -115,7 +115,7 @@ def setup(cluster: Cluster) -> Iterator[Path]:
     knob.mkdir(parents=True, exist_ok=True)
     (knob / "value").write_text("10")
     publish_data(cluster)
-    for manifest in (MODEL_DEPLOYMENT, exporter(), RULE, POLICY, PLAYBOOK):
+    for manifest in (MODEL_DEPLOYMENT, knob_exporter(), RULE, POLICY, PLAYBOOK):
         cluster.apply(manifest, NS)
     wait_for(lambda: cluster.get("modeldeployments", NS, "fraud")["status"].get("phase") == "Ready", what="md Ready")
     wait_for(

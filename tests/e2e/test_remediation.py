@@ -22,11 +22,11 @@ from typing import Any
 import joblib
 import pytest
 from aiohttp import web
+from mlaiops_sandbox.testing.exporters import knob_exporter
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from tests.e2e.conftest import Cluster, free_port, wait_for
-from tests.e2e.test_anomalyrule import exporter
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def make_world(cluster: Cluster, namespace: str, target: dict[str, str] | None =
     folder.mkdir(parents=True, exist_ok=True)
     world = World(cluster, namespace, folder / "value")
     world.low()
-    cluster.apply(exporter(), namespace)
+    cluster.apply(knob_exporter(), namespace)
     cluster.apply(latency_rule(namespace, target or {"kind": "Deployment", "name": "web"}, **rule), namespace)
     wait_for(lambda: world.rule_state() == "Normal", timeout=60, what=f"rule Normal in {namespace}")
     return world

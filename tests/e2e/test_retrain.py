@@ -165,13 +165,15 @@ def test_schedule_of_seconds_starts_runs(cluster: Cluster) -> None:
 
 
 def test_anomaly_firing_many_times_starts_exactly_one_run(cluster: Cluster) -> None:
-    from tests.e2e.test_anomalyrule import exporter, rule
+    from mlaiops_sandbox.testing.exporters import knob_exporter
+
+    from tests.e2e.test_anomalyrule import rule
 
     ns = prepare(cluster, "retrain-anomaly")
     knob = cluster.sandbox.dir / "volumes" / ns / "knob"
     knob.mkdir(parents=True, exist_ok=True)
     (knob / "value").write_text("10")
-    cluster.apply(exporter(), ns)
+    cluster.apply(knob_exporter(), ns)
     firing_rule = rule(ns)
     firing_rule["spec"]["for"] = "0s"
     cluster.apply(firing_rule, ns)

@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 import yaml
+from mlaiops_sandbox.testing.wait import wait_for
 
 DATA = Path(__file__).parent / "data"
 MERGE = "application/merge-patch+json"
@@ -30,15 +31,8 @@ def unique(prefix: str = "t") -> str:
 
 
 def poll(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> Any:
-    """Return the first truthy result of `check`, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last={last!r}")
+    """The harness's poll loop; an exception from ``check`` fails at once."""
+    return wait_for(check, timeout, interval, what or repr(check), ignore=())
 
 
 class Http:

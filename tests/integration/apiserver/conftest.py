@@ -12,8 +12,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 import yaml
-
-from mlaiops.sandbox.apiserver import ApiServerThread, kubeconfig
+from mlaiops_sandbox.apiserver import ApiServerThread, kubeconfig
 
 # The tests import their helpers as a top-level module whatever pytest's import mode is.
 sys.path.insert(0, str(Path(__file__).parent))

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -27,8 +26,8 @@ import pytest
 import yaml
 from aiohttp import web
 from apiserver_support import APPLY, Http, load, poll, unique
-
-from mlaiops.sandbox.apiserver import ApiServerThread, kubeconfig
+from mlaiops_sandbox.apiserver import ApiServerThread, kubeconfig
+from mlaiops_sandbox.testing import free_port
 
 VWC_PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 Responder = Callable[[dict[str, Any]], Any]
@@ -424,17 +423,12 @@ def test_namespace_and_object_selectors(api: Http, ns: str, hook: Webhook, regis
 # --- when the webhook cannot be called ---------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def test_unreachable_webhook_fails_closed_by_default_and_open_when_ignored(
     api: Http, ns: str, register: Callable[..., str]
 ) -> None:
     """failurePolicy Fail (the v1 default): 500 InternalError 'failed calling webhook'; Ignore: the write proceeds."""
-    url = f"http://127.0.0.1:{_free_port()}/validate"
+    url = f"http://127.0.0.1:{free_port()}/validate"
     config = register({"url": url})
     response = api.post(widgets(ns), widget())
     assert response.status_code == 500
@@ -642,7 +636,7 @@ def test_resource_patterns(
     resources: list[str], subresource: str | None, expected: bool, server: ApiServerThread
 ) -> None:
     """'*' is every resource but no subresource, '*/*' everything, 'x/*' every subresource of x."""
-    from mlaiops.sandbox.apiserver.admission import Request, rule_matches
+    from mlaiops_sandbox.apiserver.admission import Request, rule_matches
 
     info = server.server.cluster.registry.get("apps", "v1", "deployments")  # type: ignore[union-attr]
     assert info is not None

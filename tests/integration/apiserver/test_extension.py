@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from apiserver_support import Http
-
-from mlaiops.sandbox.apiserver import ApiServerThread
+from mlaiops_sandbox.apiserver import ApiServerThread
 
 
 async def _log(request: web.Request, server, target) -> web.Response:

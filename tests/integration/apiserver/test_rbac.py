@@ -16,9 +16,8 @@ import pytest
 import requests
 import yaml
 from apiserver_support import unique
-
-from mlaiops.sandbox.apiserver import ApiServerThread
-from mlaiops.sandbox.apiserver.tls import token_kubeconfig
+from mlaiops_sandbox.apiserver import ApiServerThread
+from mlaiops_sandbox.apiserver.tls import token_kubeconfig
 
 RBAC = "rbac.authorization.k8s.io"
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]

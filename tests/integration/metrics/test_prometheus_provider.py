@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from mlaiops_sandbox.runtime.prometheus import Prometheus
 
 from mlaiops.metrics.prometheus import PrometheusProvider, single_value
 from mlaiops.metrics.provider import ProviderError
-from mlaiops.sandbox.runtime.prometheus import Prometheus
 
 pytestmark = pytest.mark.integration
 

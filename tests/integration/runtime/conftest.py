@@ -8,9 +8,9 @@ import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
+from mlaiops_sandbox.cluster import Sandbox
+from mlaiops_sandbox.runtime import RuntimeConfig
 
-from mlaiops.sandbox.cluster import Sandbox
-from mlaiops.sandbox.runtime import RuntimeConfig
 from tests.integration.runtime.helpers import Kube
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -13,21 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mlaiops_sandbox.testing.wait import wait_for as harness_wait_for
+
 T = TypeVar("T")
 JSON = dict[str, Any]
 OWN_IMAGE = "ghcr.io/example/mlaiops:test"
 
 
 def wait_for(fn: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
-    """Poll ``fn`` until it returns something truthy; fail with the last value after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+    """The harness's poll loop; an exception from ``fn`` fails at once."""
+    return harness_wait_for(fn, timeout, interval, what, ignore=())
 
 
 class Kube:

@@ -1,4 +1,4 @@
-"""`mlaiops sandbox up` as a real subprocess: comes up, serves kubectl, runs pods, shuts down cleanly."""
+"""`mlaiops-sandbox up` as a real subprocess: comes up, serves kubectl, runs pods, shuts down cleanly."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_sandbox_up_serves_kubectl_and_stops_cleanly_on_sigterm(tmp_path: Path) 
         pytest.skip("kubectl is not installed")
     began = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlaiops", "sandbox", "up", "--dir", str(tmp_path), "--no-prometheus"],
+        [sys.executable, "-m", "mlaiops_sandbox", "up", "--dir", str(tmp_path), "--no-prometheus"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -54,7 +54,7 @@ def test_sandbox_up_serves_kubectl_and_stops_cleanly_on_sigterm(tmp_path: Path) 
         assert proc.stdout is not None
         first = proc.stdout.readline()
         startup = time.monotonic() - began
-        assert first.startswith("mlaiops sandbox is up"), first
+        assert first.startswith("mlaiops-sandbox is up"), first
         print(f"\nsandbox up (no Prometheus) printed ready after {startup:.2f}s wall clock: {first.strip()}")
         kubeconfig = tmp_path / "kubeconfig"
         assert kubeconfig.exists()

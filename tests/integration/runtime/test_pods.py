@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from mlaiops_sandbox.cluster import Sandbox
 
-from mlaiops.sandbox.cluster import Sandbox
 from tests.integration.runtime.helpers import OWN_IMAGE, Kube, alive, pids_of, wait_for
 
 pytestmark = pytest.mark.integration

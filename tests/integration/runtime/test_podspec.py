@@ -6,11 +6,10 @@ from __future__ import annotations
 import sys
 
 import pytest
-
-from mlaiops.sandbox.runtime.config import RuntimeConfig, parse_outcome
-from mlaiops.sandbox.runtime.deployments import surge_and_unavailable, template_hash
-from mlaiops.sandbox.runtime.podspec import PathMap, expand, resolve_argv, resolve_env_values, rewrite_port_token
-from mlaiops.sandbox.runtime.prometheus import pod_targets
+from mlaiops_sandbox.runtime.config import RuntimeConfig, parse_outcome
+from mlaiops_sandbox.runtime.deployments import surge_and_unavailable, template_hash
+from mlaiops_sandbox.runtime.podspec import PathMap, expand, resolve_argv, resolve_env_values, rewrite_port_token
+from mlaiops_sandbox.runtime.prometheus import pod_targets
 
 
 @pytest.mark.parametrize(

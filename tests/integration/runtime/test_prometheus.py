@@ -8,8 +8,8 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from mlaiops_sandbox.cluster import Sandbox
 
-from mlaiops.sandbox.cluster import Sandbox
 from tests.integration.runtime.helpers import OWN_IMAGE, Kube, http_get, wait_for
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,8 @@ sandbox can take Prometheus down for a while."""
 from __future__ import annotations
 
 import pytest
+from mlaiops_sandbox.cluster import Sandbox
 
-from mlaiops.sandbox.cluster import Sandbox
 from tests.integration.runtime.helpers import (
     Kube,
     deployment_available,

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,28 +16,20 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
+from mlaiops_sandbox.testing import free_port
+from mlaiops_sandbox.testing.wait import wait_for as harness_wait_for
 from sklearn.linear_model import LogisticRegression
 
 T = TypeVar("T")
 N_FEATURES = 8
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+
 
 
 def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
-    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    """The harness's poll loop; an exception from ``check`` fails at once."""
+    return harness_wait_for(check, timeout, 0.05, what, ignore=())  # type: ignore[arg-type]
 
 
 @dataclass

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mlaiops_sandbox.testing import free_port
 
 from mlaiops.admission import PrometheusParser, PromqlUnavailable, local_error
 from mlaiops.rollout.analysis import BUILTIN_QUERIES
@@ -45,17 +45,12 @@ def test_local_check_finds_unbalanced_promql(query: str, message: str) -> None:
     assert local_error(query) == message
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("prometheus") is None:
         pytest.skip("prometheus is not installed")
-    from mlaiops.sandbox.runtime.prometheus import Prometheus
+    from mlaiops_sandbox.runtime.prometheus import Prometheus
 
     server = Prometheus(Path(tmp_path_factory.mktemp("prometheus")))
     server.start()
@@ -81,7 +76,7 @@ def test_prometheus_parser_accepts_and_rejects_like_prometheus(prometheus: str) 
 
 
 def test_unreachable_prometheus_raises_unavailable() -> None:
-    parser = PrometheusParser(f"http://127.0.0.1:{_free_port()}", timeout=1)
+    parser = PrometheusParser(f"http://127.0.0.1:{free_port()}", timeout=1)
     with pytest.raises(PromqlUnavailable, match="unreachable"):
         parser.check("up")
 

@@ -22,11 +22,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mlaiops_sandbox.apiserver import schema as crd_schema
 from pydantic import ValidationError
 
 from mlaiops.admission import validate
 from mlaiops.api import KINDS_BY_NAME
-from mlaiops.sandbox.apiserver import schema as crd_schema
 from tests.unit.api.helpers import DELETE, example_objects
 from tests.unit.api.helpers import crd_schema as load_crd_schema
 

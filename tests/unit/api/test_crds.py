@@ -13,10 +13,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from mlaiops_sandbox.apiserver.schema import apply_defaults
 
 from mlaiops import crdgen
 from mlaiops.api import KINDS, KINDS_BY_NAME
-from mlaiops.sandbox.apiserver.schema import apply_defaults
 from tests.unit.api.helpers import CRDS, crd_schema, example_objects
 
 KUBERNETES_VERSION = kubernetes_validate.latest_version()

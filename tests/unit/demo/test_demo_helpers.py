@@ -9,16 +9,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from mlaiops_demo import checks, objects
+from mlaiops_demo.data import DRIFTING, FEATURES, fraud_table, transactions
+from mlaiops_demo.summary import summary_table
+from mlaiops_demo.traffic import infer_body
 from pydantic import BaseModel
 
 from mlaiops.api.anomalyrule import AnomalyRuleSpec
 from mlaiops.api.modeldeployment import ModelDeploymentSpec
 from mlaiops.api.remediationplaybook import RemediationPlaybookSpec
 from mlaiops.api.retrainpolicy import RetrainPolicySpec
-from mlaiops.demo import checks, objects
-from mlaiops.demo.data import DRIFTING, FEATURES, fraud_table, transactions
-from mlaiops.demo.summary import summary_table
-from mlaiops.demo.traffic import infer_body
 from mlaiops.report.build import _concerns
 from mlaiops.report.model import TimelineEntry
 from mlaiops.report.timeline import execution_entries, execution_subjects

@@ -1,6 +1,0 @@
-"""The sandbox's local runtime: kubelet, built-in controllers and kube-proxy, as an API client."""
-
-from mlaiops.sandbox.runtime.config import RuntimeConfig
-from mlaiops.sandbox.runtime.runtime import Runtime
-
-__all__ = ["Runtime", "RuntimeConfig"]

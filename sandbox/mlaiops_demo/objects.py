@@ -1,0 +1,183 @@
+"""The objects the demo applies: the team's GitOps folder (examples/), with intervals of seconds.
+
+The examples are tuned for production (rules every 15 s to 1 min over hours of history); the demo
+plays the same story in minutes, so its rules evaluate every 2 s over the history it has.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlaiops_demo.data import DRIFTING, FEATURES
+
+NAMESPACE = "fraud-detection"
+MODEL = "fraud-detector"
+SELECTOR = f'namespace="{NAMESPACE}", model="{MODEL}"'
+PER_REPLICA_LIMIT = 10.0
+"""Requests per second one replica is sized for (the team's capacity plan): above it, scale out."""
+
+JSON = dict[str, Any]
+
+
+def _meta(name: str, **labels: str) -> JSON:
+    return {"name": name, "namespace": NAMESPACE, **({"labels": labels} if labels else {})}
+
+
+def retrain_policy() -> JSON:
+    """Trains on whatever the data pipeline last wrote to the claim; promotes only a better model."""
+    return {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "RetrainPolicy",
+        "metadata": _meta("fraud-retrain"),
+        "spec": {
+            "modelDeploymentRef": {"name": MODEL},
+            "triggers": {"minInterval": "10s"},
+            "dataset": {"uri": "pvc://fraud-data/transactions.csv", "target": "is_fraud"},
+            "trainer": {"estimator": "HistGradientBoostingClassifier", "params": {"max_iter": 60}, "seed": 7},
+            "output": {"uri": "pvc://fraud-models/fraud-detector"},
+            "validation": {
+                "metric": "roc_auc",
+                "minimum": 0.8,
+                "minImprovement": {"absolute": 0.02},
+                "fairness": {"sensitiveAttribute": "region", "maxDemographicParityDifference": 0.1},
+            },
+        },
+    }
+
+
+def model_deployment() -> JSON:
+    """Two replicas; a canary takes half the traffic and may spend at most 30 ms of CPU per request.
+
+    CPU seconds per request, not wall-clock latency: on a shared two-core machine a fresh canary
+    process waits for the CPU for many seconds, while the CPU a prediction costs does not depend on
+    who else runs. A slow model fails every check (each of its predictions costs about 90 ms); a
+    fresh process fails only while its model load is in the 6 s window, which ``failureLimit`` allows.
+    """
+    cpu = (
+        'sum(rate(process_cpu_seconds_total{namespace="{{namespace}}", '
+        'mlaiops_dev_model_deployment="{{name}}", mlaiops_dev_track="{{track}}"}[6s]))'
+        ' / sum(rate(mlaiops_model_requests_total{namespace="{{namespace}}", model="{{model}}", track="{{track}}"}[6s]))'
+    )
+    return {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": _meta(MODEL),
+        "spec": {
+            "model": {"source": {"retrainPolicyRef": {"name": "fraud-retrain"}}},
+            "replicas": 2,
+            "rollout": {"strategy": "Canary", "canary": {"steps": [{"weight": 50, "pause": "10s"}]}},
+            "analysis": {
+                "interval": "2s",
+                "failureLimit": 6,
+                "metrics": [
+                    {"name": "request-success-rate", "thresholdRange": {"min": 0.99}},
+                    {
+                        "name": "cpu-per-request",
+                        "query": cpu,
+                        "thresholdRange": {"max": 0.03},
+                        "onNoData": "inconclusive",
+                    },
+                ],
+            },
+        },
+    }
+
+
+def drift_query() -> str:
+    """Mean of the drifting feature over the last 10 s of requests, all replicas and tracks together.
+
+    ``delta``, not ``rate``: the sum of a feature that takes negative values goes down as well as up,
+    and ``rate`` would read every decrease as a counter reset. The trainer fits on arrays, so the
+    server names features by position ("0", "1", ...).
+    """
+    feature = f'{SELECTOR}, feature="{FEATURES.index(DRIFTING)}"'
+    return (
+        f"sum(delta(mlaiops_model_input_feature_sum{{{feature}}}[10s]))"
+        f" / sum(delta(mlaiops_model_input_feature_count{{{feature}}}[10s]))"
+    )
+
+
+def drift_rule() -> JSON:
+    """Fires when merchant risk moves a full standard deviation away from its median of the last minute."""
+    return {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "AnomalyRule",
+        "metadata": _meta("fraud-input-drift", **{"mlaiops.dev/signal": "drift"}),
+        "spec": {
+            "query": drift_query(),
+            "interval": "2s",
+            "fitWindow": "2m",
+            "fitEvery": "1h",
+            "detector": {"type": "mad", "direction": "both", "window": "1m", "minDeviation": {"absolute": 1.0}},
+            "for": "6s",
+            "severity": "warning",
+            "target": {"kind": "ModelDeployment", "name": MODEL},
+        },
+    }
+
+
+def load_query() -> str:
+    """Requests per second of the busiest replica over the last 10 s."""
+    return f"max(sum by (pod) (rate(mlaiops_model_requests_total{{{SELECTOR}}}[10s])))"
+
+
+def load_rule() -> JSON:
+    """Fires when the busiest replica serves more than it is sized for."""
+    return {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "AnomalyRule",
+        "metadata": _meta("fraud-load", **{"mlaiops.dev/signal": "saturation"}),
+        "spec": {
+            "query": load_query(),
+            "interval": "2s",
+            "fitWindow": "1m",
+            "detector": {"type": "threshold", "direction": "up", "upper": PER_REPLICA_LIMIT},
+            "for": "4s",
+            "keepFiringFor": "6s",  # a scrape that times out under load must not look like a fix
+            "severity": "critical",
+            "target": {"kind": "ModelDeployment", "name": MODEL},
+        },
+    }
+
+
+def drift_playbook() -> JSON:
+    """Drift: retrain on fresh data (the RetrainPolicy's gate and the canary decide what ships)."""
+    return {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "RemediationPlaybook",
+        "metadata": _meta("fraud-drift"),
+        "spec": {
+            "triggers": [{"source": "AnomalyRule", "rules": [{"name": "fraud-input-drift"}]}],
+            "actions": [
+                {
+                    "name": "retrain",
+                    "type": "retrain",
+                    "retrain": {"policyRef": {"name": "fraud-retrain"}},
+                    "verify": {"within": "5m"},
+                }
+            ],
+            "guardrails": {"cooldown": "10m", "maxExecutions": 2, "window": "1h"},
+        },
+    }
+
+
+def load_playbook() -> JSON:
+    """Saturation: scale out by 4 replicas (at most 8), verified when the busiest replica is back under its limit."""
+    return {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "RemediationPlaybook",
+        "metadata": _meta("fraud-load"),
+        "spec": {
+            "triggers": [{"source": "AnomalyRule", "selector": {"matchLabels": {"mlaiops.dev/signal": "saturation"}}}],
+            "target": {"kind": "ModelDeployment", "name": MODEL},
+            "actions": [
+                {
+                    "name": "scale-out",
+                    "type": "scale",
+                    "scale": {"delta": 4, "min": 2, "max": 8},
+                    "verify": {"within": "90s"},
+                }
+            ],
+            "guardrails": {"cooldown": "2m", "maxExecutions": 3, "window": "1h", "minHealthy": 1},
+        },
+    }

@@ -1,0 +1,150 @@
+"""Inference load through a Service: one new connection per request, as most clients make.
+
+``Traffic`` is the steady background load (a daemon thread of the demo). ``Surge`` is a load surge
+run as its own process (``python -m mlaiops_demo.traffic``), so that its many concurrent clients
+compete with the model servers for the CPU, not with the sandbox's API server for the GIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+def infer_body(rng: np.random.Generator, features: int, drift: float = 0.0, column: int = 0) -> bytes:
+    """One V2 infer request of one standard-normal row; ``drift`` moves column ``column``."""
+    row = rng.normal(size=features)
+    row[column] += drift
+    tensor = {"name": "x", "shape": [1, features], "datatype": "FP64", "data": row.tolist()}
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
+def send(url: str, body: bytes, timeout: float = 5) -> int:
+    """POST one request; its HTTP status, or 0 when the connection failed."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
+class Traffic:
+    """Sends V2 infer requests at ``rate`` per second from a daemon thread until ``stop()``.
+
+    Setting ``drift`` moves column ``drift_column`` of every row sent from then on.
+    """
+
+    def __init__(self, url: str, features: int, rate: float = 12.0, seed: int = 0, drift_column: int = 0) -> None:
+        self.url, self.interval = url, 1 / rate
+        self.features = features
+        self.drift = 0.0
+        self.drift_column = drift_column
+        self.codes: Counter[int] = Counter()
+        self._rng = np.random.default_rng(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
+
+    def start(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            body = infer_body(self._rng, self.features, self.drift, self.drift_column)
+            self.codes[send(self.url, body)] += 1
+
+
+class Surge:
+    """An open-loop surge of ``rate`` requests per second in a child process, until ``stop()``."""
+
+    def __init__(self, url: str, features: int, rate: float, drift: float = 0.0, drift_column: int = 0) -> None:
+        self.command = [
+            sys.executable,
+            "-m",
+            "mlaiops_demo.traffic",
+            url,
+            f"--features={features}",
+            f"--rate={rate}",
+            f"--drift={drift}",
+            f"--drift-column={drift_column}",
+        ]
+        self.process: subprocess.Popen[str] | None = None
+        self.codes: Counter[int] = Counter()
+
+    def start(self) -> Surge:
+        from mlaiops_sandbox.runtime.process import die_with_parent  # never outlive the demo that started it
+
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+        return self
+
+    def stop(self) -> Counter[int]:
+        """End the surge; returns the responses by HTTP status (0: connection failed)."""
+        if self.process is None:
+            return self.codes
+        self.process.terminate()
+        try:
+            output, _ = self.process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            output, _ = self.process.communicate()
+        self.process = None
+        for line in output.splitlines()[-1:]:
+            self.codes.update({int(k): v for k, v in json.loads(line).items()})
+        return self.codes
+
+
+def run_open_loop(url: str, features: int, rate: float, drift: float, column: int, stop: threading.Event) -> Counter:
+    """Start one request every 1/rate seconds whatever the responses take (open loop), until ``stop``."""
+    codes: Counter[int] = Counter()
+    rng = np.random.default_rng(1)
+    bodies = [infer_body(rng, features, drift, column) for _ in range(256)]
+    pool = ThreadPoolExecutor(max_workers=64)
+    began, sent = time.monotonic(), 0
+    while not stop.is_set():
+        delay = began + sent / rate - time.monotonic()
+        if delay > 0 and stop.wait(delay):
+            break
+        future = pool.submit(send, url, bodies[sent % len(bodies)])
+        future.add_done_callback(lambda done: codes.update([done.result()]) if not done.cancelled() else None)
+        sent += 1
+    pool.shutdown(wait=False, cancel_futures=True)  # report at once; requests still in flight are not counted
+    return Counter(codes)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a surge until SIGTERM; print the responses by status as one JSON line."""
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m mlaiops_demo.traffic", description=__doc__)
+    parser.add_argument("url")
+    parser.add_argument("--features", type=int, required=True)
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--drift", type=float, default=0.0)
+    parser.add_argument("--drift-column", type=int, default=0)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    codes = run_open_loop(args.url, args.features, args.rate, args.drift, args.drift_column, stop)
+    print(json.dumps(dict(codes)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

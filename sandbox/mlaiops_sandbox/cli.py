@@ -1,0 +1,86 @@
+"""`mlaiops-sandbox up`: the embedded cluster (API server, local runtime, Prometheus) in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlaiops-sandbox", description="run the embedded Kubernetes sandbox")
+    commands = parser.add_subparsers(dest="sandbox_command", metavar="COMMAND", required=True)
+    up = commands.add_parser(
+        "up",
+        help="start API server, local runtime and Prometheus; write a kubeconfig; run until SIGINT/SIGTERM",
+    )
+    up.add_argument("--dir", default=".sandbox", help="state folder: kubeconfig, pod folders, Prometheus data")
+    up.add_argument("--port", type=int, default=0, help="API server port on 127.0.0.1 (default: a free one)")
+    up.add_argument("--prometheus-port", type=int, default=0, help="Prometheus port (default: a free one)")
+    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    up.add_argument("--config", help="YAML runtime config: ownImages, images (glob: outcome), back-off timings")
+    up.add_argument("-v", "--verbose", action="store_true", help="log the runtime's decisions")
+    up.set_defaults(func=_up)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def _up(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+    from pathlib import Path
+
+    import yaml
+
+    from mlaiops_sandbox.cluster import Sandbox
+    from mlaiops_sandbox.runtime import RuntimeConfig
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    directory = Path(args.dir).resolve()
+    config = RuntimeConfig(sandbox_dir=directory)
+    if args.config:
+        config = RuntimeConfig.from_mapping(yaml.safe_load(Path(args.config).read_text()) or {}, directory)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        sandbox = Sandbox(
+            directory,
+            port=args.port,
+            prometheus=not args.no_prometheus,
+            prometheus_port=args.prometheus_port,
+            config=config,
+        )
+        try:
+            await sandbox.start()
+            lines = [
+                f"mlaiops-sandbox is up ({sandbox.startup_seconds:.2f}s)",
+                f"  API server: {sandbox.api_url}",
+                f"  Prometheus: {sandbox.prometheus_url or 'disabled'}",
+                f"  kubeconfig: {sandbox.kubeconfig_path}",
+                "",
+                f"  export KUBECONFIG={sandbox.kubeconfig_path}; kubectl get ns",
+                "",
+                "Stop with Ctrl-C (SIGINT) or SIGTERM.",
+            ]
+            print("\n".join(lines), flush=True)
+            await stop.wait()
+        finally:
+            await sandbox.stop()
+            print("mlaiops-sandbox stopped", flush=True)
+
+    asyncio.run(main())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

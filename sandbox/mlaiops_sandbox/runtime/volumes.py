@@ -1,0 +1,112 @@
+"""Pod volumes as local folders under the pod's directory (or the sandbox's, for claims).
+
+emptyDir -> fresh folder; configMap/secret -> one file per key (``items`` honoured), written once at
+pod start; persistentVolumeClaim -> ``<sandbox>/volumes/<namespace>/<claim>`` so data outlives the pod;
+anything else (hostPath, downwardAPI, projected, ...) -> an empty folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from pathlib import Path
+
+from mlaiops_sandbox.runtime.client import CONFIGMAPS, JSON, PVCS, SECRETS, ApiClient
+from mlaiops_sandbox.runtime.informer import Informer, key_of
+from mlaiops_sandbox.runtime.workqueue import Controller
+
+
+class VolumeError(Exception):
+    """A referenced ConfigMap/Secret is missing: the kubelet keeps the pod in ContainerCreating."""
+
+
+def _write_items(folder: Path, data: dict[str, bytes], items: list[JSON] | None, mode: int | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    selected = [(item["key"], item.get("path") or item["key"]) for item in items or []] or [(key, key) for key in data]
+    for key, rel in selected:
+        if key not in data:
+            continue
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data[key])
+        if mode is not None:
+            with contextlib.suppress(OSError):
+                os.chmod(target, mode)
+
+
+async def prepare_volumes(client: ApiClient, pod: JSON, pod_dir: Path, sandbox_dir: Path) -> dict[str, Path]:
+    """Create every volume of ``pod``; returns volume name -> local folder."""
+    namespace = pod["metadata"].get("namespace") or "default"
+    result: dict[str, Path] = {}
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        name = volume["name"]
+        folder = pod_dir / "volumes" / name
+        if "persistentVolumeClaim" in volume:
+            claim = volume["persistentVolumeClaim"]["claimName"]
+            folder = sandbox_dir / "volumes" / namespace / claim
+            folder.mkdir(parents=True, exist_ok=True)
+        elif "configMap" in volume:
+            spec = volume["configMap"]
+            obj = await client.get_or_none(CONFIGMAPS, namespace, spec["name"])
+            if obj is None and not spec.get("optional"):
+                raise VolumeError(f'configmap "{spec["name"]}" not found')
+            data = {k: v.encode() for k, v in ((obj or {}).get("data") or {}).items()}
+            data |= {k: base64.b64decode(v) for k, v in ((obj or {}).get("binaryData") or {}).items()}
+            _write_items(folder, data, spec.get("items"), spec.get("defaultMode"))
+        elif "secret" in volume:
+            spec = volume["secret"]
+            obj = await client.get_or_none(SECRETS, namespace, spec["secretName"])
+            if obj is None and not spec.get("optional"):
+                raise VolumeError(f'secret "{spec["secretName"]}" not found')
+            data = {k: base64.b64decode(v) for k, v in ((obj or {}).get("data") or {}).items()}
+            data |= {k: v.encode() for k, v in ((obj or {}).get("stringData") or {}).items()}
+            _write_items(folder, data, spec.get("items"), spec.get("defaultMode"))
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+        result[name] = folder
+    return result
+
+
+def container_mounts(container: JSON, volumes: dict[str, Path]) -> dict[str, str]:
+    """mountPath -> local path for one container (``subPath`` honoured)."""
+    mounts: dict[str, str] = {}
+    for mount in container.get("volumeMounts") or []:
+        base = volumes.get(mount["name"])
+        if base is None:
+            continue
+        local = base / mount["subPath"] if mount.get("subPath") else base
+        if mount.get("subPath") and not local.exists():
+            local.mkdir(parents=True, exist_ok=True)
+        mounts[mount["mountPath"]] = str(local)
+    return mounts
+
+
+class ClaimBinder(Controller):
+    """Binds every PersistentVolumeClaim at once (the folder is created when a pod mounts it).
+
+    Stands in for a dynamic provisioner: ``status.phase: Bound`` with the requested capacity, so that
+    tooling waiting for ``Bound`` proceeds. No PersistentVolume object is created.
+    """
+
+    name = "claim-binder"
+
+    def __init__(self, client: ApiClient, claims: Informer) -> None:
+        super().__init__()
+        self.client, self.claims = client, claims
+        claims.add_handler(lambda _k, obj, _o: self.enqueue(key_of(obj)))
+
+    async def reconcile(self, key: str) -> None:
+        claim = self.claims.store.get(key)
+        if claim is None or (claim.get("status") or {}).get("phase") == "Bound":
+            return
+        spec = claim.get("spec") or {}
+        storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+        status = {
+            "phase": "Bound",
+            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+            "capacity": {"storage": storage},
+        }
+        meta = claim["metadata"]
+        written = await self.client.patch_status(PVCS, meta.get("namespace"), meta["name"], status)
+        await self.claims.wait_for_write(written)

@@ -1,0 +1,165 @@
+"""The operator as a real ``mlaiops run`` subprocess, as its pod would run it.
+
+One launcher for the e2e suite, the benchmarks and the demo: the same environment (a stable
+identity that takes its Lease back at once after a restart, free ports for health, metrics and
+the Alertmanager receiver, a one-second reconcile interval), readings of its memory and CPU, and
+its own /metrics.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlaiops_sandbox.testing.kubectl import Kubectl
+from mlaiops_sandbox.testing.ports import free_port
+from mlaiops_sandbox.testing.wait import seconds_until
+
+OPERATOR_NAMESPACE = "mlaiops-system"
+RBAC_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+class OperatorProcess:
+    """``python -m mlaiops run`` against a kubeconfig; tests may kill and restart it."""
+
+    def __init__(
+        self,
+        kubeconfig: str | Path,
+        prometheus_url: str | None,
+        log: Path,
+        identity: str | None = "mlaiops-e2e-operator",
+        image: str = "mlaiops:test",
+        reconcile_interval: float | None = 1,
+        extra_env: dict[str, str] | None = None,
+        args: tuple[str, ...] = ("--standalone", "-A"),
+    ) -> None:
+        self.log = log
+        self.args = args
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "MLAIOPS_PROMETHEUS_URL": prometheus_url or "http://127.0.0.1:9",
+            "MLAIOPS_HEALTH_PORT": str(free_port()),
+            "MLAIOPS_METRICS_PORT": str(free_port()),
+            "MLAIOPS_ALERTMANAGER_PORT": str(free_port()),
+            "MLAIOPS_IMAGE": image,
+        }
+        if reconcile_interval is not None:
+            self.env["MLAIOPS_RECONCILE_INTERVAL"] = f"{reconcile_interval:g}"
+        if identity is not None:
+            # A stable identity, as a pod's name: a restarted process takes its Lease back at once.
+            self.env.update({"POD_NAME": identity, "POD_NAMESPACE": OPERATOR_NAMESPACE})
+        self.env.update(extra_env or {})
+        self.process: subprocess.Popen[bytes] | None = None
+
+    # --- life cycle -------------------------------------------------------------------------------
+    def start(self) -> OperatorProcess:
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mlaiops", "run", *self.args],
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def stop(self, kill: bool = False, timeout: float = 20) -> None:
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self, kill: bool = True) -> None:
+        self.stop(kill=kill)
+        self.start()
+
+    def __enter__(self) -> OperatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(timeout=30)
+
+    # --- readings ---------------------------------------------------------------------------------
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['MLAIOPS_METRICS_PORT']}/metrics"
+
+    def wait_healthy(self, timeout: float = 60) -> float:
+        """Seconds until kopf's liveness endpoint answers (the operator has started its watches)."""
+        url = f"http://127.0.0.1:{self.env['MLAIOPS_HEALTH_PORT']}/healthz"
+
+        def healthy() -> bool:
+            try:
+                return bool(urllib.request.urlopen(url, timeout=2).status == 200)
+            except OSError:
+                return False
+
+        return seconds_until(healthy, timeout, interval=0.2, what="the operator's /healthz")
+
+    def _proc(self, name: str) -> str:
+        assert self.process is not None, "the operator is not running"
+        return Path(f"/proc/{self.process.pid}/{name}").read_text()
+
+    def peak_rss_mib(self) -> float:
+        """VmHWM: the largest resident set the process has had so far."""
+        for line in self._proc("status").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the operator has used so far."""
+        fields = self._proc("stat").rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def metric(self, name: str) -> dict[str, float]:
+        """Samples of one metric family from the operator's /metrics, keyed by their label text."""
+        text = urllib.request.urlopen(self.metrics_url, timeout=10).read().decode()
+        samples: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                samples[key] = float(value)
+        return samples
+
+
+def operator_rbac(manifests: Path, components: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The RBAC objects of the manifests folder (plus kustomize components), rendered by kustomize
+    from an overlay as a user would write it."""
+    with tempfile.TemporaryDirectory() as overlay:
+        base = os.path.relpath(manifests, overlay)  # kustomize refuses absolute paths
+        kustomization = {"resources": [base], "components": [f"{base}/{c}" for c in components]}
+        (Path(overlay) / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+        rendered = subprocess.run(["kubectl", "kustomize", overlay], capture_output=True, text=True, check=True)
+    return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc and doc["kind"] in RBAC_KINDS]
+
+
+def install_operator_identity(
+    admin: Kubectl, secure_url: str, ca_pem: str, manifests: Path, output: Path, components: tuple[str, ...] = ()
+) -> Path:
+    """Apply the manifests' namespace, ServiceAccount and RBAC, then write a kubeconfig with a token of
+    that ServiceAccount (as ``kubectl create token``): the operator then runs with exactly the RBAC
+    the manifests grant."""
+    from mlaiops_sandbox.apiserver.tls import token_kubeconfig
+
+    docs = operator_rbac(manifests, components)
+    admin.apply(docs)
+    account = next(doc["metadata"] for doc in docs if doc["kind"] == "ServiceAccount")
+    token = admin("create", "token", account["name"], "-n", account["namespace"], "--duration=24h").strip()
+    output.write_text(yaml.safe_dump(token_kubeconfig(secure_url, ca_pem, token)))
+    return output

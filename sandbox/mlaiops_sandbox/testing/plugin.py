@@ -1,0 +1,111 @@
+"""pytest fixtures for tests of the operator on the sandbox (loaded through the ``pytest11`` entry point).
+
+- ``sandbox``: one session cluster (API server, pod runtime, real Prometheus) with the project's
+  CRDs installed and the operator's ServiceAccount, RBAC and token kubeconfig from its manifests;
+- ``operator_process``: one ``mlaiops run`` process for the session, running as that ServiceAccount;
+- ``cluster``: what a test needs: clients, kubectl, a namespace helper.
+
+Where the CRDs and manifests are is configured in the project's pytest settings
+(``mlaiops_crds``, ``mlaiops_manifests``, ``mlaiops_manifest_components``), relative to the rootdir.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from mlaiops_sandbox.cluster import Sandbox
+from mlaiops_sandbox.testing.kubectl import Kubectl
+from mlaiops_sandbox.testing.operator import OPERATOR_NAMESPACE, OperatorProcess, install_operator_identity
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("mlaiops_crds", "folder of CustomResourceDefinitions to install in the sandbox", default="crds")
+    parser.addini("mlaiops_manifests", "kustomize folder whose RBAC the operator runs with", default="manifests")
+    parser.addini("mlaiops_manifest_components", "kustomize components to add to it", type="linelist", default=[])
+
+
+def _path(config_: pytest.Config, name: str) -> Path:
+    return Path(str(config_.rootpath)) / str(config_.getini(name))
+
+
+class Cluster:
+    """What a test needs: the sandbox, the operator, an API client, kubectl and namespaces."""
+
+    def __init__(self, sandbox: Sandbox, operator: OperatorProcess) -> None:
+        self.sandbox = sandbox
+        self.operator = operator
+        self.kubeconfig = str(sandbox.kubeconfig_path)
+        self.api = config.new_client_from_config(config_file=self.kubeconfig)
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+        self.prometheus_url = sandbox.prometheus_url
+        self.kubectl_ = Kubectl(self.kubeconfig)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> Any:
+        """The completed kubectl process (stdout, stderr, returncode); raises when ``check`` and it failed."""
+        return self.kubectl_.run(*args, input=input, check=check)
+
+    def apply(self, manifest: dict[str, Any] | list[dict[str, Any]] | str, namespace: str | None = None) -> None:
+        self.kubectl_.apply(manifest, namespace)
+
+    def namespace(self, name: str) -> str:
+        return self.kubectl_.ensure_namespace(name)
+
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self.custom.get_namespaced_custom_object("mlaiops.dev", "v1alpha1", namespace, plural, name)
+        return obj
+
+    def condition(self, obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+        return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == kind), None)
+
+
+def operator_kubeconfig(sandbox: Sandbox) -> Path:
+    """The operator's kubeconfig: the sandbox's HTTPS endpoint and a token of its ServiceAccount."""
+    return sandbox.dir / "operator-kubeconfig"
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path_factory.mktemp("sandbox")) as running:
+        admin = Kubectl(running.kubeconfig_path)
+        admin.apply_path(_path(pytestconfig, "mlaiops_crds"))
+        assert running.server is not None
+        install_operator_identity(
+            admin,
+            running.server.secure_url,
+            running.server.certificate.ca_pem,
+            _path(pytestconfig, "mlaiops_manifests"),
+            operator_kubeconfig(running),
+            tuple(pytestconfig.getini("mlaiops_manifest_components")),
+        )
+        admin.ensure_namespace(OPERATOR_NAMESPACE)  # where the Lease lives, as the manifests install it
+        yield running
+
+
+def operator_for(sandbox: Sandbox, log: Path, extra_env: dict[str, str] | None = None, **kwargs: Any) -> OperatorProcess:
+    """An operator process as the session's: its ServiceAccount's kubeconfig, RBAC enforced (not started)."""
+    return OperatorProcess(operator_kubeconfig(sandbox), sandbox.prometheus_url, log, extra_env=extra_env, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def operator_process(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    operator = operator_for(sandbox, tmp_path_factory.mktemp("operator") / "operator.log").start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
+        if os.environ.get("MLAIOPS_TEST_SHOW_LOG"):
+            sys.stderr.write(operator.log.read_text())
+
+
+@pytest.fixture(scope="session")
+def cluster(sandbox: Sandbox, operator_process: OperatorProcess) -> Cluster:
+    return Cluster(sandbox, operator_process)
