@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup prometheus lint test test-fast crds demo clean
+.PHONY: all setup prometheus lint test test-quick test-unit crds demo clean
 
 all: test
 
@@ -32,12 +32,17 @@ prometheus:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Everything, every tier (the CI contract).
 test: setup lint
 	$(BIN)/pytest
 
+# The quick loop: unit + integration (no closed-loop e2e), fewer Hypothesis examples.
+test-quick: setup
+	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -m "not e2e"
+
 # Pure unit tests only: seconds, no servers.
-test-fast: $(STAMP)
-	$(BIN)/pytest tests/unit
+test-unit: $(STAMP)
+	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -m unit tests/unit
 
 crds: $(STAMP)
 	$(BIN)/mlaiops crds

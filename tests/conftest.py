@@ -1,12 +1,42 @@
-"""Shared test helpers: where the project and its shared data live."""
+"""Shared test settings: where the project lives, the test tiers, and Hypothesis profiles.
+
+Tiers (pytest markers, set here from the folder so no file can forget its own):
+- ``unit``: pure logic, no servers (``tests/unit``, except tests marked ``integration`` there);
+- ``integration``: the sandbox, a real Prometheus or a real server process (``tests/integration``);
+- ``e2e``: the closed loop with the operator running (``tests/e2e``);
+- ``slow``: e2e tests that take more than about half a minute on 2 cores (marked in their files).
+``make test-quick`` runs unit + integration; ``make test`` runs everything (the CI contract).
+
+Hypothesis: the ``quick`` profile (``HYPOTHESIS_PROFILE=quick``, set by ``make test-quick``) runs
+fewer examples; the default profile is the full one.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+import tests.profiles  # noqa: F401 - registers the Hypothesis profiles
 
 ROOT = Path(__file__).resolve().parent.parent
+TIERS = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
+
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "full"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT).parts
+        tier = TIERS.get(parts[1]) if len(parts) > 2 and parts[0] == "tests" else None
+        if tier == "e2e":
+            item.add_marker(pytest.mark.e2e)
+        elif tier == "integration" or item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)
+        elif tier == "unit":
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from mlaiops_sandbox.testing import free_port
 
 from mlaiops.admission import PrometheusParser, PromqlUnavailable, local_error
 from mlaiops.rollout.analysis import BUILTIN_QUERIES
+from tests.profiles import examples
 
 VALID = [
     "up",
@@ -86,7 +87,7 @@ TOKENS += ["`r(`", " ", ",", "+", "#", "\n", "1", "5m", "\\", "=", "up"]
 
 
 @pytest.mark.integration
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=12).map("".join))
 def test_local_check_never_refuses_what_prometheus_parses(prometheus: str, query: str) -> None:
     """Soundness of the local check against the real parser: a local error implies a Prometheus error."""

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from mlaiops.admission import validate
 from mlaiops.api import KINDS_BY_NAME
+from tests.profiles import examples
 from tests.unit.api.helpers import DELETE, example_objects
 from tests.unit.api.helpers import crd_schema as load_crd_schema
 
@@ -35,7 +36,7 @@ SCHEMAS = {kind: load_crd_schema(kind) for kind in KINDS}
 EXAMPLES = example_objects()
 NAMESPACE = "fraud-detection"
 PROPERTY = settings(
-    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(1000), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 # Values that hit rules a schema cannot express: PromQL, cron, time zones, weights, bounds, names.
@@ -271,7 +272,7 @@ def test_webhook_refuses_whatever_the_model_refuses(obj: dict[str, Any]) -> None
         assert _check(obj)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(any_object)
 def test_update_keeping_the_spec_is_admitted(obj: dict[str, Any]) -> None:
     new = copy.deepcopy(obj)
