@@ -32,8 +32,14 @@ def operator_rbac() -> list[dict[str, Any]]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The least-privilege audit runs last, after every other test has driven the operator."""
+    """The least-privilege audit runs last, after every other test has driven the operator; and the
+    whole e2e suite is one xdist group: one worker plays it on one session cluster and operator while
+    other workers run the unit and integration tiers (``pytest -n 2 --dist loadgroup``)."""
     items.sort(key=lambda item: Path(str(item.fspath)).name == "test_least_privilege.py")
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
