@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -127,7 +127,8 @@ class Kube:
             try:
                 response = self.api.call_api(*request)
                 response.read()
-                return self.api.response_deserialize(response, {"2XX": "object"}).data
+                # Deserialised as "object": the parsed JSON body (the client's stubs say str).
+                return cast(JSON, self.api.response_deserialize(response, {"2XX": "object"}).data)
             except ApiException as error:
                 attempt += 1
                 if method not in RETRIED_METHODS or not _transient(error) or attempt > RETRIES:
@@ -144,7 +145,8 @@ class Kube:
 
     def list(self, api_version: str, kind: str, namespace: str | None, selector: str | None = None) -> list[JSON]:
         query = [("labelSelector", selector)] if selector else []
-        return self._call("GET", self.path(api_version, kind, namespace), query=query).get("items", [])
+        items: list[JSON] = self._call("GET", self.path(api_version, kind, namespace), query=query).get("items", [])
+        return items
 
     def create(self, obj: JSON) -> JSON:
         meta = obj["metadata"]

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -58,7 +59,9 @@ async def run_kopf(settings: Settings, stop_flag: asyncio.Event | None, standalo
 
     controllers.configure(settings)
     # Passing a peering name makes kopf require the peering CRDs: only do so when replicas peer.
-    peering = {} if standalone else {"peering_name": settings.peering_name, "priority": settings.priority}
+    peering: dict[str, Any] = (
+        {} if standalone else {"peering_name": settings.peering_name, "priority": settings.priority}
+    )
     await kopf.operator(
         standalone=standalone,
         namespaces=settings.namespaces,

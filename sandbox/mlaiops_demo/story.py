@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 from kubernetes import client, config
@@ -84,9 +84,13 @@ class Story:
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
 
     def get(self, plural: str, name: str) -> dict[str, Any]:
-        return self.custom.get_namespaced_custom_object("mlaiops.dev", "v1alpha1", NAMESPACE, plural, name)
+        return cast(
+            dict[str, Any], self.custom.get_namespaced_custom_object("mlaiops.dev", "v1alpha1", NAMESPACE, plural, name)
+        )
 
-    def wait(self, what: str, condition: Callable[[], T], timeout: float, detail: Callable[[], str] | None = None) -> T:
+    def wait(
+        self, what: str, condition: Callable[[], T | None], timeout: float, detail: Callable[[], str] | None = None
+    ) -> T:
         """Poll ``condition`` until it is truthy; a timeout fails the step, with ``detail()`` when given."""
         try:
             return wait_for(condition, timeout, interval=0.5, what=what, ignore=(client.ApiException,))
@@ -134,9 +138,9 @@ class Story:
         md = self.wait(
             "the model to serve", lambda: checks.phase(self.get("modeldeployments", "fraud-detector"), "Ready"), 90
         )
-        endpoint = self.core.read_namespaced_service("fraud-detector", NAMESPACE).metadata.annotations[
-            "sandbox.mlaiops.dev/endpoint"
-        ]
+        service = self.core.read_namespaced_service("fraud-detector", NAMESPACE)
+        annotations = (service.metadata.annotations if service.metadata else None) or {}
+        endpoint = annotations["sandbox.mlaiops.dev/endpoint"]
         self.url = f"{endpoint}/v2/models/fraud-detector/infer"
         self.traffic = Traffic(self.url, len(FEATURES), drift_column=FEATURES.index(DRIFTING)).start()
         self.wait("traffic", lambda: self.traffic and self.traffic.codes[200] >= 10, 30)
@@ -309,8 +313,10 @@ class Story:
     def settled(self) -> int | None:
         """Ready replicas of the stable track once they are all ready and up to date, and no canary runs."""
         status = self.apps.read_namespaced_deployment("fraud-detector-stable", NAMESPACE).status
-        wanted = self.get("modeldeployments", "fraud-detector")["spec"]["replicas"]
-        names = {d.metadata.name for d in self.apps.list_namespaced_deployment(NAMESPACE).items}
+        if status is None:
+            return None
+        wanted: int = self.get("modeldeployments", "fraud-detector")["spec"]["replicas"]
+        names = {d.metadata.name for d in self.apps.list_namespaced_deployment(NAMESPACE).items if d.metadata}
         steady = status.ready_replicas == status.updated_replicas == status.replicas == wanted
         return wanted if steady and "fraud-detector-canary" not in names else None
 

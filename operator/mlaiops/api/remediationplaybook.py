@@ -103,11 +103,18 @@ class ResourceCaps(ApiModel):
     """CPU cap, e.g. 2."""
 
 
+ResourceName = Literal["memory", "cpu"]
+
+
+def _memory_only() -> list[ResourceName]:
+    return ["memory"]
+
+
 class AdjustResourcesAction(ApiModel):
     """Raise limits (and requests) of the workload's containers, e.g. after OOMKilled."""
 
-    resources: list[Literal["memory", "cpu"]] = Field(
-        default_factory=lambda: ["memory"], min_length=1, json_schema_extra={"default": ["memory"]}
+    resources: list[ResourceName] = Field(
+        default_factory=_memory_only, min_length=1, json_schema_extra={"default": ["memory"]}
     )
     """Which resources to raise."""
     factor: float = Field(default=1.5, gt=1, le=10)

@@ -3,7 +3,7 @@
 Public surface (imported lazily so that ``mlaiops --help`` does not load numpy):
 
 * ``build_detector(config, n_series)`` -> :class:`Detector` with ``update``, ``run``, ``fit``,
-  ``to_dict`` / ``Detector.from_dict``;
+  ``to_dict`` / ``detector_from_dict``;
 * :class:`Engine`: one detector + :class:`Hysteresis` over many series, with exclusion marks;
 * configs: ``parse_detector_config``, ``HysteresisConfig`` and one model per detector type.
 """
@@ -25,6 +25,7 @@ _EXPORTS = {
     "AlertState": "mlaiops.detection.hysteresis",
     "build_detector": "mlaiops.detection.registry",
     "detector_class": "mlaiops.detection.registry",
+    "detector_from_dict": "mlaiops.detection.registry",
     "parse_detector_config": "mlaiops.detection.config",
     "DetectorConfig": "mlaiops.detection.config",
     "DetectorBase": "mlaiops.detection.config",

@@ -102,7 +102,8 @@ class AutoDetector(Detector):
         return np.where(np.isfinite(dist.min(axis=1)), chosen, self.profile[:, b])
 
     def _shift_of(self, x: FloatArray) -> FloatArray:
-        return self.shift + self.config.shift_alpha * (np.nan_to_num(x - self.slow) - self.shift)
+        shift: FloatArray = self.shift + self.config.shift_alpha * (np.nan_to_num(x - self.slow) - self.shift)
+        return shift
 
     # -- scoring ------------------------------------------------------------------------------
     def _deviation(self, t: float, x: FloatArray) -> Deviation:

@@ -17,6 +17,7 @@ State is a handful of numpy arrays, listed in ``_state_fields``, so serialising 
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -121,7 +122,8 @@ class Detector(ABC):
     """
 
     type: ClassVar[str]
-    config_model: ClassVar[type[DetectorBase]]
+    # ``builtins.type``: inside this class body, ``type`` is the class variable above.
+    config_model: ClassVar[builtins.type[DetectorBase]]
     _state_fields: ClassVar[tuple[str, ...]] = ()
     exclude_anomalies: ClassVar[bool] = True
 
@@ -221,12 +223,18 @@ class Detector(ABC):
         }
 
     @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> Detector:
-        """Rebuild a detector from :meth:`to_dict` output (any detector type)."""
-        from mlaiops.detection.registry import detector_class
+    def from_dict(cls, payload: dict[str, Any]) -> Self:
+        """Rebuild a detector of this class from :meth:`to_dict` output.
 
-        klass = detector_class(payload["type"]) if cls is Detector else cls
-        detector = klass(klass.config_model.model_validate(payload["config"]), payload["n_series"])
+        For a payload of any detector type use ``registry.detector_from_dict``: the base class does
+        not know its subclasses (the registry does), which keeps ``base`` free of an import cycle.
+        """
+        if getattr(cls, "type", None) != payload.get("type"):
+            raise ValueError(
+                f"payload of detector type {payload.get('type')!r} cannot be restored as {cls.__name__}; "
+                "use mlaiops.detection.registry.detector_from_dict"
+            )
+        detector = cls(cls.config_model.model_validate(payload["config"]), payload["n_series"])
         for name, value in payload["state"].items():
             setattr(detector, name, decode_array(value))
         detector._restored()

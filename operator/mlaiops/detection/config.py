@@ -8,7 +8,7 @@ in evaluations (points); periods and horizons are durations ("30m", "1d", or sec
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -205,7 +205,7 @@ DETECTOR_TYPES: tuple[str, ...] = (
 _ADAPTER: TypeAdapter[DetectorConfig] = TypeAdapter(DetectorConfig)
 
 
-def parse_detector_config(data: dict) -> DetectorConfig:
+def parse_detector_config(data: dict[str, Any]) -> DetectorConfig:
     """Validate a detector spec (camelCase or snake_case keys) into its typed model."""
     return _ADAPTER.validate_python(data)
 

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from mlaiops.detection.base import BoolArray, Detector, FloatArray
 from mlaiops.detection.config import DetectorBase, HysteresisConfig
 from mlaiops.detection.hysteresis import AlertState, Hysteresis
-from mlaiops.detection.registry import build_detector
+from mlaiops.detection.registry import build_detector, detector_from_dict
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class EngineResult:
     @property
     def firing(self) -> BoolArray:
         """The operational decision, after hysteresis."""
-        return self.state == AlertState.FIRING
+        return np.asarray(self.state == AlertState.FIRING, dtype=np.bool_)
 
 
 class Engine:
@@ -116,7 +116,7 @@ class Engine:
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> Engine:
-        engine = cls(Detector.from_dict(payload["detector"]))
+        engine = cls(detector_from_dict(payload["detector"]))
         engine.hysteresis = Hysteresis.from_dict(payload["hysteresis"])
         for start, end, series in payload["marks"]:
             engine.mark_excluded(start, end, series)

@@ -39,6 +39,11 @@ def detector_class(type_name: str) -> type[Detector]:
     return classes[type_name]
 
 
+def detector_from_dict(payload: Mapping[str, Any]) -> Detector:
+    """Rebuild a detector of any type from ``Detector.to_dict`` output (its ``type`` picks the class)."""
+    return detector_class(payload["type"]).from_dict(dict(payload))
+
+
 def build_detector(config: DetectorBase | Mapping[str, Any], n_series: int = 1) -> Detector:
     """A fresh detector for ``config`` (a typed model or a CRD-style dict with ``type``)."""
     if not isinstance(config, DetectorBase):

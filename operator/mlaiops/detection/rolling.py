@@ -6,6 +6,8 @@ excluded periods never pollute the baseline.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from mlaiops.detection.base import BoolArray, Detector, Deviation, FloatArray, deviation_from_band
@@ -16,7 +18,7 @@ _MEAN_AD_TO_SIGMA = 1.2533
 
 
 class _RollingDetector(Detector):
-    _state_fields: tuple[str, ...] = ("buf", "pos", "count")
+    _state_fields: ClassVar[tuple[str, ...]] = ("buf", "pos", "count")
     config: ZScoreConfig | MadConfig
 
     def _init_state(self, n: int) -> None:

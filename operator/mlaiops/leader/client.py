@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -45,7 +45,8 @@ class LeaseClient:
         )
         response = self.api.call_api(*request, _request_timeout=self.timeout)
         response.read()
-        return self.api.response_deserialize(response, {"2XX": "object"}).data
+        # Deserialised as "object": the parsed JSON body (the client's stubs say str).
+        return cast(JSON, self.api.response_deserialize(response, {"2XX": "object"}).data)
 
     async def _run(self, method: str, path: str, body: Any = None) -> JSON:
         loop = asyncio.get_running_loop()

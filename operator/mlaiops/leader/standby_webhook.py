@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -50,5 +50,6 @@ async def serve() -> None:
         return
     server = admission.server(config)
     async with server:
-        async for _ in server(review):  # the client configuration is the leader's business
+        # kopf types the review as its own TypedDicts of the same JSON; ``review`` reads plain dicts.
+        async for _ in server(cast(kopf.WebhookFn, review)):  # the client configuration is the leader's business
             logger.info("standby serves the validating webhook on port %d", config.port)

@@ -12,7 +12,8 @@ from datetime import datetime
 
 import numpy as np
 import requests
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from mlaiops.metrics.provider import ProviderError, Sample, Series

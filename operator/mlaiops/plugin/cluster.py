@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,7 @@ class Connection:
     def namespace_or_default(self) -> str:
         return self.namespace or "default"
 
-    def events(self, namespace: str) -> list[JSON]:
+    def events(self, namespace: str) -> builtins.list[JSON]:  # ``list`` is a method of this class
         """Core Events of a namespace as plain camelCase dicts."""
         items = client.CoreV1Api(self.api).list_namespaced_event(namespace).items
         return [self.api.sanitize_for_serialization(item) for item in items]

@@ -105,7 +105,8 @@ def timeline(row: JSON, events: list[JSON]) -> list[TimelineEntry]:
         entries.extend(incident_entries(row["object"]))
         objects.add(("Incident", row["name"]))
         if "/" in row["target"]:
-            objects.add(tuple(row["target"].split("/", 1)))  # type: ignore[arg-type]
+            kind, name = row["target"].split("/", 1)
+            objects.add((kind, name))
     for execution in row.get("executions", []):
         playbook = {
             "kind": "RemediationPlaybook",
@@ -115,7 +116,8 @@ def timeline(row: JSON, events: list[JSON]) -> list[TimelineEntry]:
         entries.extend(execution_entries(playbook))
         target = execution.get("target") or ""
         if "/" in target:
-            objects.add(tuple(target.split("/", 1)))  # type: ignore[arg-type]
+            kind, name = target.split("/", 1)
+            objects.add((kind, name))
         trigger = execution.get("trigger") or ""
         objects.add(("AnomalyRule", trigger.split("/")[-1]))
     start = parse_time(row.get("startedAt"))

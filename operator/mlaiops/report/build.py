@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from mlaiops.report.html import render_html
 from mlaiops.report.model import Panel, TimelineEntry
@@ -35,7 +35,10 @@ class StoryLike(Protocol):
     """What ``story_timeline`` reads from the demo's Story: steps timed relative to ``t0`` (monotonic)."""
 
     t0: float
-    steps: Sequence[StepLike]
+
+    @property
+    def steps(self) -> Sequence[StepLike]:
+        """Read-only here, so a Story whose steps are a list of its own Step class fits."""
 
 
 def story_timeline(
@@ -187,7 +190,8 @@ def _cluster(
     custom = client.CustomObjectsApi(api)
 
     def items(plural: str) -> list[dict[str, Any]]:
-        return custom.list_namespaced_custom_object(*GROUP_VERSION, namespace, plural).get("items", [])
+        body = cast(dict[str, Any], custom.list_namespaced_custom_object(*GROUP_VERSION, namespace, plural))
+        return list(body.get("items", []))
 
     rules, deployments, playbooks = items("anomalyrules"), items("modeldeployments"), items("remediationplaybooks")
     policies, incidents = items("retrainpolicies"), items("incidents")

@@ -69,7 +69,8 @@ def draw_panel(panel: Panel, width: float = 10.0, height: float = 4.0, dpi: int 
     """The panel as PNG bytes, ``width`` x ``height`` inches at ``dpi`` (10 x 4 at 100: 1000 x 400 pixels)."""
     figure = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    # Any: matplotlib plots datetimes through its units registry, but its stubs accept only numbers.
+    axes: Any = figure.add_subplot()
     axes.set_title(_wrapped(panel.title), fontsize=10, loc="left")
     plotted = False
     for index, series in enumerate(panel.series):

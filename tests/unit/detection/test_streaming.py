@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlaiops.detection.base import Detector
 from mlaiops.detection.engine import Engine
-from mlaiops.detection.registry import build_detector
+from mlaiops.detection.registry import build_detector, detector_from_dict
+from mlaiops.detection.rolling import MadDetector
 
 CONFIGS = {
     "threshold": {"type": "threshold", "upper": 12.0, "lower": 8.0},
@@ -62,11 +62,17 @@ def test_serialise_mid_stream_restore_and_continue_identically(kind: str) -> Non
     first = build_detector(CONFIGS[kind])
     head = first.run(values[:75], t[:75])
     payload = json.loads(json.dumps(first.to_dict(), allow_nan=False))
-    restored = Detector.from_dict(payload)
+    restored = detector_from_dict(payload)
     tail = restored.run(values[75:], t[75:])
     for field in ("score", "expected", "lower", "upper"):
         joined = np.concatenate([getattr(head, field), getattr(tail, field)], axis=1)
         assert same(joined, getattr(whole, field)), field
+
+
+def test_restoring_a_payload_as_another_detector_class_is_refused() -> None:
+    payload = build_detector({"type": "zscore"}).to_dict()
+    with pytest.raises(ValueError, match="detector_from_dict"):
+        MadDetector.from_dict(payload)
 
 
 @pytest.mark.parametrize("kind", sorted(k for k in CONFIGS if k != "isolationForest"))
