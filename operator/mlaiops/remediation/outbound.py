@@ -127,7 +127,7 @@ def address_refusal(address: IPAddress, policy: Policy) -> str | None:
         return None
     if any(address in network for network in policy.cluster_networks):
         return "in the cluster's networks"
-    for kind in ("loopback", "link_local", "private", "multicast", "unspecified", "reserved"):
+    for kind in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
     if not address.is_global:
