@@ -173,6 +173,9 @@ class Operator:
             "MLAIOPS_HEALTH_PORT": str(free_port()),
             "MLAIOPS_METRICS_PORT": str(free_port()),
             "MLAIOPS_ALERTMANAGER_PORT": str(free_port()),
+            # notify's receivers in these tests listen on http://127.0.0.1 (refused by default).
+            "MLAIOPS_OUTBOUND_ALLOW_HTTP": "true",
+            "MLAIOPS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
             "MLAIOPS_IMAGE": "mlaiops:test",
             # A stable identity, as a pod's name: a restarted process takes its Lease back at once.
             "POD_NAME": "mlaiops-e2e-operator",
