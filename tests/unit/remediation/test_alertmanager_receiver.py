@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,110 @@ def test_the_settings_validate_tls_and_basic_auth_pairs() -> None:
         Settings(alertmanager_username="am")
     with pytest.raises(ValueError, match="mutual TLS"):
         Settings(alertmanager_client_ca_file="/ca.pem")
+
+
+def _issue(common: str, usage: Any, issuer: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
+    """A certificate and its key: a CA when ``issuer`` is None, else a leaf with ``usage`` signed by it."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer[0].subject if issuer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
+    if issuer is None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+    else:
+        import ipaddress
+
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False).add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+    return builder.sign(issuer[1] if issuer else key, hashes.SHA256()), key
+
+
+def _write(folder: Path, name: str, pair: tuple[Any, Any]) -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    cert.write_bytes(pair[0].public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        pair[1].private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert), str(key)
+
+
+def test_mutual_tls_admits_only_clients_with_a_certificate_of_the_ca(tmp_path: Path) -> None:
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from mlaiops.remediation.receiver import start
+
+    ca = _issue("test-ca", None)
+    ca_file, _ = _write(tmp_path, "ca", ca)
+    server_cert, server_key = _write(tmp_path, "server", _issue("receiver", ExtendedKeyUsageOID.SERVER_AUTH, ca))
+    client_cert, client_key = _write(tmp_path, "client", _issue("alertmanager", ExtendedKeyUsageOID.CLIENT_AUTH, ca))
+    stranger_ca = _issue("other-ca", None)
+    stranger = _write(tmp_path, "stranger", _issue("pod", ExtendedKeyUsageOID.CLIENT_AUTH, stranger_ca))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(
+        alertmanager_port=port,
+        alertmanager_tls_cert_file=server_cert,
+        alertmanager_tls_key_file=server_key,
+        alertmanager_client_ca_file=ca_file,
+    )
+
+    def post(cert: tuple[str, str] | None) -> int | str:
+        context = ssl.create_default_context(cafile=ca_file)
+        if cert:
+            context.load_cert_chain(*cert)
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{port}/alertmanager", json.dumps(BODY).encode(), method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=context) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except (urllib.error.URLError, ssl.SSLError, ConnectionError) as error:
+            return type(error).__name__
+
+    store = AlertStore()
+
+    async def scenario() -> list[int | str]:
+        runner = await start(settings, store)
+        assert runner is not None
+        try:
+            return [await asyncio.to_thread(post, cert) for cert in ((client_cert, client_key), None, stranger)]
+        finally:
+            await runner.cleanup()
+
+    admitted, anonymous, foreign = asyncio.run(scenario())
+    assert admitted == 200 and anonymous != 200 and foreign != 200
+    assert [s.rule for s in store.all()] == ["HighLatency"]
+
+
+def test_start_without_a_credential_serves_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    from mlaiops.remediation.receiver import start
+
+    assert asyncio.run(start(Settings(alertmanager_port=9), AlertStore())) is None
+    assert "Alertmanager receiver not started" in caplog.text and "needs a credential" in caplog.text
