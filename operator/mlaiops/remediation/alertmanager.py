@@ -20,7 +20,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,12 +30,13 @@ from mlaiops.metrics.operator import REGISTRY
 from mlaiops.remediation.incidents import Signal
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
-MAX_LABEL_BYTES = 16 * 1024
-"""Largest sum of label names and values of one alert; larger alerts are dropped (reason too_large)."""
+MAX_LABEL_BYTES = 4 * 1024
+"""Largest sum of label names and values of one alert (real ones are a few hundred bytes); larger
+alerts are dropped (reason too_large). With max_alerts this bounds the store's memory."""
 
 DROPPED = Counter(
     "mlaiops_alertmanager_alerts_dropped_total",
-    "Alerts received and not kept: store_full (max alerts reached) or too_large (labels over 16 KiB).",
+    "Alerts received and not kept: store_full (max alerts reached) or too_large (labels over 4 KiB).",
     ["reason"],
     registry=REGISTRY,
 )
@@ -159,7 +160,8 @@ class AlertStore:
                     continue
                 if not signal.firing:
                     self._firing.pop(signal.fingerprint, None)
-                    self._resolved[signal.fingerprint] = (signal, now + self.ttl)
+                    tombstone = replace(signal, labels={})  # is_resolved needs the state, not the labels
+                    self._resolved[signal.fingerprint] = (tombstone, now + self.ttl)
                     self._resolved.move_to_end(signal.fingerprint)
                     while len(self._resolved) > self.max_alerts:
                         self._resolved.popitem(last=False)  # the oldest resolution: its execution is long done

@@ -162,7 +162,9 @@ def checked_addresses(target: Target, policy: Policy, resolver: Resolver = syste
     return [str(a) for a in addresses]
 
 
-def _pinned(target: Target, addresses: list[str], timeout: float) -> http.client.HTTPConnection:
+def _pinned(
+    target: Target, addresses: list[str], timeout: float, context: ssl.SSLContext | None
+) -> http.client.HTTPConnection:
     """A connection to one of the checked addresses, speaking to the host by name."""
 
     def connect(_: Any, timeout: float | None = timeout, source: Any = None) -> socket.socket:
@@ -177,7 +179,7 @@ def _pinned(target: Target, addresses: list[str], timeout: float) -> http.client
     connection: http.client.HTTPConnection
     if target.scheme == "https":
         connection = http.client.HTTPSConnection(
-            target.host, target.port, timeout=timeout, context=ssl.create_default_context()
+            target.host, target.port, timeout=timeout, context=context or ssl.create_default_context()
         )
     else:
         connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
@@ -186,12 +188,19 @@ def _pinned(target: Target, addresses: list[str], timeout: float) -> http.client
 
 
 def post_json(
-    url: str, body: dict[str, Any], policy: Policy, timeout: float, resolver: Resolver = system_resolver
+    url: str,
+    body: dict[str, Any],
+    policy: Policy,
+    timeout: float,
+    resolver: Resolver = system_resolver,
+    context: ssl.SSLContext | None = None,
 ) -> int:
-    """POST ``body`` as JSON under ``policy``; the HTTP status (2xx), else Refused or DeliveryFailed."""
+    """POST ``body`` as JSON under ``policy``; the HTTP status (2xx), else Refused or DeliveryFailed.
+
+    ``context`` verifies the server (default: the system's CAs, host name checked)."""
     target = check_url(url, policy)
     addresses = checked_addresses(target, policy, resolver)
-    connection = _pinned(target, addresses, timeout)
+    connection = _pinned(target, addresses, timeout, context)
     try:
         connection.request(
             "POST",

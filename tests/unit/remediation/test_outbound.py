@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +29,7 @@ LOOPBACK = Policy(allow_http=True, allowed_networks=(ipaddress.ip_network("127.0
 class Server:
     """Answers /ok with 200, /fail with 503, /moved with a 302 to /internal, and records every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         owner = self
 
@@ -52,6 +53,8 @@ class Server:
                 pass
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self.http.socket = tls.wrap_socket(self.http.socket, server_side=True)
         self.port = self.http.server_address[1]
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
@@ -204,3 +207,25 @@ def test_only_secrets_with_an_allowed_name_are_read() -> None:
     with pytest.raises(Refused, match="reads only Secrets named mlaiops-notify, not db"):
         secret_url(kube, "shop", "db", "url", Policy())  # type: ignore[arg-type]
     assert kube.read == ["shop/mlaiops-notify"]
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_host_name() -> None:
+    """The connection is pinned to the checked IP, yet TLS still checks the certificate against the
+    URL's host name (SNI), so pinning does not weaken verification."""
+    from mlaiops.sandbox.apiserver.tls import ServingCert
+
+    certificate = ServingCert.create()  # valid for localhost and 127.0.0.1, from its own CA
+    server = Server(tls=certificate.context())
+    client = ssl.create_default_context(cadata=certificate.ca_pem.decode())
+    policy = Policy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))  # https only
+    try:
+        url = f"https://localhost:{server.port}/ok"
+        assert post_json(url, {"a": 1}, policy, 5, lambda h, p: ["127.0.0.1"], context=client) == 200
+        with pytest.raises(DeliveryFailed, match=r"^delivery failed \(network\)$"):  # name not in the certificate
+            post_json(f"https://hooks.test:{server.port}/ok", {}, policy, 5, lambda h, p: ["127.0.0.1"], context=client)
+        with pytest.raises(DeliveryFailed, match=r"^delivery failed \(network\)$"):  # CA not trusted
+            post_json(url, {}, policy, 5, lambda h, p: ["127.0.0.1"])
+        assert [(path, host) for path, host, _ in server.requests] == [("/ok", f"localhost:{server.port}")]
+    finally:
+        server.http.shutdown()
+        server.http.server_close()
