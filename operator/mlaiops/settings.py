@@ -11,7 +11,7 @@ import re
 import socket
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mlaiops import __version__
@@ -80,14 +80,65 @@ class Settings(BaseSettings):
     webhook_managed: bool = False
     """Let the operator create and patch its own ValidatingWebhookConfiguration."""
 
-    @field_validator("namespaces", mode="before")
+    # --- the Alertmanager receiver (off unless a port and a credential are set; see SECURITY.md) ---
+    alertmanager_port: int = Field(default=0, ge=0, le=65535)
+    """Port of the Alertmanager webhook receiver (POST /alertmanager); 0 (the default) disables it."""
+    alertmanager_host: str = "127.0.0.1"
+    """Address the receiver binds; the manifests bind the pod's IP, behind a NetworkPolicy."""
+    alertmanager_token_file: str | None = None
+    """File holding the bearer token Alertmanager sends (a mounted Secret; re-read when it changes)."""
+    alertmanager_token: SecretStr | None = None
+    """The bearer token itself (e.g. from a Secret through env valueFrom); the file wins when both are set."""
+    alertmanager_username: str | None = None
+    """Basic auth user name Alertmanager sends (with alertmanager_password[_file])."""
+    alertmanager_password_file: str | None = None
+    """File holding the basic auth password."""
+    alertmanager_password: SecretStr | None = None
+    """The basic auth password itself."""
+    alertmanager_tls_cert_file: str | None = None
+    """Serve the receiver over HTTPS with this certificate (and alertmanager_tls_key_file)."""
+    alertmanager_tls_key_file: str | None = None
+    """Private key of the receiver's certificate."""
+    alertmanager_client_ca_file: str | None = None
+    """Require client certificates signed by this CA (mutual TLS counts as a credential)."""
+    alertmanager_clusterwide_namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Namespaces whose playbooks see alerts of every namespace (and alerts without one); others see only
+    alerts whose ``namespace`` label is their own."""
+    alertmanager_max_alerts: int = Field(default=10000, ge=1, le=1_000_000)
+    """Most alerts kept; new ones beyond it are dropped and counted (mlaiops_alertmanager_alerts_dropped_total)."""
+    alertmanager_alert_ttl: float = Field(default=6 * 3600, gt=0)
+    """Seconds a firing alert without endsAt is kept after it was last received (above repeat_interval)."""
+    alertmanager_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Largest webhook body accepted (413 beyond)."""
+
+    # --- outbound calls of notify (see SECURITY.md) ---
+    outbound_allow_http: bool = False
+    """Allow plain http:// webhook URLs (https only by default)."""
+    outbound_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names notify may call (``hooks.slack.com``, ``*.example.com``); empty: any public host."""
+    outbound_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """CIDRs notify may reach although they are private, loopback or in the cluster (e.g. 10.20.0.0/16)."""
+    outbound_cluster_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """The cluster's pod and Service CIDRs: refused even when they are public addresses."""
+    notify_secret_names: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["mlaiops-notify"])
+    """Secret names notify may read (the ClusterRole grants get on these names only; change both together)."""
+
+    @field_validator(
+        "namespaces",
+        "alertmanager_clusterwide_namespaces",
+        "outbound_allowed_hosts",
+        "outbound_allowed_networks",
+        "outbound_cluster_cidrs",
+        "notify_secret_names",
+        mode="before",
+    )
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("namespaces")
+    @field_validator("namespaces", "alertmanager_clusterwide_namespaces")
     @classmethod
     def _valid_names(cls, value: list[str]) -> list[str]:
         from mlaiops.api.common import DNS_LABEL_PATTERN
@@ -96,6 +147,28 @@ class Settings(BaseSettings):
             if not re.fullmatch(DNS_LABEL_PATTERN, name) or len(name) > 63:
                 raise ValueError(f"invalid namespace name {name!r}")
         return value
+
+    @field_validator("outbound_allowed_networks", "outbound_cluster_cidrs")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as error:
+                raise ValueError(f"invalid CIDR {cidr!r}: {error}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _receiver_tls(self) -> Settings:
+        if bool(self.alertmanager_tls_cert_file) != bool(self.alertmanager_tls_key_file):
+            raise ValueError("alertmanager_tls_cert_file and alertmanager_tls_key_file go together")
+        if self.alertmanager_client_ca_file and not self.alertmanager_tls_cert_file:
+            raise ValueError("alertmanager_client_ca_file needs alertmanager_tls_cert_file (mutual TLS)")
+        if self.alertmanager_username and not (self.alertmanager_password or self.alertmanager_password_file):
+            raise ValueError("alertmanager_username needs alertmanager_password or alertmanager_password_file")
+        return self
 
     @model_validator(mode="after")
     def _election_timing(self) -> Settings:

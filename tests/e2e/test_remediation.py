@@ -326,7 +326,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 def secret(url: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook"}, "stringData": {"url": url}}
+    # The operator reads only Secrets named mlaiops-notify (its ClusterRole's resourceNames).
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mlaiops-notify"}, "stringData": {"url": url}}
 
 
 def episode(world: World, until: Any, what: str) -> Any:
@@ -340,7 +341,7 @@ def episode(world: World, until: Any, what: str) -> Any:
 
 def test_flapping_is_held_by_cooldown_rate_limit_and_the_circuit_breaker(world: World, receiver: Receiver) -> None:
     world.cluster.apply(secret(receiver.url), world.namespace)
-    notify = {"urlSecretRef": {"name": "hook", "key": "url"}, "format": "slack"}
+    notify = {"urlSecretRef": {"name": "mlaiops-notify", "key": "url"}, "format": "slack"}
     ladder = [
         {"name": "scale-out", "type": "scale", "scale": {"delta": 1, "max": 10}, "verify": {"within": "2s"}},
         {"name": "page", "type": "notify", "notify": notify, "verify": {"within": "1s"}},

@@ -21,10 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
-from aiohttp import web
 from kubernetes.client.exceptions import ApiException
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.common import Condition, seconds
@@ -48,24 +45,14 @@ from mlaiops.controllers.common import (
     status_patch,
 )
 from mlaiops.kube import JSON
-from mlaiops.remediation import actions, guardrails, ladder
-from mlaiops.remediation.alertmanager import ALERTS, PayloadError
-from mlaiops.remediation.alertmanager import parse as parse_alerts
+from mlaiops.remediation import actions, guardrails, ladder, outbound, receiver
+from mlaiops.remediation.alertmanager import ALERTS
 from mlaiops.remediation.incidents import Signal, covering_execution, incident_name
 from mlaiops.remediation.matching import matches_all, selector_matches, severity_at_least
 
 APPROVE_ANNOTATION = f"{GROUP}/approve"
 MAX_EXECUTIONS_KEPT = 50
 log = logging.getLogger(__name__)
-
-
-class ReceiverSettings(BaseSettings):
-    """The Alertmanager webhook receiver (``MLAIOPS_ALERTMANAGER_PORT``; 0 disables it)."""
-
-    model_config = SettingsConfigDict(env_prefix="MLAIOPS_ALERTMANAGER_", extra="ignore")
-
-    port: int = Field(default=9095, ge=0, le=65535)
-    host: str = "0.0.0.0"
 
 
 # --- signals ---------------------------------------------------------------------------------------
@@ -134,7 +121,7 @@ def collect_signals(spec: RemediationPlaybookSpec, namespace: str) -> tuple[list
                 rules[key] = rule
                 signals += _rule_signals(trigger, rule)
         else:
-            for alert in ALERTS.all():
+            for alert in ALERTS.for_playbook(namespace, settings().alertmanager_clusterwide_namespaces):
                 if not alert.firing or not severity_at_least(alert.severity, trigger.severity):
                     continue
                 if matches_all(trigger.matchers, alert.labels):
@@ -366,6 +353,7 @@ class Pass:
             reason=f"playbook-{self.name}-{execution.id[-14:]}",
             prometheus=prometheus(),
             now=self.now,
+            outbound_policy=outbound.Policy.from_settings(settings()),
         )
 
     def act(self, execution: ExecutionRecord, index: int, resume: bool) -> None:
@@ -605,39 +593,15 @@ def reconcile(namespace: str, name: str, logger: kopf.Logger, **_: Any) -> None:
         logger.info("%s: %s", reason, message)
 
 
-# --- the Alertmanager receiver ---------------------------------------------------------------------
-
-
-async def receive(request: web.Request) -> web.Response:
-    """POST /alertmanager: an Alertmanager webhook (version 4)."""
-    try:
-        payload = await request.json()
-        signals = parse_alerts(payload, datetime.now(UTC))
-    except (ValueError, PayloadError) as error:
-        return web.json_response({"error": str(error)}, status=400)
-    ALERTS.update(signals)
-    return web.json_response({"received": len(signals)})
+# --- the Alertmanager receiver (remediation/receiver.py: authenticated, off unless configured) -------
 
 
 @kopf.on.startup(retries=3, backoff=1)  # a failing start exits (and restarts), never 60 s loops
-async def start_receiver(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    """Serve the Alertmanager webhook receiver unless its port is 0."""
-    config = ReceiverSettings()
-    if config.port == 0:
-        return
-    app = web.Application()
-    app.router.add_post("/alertmanager", receive)
-    app.router.add_get("/healthz", lambda _: web.Response(text="ok"))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, config.host, config.port).start()
-    except OSError as error:  # a busy port must not stop the operator: playbooks on AnomalyRules still work
-        logger.error("Alertmanager receiver not started on port %d: %s", config.port, error)
-        await runner.cleanup()
-        return
-    memo["alertmanager_runner"] = runner
-    logger.info("Alertmanager receiver on %s:%d/alertmanager", config.host, config.port)
+async def start_receiver(memo: kopf.Memo, **_: Any) -> None:
+    """Serve the Alertmanager webhook receiver when a port and a credential are configured."""
+    runner = await receiver.start(settings(), ALERTS)
+    if runner is not None:
+        memo["alertmanager_runner"] = runner
 
 
 @kopf.on.cleanup(retries=1, backoff=1)

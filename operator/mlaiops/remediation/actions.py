@@ -5,10 +5,7 @@ absolute values, so running an action twice changes nothing the first run did no
 
 from __future__ import annotations
 
-import base64
-import json
-import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +14,7 @@ from mlaiops.api.common import seconds
 from mlaiops.api.remediationplaybook import Action, RemediationPlaybookSpec
 from mlaiops.kube import JSON, Kube
 from mlaiops.metrics.provider import ProviderError
-from mlaiops.remediation import guardrails, quantity
+from mlaiops.remediation import guardrails, outbound, quantity
 from mlaiops.remediation.matching import selector_matches
 from mlaiops.resources import modelserver as ms
 
@@ -46,6 +43,7 @@ class Context:
     reason: str
     prometheus: Any = None
     now: datetime | None = None
+    outbound_policy: outbound.Policy = field(default_factory=outbound.Policy)
 
     @property
     def target(self) -> str:
@@ -258,17 +256,6 @@ def notify(ctx: Context, text: str, details: dict[str, Any] | None = None) -> st
     """POST a Slack-compatible or generic JSON body to the URL stored in the Secret."""
     settings = ctx.action.notify
     assert settings is not None
-    secret = ctx.kube.get("v1", "Secret", ctx.namespace, settings.url_secret_ref.name)
-    if secret is None:
-        raise ActionError(f"Secret {settings.url_secret_ref.name} not found")
-    data = (secret.get("data") or {}).get(settings.url_secret_ref.key)
-    url = (
-        base64.b64decode(data).decode().strip()
-        if data
-        else (secret.get("stringData") or {}).get(settings.url_secret_ref.key, "")
-    )
-    if not url:
-        raise ActionError(f"Secret {settings.url_secret_ref.name} has no key {settings.url_secret_ref.key}")
     if settings.format == "slack":
         body: dict[str, Any] = {"text": text}
     else:
@@ -280,12 +267,10 @@ def notify(ctx: Context, text: str, details: dict[str, Any] | None = None) -> st
             "namespace": ctx.namespace,
             **(details or {}),
         }
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=seconds(ctx.action.timeout)) as response:
-            code = response.status
-    except OSError as error:
-        raise ActionError(f"notify failed: {error}") from error
-    return f"notified ({ctx.action.notify.format}, HTTP {code})"
+    ref = settings.url_secret_ref
+    try:  # the policy (https, allowed hosts, public addresses, no redirects) lives in outbound.py
+        url = outbound.secret_url(ctx.kube, ctx.namespace, ref.name, ref.key, ctx.outbound_policy)
+        code = outbound.post_json(url, body, ctx.outbound_policy, seconds(ctx.action.timeout))
+    except outbound.OutboundError as error:
+        raise ActionError(str(error)) from error
+    return f"notified ({settings.format}, HTTP {code})"

@@ -50,6 +50,10 @@ class OperatorProcess:
             "MLAIOPS_METRICS_PORT": str(free_port()),
             "MLAIOPS_ALERTMANAGER_PORT": str(free_port()),
             "MLAIOPS_IMAGE": image,
+            # Everything in the sandbox listens on loopback over plain http: the operator's outbound
+            # calls (notify receivers of tests and the demo) must be allowed to reach it.
+            "MLAIOPS_OUTBOUND_ALLOW_HTTP": "true",
+            "MLAIOPS_OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
         }
         if reconcile_interval is not None:
             self.env["MLAIOPS_RECONCILE_INTERVAL"] = f"{reconcile_interval:g}"
