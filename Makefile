@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup prometheus lint test test-quick test-unit crds demo clean
+.PHONY: all setup prometheus lint lint-types test test-quick test-unit crds demo clean
 
 all: test
 
@@ -31,6 +31,14 @@ prometheus:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mlaiops crds --check >/dev/null
+	$(BIN)/mlaiops docs --check >/dev/null
+
+# Types and layers (becomes part of lint once the planners land).
+lint-types: $(STAMP)
+	PYTHONPATH=operator $(BIN)/mypy
+	PYTHONPATH=operator:sandbox $(BIN)/lint-imports
 
 # Everything, every tier (the CI contract).
 test: setup lint
@@ -51,4 +59,4 @@ demo: setup
 	$(BIN)/python -m mlaiops_demo $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache .grimp_cache

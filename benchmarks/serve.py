@@ -93,7 +93,6 @@ def v2_body(row: Sequence[float]) -> bytes:
 # --- servers -----------------------------------------------------------------------------------
 
 
-
 def _pin(cpu: int) -> Callable[[], None]:
     def pin() -> None:
         with contextlib.suppress(AttributeError, OSError):

@@ -23,7 +23,16 @@ OPERATOR_USER = "system:serviceaccount:mlaiops-system:mlaiops-operator"
 COMPONENTS = ("components/webhook-self-signed",)
 WHOLE_SUITE = pytest.StashKey[bool]()
 
-__all__ = ["LEASE_NAMESPACE", "ROOT", "Cluster", "OperatorProcess", "free_port", "operator_for", "operator_rbac", "wait_for"]
+__all__ = [
+    "LEASE_NAMESPACE",
+    "ROOT",
+    "Cluster",
+    "OperatorProcess",
+    "free_port",
+    "operator_for",
+    "operator_rbac",
+    "wait_for",
+]
 
 
 def operator_rbac() -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from tests.e2e.conftest import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
 
+
 def rule(namespace: str) -> dict:
     return {
         "apiVersion": "mlaiops.dev/v1alpha1",

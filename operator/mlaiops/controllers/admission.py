@@ -129,8 +129,8 @@ def check(kind: str, body: Any, old: Any, warnings: list[str], promql: PromqlChe
 
 
 def _register(kind: str, plural: str) -> None:
-    def validate(body: kopf.Body, old: Any, warnings: list[str], **_: Any) -> None:
-        check(kind, body, old, warnings)
+    def validate(body: kopf.Body, warnings: list[str], **kwargs: Any) -> None:
+        check(kind, body, kwargs.get("old"), warnings)  # kopf passes ``old`` for UPDATE only
 
     validate.__name__ = validate.__qualname__ = handler_id(kind).replace("-", "_")
     kopf.on.validate(GROUP, VERSION, plural, id=handler_id(kind), operations=["CREATE", "UPDATE"])(validate)

@@ -13,7 +13,7 @@ import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -85,7 +85,7 @@ def current_samples(
 def publish(
     result: SeriesResult, spec: AnomalyRuleSpec, namespace: str, name: str, labels: dict[str, str], body: Any
 ) -> None:
-    kind = "Firing" if result.fired else "Resolved"
+    kind: Literal["Firing", "Resolved"] = "Firing" if result.fired else "Resolved"
     target = (spec.target.kind, spec.target.name) if spec.target else None
     BUS.publish(
         AnomalyEvent(
@@ -215,7 +215,7 @@ async def run_rule(
     stopped: kopf.DaemonStopped,
     body: kopf.Body,
     meta: kopf.Meta,
-    namespace: str,
+    namespace: str | None,
     name: str,
     logger: kopf.Logger,
     memo: kopf.Memo,
@@ -228,6 +228,7 @@ async def run_rule(
     blocking daemons would starve every other handler). Evaluations keep a fixed rate: the next is
     due one interval after the previous was due, and how late each starts is exported.
     """
+    assert namespace is not None  # AnomalyRule is namespaced
     loop = asyncio.get_running_loop()
     rule = RuleLoop(namespace, name, Clients(memo.kube, memo.prometheus))
     due = loop.time()

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 
-from mlaiops.api.anomalyrule import AnomalyRuleStatus, SeriesStatus
+from mlaiops.api.anomalyrule import AnomalyRuleStatus, AnomalyState, SeriesStatus
 from mlaiops.api.common import Condition
 from mlaiops.detection.rules import SeriesResult, finite, worst_state
 
@@ -46,7 +47,7 @@ def apply_results(status: AnomalyRuleStatus, results: list[SeriesResult], busy: 
         SeriesStatus(
             labels=r.labels,
             fingerprint=r.fingerprint,
-            state=r.state,
+            state=cast(AnomalyState, r.state),
             value=finite(r.value),
             expected=finite(r.expected),
             lower=finite(r.lower),
@@ -57,7 +58,7 @@ def apply_results(status: AnomalyRuleStatus, results: list[SeriesResult], busy: 
         for r in ranked[:MAX_STATUS_SERIES]
     ]
     status.firing_series = sum(r.state == "Firing" for r in results)
-    status.state = worst_state([r.state for r in results])
+    status.state = cast(AnomalyState, worst_state([r.state for r in results]))
     status.message = "target is rolling out: points kept out of the baseline" if busy else None
 
 

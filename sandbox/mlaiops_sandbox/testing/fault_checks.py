@@ -193,4 +193,6 @@ def ledger(kube: Clients, namespace: str, audit: list[JSON]) -> Ledger:
 
 def poll(condition: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
     """The first truthy value of ``condition()`` within ``timeout`` (API errors count as "not yet")."""
-    return wait_for(condition, timeout, interval, ignore=(client.ApiException, OSError, KeyError, TypeError, IndexError))
+    return wait_for(
+        condition, timeout, interval, ignore=(client.ApiException, OSError, KeyError, TypeError, IndexError)
+    )

@@ -87,6 +87,7 @@ class Scenario(Protocol):
 
 # --- the quick loop ------------------------------------------------------------------------------
 
+
 def dataset(rows: int = 1500, seed: int = 1) -> str:
     x, y = make_classification(n_samples=rows, n_features=6, n_informative=4, flip_y=0.02, random_state=seed)
     region = np.where(x[:, 5] > 0, "north", "south")

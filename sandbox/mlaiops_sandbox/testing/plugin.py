@@ -60,7 +60,9 @@ class Cluster:
         return self.kubectl_.ensure_namespace(name)
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_namespaced_custom_object("mlaiops.dev", "v1alpha1", namespace, plural, name)
+        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            "mlaiops.dev", "v1alpha1", namespace, plural, name
+        )
         return obj
 
     def condition(self, obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -90,7 +92,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Confi
         yield running
 
 
-def operator_for(sandbox: Sandbox, log: Path, extra_env: dict[str, str] | None = None, **kwargs: Any) -> OperatorProcess:
+def operator_for(
+    sandbox: Sandbox, log: Path, extra_env: dict[str, str] | None = None, **kwargs: Any
+) -> OperatorProcess:
     """An operator process as the session's: its ServiceAccount's kubeconfig, RBAC enforced (not started)."""
     return OperatorProcess(operator_kubeconfig(sandbox), sandbox.prometheus_url, log, extra_env=extra_env, **kwargs)
 

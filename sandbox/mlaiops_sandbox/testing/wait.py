@@ -40,7 +40,9 @@ def wait_for(
         time.sleep(interval)
 
 
-def seconds_until(condition: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition") -> float:
+def seconds_until(
+    condition: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition"
+) -> float:
     """How long ``condition()`` took to hold (for benchmarks); raises ``WaitTimeout`` after ``timeout``."""
     began = time.monotonic()
     wait_for(condition, timeout, interval, what)

@@ -423,7 +423,6 @@ def test_namespace_and_object_selectors(api: Http, ns: str, hook: Webhook, regis
 # --- when the webhook cannot be called ---------------------------------------------------------------
 
 
-
 def test_unreachable_webhook_fails_closed_by_default_and_open_when_ignored(
     api: Http, ns: str, register: Callable[..., str]
 ) -> None:

@@ -24,9 +24,6 @@ T = TypeVar("T")
 N_FEATURES = 8
 
 
-
-
-
 def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
     """The harness's poll loop; an exception from ``check`` fails at once."""
     return harness_wait_for(check, timeout, 0.05, what, ignore=())  # type: ignore[arg-type]

@@ -46,7 +46,6 @@ def test_local_check_finds_unbalanced_promql(query: str, message: str) -> None:
     assert local_error(query) == message
 
 
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("prometheus") is None:
