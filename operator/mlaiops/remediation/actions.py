@@ -114,9 +114,10 @@ def plan(ctx: Context) -> dict[str, str]:
     return {}
 
 
-def _pods(ctx: Context) -> tuple[list[JSON], int]:
+def _pods(ctx: Context) -> tuple[list[JSON], int, JSON]:
+    """The workload's live pods (deletePod: those its selector picks), its desired replicas, and the workload."""
     kind, name = _pod_workload(ctx)
-    workload = _get(ctx, kind, name)
+    workload = {**_get(ctx, kind, name), "kind": kind}
     match = (workload["spec"].get("selector") or {}).get("matchLabels") or {}
     selector = ",".join(f"{k}={v}" for k, v in match.items())
     pods = [
@@ -125,7 +126,7 @@ def _pods(ctx: Context) -> tuple[list[JSON], int]:
     extra = ctx.action.delete_pod.selector if ctx.action.delete_pod else None
     if extra is not None:
         pods = [p for p in pods if selector_matches(extra, p["metadata"].get("labels") or {})]
-    return pods, int(workload["spec"].get("replicas") or len(pods))
+    return pods, int(workload["spec"].get("replicas") or len(pods)), workload
 
 
 def _ready(pod: JSON) -> bool:
@@ -135,7 +136,7 @@ def _ready(pod: JSON) -> bool:
 
 
 def _worst_pod(ctx: Context) -> str:
-    pods, desired = _pods(ctx)
+    pods, desired, _ = _pods(ctx)
     if not pods:
         raise ActionError(f"no pods of {ctx.target} match")
     ready = sum(_ready(p) for p in pods)
@@ -158,18 +159,9 @@ def _worst_pod(ctx: Context) -> str:
 
 def _check_restart(ctx: Context) -> None:
     """Refuse a restart whose rolling replacement would leave fewer than minHealthy pods ready."""
-    pods_kind, pods_name = _pod_workload(ctx)
-    workload = _get(ctx, pods_kind, pods_name)
-    match = (workload["spec"].get("selector") or {}).get("matchLabels") or {}
-    selector = ",".join(f"{k}={v}" for k, v in match.items())
-    pods = [
-        p for p in ctx.kube.list("v1", "Pod", ctx.namespace, selector) if not p["metadata"].get("deletionTimestamp")
-    ]
-    desired = int(workload["spec"].get("replicas") if workload["spec"].get("replicas") is not None else len(pods))
-    ready = sum(_ready(p) for p in pods)
-    verdict = guardrails.may_restart(
-        ctx.spec, ready, desired, guardrails.restart_unavailable(pods_kind, workload["spec"], desired)
-    )
+    pods, desired, workload = _pods(ctx)
+    unavailable = guardrails.restart_unavailable(workload["kind"], workload["spec"], desired)
+    verdict = guardrails.may_restart(ctx.spec, sum(_ready(p) for p in pods), desired, unavailable)
     if not verdict.allowed:
         raise ActionRefused(verdict.message)
 
