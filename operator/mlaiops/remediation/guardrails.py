@@ -146,13 +146,14 @@ def restart_unavailable(kind: str, workload_spec: dict[str, object], desired: in
 
 def may_restart(spec: RemediationPlaybookSpec, ready: int, desired: int, unavailable: int) -> Verdict:
     """Whether a rollout restart that takes ``unavailable`` ready pods away at once keeps minHealthy ready."""
-    if unavailable <= 0:
-        return ALLOWED  # surge only: new pods come up before old ones go
+    taken = min(unavailable, ready)  # unready pods are replaced without lowering the ready count
+    if taken <= 0:
+        return ALLOWED  # surge only, or nothing ready to take away
     floor = min_healthy(spec, desired)
-    if ready - unavailable < floor:
+    if ready - taken < floor:
         return Verdict(
             False,
             "MinHealthy",
-            f"{ready} pods ready; a restart takes {unavailable} at a time and would leave fewer than minHealthy {floor}",
+            f"{ready} pods ready; a restart takes {taken} at a time and would leave fewer than minHealthy {floor}",
         )
     return ALLOWED
