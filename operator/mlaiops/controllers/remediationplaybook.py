@@ -46,7 +46,9 @@ from mlaiops.remediation.planner import Event, Facts, Outcome, Planner, Step, Ta
 # --- read ------------------------------------------------------------------------------------------
 
 
-def collect_signals(kube: Kube, spec: RemediationPlaybookSpec, namespace: str) -> tuple[list[Signal], dict[str, JSON]]:
+def collect_signals(
+    kube: Kube, spec: RemediationPlaybookSpec, namespace: str, alerts: list[Signal]
+) -> tuple[list[Signal], dict[str, JSON]]:
     """Firing signals that match a trigger, and the rules they came from (by namespace/name).
 
     Rules named in ``rules`` are looked up in the playbook's namespace; a ``selector`` matches rules
@@ -59,7 +61,7 @@ def collect_signals(kube: Kube, spec: RemediationPlaybookSpec, namespace: str) -
     local: list[JSON] | None = None
     for trigger in spec.triggers:
         if trigger.source != "AnomalyRule":
-            found += signals.alert_signals(trigger, ALERTS.all())
+            found += signals.alert_signals(trigger, alerts)
             continue
         if trigger.selector is not None and everywhere is None:
             everywhere = kube.list(API_VERSION, "AnomalyRule", None)
@@ -76,7 +78,8 @@ def read_facts(
 ) -> Facts:
     """Everything the planner needs from the cluster: signals, the rules of running executions, busy targets."""
     namespace = body["metadata"]["namespace"]
-    found, rules = collect_signals(kube, spec, namespace)
+    alerts = ALERTS.all()  # one snapshot for the whole pass
+    found, rules = collect_signals(kube, spec, namespace, alerts)
     for execution in status.executions or []:
         key = execution.trigger.removeprefix("rule:")
         if execution.state in ladder.FINAL_STATES or execution.trigger.startswith("alert:") or key in rules:
@@ -86,9 +89,8 @@ def read_facts(
         if rule is not None:  # a deleted rule stays out: nothing fires any more
             rules[key] = rule
     busy = {t: why for t in needs_busy_check(spec, status, found, namespace, now) if (why := target_busy(kube, t))}
-    alerts = {a.fingerprint: a for a in ALERTS.all()}
     approve = (body["metadata"].get("annotations") or {}).get(APPROVE_ANNOTATION)
-    return Facts(signals=found, rules=rules, alerts=alerts, busy=busy, approve=approve)
+    return Facts(found, rules, {a.fingerprint: a for a in alerts}, busy, approve)
 
 
 def target_busy(kube: Kube, target: Target) -> str | None:
