@@ -24,8 +24,10 @@ from typing import Any
 
 import pytest
 import yaml
+from mlaiops_sandbox.testing import OperatorProcess
+from mlaiops_sandbox.testing.plugin import operator_for
 
-from tests.e2e.conftest import Cluster, Operator, free_port, wait_for
+from tests.e2e.conftest import Cluster, free_port, wait_for
 from tests.e2e.test_remediation import playbook, step, web_deployment
 
 pytestmark = [
@@ -91,7 +93,7 @@ class Alertmanager:
 class Receiver:
     """The test's own operator, serving the receiver on 127.0.0.1 with a bearer token."""
 
-    operator: Operator
+    operator: OperatorProcess
     port: int
     token: str
 
@@ -129,7 +131,7 @@ def receiver(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "MLAIOPS_ALERTMANAGER_TOKEN_FILE": str(folder / "token"),
     }
     cluster.operator.stop()  # graceful: the session operator releases the Lease
-    operator = Operator(cluster.sandbox, folder / "operator.log", extra_env=env)
+    operator = operator_for(cluster.sandbox, folder / "operator.log", extra_env=env)
     operator.start()
     try:
         made = Receiver(operator, port, token)

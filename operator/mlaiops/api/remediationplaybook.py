@@ -154,7 +154,7 @@ class Action(ApiModel):
     type: ActionType
     """What to do; the sub-object of the same name holds its settings."""
     timeout: Duration = "2m"
-    """Longest the action itself may take."""
+    """Longest the action itself may take, for every type; a step not done within it is Failed (timed out) and the ladder escalates."""
     verify: Verify = nested(Verify)
     """How success is checked before escalating."""
     scale: ScaleAction | None = None
@@ -205,7 +205,7 @@ class Guardrails(ApiModel):
     window: Duration = "1h"
     """The window of maxExecutions."""
     min_healthy: IntOrPercent = 1
-    """Ready pods that must remain (deletePod, restart)."""
+    """Ready pods that must remain; a deletePod or restart (by its update strategy) that would leave fewer is Refused."""
     circuit_breaker: CircuitBreaker = nested(CircuitBreaker)
     """Suspend after repeated failures."""
     suppress_during_rollout: bool = True

@@ -1,7 +1,8 @@
-"""The annotations ``approve``, ``rollback`` and ``retrain`` set, and which object an approval is for; pure.
+"""The annotations ``approve``, ``rollback`` and ``retrain`` set, and which object an approval is for.
 
-The operator acts on each distinct annotation value once, so requests carry a timestamp
-(``mlaiops.api.annotations``, the same format the controllers and remediation use).
+The operator acts on each distinct annotation value once, so requests carry a timestamp. Rollback
+and retrain requests go through ``mlaiops.kube_requests``, the module remediation uses too, so the
+plugin and a playbook send the same annotation; only the errors are turned into PluginErrors here.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
+from mlaiops import kube_requests
 from mlaiops.api.annotations import APPROVE_ANNOTATION, RETRAIN_ANNOTATION, ROLLBACK_ANNOTATION
-from mlaiops.api.annotations import request_value as stamped
-from mlaiops.plugin.cluster import PluginError
+from mlaiops.plugin.cluster import Connection, PluginError
 
 JSON = dict[str, Any]
 __all__ = ["APPROVE_ANNOTATION", "RETRAIN_ANNOTATION", "ROLLBACK_ANNOTATION", "request_value"]
@@ -20,9 +23,24 @@ __all__ = ["APPROVE_ANNOTATION", "RETRAIN_ANNOTATION", "ROLLBACK_ANNOTATION", "r
 
 def request_value(reason: str, now: datetime | None = None) -> str:
     """``<reason>@<UTC timestamp>``: the value of a rollback or retrain request, refusing unusable reasons."""
-    if not reason or "@" in reason:
-        raise PluginError(f"invalid reason {reason!r}: give a non-empty reason without '@'")
-    return stamped(reason, now)
+    try:
+        return kube_requests.rollback_value(reason, now)
+    except kube_requests.InvalidReason as error:
+        raise PluginError(str(error)) from None
+
+
+def send_request(connection: Connection, kind: str, name: str, reason: str) -> str:
+    """Ask for a rollback (ModelDeployment) or a retraining run (RetrainPolicy); returns the annotation value."""
+    request = kube_requests.request_rollback if kind == "ModelDeployment" else kube_requests.request_retrain
+    namespace = connection.namespace_or_default
+    try:
+        return request(connection.kube, namespace, name, reason)
+    except kube_requests.InvalidReason as error:
+        raise PluginError(str(error)) from None
+    except ApiException as error:
+        if error.status == 404:
+            raise PluginError(f"{kind} {name!r} not found in namespace {namespace!r}") from None
+        raise
 
 
 def parse_ref(text: str, kinds: dict[str, str]) -> tuple[str, str]:

@@ -186,12 +186,12 @@ def _wait(
 
 def _request(args: argparse.Namespace, kinds: dict[str, str], annotation: str, status_field: str, what: str) -> int:
     """Set a request annotation and, with --wait, poll until the operator records it in status."""
-    from mlaiops.plugin.actions import parse_ref, request_value
+    from mlaiops.plugin.actions import parse_ref, request_value, send_request
 
     kind, name = parse_ref(args.target, kinds)
+    request_value(args.reason)  # a bad reason is refused before connecting
     connection = _connect(args)
-    value = request_value(args.reason)
-    connection.annotate(kind, name, {annotation: value})
+    value = send_request(connection, kind, name, args.reason)
     print(f"{kind.lower()}.mlaiops.dev/{name} {what} requested ({annotation}={value})")
     if args.wait:
         _wait(

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mlaiops import API_VERSION
+from mlaiops import API_VERSION, kube_requests
+from mlaiops.api.annotations import RETRAIN_ANNOTATION, ROLLBACK_ANNOTATION
 from mlaiops.api.common import seconds
 from mlaiops.api.remediationplaybook import Action, RemediationPlaybookSpec
 from mlaiops.kube import JSON, Kube
@@ -102,6 +103,7 @@ def plan(ctx: Context) -> dict[str, str]:
         current = int((scale.get("spec") or {}).get("replicas") or 0)
         return {"replicas": str(guardrails.scaled_replicas(ctx.action.scale, current)), "from": str(current)}
     if kind == "restart":
+        _check_restart(ctx)
         return {"restartedAt": (ctx.now or datetime.now()).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if kind == "deletePod":
         return {"pod": _worst_pod(ctx)}
@@ -110,9 +112,10 @@ def plan(ctx: Context) -> dict[str, str]:
     return {}
 
 
-def _pods(ctx: Context) -> tuple[list[JSON], int]:
+def _pods(ctx: Context) -> tuple[list[JSON], int, JSON]:
+    """The workload's live pods (deletePod: those its selector picks), its desired replicas, and the workload."""
     kind, name = _pod_workload(ctx)
-    workload = _get(ctx, kind, name)
+    workload = {**_get(ctx, kind, name), "kind": kind}
     match = (workload["spec"].get("selector") or {}).get("matchLabels") or {}
     selector = ",".join(f"{k}={v}" for k, v in match.items())
     pods = [
@@ -121,7 +124,7 @@ def _pods(ctx: Context) -> tuple[list[JSON], int]:
     extra = ctx.action.delete_pod.selector if ctx.action.delete_pod else None
     if extra is not None:
         pods = [p for p in pods if selector_matches(extra, p["metadata"].get("labels") or {})]
-    return pods, int(workload["spec"].get("replicas") or len(pods))
+    return pods, int(workload["spec"].get("replicas") or len(pods)), workload
 
 
 def _ready(pod: JSON) -> bool:
@@ -131,7 +134,7 @@ def _ready(pod: JSON) -> bool:
 
 
 def _worst_pod(ctx: Context) -> str:
-    pods, desired = _pods(ctx)
+    pods, desired, _ = _pods(ctx)
     if not pods:
         raise ActionError(f"no pods of {ctx.target} match")
     ready = sum(_ready(p) for p in pods)
@@ -150,6 +153,15 @@ def _worst_pod(ctx: Context) -> str:
             return ranked[0].labels["pod"]
     unready = sorted(p["metadata"]["name"] for p in pods if not _ready(p))
     return unready[0] if unready else sorted(names)[0]
+
+
+def _check_restart(ctx: Context) -> None:
+    """Refuse a restart whose rolling replacement would leave fewer than minHealthy pods ready."""
+    pods, desired, workload = _pods(ctx)
+    unavailable = guardrails.restart_unavailable(workload["kind"], workload["spec"], desired)
+    verdict = guardrails.may_restart(ctx.spec, sum(_ready(p) for p in pods), desired, unavailable)
+    if not verdict.allowed:
+        raise ActionRefused(verdict.message)
 
 
 def _raised_resources(ctx: Context) -> dict[str, str]:
@@ -205,24 +217,17 @@ def run(ctx: Context, params: dict[str, str]) -> str:
     if kind == "rollback":
         if ctx.kind != "ModelDeployment":
             raise ActionRefused(f"rollback needs a ModelDeployment target, not {ctx.kind}")
-        from mlaiops.controllers.modeldeployment import ROLLBACK_ANNOTATION, request_rollback
-
-        current = (_get(ctx, ctx.kind, ctx.name)["metadata"].get("annotations") or {}).get(ROLLBACK_ANNOTATION, "")
-        if not current.startswith(f"{ctx.reason}@"):  # a resumed step does not request a second rollback
-            request_rollback(ctx.namespace, ctx.name, ctx.reason)
+        if not kube_requests.already_requested(_get(ctx, ctx.kind, ctx.name), ROLLBACK_ANNOTATION, ctx.reason):
+            kube_requests.request_rollback(ctx.kube, ctx.namespace, ctx.name, ctx.reason)  # a resumed step asks once
         return f"requested rollback of {ctx.target}"
     if kind == "retrain":
-        from mlaiops.controllers.retrainpolicy import RETRAIN_ANNOTATION, request_retrain
-        from mlaiops.retrain.runs import PLAYBOOK_PREFIX
-
         assert ctx.action.retrain is not None
         policy = ctx.action.retrain.policy_ref.name
         obj = ctx.kube.get(API_VERSION, "RetrainPolicy", ctx.namespace, policy)
         if obj is None:
             raise ActionError(f"RetrainPolicy {policy} not found")
-        current = (obj["metadata"].get("annotations") or {}).get(RETRAIN_ANNOTATION, "")
-        if not current.startswith(f"{PLAYBOOK_PREFIX}{ctx.reason}@"):
-            request_retrain(ctx.namespace, policy, ctx.reason, source="playbook")
+        if not kube_requests.already_requested(obj, RETRAIN_ANNOTATION, ctx.reason, source="playbook"):
+            kube_requests.request_retrain(ctx.kube, ctx.namespace, policy, ctx.reason, source="playbook")
         return f"requested a run of RetrainPolicy {policy}"
     if kind == "deletePod":
         deleted = ctx.kube.delete("v1", "Pod", ctx.namespace, params["pod"])

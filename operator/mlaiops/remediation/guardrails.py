@@ -122,3 +122,38 @@ def scaled_replicas(action: ScaleAction, current: int) -> int:
     else:
         wanted = math.ceil(current * (action.factor or 1))
     return max(action.min, min(action.max, wanted))
+
+
+def restart_unavailable(kind: str, workload_spec: dict[str, object], desired: int) -> int:
+    """Ready pods a rollout restart takes away at once, from the workload's update strategy.
+
+    Deployment: ``maxUnavailable`` (default 25%, rounded down as Kubernetes does; Recreate: all).
+    StatefulSet: one pod at a time (OnDelete: none until pods are deleted).
+    """
+    if kind == "StatefulSet":
+        strategy = workload_spec.get("updateStrategy") or {}
+        assert isinstance(strategy, dict)
+        return 0 if strategy.get("type") == "OnDelete" else min(1, desired)
+    strategy = workload_spec.get("strategy") or {}
+    assert isinstance(strategy, dict)
+    if strategy.get("type") == "Recreate":
+        return desired
+    value = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%")
+    if isinstance(value, str) and value.endswith("%"):
+        return math.floor(desired * int(value.rstrip("%")) / 100)
+    return int(value)
+
+
+def may_restart(spec: RemediationPlaybookSpec, ready: int, desired: int, unavailable: int) -> Verdict:
+    """Whether a rollout restart that takes ``unavailable`` ready pods away at once keeps minHealthy ready."""
+    taken = min(unavailable, ready)  # unready pods are replaced without lowering the ready count
+    if taken <= 0:
+        return ALLOWED  # surge only, or nothing ready to take away
+    floor = min_healthy(spec, desired)
+    if ready - taken < floor:
+        return Verdict(
+            False,
+            "MinHealthy",
+            f"{ready} pods ready; a restart takes {taken} at a time and would leave fewer than minHealthy {floor}",
+        )
+    return ALLOWED

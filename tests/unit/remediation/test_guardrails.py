@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mlaiops.api.remediationplaybook import ExecutionRecord, RemediationPlaybookSpec, ScaleAction
-from mlaiops.remediation.guardrails import admit, check_scope, may_disrupt, min_healthy, scaled_replicas
+from mlaiops.remediation.guardrails import admit, check_scope, may_disrupt, may_restart, min_healthy, scaled_replicas
 from mlaiops.remediation.quantity import parse, raised
 from tests.unit.api.helpers import example
 
@@ -112,3 +112,14 @@ def test_quantity_parse() -> None:
     assert parse("1Ki") == 1024 and parse("1.5") == parse("1500m") and parse(2) == 2
     with pytest.raises(ValueError, match="invalid quantity"):
         parse("lots")
+
+
+def test_a_restart_may_not_take_ready_pods_below_min_healthy() -> None:
+    playbook = RemediationPlaybookSpec.model_validate(
+        {"triggers": [{"rules": [{"name": "r"}]}], "actions": [{"type": "restart"}], "guardrails": {"minHealthy": 2}}
+    )
+    assert may_restart(playbook, ready=3, desired=3, unavailable=1).allowed
+    refused = may_restart(playbook, ready=2, desired=3, unavailable=1)
+    assert (refused.allowed, refused.reason) == (False, "MinHealthy") and "minHealthy 2" in refused.message
+    assert may_restart(playbook, ready=1, desired=3, unavailable=0).allowed  # surge only: nothing ready goes
+    assert may_restart(playbook, ready=0, desired=3, unavailable=1).allowed  # nothing ready to take away

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mlaiops.api.incident import Change, IncidentAnomaly
+from mlaiops.api.incident import Change, IncidentAnomaly, IncidentStatus
 from mlaiops.api.remediationplaybook import ExecutionRecord
+from mlaiops.remediation import incidents
 from mlaiops.remediation.incidents import Signal, correlated, covering_execution, incident_name, rank_causes
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -76,3 +77,77 @@ def test_a_change_just_before_outranks_the_symptom() -> None:
     causes = rank_causes([anomaly("ns/latency", 0)], [Change(kind="Rollout", what="v9", at=T0 - timedelta(seconds=20))])
     assert causes[0].cause == "Rollout: v9" and causes[0].score > causes[1].score
     assert rank_causes([], []) == []
+
+
+# --- the Incident's content (what controllers/incident.py writes) -------------------------------------
+
+
+def running_execution(**changes: object) -> ExecutionRecord:
+    fields: dict[str, object] = {
+        "id": "fix-1",
+        "trigger": "rule:ns/latency",
+        "fingerprint": "fp-latency",
+        "since": T0,
+        "incident": "web-20261127-120000-abcdef",
+        "target": "Deployment/web",
+        "state": "Running",
+        "started_at": T0,
+    }
+    fields.update(changes)
+    return ExecutionRecord.model_validate(fields)
+
+
+def test_incidents_are_followed_while_running_and_for_an_hour_after() -> None:
+    now = T0 + timedelta(hours=2)
+    executions = [
+        running_execution(id="a"),
+        running_execution(id="b", state="Succeeded", finished_at=now - timedelta(minutes=59)),
+        running_execution(id="c", state="Succeeded", finished_at=now - timedelta(minutes=61)),
+        running_execution(id="d", state="Refused"),
+        running_execution(id="e", incident=None),
+    ]
+    assert [e.id for e in incidents.to_refresh(executions, now)] == ["a", "b"]
+    many = [running_execution(id=f"x{i}") for i in range(incidents.MAX_OPEN + 2)]
+    assert len(incidents.to_refresh(many, now)) == incidents.MAX_OPEN
+
+
+def test_an_incident_gathers_correlated_anomalies_and_resolves_when_all_have() -> None:
+    execution = running_execution()
+    window = timedelta(minutes=10)
+    firing = [signal("latency", 0), signal("errors", 2), signal("far", 30)]
+    anomalies = incidents.anomalies_of(execution, IncidentStatus(), firing, window, T0)
+    assert [(a.rule, a.resolved_at) for a in anomalies] == [("ns/latency", None), ("ns/errors", None)]
+    recent = [Change(kind="Rollout", what="rollout of v2", at=T0 - timedelta(seconds=30))]
+    status = incidents.build(execution, anomalies, recent)
+    assert status.phase == "Open" and status.resolution == "execution fix-1 is Running"
+    assert status.probable_causes and status.probable_causes[0].cause == "Rollout: rollout of v2"
+    later = T0 + timedelta(minutes=5)
+    gone = incidents.anomalies_of(execution, status, [], window, later)
+    done = running_execution(state="Succeeded", reason="Verified", message="scale resolved it", finished_at=later)
+    status = incidents.build(done, gone, recent)
+    assert (status.phase, status.resolved_at) == ("Resolved", later)
+    assert status.resolution == "Succeeded (Verified): scale resolved it"
+    assert incidents.is_over(status, done) and not incidents.is_over(status, execution)
+
+
+def test_changes_come_from_rollouts_retraining_runs_and_remediation_steps() -> None:
+    deployment = {
+        "status": {"history": [{"version": "v2", "outcome": "Promoted", "startedAt": "2026-11-27T11:50:00Z"}]}
+    }
+    policies = [
+        {
+            "metadata": {"name": "nightly"},
+            "spec": {"modelDeploymentRef": {"name": "fraud"}},
+            "status": {"runs": [{"id": "r1", "phase": "Running", "startedAt": "2026-11-27T11:55:00Z"}]},
+        },
+        {
+            "metadata": {"name": "other"},
+            "spec": {"modelDeploymentRef": {"name": "x"}},
+            "status": {"runs": [{"id": "r2", "startedAt": "2026-11-27T11:56:00Z"}]},
+        },
+    ]
+    found = incidents.changes("ModelDeployment", "fraud", deployment, policies, [], T0 - timedelta(hours=1))
+    assert [(c.kind, c.what) for c in found] == [
+        ("Rollout", "rollout of v2 (Promoted: )"),
+        ("Retrain", "RetrainPolicy nightly run r1 (Running)"),
+    ]

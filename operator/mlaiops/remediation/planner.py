@@ -1,0 +1,527 @@
+"""One pass over a RemediationPlaybook, pure: from spec, status, signals and rule states to steps and a status.
+
+The pass runs in the order an operator restart must be able to resume: first the executions
+already in status are driven as far as facts allow, then firing signals that no execution covers
+start new ones (or are refused, visibly), then the circuit breaker, then the summary.
+
+Acting needs the cluster, so the planner is a generator: it yields each ``Step`` the controller
+must carry out and receives the step's ``Outcome``. Between yields it only changes ``status``,
+which the controller writes before every step it carries out, so an execution is in status before
+its first action, a step is Running (with the absolute values it will set) before it acts, and its
+result is written right after. ``Planner.run`` returns the events to emit; time comes in as ``now``
+and as each outcome's ``at``, never from the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from mlaiops.api.annotations import APPROVE_ANNOTATION
+from mlaiops.api.common import Condition, seconds
+from mlaiops.api.remediationplaybook import (
+    Action,
+    ExecutionRecord,
+    RemediationPlaybookSpec,
+    RemediationPlaybookStatus,
+    StepRecord,
+    SuspendedRule,
+)
+from mlaiops.remediation import guardrails, ladder
+from mlaiops.remediation.incidents import Signal, covering_execution, incident_name
+from mlaiops.remediation.signals import parse_time
+
+JSON = dict[str, Any]
+MAX_EXECUTIONS_KEPT = 50
+RETRY_WINDOW = timedelta(seconds=60)
+"""How long a step keeps retrying transient API errors before it counts as Failed."""
+
+Target = tuple[str, str, str]
+"""(namespace, kind, name) of the workload a step acts on."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the controller read from the cluster for this pass."""
+
+    signals: list[Signal]
+    """Firing signals that match a trigger, earliest first."""
+    rules: dict[str, JSON] = field(default_factory=dict)
+    """AnomalyRule objects by namespace/name: every matched rule and the rule of every unfinished execution."""
+    alerts: dict[str, Signal] = field(default_factory=dict)
+    """Alertmanager alerts by fingerprint (firing or resolved)."""
+    busy: dict[Target, str] = field(default_factory=dict)
+    """Why a target is changing on its own (rolling out, retraining), for targets that are."""
+    approve: str | None = None
+    """The playbook's approve annotation (an execution id)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """Something the controller must do against the cluster, then report as an ``Outcome``.
+
+    ``prepare``: decide the step's absolute values (``Outcome.params``), reading only.
+    ``act``: apply ``params``. ``notify``: post ``text`` (the circuit breaker opened).
+    """
+
+    kind: Literal["prepare", "act", "notify"]
+    execution: str
+    index: int
+    action: Action
+    target: Target
+    reason: str
+    """The value a rollback or retrain request carries (one per execution)."""
+    params: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+
+    @property
+    def target_name(self) -> str:
+        return f"{self.target[1]}/{self.target[2]}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a step went. ``Retry``: a transient API error; the step is tried again at the next pass."""
+
+    result: Literal["Succeeded", "Failed", "Refused", "Retry"]
+    message: str = ""
+    at: datetime | None = None
+    """When the step returned (the controller's clock); the pass's ``now`` when not given."""
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event on the playbook and on the objects named in ``about``.
+
+    ``about`` holds ``rule:<namespace>/<name>`` and ``target:<namespace>/<kind>/<name>`` references.
+    """
+
+    type: str
+    reason: str
+    message: str
+    about: tuple[str, ...] = ()
+
+
+class RetryLater(Exception):
+    """A step met a transient error: the execution goes on at the next pass."""
+
+
+def target_of(spec: RemediationPlaybookSpec, signal: Signal, namespace: str) -> Target | None:
+    """(namespace, kind, name) to act on: spec.target in the playbook's namespace, else the rule's target."""
+    if spec.target is not None:
+        return namespace, spec.target.kind, spec.target.name
+    if signal.target_kind and signal.target_name:
+        return signal.namespace or namespace, signal.target_kind, signal.target_name
+    return None
+
+
+def target_key(playbook_namespace: str, target: Target) -> str:
+    """kind/name in status; namespace/kind/name for a target outside the playbook's namespace (refused)."""
+    namespace, kind, name = target
+    return f"{kind}/{name}" if namespace == playbook_namespace else f"{namespace}/{kind}/{name}"
+
+
+def is_resolved(execution: ExecutionRecord, facts: Facts) -> bool:
+    """Whether the anomaly that started ``execution`` no longer fires (from the rule's status)."""
+    if execution.trigger.startswith("alert:"):
+        alert = facts.alerts.get(execution.fingerprint or "")
+        return alert is not None and not alert.firing
+    rule = facts.rules.get(execution.trigger.removeprefix("rule:"))
+    if rule is None:
+        return True  # the rule was deleted: nothing fires any more
+    status = rule.get("status") or {}
+    if status.get("state") in ("Error", "NoData", None):
+        return False  # we cannot tell; do not claim a fix
+    series = next((s for s in status.get("series") or [] if s.get("fingerprint") == execution.fingerprint), None)
+    if series is None or series.get("state") != "Firing":
+        return True
+    return bool(series.get("since")) and parse_time(series["since"]) != execution.since  # fired again: a new episode
+
+
+def needs_busy_check(
+    spec: RemediationPlaybookSpec,
+    status: RemediationPlaybookStatus,
+    signals: list[Signal],
+    namespace: str,
+    now: datetime,
+) -> set[Target]:
+    """Targets to look at (rolling out? retraining?) before this pass may start an execution on them."""
+    if not spec.guardrails.suppress_during_rollout:
+        return set()
+    muted = {s.rule for s in status.suspended_rules or [] if s.until > now}
+    wanted = set()
+    for signal in signals:
+        target = target_of(spec, signal, namespace) if signal.rule not in muted else None
+        if target is None or target[0] != namespace or target[1] != "ModelDeployment":
+            continue
+        if covering_execution(target_key(namespace, target), signal.since, status.executions or []) is None:
+            wanted.add(target)
+    return wanted
+
+
+def timed_out(action: Action, started: datetime | None, at: datetime) -> bool:
+    """Whether a step that started at ``started`` is past its action's ``timeout`` at ``at``."""
+    return started is not None and at - started > timedelta(seconds=seconds(action.timeout))
+
+
+class Planner:
+    """One pass over one playbook; ``status`` is the status being built (a copy of the one read)."""
+
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        generation: int,
+        spec: RemediationPlaybookSpec,
+        status: RemediationPlaybookStatus,
+        facts: Facts,
+        now: datetime,
+        dry_run: bool = False,
+    ) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.generation = generation
+        self.spec = spec
+        self.status = status.model_copy(deep=True)
+        self.facts = facts
+        self.now = now
+        self.dry_run = dry_run or spec.dry_run
+        self.events: list[Event] = []
+
+    # the pass ----------------------------------------------------------------------------------
+
+    def run(self) -> Generator[Step, Outcome, list[Event]]:
+        """Yield the steps to carry out, in order; return the events."""
+        state = self.status
+        if state.observed_generation not in (None, self.generation) and state.circuit_opened_at is not None:
+            state.circuit_opened_at, state.consecutive_unverified, state.notifications = None, 0, None  # edited
+        state.suspended_rules = [s for s in state.suspended_rules or [] if s.until > self.now] or None
+        for running in [e for e in state.executions or [] if e.state not in ladder.FINAL_STATES]:
+            yield from self.drive(running)
+        muted = {s.rule for s in state.suspended_rules or []}
+        for signal in self.facts.signals:
+            if signal.rule in muted:
+                continue
+            target = target_of(self.spec, signal, self.namespace)
+            if target is None:
+                continue
+            if covering_execution(target_key(self.namespace, target), signal.since, state.executions or []) is not None:
+                continue  # part of an incident an execution already handles or handled
+            execution = self.start(signal, target)
+            if execution is not None:
+                yield from self.drive(execution)
+        yield from self.circuit()
+        self.summarise()
+        self.bound()
+        return self.events
+
+    def bound(self) -> None:
+        """Keep at most MAX_EXECUTIONS_KEPT executions: every unfinished one, then the newest finished."""
+        executions = self.status.executions or []
+        if len(executions) > MAX_EXECUTIONS_KEPT:
+            active = [e for e in executions if e.state not in ladder.FINAL_STATES]
+            rest = [e for e in executions if e.state in ladder.FINAL_STATES]
+            self.status.executions = active + rest[: MAX_EXECUTIONS_KEPT - len(active)]
+
+    def _emit(self, step: Step) -> Step:
+        """A step to yield, with status bounded as it will be written."""
+        self.bound()
+        return step
+
+    # starting ----------------------------------------------------------------------------------
+
+    def start(self, signal: Signal, target: Target) -> ExecutionRecord | None:
+        """A new execution for ``signal`` on ``target``, or a Refused record saying why not."""
+        namespace, kind, name = target
+        tname = target_key(self.namespace, target)
+        state = self.status
+        executions = state.executions or []
+        refused = next(
+            (
+                e
+                for e in executions
+                if e.state == "Refused" and e.fingerprint == signal.fingerprint and e.since == signal.since
+            ),
+            None,
+        )
+        verdict = guardrails.check_scope(self.namespace, namespace, kind)
+        if verdict.allowed:
+            busy = self.facts.busy.get(target) if self.spec.guardrails.suppress_during_rollout else None
+            live = [e for e in executions if e.state != "Refused"]
+            verdict = guardrails.admit(self.spec, live, state.consecutive_unverified or 0, tname, self.now, busy)
+        trigger = f"{'alert' if signal.source == 'Alertmanager' else 'rule'}:{signal.rule}"
+        about = (f"rule:{signal.rule}",) if signal.rule in self.facts.rules else ()
+        if not verdict.allowed:
+            if refused is None:
+                refused = ExecutionRecord(
+                    id=self._new_id(),
+                    trigger=trigger,
+                    fingerprint=signal.fingerprint,
+                    since=signal.since,
+                    target=tname,
+                    state="Refused",
+                    finished_at=self.now,
+                )
+                state.executions = [refused, *executions]
+                self.events.append(Event("Warning", verdict.reason, f"{signal.rule}: {verdict.message}", about))
+            if (refused.reason, refused.message) != (verdict.reason, verdict.message):
+                refused.reason, refused.message, refused.finished_at = verdict.reason, verdict.message, self.now
+            return None
+        if refused is not None:
+            executions = [e for e in executions if e is not refused]
+        approval = self.spec.approval.required
+        execution = ExecutionRecord(
+            id=self._new_id(),
+            trigger=trigger,
+            fingerprint=signal.fingerprint,
+            since=signal.since,
+            incident=incident_name(self.name, name, signal.since),
+            target=tname,
+            state="AwaitingApproval" if approval else "Running",
+            started_at=self.now,
+            reason="AwaitingApproval" if approval else "Started",
+            message=f"started by {signal.rule}",
+        )
+        if approval:
+            execution.message = (
+                f"approve with: kubectl annotate rpb {self.name} {APPROVE_ANNOTATION}={execution.id} "
+                f"(expires after {self.spec.approval.timeout})"
+            )
+        state.executions = [execution, *executions]
+        state.total_executions = (state.total_executions or 0) + 1
+        state.last_execution_time = self.now
+        self.events.append(
+            Event(
+                "Normal",
+                "AwaitingApproval" if approval else "ExecutionStarted",
+                f"execution {execution.id} on {tname} for {signal.rule}" + (" awaits approval" if approval else ""),
+                about,
+            )
+        )
+        return execution
+
+    def _new_id(self) -> str:
+        base = f"{self.name[:40]}-{self.now.strftime('%Y%m%d%H%M%S')}"
+        taken = {e.id for e in self.status.executions or []}
+        suffix = 0
+        while (candidate := f"{base}{f'-{suffix}' if suffix else ''}") in taken:
+            suffix += 1
+        return candidate
+
+    # driving -----------------------------------------------------------------------------------
+
+    def drive(self, execution: ExecutionRecord) -> Generator[Step, Outcome, None]:
+        """Take ``execution`` as far as it can go in this pass."""
+        if execution.state == "AwaitingApproval":
+            if self.facts.approve == execution.id:
+                execution.state, execution.reason, execution.message = "Running", "Approved", "approved by annotation"
+                self.events.append(Event("Normal", "Approved", f"execution {execution.id} approved"))
+            elif ladder.approval_expired(execution, self.spec.approval.timeout, self.now):
+                message = f"not approved within {self.spec.approval.timeout}"
+                ladder.finish(execution, "Expired", "ApprovalExpired", message, self.now)
+                self.events.append(
+                    Event("Warning", "ApprovalExpired", f"execution {execution.id} expired without approval")
+                )
+                return
+            else:
+                return
+        while True:
+            before = execution.state
+            move = ladder.progress(self.spec, execution, is_resolved(execution, self.facts), self.now)
+            if move.kind == "done":
+                if before != execution.state:
+                    self.finished(execution)
+                return
+            if move.kind == "wait":
+                return
+            assert move.step is not None
+            try:
+                yield from self.act(execution, move.step, resume=move.kind == "resume")
+            except RetryLater:
+                return  # the next pass plans again or resumes the Running step
+
+    def _step(
+        self, kind: Literal["prepare", "act", "notify"], execution: ExecutionRecord, index: int, **extra: Any
+    ) -> Step:
+        namespace = self.namespace
+        kind_, _, name = (execution.target or "/").partition("/")
+        return Step(
+            kind=kind,
+            execution=execution.id,
+            index=index,
+            action=self.spec.actions[index],
+            target=(namespace, kind_, name),
+            reason=f"playbook-{self.name}-{execution.id[-14:]}",
+            **extra,
+        )
+
+    def act(self, execution: ExecutionRecord, index: int, resume: bool) -> Generator[Step, Outcome, None]:
+        """Prepare (unless resuming), record Running, act, record the result."""
+        action = self.spec.actions[index]
+        if resume:
+            record = (execution.steps or [])[-1]
+            if timed_out(action, record.started_at, self.now):
+                self._end(
+                    execution, record, "Failed", self._timeout_message(action, "the step was still running"), self.now
+                )
+                return
+        else:
+            prepared = yield self._emit(self._step("prepare", execution, index))
+            if prepared.result == "Retry":
+                raise RetryLater  # nothing was done or recorded yet
+            if prepared.result != "Succeeded":
+                record = ladder.begin_step(self.spec, execution, index, execution.target or "", self.now)
+                ladder.end_step(record, prepared.result, prepared.message, self.now)
+                self.events.append(
+                    Event("Warning", f"Step{prepared.result}", f"{record.action} on {record.target}: {record.message}")
+                )
+                return
+            record = ladder.begin_step(self.spec, execution, index, execution.target or "", self.now, prepared.params)
+        params = record.params or {}
+        if self.dry_run:
+            described = " ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "from")
+            self._end(execution, record, "DryRun", f"would {action.type} {record.target} {described}".strip(), self.now)
+            return
+        outcome = yield self._emit(self._step("act", execution, index, params=params))
+        at = outcome.at or self.now
+        if outcome.result == "Retry":
+            if timed_out(action, record.started_at, at):
+                self._end(execution, record, "Failed", self._timeout_message(action, outcome.message), at)
+                return
+            if self.now - (record.started_at or self.now) < RETRY_WINDOW:
+                raise RetryLater  # the step stays Running: the next pass resumes it
+            self._end(execution, record, "Failed", outcome.message, at)
+            return
+        message = outcome.message
+        if outcome.result == "Succeeded" and timed_out(action, record.started_at, at):
+            self._end(
+                execution, record, "Failed", self._timeout_message(action, f"it returned only then: {message}"), at
+            )
+            return
+        if outcome.result == "Succeeded" and action.type == "suspendRule":
+            message = self.suspend_rule(execution, action.suspend_rule.duration if action.suspend_rule else "1h")
+        self._end(execution, record, outcome.result, message, at)
+
+    @staticmethod
+    def _timeout_message(action: Action, detail: str) -> str:
+        return f"timed out: not finished within timeout {action.timeout} ({detail})"
+
+    def _end(self, execution: ExecutionRecord, record: StepRecord, result: str, message: str, at: datetime) -> None:
+        ladder.end_step(record, result, message, at)
+        self.status.last_action = f"{record.action}: {record.result}"
+        kind, _, name = (execution.target or "/").partition("/")
+        self.events.append(
+            Event(
+                "Normal" if record.result in ("Succeeded", "DryRun") else "Warning",
+                f"Step{record.result}",
+                f"{execution.id} {record.action} on {record.target}: {record.message}",
+                (f"target:{self.namespace}/{kind}/{name}",),
+            )
+        )
+
+    def suspend_rule(self, execution: ExecutionRecord, duration: str) -> str:
+        """Mute the execution's rule in this playbook's status (the rule itself is untouched)."""
+        rule = execution.trigger.removeprefix("rule:")
+        until = self.now + timedelta(seconds=seconds(duration))
+        kept = [s for s in self.status.suspended_rules or [] if s.rule != rule]
+        self.status.suspended_rules = [*kept, SuspendedRule(rule=rule, until=until)]
+        return f"triggers from AnomalyRule {rule} ignored until {until.isoformat()} (the rule itself is untouched)"
+
+    def finished(self, execution: ExecutionRecord) -> None:
+        state = self.status
+        if execution.state == "Succeeded" and execution.reason == "Verified":
+            state.verified_executions = (state.verified_executions or 0) + 1
+            state.consecutive_unverified = 0
+        elif ladder.counts_as_unverified(execution):
+            state.consecutive_unverified = (state.consecutive_unverified or 0) + 1
+        rule = execution.trigger.removeprefix("rule:")
+        about = (f"rule:{rule}",) if rule in self.facts.rules else ()
+        kind = "Normal" if execution.state in ("Succeeded", "DryRun") else "Warning"
+        self.events.append(Event(kind, f"Execution{execution.state}", f"{execution.id}: {execution.message}", about))
+
+    # circuit breaker ---------------------------------------------------------------------------
+
+    def circuit(self) -> Generator[Step, Outcome, None]:
+        """Open the breaker after maxUnverified unverified executions in a row, and send its notifications."""
+        state = self.status
+        limit = self.spec.guardrails.circuit_breaker.max_unverified
+        if state.circuit_opened_at is None and (state.consecutive_unverified or 0) >= limit:
+            state.circuit_opened_at = self.now
+            state.notifications = [
+                StepRecord(action=ladder.step_name(a, i), target=self.name, started_at=self.now, result="Running")
+                for i, a in enumerate(self.spec.actions)
+                if a.type == "notify"
+            ] or None
+            self.events.append(
+                Event(
+                    "Warning",
+                    "CircuitOpen",
+                    f"{state.consecutive_unverified} executions in a row did not resolve the anomaly; playbook suspended",
+                )
+            )
+        for record in state.notifications or []:
+            if record.result != "Running":
+                continue
+            index = next((i for i, a in enumerate(self.spec.actions) if ladder.step_name(a, i) == record.action), None)
+            last = next((e for e in state.executions or [] if e.state != "Refused"), None)
+            if index is None or last is None or self.dry_run:
+                ladder.end_step(record, "DryRun" if self.dry_run else "Skipped", "circuit breaker opened", self.now)
+                continue
+            text = (
+                f"RemediationPlaybook {self.namespace}/{self.name} suspended: "
+                f"{state.consecutive_unverified} executions in a row did not resolve the anomaly on {last.target}"
+            )
+            outcome = yield self._emit(self._step("notify", last, index, text=text))
+            result = "Succeeded" if outcome.result == "Succeeded" else "Failed"
+            ladder.end_step(record, result, outcome.message, outcome.at or self.now)
+
+    # summary -----------------------------------------------------------------------------------
+
+    def summarise(self) -> None:
+        """The printer-column state and the Ready and Suspended conditions."""
+        state, spec, now = self.status, self.spec, self.now
+        live = [e for e in state.executions or [] if e.state != "Refused"]
+        cooldown = timedelta(seconds=seconds(spec.guardrails.cooldown))
+        last_end = max((e.finished_at for e in live if e.finished_at), default=None)
+        if state.circuit_opened_at is not None or spec.suspend:
+            summary = "Suspended"
+        elif any(e.state == "AwaitingApproval" for e in live):
+            summary = "AwaitingApproval"
+        elif any(e.state not in ladder.FINAL_STATES for e in live):
+            summary = "Running"
+        elif last_end is not None and now - last_end < cooldown:
+            summary = "CoolingDown"
+        else:
+            summary = "Idle"
+        state.state = summary  # type: ignore[assignment]
+        state.observed_generation = self.generation
+        if state.circuit_opened_at is not None:
+            suspended = ("True", "CircuitOpen", "executions did not resolve the anomaly; edit the playbook to reset")
+        elif spec.suspend:
+            suspended = ("True", "Suspended", "spec.suspend is true")
+        else:
+            suspended = ("False", "Active", "")
+        ready = (
+            "True",
+            "DryRun" if self.dry_run else "Ready",
+            "dry run: actions are recorded, not performed" if self.dry_run else "",
+        )
+        previous = {c.type: c for c in state.conditions or []}
+        conditions = []
+        for kind, (value, reason, message) in (("Ready", ready), ("Suspended", suspended)):
+            old = previous.get(kind)
+            changed = old is None or old.status != value
+            conditions.append(
+                Condition(
+                    type=kind,
+                    status=value,
+                    reason=reason,
+                    message=message,  # type: ignore[arg-type]
+                    last_transition_time=now if changed else old.last_transition_time,
+                    observed_generation=self.generation,
+                )
+            )
+        state.conditions = conditions
