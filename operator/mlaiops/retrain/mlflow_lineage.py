@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from mlaiops.api.common import Condition
 from mlaiops.api.retrainpolicy import MlflowRunLineage, MlflowSpec, RetrainPolicyStatus, RunRecord
@@ -95,7 +95,7 @@ def set_condition(
     status: RetrainPolicyStatus, ok: bool, reason: str, message: str, now: datetime, generation: int
 ) -> ConditionChange:
     """Set MLflowSynced, keeping lastTransitionTime while the status stays the same."""
-    text = "True" if ok else "False"
+    text: Literal["True", "False"] = "True" if ok else "False"
     previous = next((c for c in status.conditions or [] if c.type == CONDITION), None)
     since = previous.last_transition_time if previous and previous.status == text else now
     condition = Condition(

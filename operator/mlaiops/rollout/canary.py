@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from mlaiops.api.common import Condition, seconds
 from mlaiops.api.modeldeployment import (
@@ -80,7 +81,7 @@ def set_condition(
     status: ModelDeploymentStatus, kind: str, value: bool, reason: str, message: str, now: datetime, generation: int
 ) -> None:
     """Set a condition, keeping lastTransitionTime when the status does not change."""
-    text = "True" if value else "False"
+    text: Literal["True", "False"] = "True" if value else "False"
     conditions = [c for c in status.conditions or [] if c.type != kind]
     previous = next((c for c in status.conditions or [] if c.type == kind), None)
     since = previous.last_transition_time if previous and previous.status == text else now
@@ -148,7 +149,12 @@ class StepOutcome:
 
 
 def _finish(
-    status: ModelDeploymentStatus, now: datetime, outcome: str, reason: str, message: str, model: ModelRef | None
+    status: ModelDeploymentStatus,
+    now: datetime,
+    outcome: Literal["Promoted", "RolledBack", "Aborted"],
+    reason: str,
+    message: str,
+    model: ModelRef | None,
 ) -> None:
     """Close the rollout in progress: record it in history and clear every canary field."""
     _record(
