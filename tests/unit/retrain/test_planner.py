@@ -402,3 +402,13 @@ def test_the_trainers_mlflow_lineage_is_kept_on_the_run() -> None:
     cluster.finish(result)
     plan = cluster.tick()
     assert plan.status.runs[0].mlflow is not None and plan.status.runs[0].mlflow.model_uri == "models:/m-1"
+
+
+def test_at_most_one_run_starts_per_pass_even_when_a_schedule_may_replace() -> None:
+    triggers = {"schedule": {"cron": "* * * * *", "concurrencyPolicy": "Replace"}, "minInterval": "0s"}
+    cluster = Cluster(make_spec(triggers=triggers))
+    cluster.now = T0.replace(second=10)
+    cluster.request = "go@1"  # a request and the schedule in the same pass
+    plan = cluster.tick()
+    assert [type(a) for a in plan.actions] == [RecordStatus, CreateJob] and len(cluster.runs()) == 1
+    assert cluster.deleted == [] and [e.reason for e in plan.events] == ["RunStarted"]
