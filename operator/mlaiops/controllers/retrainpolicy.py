@@ -80,9 +80,8 @@ def observe(
     pods = client.list("v1", "Pod", namespace, f"{RUN_LABEL}={run.id}") if run is not None and finished(job) else []
     deployed, history = None, []
     if spec.model_deployment_ref is not None:
-        md_status = (client.get(API_VERSION, "ModelDeployment", namespace, spec.model_deployment_ref.name) or {}).get(
-            "status"
-        ) or {}
+        md = client.get(API_VERSION, "ModelDeployment", namespace, spec.model_deployment_ref.name) or {}
+        md_status = md.get("status") or {}
         stable = md_status.get("stableModel") or {}
         if stable.get("storageUri"):
             deployed = (stable["storageUri"], stable.get("sha256"))
@@ -95,7 +94,7 @@ def observe(
         approval=annotations.get(APPROVE_ANNOTATION),
         deployed=deployed,
         rollout_history=history,
-        fresh=False,
+        fresh=False,  # checked (one more read) only when a run may start: see current_in_cache
     )
 
 
@@ -166,8 +165,6 @@ def reconcile(
     plan = plan_pass(parsed, previous, observed, now, ctx)
     if plan.deferred and current_in_cache(client, namespace, name, meta, logger):
         plan = plan_pass(parsed, previous, dataclasses.replace(observed, fresh=True), now, ctx)
-    if any(isinstance(action, RecordStatus) for action in plan.actions):
-        patch.status.update(status_patch(plan.status))
     events = plan.events + act(client, plan, parsed, dict(body), ctx, now, logger)
     new_status = status_patch(plan.status)
     if status_changed(new_status, status):
