@@ -23,6 +23,8 @@ from mlaiops.api.common import (
 )
 from mlaiops.api.modeldeployment import SHA256_PATTERN, STORAGE_URI_PATTERN
 
+# The built-in trainer writes its model to a local path (a file, or a mounted claim); it cannot upload.
+OUTPUT_URI_PATTERN = r"^(file|pvc)://.+$"
 CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4,5}\S+)$"
 
 ESTIMATORS = (
@@ -125,8 +127,8 @@ class JobSettings(ApiModel):
 class Output(ApiModel):
     """Where trained models are written."""
 
-    uri: str = Field(pattern=STORAGE_URI_PATTERN, max_length=2048)
-    """Base location; each run writes into <uri>/<run-id>/."""
+    uri: str = Field(pattern=OUTPUT_URI_PATTERN, max_length=2048)
+    """file:// or pvc:// base location (what the trainer can write); each run writes into <uri>/<run-id>/."""
 
 
 class MinImprovement(ApiModel):

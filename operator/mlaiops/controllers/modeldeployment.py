@@ -22,13 +22,12 @@ from mlaiops.controllers.common import (
     kube,
     parse_spec,
     parse_status,
-    prometheus,
     status_changed,
     status_patch,
 )
-from mlaiops.kube import JSON
+from mlaiops.kube import JSON, Kube
 from mlaiops.metrics import operator as operator_metrics
-from mlaiops.metrics.prometheus import single_value
+from mlaiops.metrics.prometheus import PrometheusProvider, single_value
 from mlaiops.metrics.provider import ProviderError
 from mlaiops.resources import modelserver as ms
 from mlaiops.rollout.analysis import MetricOutcome, QueryContext, judge, query_window, render_query
@@ -54,11 +53,11 @@ def observe(namespace: str, name: str, children: Children) -> Observed:
     )
 
 
-def promoted_model(spec: ModelDeploymentSpec, namespace: str) -> dict[str, Any] | None:
+def promoted_model(client: Kube, spec: ModelDeploymentSpec, namespace: str) -> dict[str, Any] | None:
     """The RetrainPolicy's promoted model, for specs with model.source."""
     if spec.model.source is None:
         return None
-    policy = kube().get(API_VERSION, "RetrainPolicy", namespace, spec.model.source.retrain_policy_ref.name)
+    policy = client.get(API_VERSION, "RetrainPolicy", namespace, spec.model.source.retrain_policy_ref.name)
     if policy is None:
         raise InvalidSpec(
             f"spec.model.source.retrainPolicyRef.name: RetrainPolicy {spec.model.source.retrain_policy_ref.name!r} not found"
@@ -67,7 +66,7 @@ def promoted_model(spec: ModelDeploymentSpec, namespace: str) -> dict[str, Any] 
 
 
 def run_analysis(
-    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, namespace: str, name: str
+    source: PrometheusProvider, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, namespace: str, name: str
 ) -> list[MetricOutcome]:
     """Evaluate every analysis metric on the canary track; provider errors become Error outcomes."""
     canary = status.canary_model
@@ -82,7 +81,7 @@ def run_analysis(
             interval=query_window(spec.analysis, metric),
         )
         try:
-            value = single_value(prometheus().instant_sync(render_query(metric, context)))
+            value = single_value(source.instant_sync(render_query(metric, context)))
         except ProviderError as error:
             outcomes.append(judge(metric, None, str(error)))
             continue
@@ -91,13 +90,12 @@ def run_analysis(
 
 
 def apply_children(
-    body: JSON, spec: ModelDeploymentSpec, plan: Plan, namespace: str, name: str, children: Children
+    client: Kube, body: JSON, spec: ModelDeploymentSpec, plan: Plan, namespace: str, name: str, children: Children
 ) -> None:
     """Make the children match the plan: stable and canary Deployments, Services, HPA.
 
     Reads come from the watch cache; the API is only called for what differs.
     """
-    client = kube()
     image = settings().image
 
     def apply(child: JSON) -> None:
@@ -136,22 +134,25 @@ def reconcile(
     name: str,
     patch: kopf.Patch,
     logger: kopf.Logger,
+    memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """One level-triggered pass over a ModelDeployment."""
+    """One level-triggered pass over a ModelDeployment (clients from kopf's memo, children from its indexes)."""
+    client: Kube = memo.kube
     children = Children.from_kwargs(kwargs)
     now = datetime.now(UTC)
     generation = int(meta.get("generation", 0))
     try:
         parsed = parse_spec(ModelDeploymentSpec, spec)
-        desired = ms.ResolvedModel.from_spec(parsed, promoted_model(parsed, namespace))
+        desired = ms.ResolvedModel.from_spec(parsed, promoted_model(client, parsed, namespace))
     except InvalidSpec as error:
         patch.status.update(invalid_spec_status(str(error), generation, now.isoformat()))
         patch.status["phase"] = "Failed"
         logger.warning("invalid spec: %s", error)
         return
     previous = parse_status(ModelDeploymentStatus, status)
-    outcomes = run_analysis(parsed, previous, namespace, name) if analysis_due(parsed, previous, now) else None
+    due = analysis_due(parsed, previous, now)
+    outcomes = run_analysis(memo.prometheus, parsed, previous, namespace, name) if due else None
     plan = plan_rollout(
         parsed,
         previous,
@@ -162,7 +163,7 @@ def reconcile(
         outcomes,
         (meta.get("annotations") or {}).get(ROLLBACK_ANNOTATION),
     )
-    apply_children(dict(body), parsed, plan, namespace, name, children)
+    apply_children(client, dict(body), parsed, plan, namespace, name, children)
     plan.status.selector = ms.selector_string(name)
     plan.status.endpoint = ms.endpoint(name, namespace)
     new_status = status_patch(plan.status)
@@ -174,12 +175,12 @@ def reconcile(
         logger.info("%s: %s", event.reason, event.message)
 
 
-def request_rollback(namespace: str, name: str, reason: str) -> None:
+def request_rollback(namespace: str, name: str, reason: str, client: Kube | None = None) -> None:
     """Ask a ModelDeployment to roll back (the remediation `rollback` action calls this).
 
     Each distinct value of the annotation is acted on once, so the reason carries a timestamp.
     """
     value = request_value(reason)
-    kube().patch(
+    (client or kube()).patch(
         API_VERSION, "ModelDeployment", namespace, name, {"metadata": {"annotations": {ROLLBACK_ANNOTATION: value}}}
     )

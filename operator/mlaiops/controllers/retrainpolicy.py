@@ -1,14 +1,14 @@
-"""RetrainPolicy controller: collect triggers, start at most one Job, read its result, gate, promote.
+"""RetrainPolicy controller: read what the planner needs, plan the pass, carry the plan out, write status.
 
-Each run is written to status before its Job is created, and every decision right after it
-is taken, so a restarted operator picks a running Job up instead of starting another.
+The decisions live in ``mlaiops.retrain.planner`` (pure); this module only does the I/O around
+it. A new run is written to status before its Job is created, so a restarted operator picks a
+running Job up instead of starting another.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from datetime import UTC, datetime, timedelta
+import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -16,8 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import APPROVE_ANNOTATION, RETRAIN_ANNOTATION, request_value
-from mlaiops.api.common import seconds
-from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus, RunRecord
+from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus
 from mlaiops.controllers import settings
 from mlaiops.controllers.common import (
     InvalidSpec,
@@ -28,91 +27,81 @@ from mlaiops.controllers.common import (
     status_changed,
     status_patch,
 )
+from mlaiops.kube import JSON, Kube
 from mlaiops.remediation.matching import selector_matches
-from mlaiops.resources.trainjob import RUN_LABEL, job_name, training_job
-from mlaiops.retrain import mlflow_lineage, mlflow_registry, runs
+from mlaiops.resources.trainjob import RUN_LABEL
+from mlaiops.retrain import mlflow_registry, runs
+from mlaiops.retrain.outcome import finished
+from mlaiops.retrain.planner import (
+    Context,
+    CreateJob,
+    DeleteJob,
+    Event,
+    Observed,
+    Plan,
+    RecordStatus,
+    SyncMlflow,
+    plan_pass,
+)
 from mlaiops.retrain.schedule import ScheduleError, validate
 
 
-def rule_firings(spec: RetrainPolicySpec, namespace: str) -> dict[str, int]:
+def parse(spec: kopf.Spec) -> RetrainPolicySpec:
+    """The spec, with its schedule checked (a cron or time zone the schema cannot judge)."""
+    parsed = parse_spec(RetrainPolicySpec, spec)
+    if parsed.triggers.schedule is not None:
+        try:
+            validate(parsed.triggers.schedule.cron, parsed.triggers.schedule.time_zone)
+        except ScheduleError as error:
+            raise InvalidSpec(f"spec.triggers.schedule: {error}") from None
+    return parsed
+
+
+def rule_firings(client: Kube, spec: RetrainPolicySpec, namespace: str) -> dict[str, int]:
     """Firing counters of the AnomalyRules that trigger this policy (from their status: restart-safe)."""
     trigger = spec.triggers.on_anomaly
     if trigger is None:
         return {}
     names = {ref.name for ref in trigger.rules or []}
     counts = {}
-    for rule in kube().list(API_VERSION, "AnomalyRule", namespace):
+    for rule in client.list(API_VERSION, "AnomalyRule", namespace):
         name = rule["metadata"]["name"]
         if name in names or selector_matches(trigger.selector, rule["metadata"].get("labels") or {}):
             counts[name] = int((rule.get("status") or {}).get("firings") or 0)
     return counts
 
 
-def champion(spec: RetrainPolicySpec, status: RetrainPolicyStatus, namespace: str) -> tuple[str | None, str | None]:
-    """The model a candidate must beat: what the ModelDeployment serves, else what this policy promoted."""
+def observe(
+    client: Kube, spec: RetrainPolicySpec, status: RetrainPolicyStatus, namespace: str, annotations: dict[str, str]
+) -> Observed:
+    """Everything the planner reads: the active run's Job (and its pods once it ended), triggers, the champion."""
+    run = runs.active_run(status)
+    job = client.get("batch/v1", "Job", namespace, run.job) if run is not None and run.job else None
+    pods = client.list("v1", "Pod", namespace, f"{RUN_LABEL}={run.id}") if run is not None and finished(job) else []
+    deployed, history = None, []
     if spec.model_deployment_ref is not None:
-        md = kube().get(API_VERSION, "ModelDeployment", namespace, spec.model_deployment_ref.name)
-        stable = ((md or {}).get("status") or {}).get("stableModel") or {}
+        md = client.get(API_VERSION, "ModelDeployment", namespace, spec.model_deployment_ref.name) or {}
+        md_status = md.get("status") or {}
+        stable = md_status.get("stableModel") or {}
         if stable.get("storageUri"):
-            return stable["storageUri"], stable.get("sha256")
-    if status.promoted is not None:
-        return status.promoted.uri, status.promoted.sha256
-    return None, None
+            deployed = (stable["storageUri"], stable.get("sha256"))
+        history = [(record.get("version"), record.get("outcome")) for record in md_status.get("history") or []]
+    return Observed(
+        job=job,
+        pods=pods,
+        rule_firings=rule_firings(client, spec, namespace),
+        request=annotations.get(RETRAIN_ANNOTATION),
+        approval=annotations.get(APPROVE_ANNOTATION),
+        deployed=deployed,
+        rollout_history=history,
+        fresh=False,  # checked (one more read) only when a run may start: see current_in_cache
+    )
 
 
-def job_result(namespace: str, run: RunRecord) -> tuple[str, dict[str, Any] | str] | None:
-    """('Succeeded', summary) or ('Failed', message) once the run's Job finished; None while it runs."""
-    job = kube().get("batch/v1", "Job", namespace, run.job or "")
-    if job is None:
-        return None
-    conditions = {c["type"]: c for c in (job.get("status") or {}).get("conditions", []) if c.get("status") == "True"}
-    if "Complete" not in conditions and "Failed" not in conditions:
-        return None
-    pods = kube().list("v1", "Pod", namespace, f"{RUN_LABEL}={run.id}")
-    messages = []
-    for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", "")):
-        for container in (pod.get("status") or {}).get("containerStatuses", []):
-            terminated = (container.get("state") or {}).get("terminated") or {}
-            if terminated.get("message"):
-                messages.append((terminated.get("exitCode", 1), terminated["message"].strip()))
-    if "Complete" in conditions:
-        for code, message in reversed(messages):
-            if code == 0:
-                try:
-                    return "Succeeded", json.loads(message.splitlines()[-1])
-                except (json.JSONDecodeError, IndexError):
-                    return "Failed", f"the trainer's termination message is not JSON: {message[:200]}"
-        return "Failed", "the Job completed but its pod left no termination message"
-    failed = conditions["Failed"]
-    detail = messages[-1][1] if messages else ""
-    with contextlib.suppress(json.JSONDecodeError, AttributeError):
-        detail = json.loads(detail).get("error", detail)
-    return "Failed", f"{failed.get('reason', 'Failed')}: {detail or failed.get('message', '')}".strip(": ")
-
-
-def ensure_job(
-    body: kopf.Body,
-    spec: RetrainPolicySpec,
-    state: RetrainPolicyStatus,
-    run: RunRecord,
-    namespace: str,
-    name: str,
-    logger: Any,
-) -> None:
-    """Create the Job of a recorded run that has none (its creation failed, or the operator died
-    between recording the run and creating it). The Job is named after the run: never a second one."""
-    if run.job is None or kube().get("batch/v1", "Job", namespace, run.job) is not None:
-        return
-    champion_uri, champion_sha = champion(spec, state, namespace)
-    job = training_job(name, namespace, spec, run.id, settings().image, champion_uri, champion_sha)
-    kube().apply(job, owner=dict(body))
-    logger.info("created the missing Job %s of run %s", run.job, run.id)
-
-
-def current_in_cache(namespace: str, name: str, meta: kopf.Meta, logger: Any) -> bool:
+def current_in_cache(client: Kube, namespace: str, name: str, meta: kopf.Meta, logger: Any) -> bool:
     """Whether the object kopf handed us is the server's latest version (a run recorded by the previous
     pass may not have reached the watch cache yet, after a dropped or slow watch)."""
-    live = kube().get(API_VERSION, "RetrainPolicy", namespace, name)
+    live = client.get(API_VERSION, "RetrainPolicy", namespace, name)
     if live is None:
         return False
     cached, server = meta.get("resourceVersion"), live["metadata"].get("resourceVersion")
@@ -121,16 +110,29 @@ def current_in_cache(namespace: str, name: str, meta: kopf.Meta, logger: Any) ->
     return cached == server
 
 
-def follow_rollout(spec: RetrainPolicySpec, status: RetrainPolicyStatus, namespace: str) -> None:
-    """Record what the ModelDeployment did with promoted models (Promoted or RolledBack)."""
-    if spec.model_deployment_ref is None:
-        return
-    md = kube().get(API_VERSION, "ModelDeployment", namespace, spec.model_deployment_ref.name)
-    history = ((md or {}).get("status") or {}).get("history") or []
-    outcomes = {record.get("version"): record.get("outcome") for record in reversed(history)}
-    for run in status.runs or []:
-        if run.phase == "Promoted" and run.id in outcomes and run.rollout_outcome != outcomes[run.id]:
-            run.rollout_outcome = outcomes[run.id]
+def act(
+    client: Kube, plan: Plan, spec: RetrainPolicySpec, body: JSON, ctx: Context, now: datetime, logger: Any
+) -> list[Event]:
+    """Carry the plan's actions out in order; MLflow's answers go into the plan's status, its events are returned."""
+    events: list[Event] = []
+    for action in plan.actions:
+        if isinstance(action, DeleteJob):
+            client.delete("batch/v1", "Job", ctx.namespace, action.name)
+        elif isinstance(action, RecordStatus):  # a failed write raises: nothing was created
+            patch = {"status": status_patch(plan.status)}
+            client.patch(API_VERSION, "RetrainPolicy", ctx.namespace, ctx.policy, patch, sub="status")
+        elif isinstance(action, CreateJob):
+            try:  # a Job that fails to be created now is created by the next pass (CreateJob missing=True)
+                client.apply(action.job, owner=body)
+            except ApiException as error:
+                logger.warning("creating Job %s failed: %s", action.job["metadata"]["name"], error.reason)
+                continue
+            if action.missing:
+                logger.info("created the missing Job %s of run %s", action.job["metadata"]["name"], action.run_id)
+        elif isinstance(action, SyncMlflow) and spec.mlflow is not None:
+            found = mlflow_registry.sync(spec.mlflow, plan.status, ctx.namespace, ctx.policy, now, ctx.generation)
+            events += [Event(*event) for event in found]
+    return events
 
 
 @kopf.timer(GROUP, VERSION, "retrainpolicies", interval=settings().reconcile_interval, initial_delay=0.1, backoff=5)
@@ -143,142 +145,39 @@ def reconcile(
     name: str,
     patch: kopf.Patch,
     logger: kopf.Logger,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    """One level-triggered pass over a RetrainPolicy."""
+    """One level-triggered pass over a RetrainPolicy: read, plan, act, write status, emit events."""
+    client: Kube = memo.kube
     now = datetime.now(UTC)
     generation = int(meta.get("generation", 0))
     try:
-        parsed = parse_spec(RetrainPolicySpec, spec)
-        if parsed.triggers.schedule is not None:
-            try:
-                validate(parsed.triggers.schedule.cron, parsed.triggers.schedule.time_zone)
-            except ScheduleError as error:
-                raise InvalidSpec(f"spec.triggers.schedule: {error}") from None
+        parsed = parse(spec)
     except InvalidSpec as error:
         patch.status.update(invalid_spec_status(str(error), generation, now.isoformat()))
         patch.status["phase"] = "Failed"
         return
-    current = parse_status(RetrainPolicyStatus, status)
-    state = current.model_copy(deep=True)
-    state.observed_generation = generation
-    events: list[tuple[str, str, str]] = []
-    annotations = meta.get("annotations") or {}
+    previous = parse_status(RetrainPolicyStatus, status)
     created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
-
-    # 1. Follow the run in progress.
-    run = runs.active_run(state)
-    if run is not None:
-        if run.phase == "Pending":
-            run.phase = "Running"
-        outcome = job_result(namespace, run)
-        if outcome is None:
-            ensure_job(body, parsed, state, run, namespace, name, logger)
-        if outcome is not None:
-            verdict, payload = outcome
-            if verdict == "Failed":
-                run.phase, run.finished_at, run.decision = "Failed", now, f"Failed: {payload}"
-                events.append(("Warning", "RunFailed", f"run {run.id} failed: {payload}"))
-            else:
-                decision = runs.judge_result(parsed, run, payload)  # type: ignore[arg-type]
-                mlflow_lineage.record_trainer_result(run, payload)  # type: ignore[arg-type]
-                if not decision.passed:
-                    run.phase, run.finished_at, run.decision = "Rejected", now, f"Rejected: {decision.summary}"
-                    events.append(("Warning", "CandidateRejected", f"run {run.id}: {decision.summary}"))
-                elif parsed.promotion.mode == "manual":
-                    run.phase, run.decision = "AwaitingApproval", f"Passed: {decision.summary}; awaiting approval"
-                    events.append(
-                        (
-                            "Normal",
-                            "AwaitingApproval",
-                            f"run {run.id} passed; approve with annotation {APPROVE_ANNOTATION}={run.id}",
-                        )
-                    )
-                else:
-                    runs.promote(state, run, now)
-                    run.decision = f"Promoted: {decision.summary}"
-                    events.append(("Normal", "Promoted", f"run {run.id} promoted: {decision.summary}"))
-
-    # 2. Manual promotion of a candidate that passed.
-    for waiting in [r for r in state.runs or [] if r.phase == "AwaitingApproval"]:
-        if annotations.get(APPROVE_ANNOTATION) == waiting.id:
-            runs.promote(state, waiting, now)
-            events.append(("Normal", "Promoted", f"run {waiting.id} promoted after approval"))
-        elif waiting.started_at and now - waiting.started_at > timedelta(
-            seconds=seconds(parsed.promotion.approval_timeout)
-        ):
-            waiting.phase, waiting.finished_at = "Expired", now
-            events.append(
-                (
-                    "Warning",
-                    "ApprovalExpired",
-                    f"run {waiting.id} was not approved within {parsed.promotion.approval_timeout}",
-                )
-            )
-
-    # 3. New triggers.
-    probe = state.model_copy(deep=True)  # collect_triggers marks what it saw as handled
-    triggers = runs.collect_triggers(
-        parsed, probe, now, created, annotations.get(RETRAIN_ANNOTATION), rule_firings(parsed, namespace)
-    )
-    if triggers and not current_in_cache(namespace, name, meta, logger):
-        triggers = []  # a run may start: decide at the next pass, on a copy as new as the server's
-    else:
-        state = probe
-    for trigger in triggers:
-        allowed, why = runs.may_start(parsed, state, now, trigger)
-        if not allowed:
-            events.append(("Normal", "RunSkipped", f"{trigger.kind} trigger ({trigger.reason}) skipped: {why}"))
-            continue
-        replaced = runs.active_run(state)
-        if replaced is not None:  # concurrencyPolicy Replace
-            kube().delete("batch/v1", "Job", namespace, replaced.job or "")
-            replaced.phase, replaced.finished_at, replaced.decision = (
-                "Failed",
-                now,
-                "Failed: replaced by a newer scheduled run",
-            )
-        rid = runs.run_id(now)
-        champion_uri, champion_sha = champion(parsed, state, namespace)
-        job = training_job(name, namespace, parsed, rid, settings().image, champion_uri, champion_sha)
-        runs.start_run(state, parsed, trigger, now, job_name(name, rid), rid)
-        # The run is recorded before its Job exists (a failed write raises: nothing was created);
-        # a Job that fails to be created now is created by the next pass (ensure_job).
-        kube().patch(API_VERSION, "RetrainPolicy", namespace, name, {"status": status_patch(state)}, sub="status")
-        patch.status.update(status_patch(state))
-        try:
-            kube().apply(job, owner=dict(body))
-        except ApiException as error:
-            logger.warning("creating Job %s failed: %s", job["metadata"]["name"], error.reason)
-        events.append(("Normal", "RunStarted", f"run {rid} started by {trigger.kind}: {trigger.reason}"))
-        break  # at most one run per pass
-
-    follow_rollout(parsed, state, namespace)
-    if parsed.mlflow is not None:
-        events += mlflow_registry.sync(parsed.mlflow, state, namespace, name, now, generation)
-    else:
-        mlflow_lineage.forget(state)
-    state.phase = (
-        "Suspended"
-        if parsed.suspend
-        else "Training"
-        if runs.active_run(state)
-        else "AwaitingApproval"
-        if any(r.phase == "AwaitingApproval" for r in state.runs or [])
-        else "Idle"
-    )
-    new_status = status_patch(state)
+    ctx = Context(name, namespace, settings().image, created, generation)
+    observed = observe(client, parsed, previous, namespace, dict(meta.get("annotations") or {}))
+    plan = plan_pass(parsed, previous, observed, now, ctx)
+    if plan.deferred and current_in_cache(client, namespace, name, meta, logger):
+        plan = plan_pass(parsed, previous, dataclasses.replace(observed, fresh=True), now, ctx)
+    events = plan.events + act(client, plan, parsed, dict(body), ctx, now, logger)
+    new_status = status_patch(plan.status)
     if status_changed(new_status, status):
         patch.status.update(new_status)
-    for kind, reason, message in events:
-        kopf.event(body, type=kind, reason=reason, message=message)
-        logger.info("%s: %s", reason, message)
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        logger.info("%s: %s", event.reason, event.message)
 
 
-def request_retrain(namespace: str, name: str, reason: str, source: str = "manual") -> None:
+def request_retrain(namespace: str, name: str, reason: str, source: str = "manual", client: Kube | None = None) -> None:
     """Ask a RetrainPolicy for a run (the remediation `retrain` action calls this with source='playbook')."""
     prefix = runs.PLAYBOOK_PREFIX if source == "playbook" else ""
     value = f"{prefix}{request_value(reason)}"
-    kube().patch(
+    (client or kube()).patch(
         API_VERSION, "RetrainPolicy", namespace, name, {"metadata": {"annotations": {RETRAIN_ANNOTATION: value}}}
     )

@@ -10,12 +10,40 @@ import copy
 import json
 from typing import Any
 
-from mlaiops.api.retrainpolicy import RetrainPolicySpec
+from mlaiops.api.retrainpolicy import MlflowSpec, RetrainPolicySpec
 from mlaiops.resources.modelserver import MANAGED_BY, PVC_ROOT, claim_mount_env
-from mlaiops.retrain.mlflow_lineage import job_env
 
 POLICY_LABEL = "mlaiops.dev/retrain-policy"
 RUN_LABEL = "mlaiops.dev/run"
+
+# The MLflow part of the trainer contract: the Job carries it, the retrain package and the trainer read it.
+MLFLOW_TAGS_ENV = "MLAIOPS_MLFLOW_TAGS"
+MLFLOW_RUN_TAG = "mlaiops.dev/run"
+MLFLOW_POLICY_TAG = "mlaiops.dev/policy"
+# A trainer that cannot reach MLflow gives up within seconds instead of MLflow's default minutes of retries.
+MLFLOW_CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+def experiment_name(spec: MlflowSpec, namespace: str, policy: str) -> str:
+    return spec.experiment or f"mlaiops/{namespace}/{policy}"
+
+
+def mlflow_run_tags(namespace: str, policy: str, run_id: str) -> dict[str, str]:
+    """Tags that tie an MLflow run and its model version back to the policy's run."""
+    return {MLFLOW_POLICY_TAG: f"{namespace}/{policy}", MLFLOW_RUN_TAG: run_id}
+
+
+def mlflow_env(spec: MlflowSpec | None, namespace: str, policy: str, run_id: str) -> list[dict[str, str]]:
+    """MLflow's own variables, so a custom trainer that calls mlflow.start_run() logs to the right place too."""
+    if spec is None:
+        return []
+    values = {
+        "MLFLOW_TRACKING_URI": spec.tracking_uri,
+        "MLFLOW_EXPERIMENT_NAME": experiment_name(spec, namespace, policy),
+        MLFLOW_TAGS_ENV: json.dumps(mlflow_run_tags(namespace, policy, run_id), sort_keys=True, separators=(",", ":")),
+        **MLFLOW_CLIENT_ENV,
+    }
+    return [{"name": name, "value": value} for name, value in values.items()]
 
 
 def job_name(policy: str, run_id: str) -> str:
@@ -75,7 +103,7 @@ def training_job(
     volume_claims = claims(spec.dataset.uri, spec.output.uri, champion_uri)
     env = (
         trainer_env(spec, run_id, champion_uri, champion_sha256)
-        + job_env(spec.mlflow, namespace, policy, run_id)
+        + mlflow_env(spec.mlflow, namespace, policy, run_id)
         + [claim_mount_env(claim) for claim in volume_claims]
     )
     mounts = [{"name": f"claim-{claim}", "mountPath": f"{PVC_ROOT}/{claim}"} for claim in volume_claims]

@@ -7,51 +7,32 @@ knows what is left to do without asking MLflow, and a pass that failed is simply
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from mlaiops.api.common import Condition
 from mlaiops.api.retrainpolicy import MlflowRunLineage, MlflowSpec, RetrainPolicyStatus, RunRecord
+from mlaiops.resources import trainjob
 
 CONDITION = "MLflowSynced"
 CHAMPION_ALIAS = "champion"
 CHALLENGER_ALIAS = "challenger"
-TAGS_ENV = "MLAIOPS_MLFLOW_TAGS"
-RUN_TAG = "mlaiops.dev/run"
-POLICY_TAG = "mlaiops.dev/policy"
-# A trainer that cannot reach MLflow gives up within seconds instead of MLflow's default minutes of retries.
-CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 # The operator calls MLflow inside a reconcile pass and tries again on the next one: no retries, a short timeout.
 OPERATOR_CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+# The Job's MLflow environment is part of the Job (resources/trainjob.py, a lower layer); re-exported here.
+TAGS_ENV = trainjob.MLFLOW_TAGS_ENV
+RUN_TAG = trainjob.MLFLOW_RUN_TAG
+POLICY_TAG = trainjob.MLFLOW_POLICY_TAG
+CLIENT_ENV = trainjob.MLFLOW_CLIENT_ENV
+experiment_name = trainjob.experiment_name
+run_tags = trainjob.mlflow_run_tags
+job_env = trainjob.mlflow_env
 _FINISHED = frozenset({"Succeeded", "Rejected", "Promoted", "AwaitingApproval", "Expired"})
-
-
-def experiment_name(spec: MlflowSpec, namespace: str, policy: str) -> str:
-    return spec.experiment or f"mlaiops/{namespace}/{policy}"
 
 
 def registered_model_name(spec: MlflowSpec, policy: str) -> str:
     return spec.registered_model or policy
-
-
-def run_tags(namespace: str, policy: str, run_id: str) -> dict[str, str]:
-    """Tags that tie an MLflow run and its model version back to the policy's run."""
-    return {POLICY_TAG: f"{namespace}/{policy}", RUN_TAG: run_id}
-
-
-def job_env(spec: MlflowSpec | None, namespace: str, policy: str, run_id: str) -> list[dict[str, str]]:
-    """MLflow's own variables, so a custom trainer that calls mlflow.start_run() logs to the right place too."""
-    if spec is None:
-        return []
-    values = {
-        "MLFLOW_TRACKING_URI": spec.tracking_uri,
-        "MLFLOW_EXPERIMENT_NAME": experiment_name(spec, namespace, policy),
-        TAGS_ENV: json.dumps(run_tags(namespace, policy, run_id), sort_keys=True, separators=(",", ":")),
-        **CLIENT_ENV,
-    }
-    return [{"name": name, "value": value} for name, value in values.items()]
 
 
 def record_trainer_result(run: RunRecord, summary: dict[str, Any]) -> None:
@@ -114,7 +95,7 @@ def set_condition(
     status: RetrainPolicyStatus, ok: bool, reason: str, message: str, now: datetime, generation: int
 ) -> ConditionChange:
     """Set MLflowSynced, keeping lastTransitionTime while the status stays the same."""
-    text = "True" if ok else "False"
+    text: Literal["True", "False"] = "True" if ok else "False"
     previous = next((c for c in status.conditions or [] if c.type == CONDITION), None)
     since = previous.last_transition_time if previous and previous.status == text else now
     condition = Condition(

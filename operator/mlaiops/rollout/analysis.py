@@ -86,7 +86,8 @@ def judge(metric: AnalysisMetric, value: float | None, error: str | None = None)
     if error is not None:
         return MetricOutcome(metric.name, "Error", None, error)
     if value is None:
-        outcome: Outcome = {"fail": "Failed", "pass": "Successful", "inconclusive": "Inconclusive"}[metric.on_no_data]
+        no_data: dict[str, Outcome] = {"fail": "Failed", "pass": "Successful", "inconclusive": "Inconclusive"}
+        outcome = no_data[metric.on_no_data]
         return MetricOutcome(metric.name, outcome, None, f"no data (onNoData: {metric.on_no_data})")
     bounds = metric.threshold_range
     if bounds.min is not None and value < bounds.min:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from mlaiops.api.common import Condition, seconds
 from mlaiops.api.modeldeployment import (
@@ -80,7 +81,7 @@ def set_condition(
     status: ModelDeploymentStatus, kind: str, value: bool, reason: str, message: str, now: datetime, generation: int
 ) -> None:
     """Set a condition, keeping lastTransitionTime when the status does not change."""
-    text = "True" if value else "False"
+    text: Literal["True", "False"] = "True" if value else "False"
     conditions = [c for c in status.conditions or [] if c.type != kind]
     previous = next((c for c in status.conditions or [] if c.type == kind), None)
     since = previous.last_transition_time if previous and previous.status == text else now
@@ -138,6 +139,307 @@ def _apply_outcomes(status: ModelDeploymentStatus, outcomes: list[MetricOutcome]
     status.analysis = list(results.values())
 
 
+@dataclass(frozen=True)
+class StepOutcome:
+    """How this tick left a live canary step: held as Degraded (provider errors), held for a reason, or neither."""
+
+    degraded: bool = False
+    hold: tuple[str, str] | None = None
+    """(reason, message) of the Progressing condition while the step does not advance."""
+
+
+def _finish(
+    status: ModelDeploymentStatus,
+    now: datetime,
+    outcome: Literal["Promoted", "RolledBack", "Aborted"],
+    reason: str,
+    message: str,
+    model: ModelRef | None,
+) -> None:
+    """Close the rollout in progress: record it in history and clear every canary field."""
+    _record(
+        status,
+        RolloutRecord(
+            version=model.version if model else None,
+            storage_uri=model.storage_uri if model else None,
+            outcome=outcome,
+            reason=reason,
+            message=message,
+            started_at=status.rollout_started_at,
+            finished_at=now,
+        ),
+    )
+    status.canary_model = None
+    status.current_step = None
+    status.canary_weight = None
+    status.step_started_at = None
+    status.rollout_started_at = None
+    status.last_analysis_at = None
+
+
+def _roll_back_canary(plan: Plan, now: datetime, reason: str, message: str) -> None:
+    """Abort the canary and remember its model as failed, so the same spec does not try it again."""
+    status = plan.status
+    failed = status.canary_model
+    status.failed_model = failed
+    _finish(status, now, "RolledBack", reason, message, failed)
+    status.last_action = f"RolledBack {failed.version if failed else ''}".strip()
+    plan.events.append(Event("Warning", reason, message))
+
+
+def _previous_stable(status: ModelDeploymentStatus) -> RolloutRecord | None:
+    """The newest promoted model in history that is not the current stable one."""
+    if status.stable_model is None:
+        return None
+    stable_version = status.stable_model.version
+    return next(
+        (r for r in status.history or [] if r.outcome == "Promoted" and r.version != stable_version),
+        None,
+    )
+
+
+def roll_back_on_request(plan: Plan, request: str, now: datetime) -> None:
+    """An on-demand rollback (annotation or remediation): abort the canary, else restore the previous stable."""
+    status = plan.status
+    status.rollback_request = request
+    if status.canary_model is not None:
+        message = f"canary {status.canary_model.version} aborted on request: {request}"
+        _roll_back_canary(plan, now, "RollbackRequested", message)
+        return
+    previous_stable = _previous_stable(status)
+    if previous_stable is None or status.stable_model is None:
+        plan.events.append(Event("Warning", "RollbackImpossible", "no earlier stable model to roll back to"))
+        return
+    status.failed_model = status.stable_model
+    status.rollout_started_at = now
+    message = f"stable {status.stable_model.version} replaced by {previous_stable.version} on request"
+    _finish(status, now, "RolledBack", "RollbackRequested", message, status.stable_model)
+    status.stable_model = ModelRef(version=previous_stable.version, storage_uri=previous_stable.storage_uri)
+    status.last_action = f"RolledBack to {previous_stable.version}"
+    plan.events.append(Event("Warning", "RollbackRequested", f"rolled back to {previous_stable.version}"))
+
+
+def wait_for_model(status: ModelDeploymentStatus, now: datetime, generation: int) -> None:
+    """Nothing to serve yet (the RetrainPolicy has promoted nothing)."""
+    status.phase = "Pending"
+    message = "no model yet: the RetrainPolicy has not promoted one"
+    set_condition(status, "Ready", False, "WaitingForModel", message, now, generation)
+    set_condition(status, "Progressing", False, "WaitingForModel", "nothing to roll out", now, generation)
+
+
+def deploy_first(plan: Plan, desired: ResolvedModel, now: datetime) -> None:
+    """First deployment: no analysis, there is nothing to compare with."""
+    status = plan.status
+    status.stable_model = _ref(desired)
+    status.last_action = f"Deployed {desired.version}"
+    record = RolloutRecord(
+        version=desired.version,
+        storage_uri=desired.storage_uri,
+        outcome="Promoted",
+        reason="InitialDeployment",
+        started_at=now,
+        finished_at=now,
+    )
+    _record(status, record)
+    plan.events.append(Event("Normal", "Deployed", f"deploying {desired.version}"))
+
+
+def abort_canary(plan: Plan, now: datetime) -> None:
+    """A canary that the spec no longer asks for is dropped (not a failure: nothing is remembered)."""
+    _finish(
+        plan.status,
+        now,
+        "Aborted",
+        "SpecChanged",
+        "the spec no longer names the canary's model",
+        plan.status.canary_model,
+    )
+    plan.events.append(Event("Normal", "CanaryAborted", "the spec changed during the rollout"))
+
+
+def start_rollout(spec: ModelDeploymentSpec, plan: Plan, desired: ResolvedModel, now: datetime) -> None:
+    """A new model: replace stable at once (RollingUpdate) or start a canary at step 0."""
+    status = plan.status
+    if spec.rollout.strategy == "RollingUpdate":
+        status.rollout_started_at = now
+        _finish(
+            status, now, "Promoted", "RollingUpdate", f"{desired.version} rolled out without analysis", _ref(desired)
+        )
+        status.stable_model = _ref(desired)
+        status.last_action = f"Promoted {desired.version}"
+        plan.events.append(Event("Normal", "RollingUpdate", f"rolling update to {desired.version}"))
+        return
+    stable = _resolved(status.stable_model)
+    status.canary_model = _ref(desired)
+    status.current_step = 0
+    status.rollout_started_at = now
+    status.step_started_at = None
+    status.last_analysis_at = None
+    status.analysis = []
+    message = f"canary {desired.version} next to {stable.version if stable else 'nothing'}"
+    plan.events.append(Event("Normal", "CanaryStarted", message))
+
+
+def _place_tracks(plan: Plan, canary: ResolvedModel, replicas: int, weight: int) -> None:
+    """Split the replicas between stable and canary for a step's weight."""
+    stable_count, canary_count = split_replicas(replicas, weight)
+    plan.stable, plan.stable_replicas = _resolved(plan.status.stable_model), stable_count
+    plan.canary, plan.canary_replicas = canary, canary_count
+    plan.status.canary_weight = actual_weight(stable_count, canary_count)
+
+
+def _promote_canary(plan: Plan, canary: ResolvedModel, replicas: int, now: datetime) -> None:
+    """The last step passed: the canary becomes stable and takes every replica."""
+    status = plan.status
+    promoted = status.canary_model
+    _finish(status, now, "Promoted", "AnalysisPassed", f"{canary.version} passed every step", promoted)
+    status.stable_model = promoted
+    status.last_action = f"Promoted {canary.version}"
+    plan.events.append(Event("Normal", "Promoted", f"{canary.version} promoted to stable"))
+    plan.stable, plan.stable_replicas = canary, replicas
+    plan.canary, plan.canary_replicas = None, 0
+
+
+def advance_step(
+    spec: ModelDeploymentSpec,
+    plan: Plan,
+    canary: ResolvedModel,
+    results: dict[str, MetricResult],
+    replicas: int,
+    now: datetime,
+) -> tuple[ResolvedModel | None, StepOutcome]:
+    """After the step's pause, with every metric passed at least once in this step: next step, or promotion."""
+    status = plan.status
+    assert status.current_step is not None and status.step_started_at is not None
+    steps = spec.rollout.canary.steps
+    step = steps[min(status.current_step, len(steps) - 1)]
+    elapsed = (now - status.step_started_at).total_seconds()
+    waiting = [
+        m.name for m in spec.analysis.metrics if results.get(m.name) is None or results[m.name].step_successes == 0
+    ]
+    inconclusive = [r.name for r in results.values() if r.phase == "Inconclusive"]
+    if elapsed < seconds(step.pause) or waiting:
+        if inconclusive and elapsed >= seconds(step.pause):
+            return canary, StepOutcome(
+                hold=("AnalysisInconclusive", f"step held: no data for {', '.join(inconclusive)}")
+            )
+        return canary, StepOutcome()
+    for result in results.values():
+        result.step_successes = 0  # each step needs its own passes
+    if status.current_step + 1 >= len(steps):
+        _promote_canary(plan, canary, replicas, now)
+        return None, StepOutcome()
+    status.current_step += 1
+    status.step_started_at = None
+    next_weight = steps[status.current_step].weight
+    _place_tracks(plan, canary, replicas, next_weight)
+    message = f"step {status.current_step}: {next_weight}% to {canary.version}"
+    plan.events.append(Event("Normal", "StepAdvanced", message))
+    return canary, StepOutcome()
+
+
+def run_canary_step(
+    spec: ModelDeploymentSpec,
+    plan: Plan,
+    canary: ResolvedModel,
+    observed: Observed,
+    replicas: int,
+    outcomes: list[MetricOutcome] | None,
+    now: datetime,
+    generation: int,
+) -> tuple[ResolvedModel | None, StepOutcome]:
+    """One tick of a live canary step: place the tracks, take in analysis, then roll back, hold or advance.
+
+    Returns the canary still live (None once rolled back or promoted) and how the step was left.
+    """
+    status = plan.status
+    assert status.current_step is not None
+    steps = spec.rollout.canary.steps
+    step = steps[min(status.current_step, len(steps) - 1)]
+    _place_tracks(plan, canary, replicas, step.weight)
+    canary_ready = observed.canary_ready >= plan.canary_replicas and observed.canary_replicas == plan.canary_replicas
+    if status.step_started_at is None and canary_ready:
+        status.step_started_at = now  # the step's pause and analysis start once its pods serve
+    if outcomes:
+        status.last_analysis_at = now
+        _apply_outcomes(status, outcomes)
+    results = {result.name: result for result in status.analysis or []}
+    failing = [r for r in results.values() if r.failures > spec.analysis.failure_limit]
+    erroring = [r for r in results.values() if r.consecutive_errors > spec.analysis.consecutive_error_limit]
+    if failing:
+        details = "; ".join(f"{r.name}: {r.message}" for r in failing)
+        _roll_back_canary(plan, now, "AnalysisFailed", f"canary {canary.version} failed analysis ({details})")
+        plan.canary, plan.canary_replicas = None, 0
+        plan.stable_replicas = replicas
+        return None, StepOutcome()
+    if erroring:
+        details = "; ".join(f"{r.name}: {r.message}" for r in erroring)
+        message = f"metrics provider failing, rollout held: {details}"
+        set_condition(status, "Degraded", True, "AnalysisError", message, now, generation)
+        return canary, StepOutcome(degraded=True)
+    if spec.paused:
+        return canary, StepOutcome(
+            hold=("Paused", f"paused at step {status.current_step} ({status.canary_weight}% on canary)")
+        )
+    if status.step_started_at is None:
+        return canary, StepOutcome()
+    return advance_step(spec, plan, canary, results, replicas, now)
+
+
+def set_status_conditions(
+    spec: ModelDeploymentSpec,
+    plan: Plan,
+    observed: Observed,
+    desired: ResolvedModel | None,
+    rejected: bool,
+    step: StepOutcome,
+    now: datetime,
+    generation: int,
+) -> None:
+    """Ready, Progressing, Degraded, RolledBack, the phase and the replica counts, from the plan and the cluster."""
+    status = plan.status
+
+    def condition(kind: str, value: bool, reason: str, message: str) -> None:
+        set_condition(status, kind, value, reason, message, now, generation)
+
+    stable_ready = observed.stable_ready >= plan.stable_replicas and observed.stable_replicas == plan.stable_replicas
+    if not step.degraded:
+        condition("Degraded", False, "AnalysisHealthy" if status.canary_model else "Healthy", "")
+    rolled_back = rejected and status.canary_model is None
+    condition(
+        "RolledBack",
+        rolled_back,
+        "RolledBack" if rolled_back else "NotRolledBack",
+        f"{desired.version if desired else ''} was rolled back; set a new model in the spec to roll out again"
+        if rolled_back
+        else "",
+    )
+    counts = f"{observed.stable_ready}/{plan.stable_replicas} replicas ready"
+    if status.canary_model is not None:
+        status.phase = "Degraded" if step.degraded else "Progressing"
+        reason, message = step.hold or (
+            "CanaryProgressing",
+            f"step {status.current_step} of {len(spec.rollout.canary.steps)}: "
+            f"{status.canary_weight}% on {status.canary_model.version}",
+        )
+        condition("Progressing", True, reason, message)
+        stable_version = status.stable_model.version if status.stable_model else ""
+        condition("Ready", stable_ready, "CanaryInProgress", f"stable {stable_version} serving; canary in analysis")
+    elif stable_ready:
+        status.phase = "RolledBack" if rolled_back else "Ready"
+        stable_version = status.stable_model.version if status.stable_model else None
+        condition("Progressing", False, "RolloutComplete", f"{stable_version} is stable")
+        condition("Ready", True, "RolledBack" if rolled_back else "Available", counts)
+    else:
+        status.phase = "Progressing"
+        condition("Progressing", True, "ReplicasUpdating", counts)
+        condition("Ready", False, "ReplicasNotReady", counts)
+    ready = observed.stable_ready + observed.canary_ready
+    status.ready_replicas = ready
+    status.replicas = observed.stable_replicas + observed.canary_replicas
+    status.ready = f"{ready}/{plan.stable_replicas + plan.canary_replicas}"
+
+
 def plan_rollout(
     spec: ModelDeploymentSpec,
     previous: ModelDeploymentStatus | None,
@@ -153,247 +455,25 @@ def plan_rollout(
     status.observed_generation = generation
     plan = Plan(status=status)
     replicas = desired_replicas(spec, observed)
-
-    def condition(kind: str, value: bool, reason: str, message: str) -> None:
-        set_condition(status, kind, value, reason, message, now, generation)
-
-    def finish(outcome: str, reason: str, message: str, model: ModelRef | None) -> None:
-        _record(
-            status,
-            RolloutRecord(
-                version=model.version if model else None,
-                storage_uri=model.storage_uri if model else None,
-                outcome=outcome,
-                reason=reason,
-                message=message,
-                started_at=status.rollout_started_at,
-                finished_at=now,
-            ),
-        )
-        status.canary_model = None
-        status.current_step = None
-        status.canary_weight = None
-        status.step_started_at = None
-        status.rollout_started_at = None
-        status.last_analysis_at = None
-
-    def roll_back(reason: str, message: str) -> None:
-        failed = status.canary_model
-        status.failed_model = failed
-        finish("RolledBack", reason, message, failed)
-        status.last_action = f"RolledBack {failed.version if failed else ''}".strip()
-        plan.events.append(Event("Warning", reason, message))
-
-    # 1. An on-demand rollback (annotation or remediation) runs once per distinct request.
-    if rollback_request and rollback_request != status.rollback_request:
-        status.rollback_request = rollback_request
-        if status.canary_model is not None:
-            roll_back(
-                "RollbackRequested", f"canary {status.canary_model.version} aborted on request: {rollback_request}"
-            )
-        else:
-            previous_stable = next(
-                (
-                    record
-                    for record in status.history or []
-                    if record.outcome == "Promoted"
-                    and status.stable_model is not None
-                    and record.version != status.stable_model.version
-                ),
-                None,
-            )
-            if previous_stable is not None and status.stable_model is not None:
-                status.failed_model = status.stable_model
-                status.rollout_started_at = now
-                finish(
-                    "RolledBack",
-                    "RollbackRequested",
-                    f"stable {status.stable_model.version} replaced by {previous_stable.version} on request",
-                    status.stable_model,
-                )
-                status.stable_model = ModelRef(version=previous_stable.version, storage_uri=previous_stable.storage_uri)
-                status.last_action = f"RolledBack to {previous_stable.version}"
-                plan.events.append(Event("Warning", "RollbackRequested", f"rolled back to {previous_stable.version}"))
-            else:
-                plan.events.append(Event("Warning", "RollbackImpossible", "no earlier stable model to roll back to"))
-
-    # 2. Nothing to serve yet (the RetrainPolicy has promoted nothing).
+    if rollback_request and rollback_request != status.rollback_request:  # each distinct request acts once
+        roll_back_on_request(plan, rollback_request, now)
     if desired is None and status.stable_model is None:
-        status.phase = "Pending"
-        condition("Ready", False, "WaitingForModel", "no model yet: the RetrainPolicy has not promoted one")
-        condition("Progressing", False, "WaitingForModel", "nothing to roll out")
+        wait_for_model(status, now, generation)
         return plan
-
-    # 3. First deployment: no analysis, there is nothing to compare with.
     if status.stable_model is None and desired is not None:
-        status.stable_model = _ref(desired)
-        status.last_action = f"Deployed {desired.version}"
-        _record(
-            status,
-            RolloutRecord(
-                version=desired.version,
-                storage_uri=desired.storage_uri,
-                outcome="Promoted",
-                reason="InitialDeployment",
-                started_at=now,
-                finished_at=now,
-            ),
-        )
-        plan.events.append(Event("Normal", "Deployed", f"deploying {desired.version}"))
-
-    stable = _resolved(status.stable_model)
+        deploy_first(plan, desired, now)
     wanted_new = desired is not None and not same(desired, status.stable_model)
     rejected = desired is not None and same(desired, status.failed_model)
-
-    # 4. A canary that the spec no longer asks for is dropped.
     if status.canary_model is not None and not (wanted_new and same(desired, status.canary_model)):
-        finish("Aborted", "SpecChanged", "the spec no longer names the canary's model", status.canary_model)
-        plan.events.append(Event("Normal", "CanaryAborted", "the spec changed during the rollout"))
-
-    # 5. Start a rollout when the spec names a model that is neither stable nor rejected.
+        abort_canary(plan, now)
     if wanted_new and not rejected and status.canary_model is None and desired is not None:
-        if spec.rollout.strategy == "RollingUpdate":
-            status.rollout_started_at = now
-            finish("Promoted", "RollingUpdate", f"{desired.version} rolled out without analysis", _ref(desired))
-            status.stable_model = _ref(desired)
-            stable = desired
-            status.last_action = f"Promoted {desired.version}"
-            plan.events.append(Event("Normal", "RollingUpdate", f"rolling update to {desired.version}"))
-        else:
-            status.canary_model = _ref(desired)
-            status.current_step = 0
-            status.rollout_started_at = now
-            status.step_started_at = None
-            status.last_analysis_at = None
-            status.analysis = []
-            plan.events.append(
-                Event(
-                    "Normal",
-                    "CanaryStarted",
-                    f"canary {desired.version} next to {stable.version if stable else 'nothing'}",
-                )
-            )
-
+        start_rollout(spec, plan, desired, now)
     canary = _resolved(status.canary_model)
-    degraded = False
-    hold: tuple[str, str] | None = None  # why a live canary is not advancing
+    step = StepOutcome()
     if canary is not None and status.current_step is not None:
-        steps = spec.rollout.canary.steps
-        step = steps[min(status.current_step, len(steps) - 1)]
-        stable_count, canary_count = split_replicas(replicas, step.weight)
-        plan.stable, plan.stable_replicas = stable, stable_count
-        plan.canary, plan.canary_replicas = canary, canary_count
-        status.canary_weight = actual_weight(stable_count, canary_count)
-        canary_ready = observed.canary_ready >= canary_count and observed.canary_replicas == canary_count
-        if status.step_started_at is None and canary_ready:
-            status.step_started_at = now
-        if outcomes:
-            status.last_analysis_at = now
-            _apply_outcomes(status, outcomes)
-        results = {result.name: result for result in status.analysis or []}
-        failing = [r for r in results.values() if r.failures > spec.analysis.failure_limit]
-        erroring = [r for r in results.values() if r.consecutive_errors > spec.analysis.consecutive_error_limit]
-        if failing:
-            details = "; ".join(f"{r.name}: {r.message}" for r in failing)
-            roll_back("AnalysisFailed", f"canary {canary.version} failed analysis ({details})")
-            plan.canary, plan.canary_replicas = None, 0
-            plan.stable_replicas = replicas
-            canary = None
-        elif erroring:
-            degraded = True
-            details = "; ".join(f"{r.name}: {r.message}" for r in erroring)
-            condition("Degraded", True, "AnalysisError", f"metrics provider failing, rollout held: {details}")
-        elif spec.paused:
-            hold = ("Paused", f"paused at step {status.current_step} ({status.canary_weight}% on canary)")
-        elif status.step_started_at is not None:
-            elapsed = (now - status.step_started_at).total_seconds()
-            waiting = [
-                m.name
-                for m in spec.analysis.metrics
-                if results.get(m.name) is None or results[m.name].step_successes == 0
-            ]
-            inconclusive = [r.name for r in results.values() if r.phase == "Inconclusive"]
-            if elapsed >= seconds(step.pause) and not waiting:
-                for result in results.values():
-                    result.step_successes = 0
-                if status.current_step + 1 < len(steps):
-                    status.current_step += 1
-                    status.step_started_at = None
-                    next_weight = steps[status.current_step].weight
-                    stable_count, canary_count = split_replicas(replicas, next_weight)
-                    plan.stable_replicas, plan.canary_replicas = stable_count, canary_count
-                    status.canary_weight = actual_weight(stable_count, canary_count)
-                    plan.events.append(
-                        Event(
-                            "Normal", "StepAdvanced", f"step {status.current_step}: {next_weight}% to {canary.version}"
-                        )
-                    )
-                else:
-                    promoted = status.canary_model
-                    finish("Promoted", "AnalysisPassed", f"{canary.version} passed every step", promoted)
-                    status.stable_model = promoted
-                    status.last_action = f"Promoted {canary.version}"
-                    plan.events.append(Event("Normal", "Promoted", f"{canary.version} promoted to stable"))
-                    plan.stable, plan.stable_replicas = canary, replicas
-                    plan.canary, plan.canary_replicas = None, 0
-                    canary = None
-            elif inconclusive and elapsed >= seconds(step.pause):
-                hold = ("AnalysisInconclusive", f"step held: no data for {', '.join(inconclusive)}")
-
+        canary, step = run_canary_step(spec, plan, canary, observed, replicas, outcomes, now, generation)
     if canary is None:
         plan.stable, plan.stable_replicas = _resolved(status.stable_model), replicas
         plan.canary, plan.canary_replicas = None, 0
-
-    # Conditions and phase.
-    stable_ready = observed.stable_ready >= plan.stable_replicas and observed.stable_replicas == plan.stable_replicas
-    if not degraded:
-        condition("Degraded", False, "AnalysisHealthy" if status.canary_model else "Healthy", "")
-    rolled_back = rejected and status.canary_model is None
-    condition(
-        "RolledBack",
-        rolled_back,
-        "RolledBack" if rolled_back else "NotRolledBack",
-        f"{desired.version if desired else ''} was rolled back; set a new model in the spec to roll out again"
-        if rolled_back
-        else "",
-    )
-    if status.canary_model is not None:
-        status.phase = "Degraded" if degraded else "Progressing"
-        reason, message = hold or (
-            "CanaryProgressing",
-            f"step {status.current_step} of {len(spec.rollout.canary.steps)}: "
-            f"{status.canary_weight}% on {status.canary_model.version}",
-        )
-        condition("Progressing", True, reason, message)
-        condition(
-            "Ready",
-            stable_ready,
-            "CanaryInProgress",
-            f"stable {status.stable_model.version if status.stable_model else ''} serving; canary in analysis",
-        )
-    else:
-        if stable_ready:
-            status.phase = "RolledBack" if rolled_back else "Ready"
-            condition("Progressing", False, "RolloutComplete", f"{status.stable_model.version} is stable")
-            condition(
-                "Ready",
-                True,
-                "RolledBack" if rolled_back else "Available",
-                f"{observed.stable_ready}/{plan.stable_replicas} replicas ready",
-            )
-        else:
-            status.phase = "Progressing"
-            condition(
-                "Progressing",
-                True,
-                "ReplicasUpdating",
-                f"{observed.stable_ready}/{plan.stable_replicas} replicas ready",
-            )
-            condition(
-                "Ready", False, "ReplicasNotReady", f"{observed.stable_ready}/{plan.stable_replicas} replicas ready"
-            )
-    ready = observed.stable_ready + observed.canary_ready
-    status.ready_replicas = ready
-    status.replicas = observed.stable_replicas + observed.canary_replicas
-    status.ready = f"{ready}/{plan.stable_replicas + plan.canary_replicas}"
+    set_status_conditions(spec, plan, observed, desired, rejected, step, now, generation)
     return plan

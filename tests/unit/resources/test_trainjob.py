@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+
 import kubernetes_validate
 
 from mlaiops.api.retrainpolicy import RetrainPolicySpec
 from mlaiops.resources.trainjob import job_name, training_job
-from tests.unit.api.helpers import example
+from tests.unit.api.helpers import ROOT, example
 
 K8S = kubernetes_validate.latest_version()
 SPEC = RetrainPolicySpec.model_validate(example("RetrainPolicy")["spec"])
@@ -65,3 +67,24 @@ def test_custom_template_gets_the_same_contract() -> None:
 def test_job_names_fit_a_dns_label() -> None:
     name = job_name("a" * 80, "r20261127-030000")
     assert len(name) <= 63 and name.endswith("-r20261127-030000")
+
+
+def test_resources_import_only_lower_layers() -> None:
+    """resources/ sits below retrain, rollout and controllers: the Job's MLflow environment is built here."""
+    higher = ("mlaiops.controllers", "mlaiops.rollout", "mlaiops.remediation", "mlaiops.retrain", "mlaiops.detection")
+    for path in (ROOT / "operator" / "mlaiops" / "resources").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            assert not [n for n in names if n.startswith(higher)], f"{path.name} imports {names}"
+
+
+def test_the_job_carries_the_mlflow_contract() -> None:
+    mlflow = {"trackingUri": "http://mlflow:5000"}
+    spec = RetrainPolicySpec.model_validate({**example("RetrainPolicy")["spec"], "mlflow": mlflow})
+    env = env_of(training_job("p", "ns", spec, "r1", "img")["spec"]["template"]["spec"]["containers"][0])
+    assert env["MLFLOW_EXPERIMENT_NAME"] == "mlaiops/ns/p"
+    assert env["MLAIOPS_MLFLOW_TAGS"] == '{"mlaiops.dev/policy":"ns/p","mlaiops.dev/run":"r1"}'
+    assert "MLFLOW_TRACKING_URI" not in env_of(
+        training_job("p", "ns", SPEC, "r1", "img")["spec"]["template"]["spec"]["containers"][0]
+    )
