@@ -66,6 +66,11 @@ def register(subparsers: Any, environ: Mapping[str, str] | None = None) -> None:
         default=_env(env, "pvc-root") or "/mnt/pvc",
         help="folder where claims are mounted: pvc://<claim>/<path> -> <pvc-root>/<claim>/<path> (default: /mnt/pvc)",
     )
+    add(
+        "--file-root",
+        default=_env(env, "file-root") or "/models",
+        help="folder file:// URIs must point under (default: /models; / allows any path)",
+    )
     add("--download-dir", default=_env(env, "download-dir"), help="where http(s)/s3 downloads go (default: temp dir)")
     add(
         "--max-feature-metrics",
@@ -167,6 +172,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         metrics_port=args.metrics_port,
         metrics_path=args.metrics_path,
         pvc_root=Path(args.pvc_root),
+        file_root=Path(args.file_root),
         download_dir=Path(args.download_dir) if args.download_dir else None,
         max_feature_metrics=args.max_feature_metrics,
         prediction_buckets=buckets,

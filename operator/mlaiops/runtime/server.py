@@ -68,6 +68,8 @@ class ServeConfig:
     host: str = "0.0.0.0"
     port: int = 8080
     pvc_root: Path = Path("/mnt/pvc")
+    file_root: Path = Path("/models")
+    """Where file:// URIs may point: a model baked into the image or mounted there."""
     download_dir: Path | None = None
     max_feature_metrics: int = 20
     prediction_buckets: tuple[float, ...] = PREDICTION_BUCKETS
@@ -160,6 +162,7 @@ class ModelServer:
         artifact = await storage.fetch(
             self.config.model_uri,
             pvc_root=self.config.pvc_root,
+            file_root=self.config.file_root,
             filenames=loader.filenames,
             download_dir=self.config.download_dir,
             sha256=self.config.sha256,
