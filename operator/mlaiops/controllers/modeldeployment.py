@@ -13,7 +13,7 @@ import kopf
 
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import ROLLBACK_ANNOTATION, request_value
-from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
+from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, unpinned_model
 from mlaiops.controllers import settings
 from mlaiops.controllers.children import Children
 from mlaiops.controllers.common import (
@@ -144,6 +144,8 @@ def reconcile(
     generation = int(meta.get("generation", 0))
     try:
         parsed = parse_spec(ModelDeploymentSpec, spec)
+        if settings().require_sha256 and (unpinned := unpinned_model(parsed)) is not None:
+            raise InvalidSpec(unpinned)
         desired = ms.ResolvedModel.from_spec(parsed, promoted_model(parsed, namespace))
     except InvalidSpec as error:
         patch.status.update(invalid_spec_status(str(error), generation, now.isoformat()))

@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import APPROVE_ANNOTATION, RETRAIN_ANNOTATION, request_value
 from mlaiops.api.common import seconds
+from mlaiops.api.modeldeployment import SHA256_REQUIRED
 from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus, RunRecord
 from mlaiops.controllers import settings
 from mlaiops.controllers.common import (
@@ -58,6 +59,16 @@ def champion(spec: RetrainPolicySpec, status: RetrainPolicyStatus, namespace: st
     if status.promoted is not None:
         return status.promoted.uri, status.promoted.sha256
     return None, None
+
+
+def require_pinned_champion(spec: RetrainPolicySpec, status: RetrainPolicyStatus, namespace: str) -> None:
+    """InvalidSpec when the champion the trainer would load has no sha256 (MLAIOPS_REQUIRE_SHA256)."""
+    uri, sha256 = champion(spec, status, namespace)
+    if uri and not sha256 and spec.model_deployment_ref is not None:
+        raise InvalidSpec(
+            f"spec.modelDeploymentRef: ModelDeployment {spec.model_deployment_ref.name!r} serves {uri} without a "
+            f"sha256, so it cannot be the champion: {SHA256_REQUIRED}; set its spec.model.sha256"
+        )
 
 
 def job_result(namespace: str, run: RunRecord) -> tuple[str, dict[str, Any] | str] | None:
@@ -155,6 +166,8 @@ def reconcile(
                 validate(parsed.triggers.schedule.cron, parsed.triggers.schedule.time_zone)
             except ScheduleError as error:
                 raise InvalidSpec(f"spec.triggers.schedule: {error}") from None
+        if settings().require_sha256:
+            require_pinned_champion(parsed, parse_status(RetrainPolicyStatus, status), namespace)
     except InvalidSpec as error:
         patch.status.update(invalid_spec_status(str(error), generation, now.isoformat()))
         patch.status["phase"] = "Failed"
