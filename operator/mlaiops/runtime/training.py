@@ -82,7 +82,7 @@ def make_estimator(name: str, params: dict[str, Any] | None, seed: int) -> Any:
     settings = dict(params or {})
     if "random_state" in accepted:
         settings.setdefault("random_state", seed)
-    if "n_jobs" in accepted:
+    if "n_jobs" in accepted and name != "LogisticRegression":  # its n_jobs is deprecated and ignored
         settings.setdefault("n_jobs", 1)  # one core unless asked: the Job's CPU request is what it gets
     return cls(**settings)
 
