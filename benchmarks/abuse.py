@@ -281,7 +281,7 @@ def main() -> int:
         path, digest = make_model(Path(tmp))
         port = free_port()
         command = [sys.executable, "-m", "mlaiops", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--model-uri", path.as_uri(), "--model-name", MODEL, "--sha256", digest]
+        command += ["--model-uri", path.as_uri(), "--model-name", MODEL, "--sha256", digest, "--file-root", tmp]
         if args.pass_limits:
             command += ["--max-request-bytes", str(args.max_request_bytes), "--max-rows", str(args.max_rows)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLAIOPS_")}

@@ -95,7 +95,8 @@ class RuntimeSpec(ApiModel):
     args: list[str] | None = None
     """Arguments for a custom image."""
     env: list[EnvVar] | None = None
-    """Extra environment variables."""
+    """Extra environment variables; for the built-in server's request limits, MLAIOPS_MAX_REQUEST_BYTES (default
+    8 MiB), MLAIOPS_MAX_ROWS (10000), MLAIOPS_MAX_CONCURRENT_REQUESTS (4) and MLAIOPS_BODY_TIMEOUT (30 s)."""
     port: int = Field(default=8080, ge=1, le=65535)
     """HTTP port the server listens on."""
     readiness_path: str = Field(default="/v2/health/ready", pattern=r"^/")

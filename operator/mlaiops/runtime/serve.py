@@ -3,6 +3,12 @@
 Every flag has an environment variable: ``MLAIOPS_`` + the flag name in upper snake case
 (``--model-uri`` -> ``MLAIOPS_MODEL_URI``); the port also honours ``PORT``. Flags win over
 the environment, the environment over defaults.
+
+Limits keep one client from knocking the server over: bodies over ``--max-request-bytes``
+(8 MiB) get 413, requests over ``--max-rows`` (10,000) or malformed ones 400, bodies slower than
+``--body-timeout`` (30 s) 408; at most ``--max-concurrent-requests`` (4) are read and processed at
+once. None of these is counted as a 5xx, so a client cannot make a good canary look bad.
+``file://`` URIs must point under ``--file-root`` (/models).
 """
 
 from __future__ import annotations

@@ -250,7 +250,9 @@ class ModelServer:
         One thread: a burst of large bodies is decoded one at a time, so only one request's
         Python objects exist at once (RSS stays bounded) and the loop gets the GIL between them.
         """
-        return await asyncio.get_running_loop().run_in_executor(self._codec, functools.partial(function, *args))
+        return await asyncio.get_running_loop().run_in_executor(
+            self._codec, functools.partial(_detached, function, *args)
+        )
 
     async def _body(self, request: web.Request) -> bytes:
         """The request body within the size and time limits (413 and 408 otherwise)."""
@@ -474,6 +476,17 @@ class ModelServer:
         app = web.Application()
         app.router.add_get(self.config.metrics_path, self.prometheus)
         return app
+
+
+def _detached(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)``; a ProtocolError comes out without its traceback, whose frames would keep
+    the parsed document of a refused request alive while the next one is parsed."""
+    message = None
+    try:
+        return function(*args)
+    except ProtocolError as error:
+        message = str(error)
+    raise ProtocolError(message)
 
 
 def _predict_datatype(model: LoadedModel) -> str:
