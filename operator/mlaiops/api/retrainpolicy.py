@@ -63,6 +63,8 @@ def param_problems(params: dict[str, Any] | None) -> list[str]:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             problems.append(f"{name} must be an integer from {low} to {high}, got {value!r}")
     return problems
+
+
 MetricName = Literal["accuracy", "f1", "roc_auc", "rmse", "mae", "r2"]
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
 
