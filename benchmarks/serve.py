@@ -137,6 +137,7 @@ def start_ours(model: Path, workdir: Path) -> Server:
     port = free_port()
     log = workdir / "mlaiops-serve.log"
     command = [sys.executable, "-m", "mlaiops", "serve", "--model-uri", model.as_uri()]
+    command += ["--file-root", str(model.parent)]
     command += ["--model-name", MODEL_NAME, "--model-version", "v1", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pin(SERVER_CPU))

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     """Serve the webhook over plain HTTP (local testing only)."""
     webhook_managed: bool = False
     """Let the operator create and patch its own ValidatingWebhookConfiguration."""
+    require_sha256: bool = False
+    """Refuse models without a sha256: ModelDeployments with storageUri and no spec.model.sha256 (admission
+    webhook and Ready=False InvalidSpec), and RetrainPolicy runs whose champion has none. A pickled model
+    runs whoever wrote it; a pinned hash is what makes the artifact the one that was reviewed."""
 
     # --- the Alertmanager receiver (off unless a port and a credential are set; see SECURITY.md) ---
     alertmanager_port: int = Field(default=0, ge=0, le=65535)

@@ -34,7 +34,7 @@ from mlaiops.api import KINDS_BY_NAME
 from mlaiops.api.anomalyrule import DETECTOR_PARAMS
 from mlaiops.api.common import DURATION_PATTERN, parse_duration
 from mlaiops.api.errors import field_errors
-from mlaiops.api.modeldeployment import BUILTIN_METRICS, AnalysisMetric
+from mlaiops.api.modeldeployment import BUILTIN_METRICS, SHA256_REQUIRED, AnalysisMetric
 from mlaiops.api.retrainpolicy import CRON_PATTERN
 from mlaiops.retrain.schedule import ScheduleError
 from mlaiops.retrain.schedule import validate as validate_schedule
@@ -135,9 +135,10 @@ def _selector(selector: Any, path: str) -> list[Problem]:
 class _Checks:
     """Cross-field checks on one raw spec; PromQL queries are collected and checked at the end."""
 
-    def __init__(self, spec: dict[str, Any], namespace: str | None) -> None:
+    def __init__(self, spec: dict[str, Any], namespace: str | None, require_sha256: bool = False) -> None:
         self.spec = spec
         self.namespace = namespace
+        self.require_sha256 = require_sha256
         self.problems: list[Problem] = []
         self.queries: list[tuple[str, str]] = []  # (path, PromQL)
 
@@ -186,6 +187,8 @@ class _Checks:
                 self.add("spec.model", "set exactly one of storageUri and source")
             if model.get("source") is not None and model.get("sha256") is not None:
                 self.add("spec.model", "sha256 comes from the RetrainPolicy when source is set; remove it")
+            if self.require_sha256 and model.get("storageUri") is not None and model.get("sha256") is None:
+                self.add("spec.model.sha256", SHA256_REQUIRED)
         steps = _list(_dict(_dict(spec.get("rollout")).get("canary")).get("steps"))
         weights = [_integer(_dict(step).get("weight")) for step in steps]
         for index in range(1, len(weights)):
@@ -398,8 +401,12 @@ def review(
     old: Any = None,
     namespace: str | None = None,
     promql: PromqlChecker | None = None,
+    require_sha256: bool = False,
 ) -> Review:
-    """Errors and warnings for ``obj`` (a whole object of ``kind``) on CREATE (``old`` None) or UPDATE."""
+    """Errors and warnings for ``obj`` (a whole object of ``kind``) on CREATE (``old`` None) or UPDATE.
+
+    ``require_sha256``: the operator's MLAIOPS_REQUIRE_SHA256; ModelDeployments must pin their artifact.
+    """
     if kind not in KINDS_BY_NAME:
         raise ValueError(f"not an mlaiops kind: {kind}")
     if not isinstance(obj, dict):
@@ -418,7 +425,7 @@ def review(
         problems += field_errors(error)
     except (OverflowError, ValueError, TypeError) as error:  # a model bug must not crash admission
         problems += _overflowing_durations(spec, "spec") or [("spec", f"cannot be parsed: {error}")]
-    checks = _Checks(spec, namespace)
+    checks = _Checks(spec, namespace, require_sha256)
     if kind in _CHECKS:
         _CHECKS[kind](checks)
     if any(path == "spec.target.namespace" for path, _ in checks.problems):
@@ -457,6 +464,7 @@ def validate(
     old: Any = None,
     namespace: str | None = None,
     promql: PromqlChecker | None = None,
+    require_sha256: bool = False,
 ) -> list[str]:
     """One ``<field>: <problem>`` line per problem; empty when the object is admitted."""
-    return review(kind, obj, old, namespace, promql).errors
+    return review(kind, obj, old, namespace, promql, require_sha256).errors

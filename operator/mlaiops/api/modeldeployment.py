@@ -23,6 +23,8 @@ from mlaiops.api.common import (
 )
 
 STORAGE_URI_PATTERN = r"^(file|https?|pvc|s3)://.+$"
+MODEL_URI_PATTERN = r"^((file|https?|s3)://.+|pvc://[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(/.*)?)$"
+"""STORAGE_URI_PATTERN, with the claim of a pvc:// URI a valid PersistentVolumeClaim name (DNS-1123 label)."""
 SHA256_PATTERN = r"^[a-f0-9]{64}$"
 VERSION_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 
@@ -40,12 +42,17 @@ class ModelSource(ApiModel):
 class ModelSpec(ApiModel):
     """The model to serve."""
 
-    format: Literal["sklearn", "xgboost", "lightgbm", "onnx", "custom"] = "sklearn"
-    """Serialisation format; the built-in server loads sklearn (joblib). Like KServe's modelFormat."""
-    storage_uri: str | None = Field(default=None, pattern=STORAGE_URI_PATTERN, max_length=2048)
-    """file://, http(s)://, pvc://<claim>/<path> or s3:// location of the model artifact."""
+    format: Literal["sklearn", "skops", "xgboost", "lightgbm", "onnx", "custom"] = "sklearn"
+    """Serialisation format; the built-in server loads sklearn (joblib or pickle) and skops. Like KServe's
+    modelFormat. A joblib or pickle file runs arbitrary code when loaded: whoever can write the artifact
+    (bucket, claim, URL) owns the server, so pin it with sha256. skops files are loaded without running
+    code, and only with the types of scikit-learn's estimators."""
+    storage_uri: str | None = Field(default=None, pattern=MODEL_URI_PATTERN, max_length=2048)
+    """file://, http(s)://, pvc://<claim>/<path> or s3:// location of the model artifact. file:// paths must be
+    under the server's file root (/models); http(s) redirects are followed on the same host only."""
     sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
-    """Expected sha256 of the artifact; the server refuses to become ready on a mismatch."""
+    """Expected sha256 of the artifact; the server refuses to become ready on a mismatch. Required when the
+    operator runs with MLAIOPS_REQUIRE_SHA256=true (strongly advised for joblib/pickle models)."""
     version: str | None = Field(default=None, pattern=VERSION_PATTERN)
     """Version label exported with every metric; defaults to a short hash of the URI."""
     name: str | None = Field(default=None, pattern=VERSION_PATTERN)
@@ -88,7 +95,8 @@ class RuntimeSpec(ApiModel):
     args: list[str] | None = None
     """Arguments for a custom image."""
     env: list[EnvVar] | None = None
-    """Extra environment variables."""
+    """Extra environment variables; for the built-in server's request limits, MLAIOPS_MAX_REQUEST_BYTES (default
+    8 MiB), MLAIOPS_MAX_ROWS (10000), MLAIOPS_MAX_CONCURRENT_REQUESTS (4) and MLAIOPS_BODY_TIMEOUT (30 s)."""
     port: int = Field(default=8080, ge=1, le=65535)
     """HTTP port the server listens on."""
     readiness_path: str = Field(default="/v2/health/ready", pattern=r"^/")
@@ -349,3 +357,19 @@ class ModelDeploymentStatus(ApiModel):
     """Finished rollouts, newest first (bounded)."""
     conditions: Conditions | None = None
     """Ready, Progressing, Degraded, RolledBack."""
+
+
+SHA256_REQUIRED = (
+    "required: the operator runs with MLAIOPS_REQUIRE_SHA256=true, so every model is pinned by the sha256 "
+    "of its artifact (a pickled model runs whoever wrote it)"
+)
+
+
+def unpinned_model(spec: ModelDeploymentSpec) -> str | None:
+    """``spec.model.sha256: ...`` when the spec names an artifact without its sha256, else None.
+
+    A model from a RetrainPolicy (``source``) is always pinned: the promotion records its sha256.
+    """
+    if spec.model.storage_uri is not None and spec.model.sha256 is None:
+        return f"spec.model.sha256: {SHA256_REQUIRED}"
+    return None

@@ -8,9 +8,9 @@ and Jobs (``backoffLimit``, ``activeDeadlineSeconds``, ``ttlSecondsAfterFinished
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlaiops.api.common import (
     ApiModel,
@@ -39,6 +39,34 @@ ESTIMATORS = (
     "HistGradientBoostingRegressor",
 )
 Estimator = Literal[ESTIMATORS]  # type: ignore[valid-type]
+
+PARAM_LIMITS: dict[str, tuple[int, int]] = {
+    "n_estimators": (1, 1000),
+    "max_iter": (1, 10_000),
+    "max_depth": (1, 100),
+    "max_leaf_nodes": (2, 65_536),
+    "max_bins": (2, 255),
+    "n_iter_no_change": (1, 1000),
+    "n_jobs": (1, 16),
+}
+"""Bounds of the estimator parameters that size a run (trees, iterations, depth, threads): a typo like
+n_estimators=10**9 must not occupy a node until activeDeadlineSeconds. ``null`` keeps its scikit-learn
+meaning (e.g. unlimited depth, bounded by the data). The trainer checks the same table."""
+MAX_ACTIVE_DEADLINE_SECONDS = 86_400
+
+
+def param_problems(params: dict[str, Any] | None) -> list[str]:
+    """One message per parameter value outside :data:`PARAM_LIMITS`, naming the parameter."""
+    problems = []
+    for name, value in (params or {}).items():
+        if name not in PARAM_LIMITS or value is None:
+            continue
+        low, high = PARAM_LIMITS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            problems.append(f"{name} must be an integer from {low} to {high}, got {value!r}")
+    return problems
+
+
 MetricName = Literal["accuracy", "f1", "roc_auc", "rmse", "mae", "r2"]
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
 
@@ -103,7 +131,8 @@ class TrainerSpec(ApiModel):
     estimator: Estimator = "RandomForestClassifier"
     """scikit-learn estimator from the allowlist."""
     params: FreeForm | None = None
-    """Estimator keyword arguments."""
+    """Estimator keyword arguments. Sizes are bounded: n_estimators 1-1000, max_iter 1-10000, max_depth 1-100,
+    max_leaf_nodes 2-65536, max_bins 2-255, n_iter_no_change 1-1000, n_jobs 1-16 (default 1: one core)."""
     test_size: float = Field(default=0.25, gt=0, lt=1)
     """Share of rows held out for validation."""
     seed: int = Field(default=42, ge=0)
@@ -112,14 +141,22 @@ class TrainerSpec(ApiModel):
     """A full pod template for a custom trainer; it gets the same environment and must honour
     the same termination-message contract."""
 
+    @field_validator("params")
+    @classmethod
+    def _bounded(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        problems = param_problems(params)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return params
+
 
 class JobSettings(ApiModel):
     """Settings of the training Job."""
 
     backoff_limit: int = Field(default=1, ge=0, le=10)
     """Retries of a failed pod."""
-    active_deadline_seconds: int = Field(default=3600, ge=10)
-    """Longest a run may take."""
+    active_deadline_seconds: int = Field(default=3600, ge=10, le=MAX_ACTIVE_DEADLINE_SECONDS)
+    """Longest a run may take (at most a day)."""
     ttl_seconds_after_finished: int = Field(default=86400, ge=0)
     """How long finished Jobs are kept."""
 

@@ -122,7 +122,13 @@ def _plain(value: Any) -> Any:
 def check(kind: str, body: Any, old: Any, warnings: list[str], promql: PromqlChecker | None = None) -> None:
     """Refuse with every problem, one per line; pass PromQL-unchecked warnings back to the client."""
     parser = promql if promql is not None else promql_parser()
-    result = review(kind, _plain(body), old=_plain(old) if old else None, promql=parser)
+    result = review(
+        kind,
+        _plain(body),
+        old=_plain(old) if old else None,
+        promql=parser,
+        require_sha256=operator_settings().require_sha256,
+    )
     warnings.extend(result.warnings)
     if result.errors:
         raise kopf.AdmissionError("\n".join(result.errors), code=DENIAL_CODE)

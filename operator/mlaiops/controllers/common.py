@@ -1,4 +1,4 @@
-"""What every controller shares: the API and Prometheus clients, spec parsing, status writing.
+"""What every controller shares: spec parsing and status writing (clients come from kopf's memo).
 
 Handlers are synchronous on purpose: kopf runs them in worker threads, so the blocking
 kubernetes and prometheus-api-client calls never stall the operator's event loop.
@@ -6,30 +6,14 @@ kubernetes and prometheus-api-client calls never stall the operator's event loop
 
 from __future__ import annotations
 
-import functools
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from mlaiops.api.common import ApiModel, Condition
 from mlaiops.api.errors import describe
-from mlaiops.controllers import settings
-from mlaiops.kube import Kube, load_api_client
-from mlaiops.metrics.prometheus import PrometheusProvider
 
 M = TypeVar("M", bound=BaseModel)
-
-
-@functools.cache
-def kube() -> Kube:
-    """The operator's API client (one per process)."""
-    return Kube(load_api_client())
-
-
-@functools.cache
-def prometheus() -> PrometheusProvider:
-    """The operator's Prometheus (one per process)."""
-    return PrometheusProvider(str(settings().prometheus_url))
 
 
 class InvalidSpec(Exception):

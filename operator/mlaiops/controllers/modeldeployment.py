@@ -12,14 +12,13 @@ from typing import Any
 import kopf
 
 from mlaiops import API_VERSION, GROUP, VERSION
-from mlaiops.api.annotations import ROLLBACK_ANNOTATION, request_value
-from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
+from mlaiops.api.annotations import ROLLBACK_ANNOTATION
+from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, unpinned_model
 from mlaiops.controllers import settings
 from mlaiops.controllers.children import Children
 from mlaiops.controllers.common import (
     InvalidSpec,
     invalid_spec_status,
-    kube,
     parse_spec,
     parse_status,
     status_changed,
@@ -144,6 +143,8 @@ def reconcile(
     generation = int(meta.get("generation", 0))
     try:
         parsed = parse_spec(ModelDeploymentSpec, spec)
+        if settings().require_sha256 and (unpinned := unpinned_model(parsed)) is not None:
+            raise InvalidSpec(unpinned)
         desired = ms.ResolvedModel.from_spec(parsed, promoted_model(client, parsed, namespace))
     except InvalidSpec as error:
         patch.status.update(invalid_spec_status(str(error), generation, now.isoformat()))
@@ -173,14 +174,3 @@ def reconcile(
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         operator_metrics.record_rollout_event(namespace, name, event.reason)
         logger.info("%s: %s", event.reason, event.message)
-
-
-def request_rollback(namespace: str, name: str, reason: str, client: Kube | None = None) -> None:
-    """Ask a ModelDeployment to roll back (the remediation `rollback` action calls this).
-
-    Each distinct value of the annotation is acted on once, so the reason carries a timestamp.
-    """
-    value = request_value(reason)
-    (client or kube()).patch(
-        API_VERSION, "ModelDeployment", namespace, name, {"metadata": {"annotations": {ROLLBACK_ANNOTATION: value}}}
-    )

@@ -15,13 +15,13 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from mlaiops import API_VERSION, GROUP, VERSION
-from mlaiops.api.annotations import APPROVE_ANNOTATION, RETRAIN_ANNOTATION, request_value
+from mlaiops.api.annotations import APPROVE_ANNOTATION, RETRAIN_ANNOTATION
+from mlaiops.api.modeldeployment import SHA256_REQUIRED
 from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus
 from mlaiops.controllers import settings
 from mlaiops.controllers.common import (
     InvalidSpec,
     invalid_spec_status,
-    kube,
     parse_spec,
     parse_status,
     status_changed,
@@ -98,6 +98,16 @@ def observe(
     )
 
 
+def unpinned_champion(spec: RetrainPolicySpec, observed: Observed) -> str | None:
+    """Why the champion the trainer would load may not be used (no sha256 under MLAIOPS_REQUIRE_SHA256)."""
+    if spec.model_deployment_ref is None or observed.deployed is None or observed.deployed[1]:
+        return None
+    return (
+        f"spec.modelDeploymentRef: ModelDeployment {spec.model_deployment_ref.name!r} serves {observed.deployed[0]} "
+        f"without a sha256, so it cannot be the champion: {SHA256_REQUIRED}; set its spec.model.sha256"
+    )
+
+
 def current_in_cache(client: Kube, namespace: str, name: str, meta: kopf.Meta, logger: Any) -> bool:
     """Whether the object kopf handed us is the server's latest version (a run recorded by the previous
     pass may not have reached the watch cache yet, after a dropped or slow watch)."""
@@ -162,6 +172,10 @@ def reconcile(
     created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
     ctx = Context(name, namespace, settings().image, created, generation)
     observed = observe(client, parsed, previous, namespace, dict(meta.get("annotations") or {}))
+    if settings().require_sha256 and (unpinned := unpinned_champion(parsed, observed)) is not None:
+        patch.status.update(invalid_spec_status(unpinned, generation, now.isoformat()))
+        patch.status["phase"] = "Failed"
+        return
     plan = plan_pass(parsed, previous, observed, now, ctx)
     if plan.deferred and current_in_cache(client, namespace, name, meta, logger):
         plan = plan_pass(parsed, previous, dataclasses.replace(observed, fresh=True), now, ctx)
@@ -172,12 +186,3 @@ def reconcile(
     for event in events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s: %s", event.reason, event.message)
-
-
-def request_retrain(namespace: str, name: str, reason: str, source: str = "manual", client: Kube | None = None) -> None:
-    """Ask a RetrainPolicy for a run (the remediation `retrain` action calls this with source='playbook')."""
-    prefix = runs.PLAYBOOK_PREFIX if source == "playbook" else ""
-    value = f"{prefix}{request_value(reason)}"
-    (client or kube()).patch(
-        API_VERSION, "RetrainPolicy", namespace, name, {"metadata": {"annotations": {RETRAIN_ANNOTATION: value}}}
-    )

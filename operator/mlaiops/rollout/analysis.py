@@ -18,10 +18,12 @@ Outcome = Literal["Successful", "Failed", "Error", "Inconclusive"]
 
 _SELECTOR = 'namespace="{{namespace}}", model="{{model}}", version="{{version}}", track="{{track}}"'
 BUILTIN_QUERIES: dict[str, str] = {
-    # Share of requests that did not fail with a server error.
+    # Share of the requests the model was asked to answer that it answered without a server error.
+    # 4xx are left out of both sides: a client's bad request is not the model's failure, and a flood
+    # of them must neither fail a good canary nor dilute the errors of a bad one.
     "request-success-rate": (
-        f'sum(rate(mlaiops_model_requests_total{{{_SELECTOR}, code!~"5.."}}[{{{{interval}}}}]))'
-        f" / sum(rate(mlaiops_model_requests_total{{{_SELECTOR}}}[{{{{interval}}}}]))"
+        f'sum(rate(mlaiops_model_requests_total{{{_SELECTOR}, code!~"[45].."}}[{{{{interval}}}}]))'
+        f' / sum(rate(mlaiops_model_requests_total{{{_SELECTOR}, code!~"4.."}}[{{{{interval}}}}]))'
     ),
     # 99th percentile latency in seconds.
     "request-duration": (

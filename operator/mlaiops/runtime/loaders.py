@@ -1,12 +1,14 @@
 """Model-format loaders: ``format`` -> a function that turns a local file into a :class:`LoadedModel`.
 
-Only ``sklearn`` ships (joblib first, then plain pickle). Add a format with
-:func:`register_loader`; the server only needs ``predict`` and, optionally, ``predict_proba``.
+Two formats ship: ``sklearn`` (joblib, which also reads plain pickles) and ``skops``. A pickle runs
+whatever code its author put in it, so a ``sklearn`` artifact must come from someone trusted and be
+pinned by its sha256; ``skops`` files are loaded without running code, and only with the types
+scikit-learn's estimators are made of (:data:`TRUSTED_TYPES` beside skops' own defaults). Add a
+format with :func:`register_loader`; the server only needs ``predict`` and, optionally, ``predict_proba``.
 """
 
 from __future__ import annotations
 
-import pickle
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -159,22 +161,50 @@ def wrap_estimator(estimator: Any) -> LoadedModel:
 
 
 def _load_sklearn(path: Path) -> LoadedModel:
-    try:
-        import joblib
+    return wrap_estimator(load_pickle(path))
 
-        estimator = joblib.load(path)
-    except Exception as joblib_error:
-        try:
-            with path.open("rb") as handle:
-                estimator = pickle.load(handle)
-        except Exception:
-            raise LoadError(
-                f"cannot load {path} as a scikit-learn model: {type(joblib_error).__name__}: {joblib_error}"
-            ) from None
-    return wrap_estimator(estimator)
+
+def load_pickle(path: Path) -> Any:
+    """A joblib (or plain pickle) file: it runs arbitrary code, so only from a sha256-pinned, trusted source."""
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except Exception as error:
+        raise LoadError(f"cannot load {path} as a scikit-learn model: {type(error).__name__}: {error}") from None
+
+
+TRUSTED_TYPES = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+"""Types skops does not trust by default that the trainer's estimators (api.retrainpolicy.ESTIMATORS)
+are made of: the trees of the forests and boosted ensembles. Anything else in a file is refused."""
+
+
+def load_skops(path: Path) -> Any:
+    """A skops file, refused when it holds a type outside skops' defaults and :data:`TRUSTED_TYPES`."""
+    import skops.io
+
+    try:
+        untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    except Exception as error:
+        raise LoadError(f"cannot read {path} as a skops file: {type(error).__name__}: {error}") from None
+    if untrusted:
+        raise LoadError(f"{path} holds types that are not trusted: {', '.join(untrusted)}; refusing to load it")
+    try:
+        return skops.io.load(path, trusted=list(TRUSTED_TYPES))
+    except Exception as error:
+        raise LoadError(f"cannot load {path} as a skops model: {type(error).__name__}: {error}") from None
+
+
+def load_estimator(path: Path) -> Any:
+    """An estimator by its file's suffix: ``.skops`` with skops, anything else with joblib."""
+    return load_skops(path) if path.suffix == ".skops" else load_pickle(path)
 
 
 register_loader("sklearn", _load_sklearn, ("model.joblib", "model.pkl", "model.pickle"))
+register_loader("skops", lambda path: wrap_estimator(load_skops(path)), ("model.skops",))
 
 
 def load(model_format: str, path: Path) -> LoadedModel:

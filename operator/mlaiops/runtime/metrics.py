@@ -116,7 +116,8 @@ class ServerMetrics:
         self._format = model_format
         self._requests = Counter(
             "mlaiops_model_requests",
-            "Inference requests (V2 infer and V1 predict) by HTTP status code.",
+            "Inference requests (V2 infer and V1 predict) by HTTP status code: 4xx are the client's "
+            "errors (bad body, over a limit), 5xx the model's or the server's.",
             [*LABELS, "code"],
             registry=self.registry,
         )

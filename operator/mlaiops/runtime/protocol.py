@@ -35,6 +35,9 @@ DATATYPES: dict[str, np.dtype[Any]] = {
 }
 """V2 datatype -> numpy dtype (little-endian, as the binary extension requires)."""
 
+MAX_RANK = 8
+"""Most dimensions a tensor may have; the model takes 2-D input, so more is a malformed request."""
+
 HEADER_LENGTH = "Inference-Header-Content-Length"
 """HTTP header of the binary tensor data extension: length of the JSON part of the body."""
 
@@ -79,7 +82,9 @@ class InferRequest:
 def _load_json(body: bytes | str, what: str) -> Any:
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except RecursionError:
+        raise ProtocolError(f"{what} is nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, integers with too many digits
         raise ProtocolError(f"{what} is not valid JSON: {error}") from None
 
 
@@ -94,9 +99,20 @@ def _parameters(raw: Any, where: str) -> dict[str, Any]:
 def _shape(raw: Any, where: str) -> tuple[int, ...]:
     if not isinstance(raw, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in raw):
         raise ProtocolError(f"{where}.shape must be a list of integers, got {raw!r}")
+    if len(raw) > MAX_RANK:
+        raise ProtocolError(f"{where}.shape has {len(raw)} dimensions; at most {MAX_RANK} are accepted")
     if any(d < 0 for d in raw):
         raise ProtocolError(f"{where}.shape must not have negative dimensions, got {raw}")
     return tuple(raw)
+
+
+def _rows_within(shape: tuple[int, ...], columns: bool, max_rows: int | None, where: str) -> None:
+    """Refuse a tensor with too many rows before converting its data (the costly part)."""
+    rows = shape[0] if shape and (columns or len(shape) >= 2) else 1
+    if max_rows is not None and rows > max_rows:
+        raise ProtocolError(
+            f"{where}: {rows} rows; this server takes at most {max_rows} per request (--max-rows): split it"
+        )
 
 
 def _first_non_numeric(values: np.ndarray) -> Any:
@@ -106,16 +122,25 @@ def _first_non_numeric(values: np.ndarray) -> Any:
     return None
 
 
+def _bad_item(data: Any) -> Any:
+    """The first value that is not a number, for the error message (``None`` when none is found)."""
+    try:
+        return _first_non_numeric(np.asarray(data, dtype=object))
+    except (ValueError, RecursionError):
+        return None
+
+
 def _numeric(data: Any, datatype: str, shape: tuple[int, ...], where: str) -> np.ndarray:
     """JSON ``data`` -> array of ``datatype`` and ``shape``; one ``np.asarray`` for the whole tensor."""
     try:
         array = np.asarray(data)
-    except ValueError:
-        raise ProtocolError(f"{where}.data is ragged: nested lists must all have the same length") from None
+    except (ValueError, RecursionError):
+        raise ProtocolError(
+            f"{where}.data is ragged or nested too deeply: nested lists must all have the same length"
+        ) from None
     kind = array.dtype.kind
     if kind not in "biuf":
-        bad = _first_non_numeric(np.asarray(data, dtype=object))
-        raise ProtocolError(f"{where}.data must be numbers for datatype {datatype}, found {bad!r}")
+        raise ProtocolError(f"{where}.data must be numbers for datatype {datatype}, found {_bad_item(data)!r}")
     expected = math.prod(shape)
     if array.size != expected:
         raise ProtocolError(
@@ -140,12 +165,17 @@ def _bytes_json(data: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
     if isinstance(data, list) and data and isinstance(data[0], list):
         try:
             flat = np.asarray(data, dtype=object).ravel().tolist()
-        except ValueError:
-            raise ProtocolError(f"{where}.data is ragged: nested lists must all have the same length") from None
+        except (ValueError, RecursionError):
+            raise ProtocolError(
+                f"{where}.data is ragged or nested too deeply: nested lists must all have the same length"
+            ) from None
     if not isinstance(flat, list):
         raise ProtocolError(f"{where}.data must be a list")
     if len(flat) != math.prod(shape):
         raise ProtocolError(f"{where}: shape {list(shape)} needs {math.prod(shape)} values, data has {len(flat)}")
+    if not all(isinstance(item, str | bytes) for item in flat):
+        bad = next(item for item in flat if not isinstance(item, str | bytes))
+        raise ProtocolError(f"{where}.data must be strings for datatype BYTES, found {type(bad).__name__} {bad!r:.80}")
     array = np.empty(len(flat), dtype=object)
     array[:] = flat
     return array.reshape(shape)
@@ -172,7 +202,9 @@ def _bytes_binary(blob: bytes, shape: tuple[int, ...], where: str) -> np.ndarray
     return array.reshape(shape)
 
 
-def _tensor(raw: Any, index: int, binary: memoryview, offset: int) -> tuple[Tensor, int]:
+def _tensor(
+    raw: Any, index: int, binary: memoryview, offset: int, columns: bool = False, max_rows: int | None = None
+) -> tuple[Tensor, int]:
     where = f"inputs[{index}]"
     if not isinstance(raw, dict):
         raise ProtocolError(f"{where} must be an object with name, shape, datatype and data")
@@ -186,6 +218,7 @@ def _tensor(raw: Any, index: int, binary: memoryview, offset: int) -> tuple[Tens
     if "shape" not in raw:
         raise ProtocolError(f"{where}.shape is required")
     shape = _shape(raw["shape"], where)
+    _rows_within(shape, columns, max_rows, where)
     parameters = _parameters(raw.get("parameters"), where)
     size = parameters.get("binary_data_size")
     if size is not None:
@@ -213,8 +246,11 @@ def _tensor(raw: Any, index: int, binary: memoryview, offset: int) -> tuple[Tens
     return Tensor(name, datatype, _numeric(data, datatype, shape, where), parameters), offset
 
 
-def parse_v2_request(body: bytes, header_length: int | None = None) -> InferRequest:
-    """Parse a V2 ``/infer`` body; ``header_length`` is the ``Inference-Header-Content-Length`` header."""
+def parse_v2_request(body: bytes, header_length: int | None = None, *, max_rows: int | None = None) -> InferRequest:
+    """Parse a V2 ``/infer`` body; ``header_length`` is the ``Inference-Header-Content-Length`` header.
+
+    ``max_rows``: refuse tensors with more rows before converting their data.
+    """
     if header_length is not None:
         if header_length < 0 or header_length > len(body):
             raise ProtocolError(f"{HEADER_LENGTH} {header_length} does not fit a body of {len(body)} bytes")
@@ -232,7 +268,7 @@ def parse_v2_request(body: bytes, header_length: int | None = None) -> InferRequ
     inputs: list[Tensor] = []
     offset = 0
     for index, raw in enumerate(raw_inputs):
-        tensor, offset = _tensor(raw, index, binary, offset)
+        tensor, offset = _tensor(raw, index, binary, offset, len(raw_inputs) > 1, max_rows)
         inputs.append(tensor)
     names = [tensor.name for tensor in inputs]
     if len(set(names)) != len(names):
@@ -371,10 +407,11 @@ def encode_v2_response(
     return header + b"".join(blobs), len(header)
 
 
-def parse_v1_request(body: bytes, feature_names: Sequence[str] | None) -> np.ndarray:
+def parse_v1_request(body: bytes, feature_names: Sequence[str] | None, *, max_rows: int | None = None) -> np.ndarray:
     """``{"instances": [[...], ...]}`` (or ``"inputs"``) -> ``[rows, features]``.
 
-    Instances may be lists of numbers or objects keyed by the model's feature names.
+    Instances may be lists of numbers or objects keyed by the model's feature names; more than
+    ``max_rows`` instances are refused before any conversion.
     """
     document = _load_json(body, "request body")
     if not isinstance(document, dict):
@@ -385,6 +422,10 @@ def parse_v1_request(body: bytes, feature_names: Sequence[str] | None) -> np.nda
     instances = document[key]
     if not isinstance(instances, list) or not instances:
         raise ProtocolError(f'"{key}" must be a non-empty list of rows')
+    if max_rows is not None and len(instances) > max_rows:
+        raise ProtocolError(
+            f"{key} has {len(instances)} rows; this server takes at most {max_rows} per request (--max-rows): split it"
+        )
     if isinstance(instances[0], dict):
         if feature_names is None:
             raise ProtocolError(f"{key} are objects but the model has no feature names; send lists of numbers")
@@ -399,11 +440,10 @@ def parse_v1_request(body: bytes, feature_names: Sequence[str] | None) -> np.nda
         instances = rows
     try:
         array = np.asarray(instances)
-    except ValueError:
-        raise ProtocolError(f"{key} is ragged: every row must have the same number of features") from None
+    except (ValueError, RecursionError):
+        raise ProtocolError(f"{key} is ragged or nested too deeply: every row must be a list of numbers") from None
     if array.dtype.kind not in "biuf":
-        bad = _first_non_numeric(np.asarray(instances, dtype=object))
-        raise ProtocolError(f"{key} must contain numbers only, found {bad!r}")
+        raise ProtocolError(f"{key} must contain numbers only, found {_bad_item(instances)!r}")
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2:

@@ -3,6 +3,12 @@
 Every flag has an environment variable: ``MLAIOPS_`` + the flag name in upper snake case
 (``--model-uri`` -> ``MLAIOPS_MODEL_URI``); the port also honours ``PORT``. Flags win over
 the environment, the environment over defaults.
+
+Limits keep one client from knocking the server over: bodies over ``--max-request-bytes``
+(8 MiB) get 413, requests over ``--max-rows`` (10,000) or malformed ones 400, bodies slower than
+``--body-timeout`` (30 s) 408; at most ``--max-concurrent-requests`` (4) are read and processed at
+once. None of these is counted as a 5xx, so a client cannot make a good canary look bad.
+``file://`` URIs must point under ``--file-root`` (/models).
 """
 
 from __future__ import annotations
@@ -66,6 +72,11 @@ def register(subparsers: Any, environ: Mapping[str, str] | None = None) -> None:
         default=_env(env, "pvc-root") or "/mnt/pvc",
         help="folder where claims are mounted: pvc://<claim>/<path> -> <pvc-root>/<claim>/<path> (default: /mnt/pvc)",
     )
+    add(
+        "--file-root",
+        default=_env(env, "file-root") or "/models",
+        help="folder file:// URIs must point under (default: /models; / allows any path)",
+    )
     add("--download-dir", default=_env(env, "download-dir"), help="where http(s)/s3 downloads go (default: temp dir)")
     add(
         "--max-feature-metrics",
@@ -77,6 +88,36 @@ def register(subparsers: Any, environ: Mapping[str, str] | None = None) -> None:
         "--prediction-buckets",
         default=_env(env, "prediction-buckets"),
         help="comma-separated upper bounds of the prediction histogram (default: 0.05 steps up to 1.0)",
+    )
+    add(
+        "--max-request-bytes",
+        type=int,
+        default=_env(env, "max-request-bytes") or str(8 * 1024 * 1024),
+        help="largest inference body accepted, in bytes; larger ones get 413 (default: 8388608 = 8 MiB)",
+    )
+    add(
+        "--max-rows",
+        type=int,
+        default=_env(env, "max-rows") or "10000",
+        help="most rows in one inference request; more get 400 (default: 10000)",
+    )
+    add(
+        "--max-concurrent-requests",
+        type=int,
+        default=_env(env, "max-concurrent-requests") or "4",
+        help="inference requests read and processed at once; the others wait unread (default: 4)",
+    )
+    add(
+        "--header-timeout",
+        type=float,
+        default=_env(env, "header-timeout") or "15",
+        help="seconds a connection may take to send a request's headers, or stay idle (default: 15)",
+    )
+    add(
+        "--body-timeout",
+        type=float,
+        default=_env(env, "body-timeout") or "30",
+        help="seconds a client may take to send an inference body; slower ones get 408 (default: 30)",
     )
     add("--access-log", action="store_true", default=_bool(_env(env, "access-log")), help="log every request")
     add(
@@ -106,6 +147,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
         raise ValueError(f"--metrics-path must start with /, got {args.metrics_path!r}")
     if args.max_feature_metrics < 0:
         raise ValueError("--max-feature-metrics must be >= 0")
+    if args.max_request_bytes < 1024:
+        raise ValueError(f"--max-request-bytes must be at least 1024, got {args.max_request_bytes}")
+    if args.max_rows < 1:
+        raise ValueError(f"--max-rows must be at least 1, got {args.max_rows}")
+    if args.max_concurrent_requests < 1:
+        raise ValueError(f"--max-concurrent-requests must be at least 1, got {args.max_concurrent_requests}")
+    for flag, value in (("--header-timeout", args.header_timeout), ("--body-timeout", args.body_timeout)):
+        if not value > 0:
+            raise ValueError(f"{flag} must be a positive number of seconds, got {value}")
     buckets = PREDICTION_BUCKETS
     if args.prediction_buckets:
         try:
@@ -128,9 +178,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
         metrics_port=args.metrics_port,
         metrics_path=args.metrics_path,
         pvc_root=Path(args.pvc_root),
+        file_root=Path(args.file_root),
         download_dir=Path(args.download_dir) if args.download_dir else None,
         max_feature_metrics=args.max_feature_metrics,
         prediction_buckets=buckets,
+        max_request_bytes=args.max_request_bytes,
+        max_rows=args.max_rows,
+        max_concurrent_requests=args.max_concurrent_requests,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
         access_log=args.access_log,
         exit_on_load_failure=args.exit_on_load_failure,
     )

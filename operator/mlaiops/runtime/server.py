@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import hashlib
 import json
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from aiohttp import web
@@ -46,6 +48,8 @@ from mlaiops.runtime.protocol import (
 
 log = logging.getLogger("mlaiops.serve")
 
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON_TYPE = "application/json"
 EXIT_LOAD_FAILED = 3
 
@@ -64,13 +68,24 @@ class ServeConfig:
     host: str = "0.0.0.0"
     port: int = 8080
     pvc_root: Path = Path("/mnt/pvc")
+    file_root: Path = Path("/models")
+    """Where file:// URIs may point: a model baked into the image or mounted there."""
     download_dir: Path | None = None
     max_feature_metrics: int = 20
     prediction_buckets: tuple[float, ...] = PREDICTION_BUCKETS
     metrics_port: int | None = None
     """Serve /metrics on its own port too (None: only on ``port``)."""
     metrics_path: str = "/metrics"
-    max_request_bytes: int = 64 * 1024 * 1024
+    max_request_bytes: int = 8 * 1024 * 1024
+    """Largest inference body accepted (413 beyond): bounds the memory and the parsing time of one request."""
+    max_rows: int = 10_000
+    """Most rows in one inference request (400 beyond): bounds the prediction time of one request."""
+    max_concurrent_requests: int = 4
+    """Inference requests read, decoded and predicted at once; the others wait their turn unread."""
+    header_timeout: float = 15.0
+    """Seconds a connection may take to send a request's headers (and idle between requests)."""
+    body_timeout: float = 30.0
+    """Seconds a client may take to send an inference body once the server starts reading it (408 beyond)."""
     access_log: bool = False
     exit_on_load_failure: bool = False
 
@@ -84,10 +99,16 @@ def default_version(uri: str) -> str:
     return hashlib.sha256(uri.encode()).hexdigest()[:12]
 
 
-class _HttpError(Exception):
+class HttpError(Exception):
+    """A request the server answers with ``status`` and ``{"error": message}``."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+INFERENCE_ROUTES = frozenset({"v2-infer", "v2-infer-version", "v1-predict"})
+"""Routes counted in ``mlaiops_model_requests_total`` (by their real status code)."""
 
 
 def _json(payload: Any, status: int = 200) -> web.Response:
@@ -96,6 +117,16 @@ def _json(payload: Any, status: int = 200) -> web.Response:
 
 def _error(status: int, message: str) -> web.Response:
     return web.Response(body=error_body(message), status=status, content_type=JSON_TYPE)
+
+
+@dataclass(frozen=True)
+class _V2Input:
+    """A decoded V2 request: the model's matrix and which outputs to send back, and how."""
+
+    id: str | None
+    features: np.ndarray
+    wanted: list[str]
+    binary: set[str]
 
 
 _V2_DATATYPE = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
@@ -120,6 +151,8 @@ class ModelServer:
         self.artifact: storage.Artifact | None = None
         self.load_error: str | None = None
         self._predictor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        self._codec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codec")
+        self._slots = asyncio.Semaphore(config.max_concurrent_requests)
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -129,6 +162,7 @@ class ModelServer:
         artifact = await storage.fetch(
             self.config.model_uri,
             pvc_root=self.config.pvc_root,
+            file_root=self.config.file_root,
             filenames=loader.filenames,
             download_dir=self.config.download_dir,
             sha256=self.config.sha256,
@@ -193,11 +227,11 @@ class ModelServer:
 
     def _require(self, name: str, version: str | None) -> LoadedModel:
         if name != self.name:
-            raise _HttpError(404, f"model {name!r} not found; this server serves {self.name!r}")
+            raise HttpError(404, f"model {name!r} not found; this server serves {self.name!r}")
         if version is not None and version != self.version:
-            raise _HttpError(404, f"model {name!r} has no version {version!r}; it serves version {self.version!r}")
+            raise HttpError(404, f"model {name!r} has no version {version!r}; it serves version {self.version!r}")
         if self.model is None:
-            raise _HttpError(503, f"model {name!r} is not ready: {self.load_error or 'still loading'}")
+            raise HttpError(503, f"model {name!r} is not ready: {self.load_error or 'still loading'}")
         return self.model
 
     async def _predict(self, model: LoadedModel, features: np.ndarray) -> dict[str, np.ndarray]:
@@ -210,12 +244,55 @@ class ModelServer:
         """
         return await asyncio.get_running_loop().run_in_executor(self._predictor, self._run_model, model, features)
 
+    async def _offload(self, function: Callable[..., T], *args: Any) -> T:
+        """Run JSON decoding or encoding on the codec thread, never on the event loop.
+
+        One thread: a burst of large bodies is decoded one at a time, so only one request's
+        Python objects exist at once (RSS stays bounded) and the loop gets the GIL between them.
+        """
+        return await asyncio.get_running_loop().run_in_executor(
+            self._codec, functools.partial(_detached, function, *args)
+        )
+
+    async def _body(self, request: web.Request) -> bytes:
+        """The request body within the size and time limits (413 and 408 otherwise)."""
+        limit = self.config.max_request_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise HttpError(
+                413,
+                f"request body of {request.content_length} bytes exceeds the limit of {limit} bytes "
+                "(--max-request-bytes); send fewer rows per request",
+            )
+        try:
+            async with asyncio.timeout(self.config.body_timeout):
+                return await request.read()
+        except TimeoutError:
+            raise HttpError(
+                408, f"the request body was not received within {self.config.body_timeout:g}s (--body-timeout)"
+            ) from None
+
+    def _check_rows(self, rows: int) -> None:
+        if rows > self.config.max_rows:
+            raise ProtocolError(
+                f"the request has {rows} rows; this server takes at most {self.config.max_rows} per request "
+                "(--max-rows): split it"
+            )
+
     @staticmethod
     def _run_model(model: LoadedModel, features: np.ndarray) -> dict[str, np.ndarray]:
-        """The prediction histogram needs ``predict_proba`` even when not asked for."""
+        """The prediction histogram needs ``predict_proba`` even when not asked for.
+
+        ValueError is scikit-learn's answer to inputs it cannot take (NaN, strings, ...): the
+        client's fault, a 400. So is a TypeError on BYTES (object) input; on numeric input a
+        TypeError is the model's own bug and stays a 500.
+        """
         try:
             results = model.run(features, model.output_names)
-        except ValueError as error:  # scikit-learn's answer to inputs it cannot take (NaN, strings, ...)
+        except ValueError as error:
+            raise ProtocolError(f"the model rejected the input: {error}") from None
+        except TypeError as error:
+            if features.dtype.kind != "O":
+                raise
             raise ProtocolError(f"the model rejected the input: {error}") from None
         return dict(results)
 
@@ -260,99 +337,121 @@ class ModelServer:
     async def model_metadata(self, request: web.Request) -> web.Response:
         name, version = request.match_info["name"], request.match_info.get("version")
         if name != self.name or (version is not None and version != self.version):
-            return _error(404, f"model {name!r} version {version!r} not found; this server serves {self.name!r}")
+            raise HttpError(404, f"model {name!r} version {version!r} not found; this server serves {self.name!r}")
         return _json(self._metadata())
 
     async def model_ready(self, request: web.Request) -> web.Response:
         try:
             self._require(request.match_info["name"], request.match_info.get("version"))
-        except _HttpError as error:
+        except HttpError as error:
             if error.status == 404:
-                return _error(404, str(error))
+                raise
             return _json({"name": self.name, "ready": False, "reason": self.load_error or "model is loading"}, 503)
         return _json({"name": self.name, "ready": True})
 
-    async def infer(self, request: web.Request) -> web.Response:
-        started = perf_counter()
-        status = 200
-        try:
-            model = self._require(request.match_info["name"], request.match_info.get("version"))
-            header = request.headers.get(HEADER_LENGTH)
-            try:
-                header_length = int(header) if header is not None else None
-            except ValueError:
-                raise ProtocolError(f"{HEADER_LENGTH} must be an integer, got {header!r}") from None
-            parsed = parse_v2_request(await request.read(), header_length)
-            if parsed.outputs is not None:
-                unknown = [out.name for out in parsed.outputs if out.name not in model.output_names]
-                if unknown:
-                    raise ProtocolError(
-                        f"unknown output {', '.join(map(repr, unknown))}; this model has {', '.join(model.output_names)}"
-                    )
-                wanted = [out.name for out in parsed.outputs]
-                binary = {out.name for out in parsed.outputs if out.binary}
-            else:
-                wanted = list(model.output_names)
-                binary = set(wanted) if parsed.binary_output else set()
-            features = model_input(parsed.inputs, model.n_features, model.feature_names)
-            results = await self._predict(model, features)
-            self.metrics.observe_batch(features, model.scores(results))
-            body, header_length = encode_v2_response(
-                self.name, self.version, [(name, results[name]) for name in wanted], parsed.id, binary
-            )
-            if header_length is None:
-                response = web.Response(body=body, content_type=JSON_TYPE)
-            else:
-                response = web.Response(
-                    body=body,
-                    content_type="application/octet-stream",
-                    headers={HEADER_LENGTH: str(header_length)},
+    def _decode_v2(self, model: LoadedModel, body: bytes, header_length: int | None) -> _V2Input:
+        """Parse a V2 body into the model's matrix (on the codec thread)."""
+        parsed = parse_v2_request(body, header_length, max_rows=self.config.max_rows)
+        if parsed.outputs is not None:
+            unknown = [out.name for out in parsed.outputs if out.name not in model.output_names]
+            if unknown:
+                raise ProtocolError(
+                    f"unknown output {', '.join(map(repr, unknown))}; this model has {', '.join(model.output_names)}"
                 )
-        except ProtocolError as error:
-            status, response = 400, _error(400, str(error))
-        except _HttpError as error:
-            status, response = error.status, _error(error.status, str(error))
-        except Exception as error:
-            log.exception("inference failed")
-            status, response = 500, _error(500, f"inference failed: {type(error).__name__}: {error}")
-        self.metrics.observe_request(status, perf_counter() - started)
-        return response
+            wanted = [out.name for out in parsed.outputs]
+            binary = {out.name for out in parsed.outputs if out.binary}
+        else:
+            wanted = list(model.output_names)
+            binary = set(wanted) if parsed.binary_output else set()
+        features = model_input(parsed.inputs, model.n_features, model.feature_names)
+        self._check_rows(features.shape[0])
+        return _V2Input(parsed.id, features, wanted, binary)
+
+    def _decode_v1(self, model: LoadedModel, body: bytes) -> np.ndarray:
+        features = parse_v1_request(body, model.feature_names, max_rows=self.config.max_rows)
+        if model.n_features is not None and features.shape[1] != model.n_features:
+            raise ProtocolError(
+                f"instances have {features.shape[1]} features per row; the model expects {model.n_features}"
+            )
+        self._check_rows(features.shape[0])
+        return features
+
+    async def infer(self, request: web.Request) -> web.Response:
+        model = self._require(request.match_info["name"], request.match_info.get("version"))
+        header = request.headers.get(HEADER_LENGTH)
+        try:
+            header_length = int(header) if header is not None else None
+        except ValueError:
+            raise ProtocolError(f"{HEADER_LENGTH} must be an integer, got {header!r}") from None
+        async with self._slots:
+            decoded = await self._offload(self._decode_v2, model, await self._body(request), header_length)
+            results = await self._predict(model, decoded.features)
+            self.metrics.observe_batch(decoded.features, model.scores(results))
+            outputs = [(name, results[name]) for name in decoded.wanted]
+            body, header_length = await self._offload(
+                encode_v2_response, self.name, self.version, outputs, decoded.id, decoded.binary
+            )
+        if header_length is None:
+            return web.Response(body=body, content_type=JSON_TYPE)
+        return web.Response(
+            body=body, content_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)}
+        )
 
     async def v1_model(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name != self.name:
-            return _error(404, f"model {name!r} not found; this server serves {self.name!r}")
+            raise HttpError(404, f"model {name!r} not found; this server serves {self.name!r}")
         return _json({"name": self.name, "ready": self.model is not None}, 200 if self.model is not None else 503)
 
     async def v1_predict(self, request: web.Request) -> web.Response:
-        started = perf_counter()
-        status = 200
-        try:
-            model = self._require(request.match_info["name"], None)
-            features = parse_v1_request(await request.read(), model.feature_names)
-            if model.n_features is not None and features.shape[1] != model.n_features:
-                raise ProtocolError(
-                    f"instances have {features.shape[1]} features per row; the model expects {model.n_features}"
-                )
+        model = self._require(request.match_info["name"], None)
+        async with self._slots:
+            features = await self._offload(self._decode_v1, model, await self._body(request))
             results = await self._predict(model, features)
             self.metrics.observe_batch(features, model.scores(results))
-            response = web.Response(body=encode_v1_response(results[PREDICT]), content_type=JSON_TYPE)
-        except ProtocolError as error:
-            status, response = 400, _error(400, str(error))
-        except _HttpError as error:
-            status, response = error.status, _error(error.status, str(error))
-        except Exception as error:
-            log.exception("prediction failed")
-            status, response = 500, _error(500, f"prediction failed: {type(error).__name__}: {error}")
-        self.metrics.observe_request(status, perf_counter() - started)
-        return response
+            body = await self._offload(encode_v1_response, results[PREDICT])
+        return web.Response(body=body, content_type=JSON_TYPE)
 
     async def prometheus(self, _: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"})
 
+    @web.middleware
+    async def errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The one place errors become responses, and inference requests are counted.
+
+        HTTP errors keep their status (404, 405, 408, 413, ...), malformed requests are 400s, and
+        only what escapes as another exception is a 500: the model's or the server's fault. Only
+        5xx are model errors for the canary analysis, so a client can never manufacture one.
+        """
+        started = perf_counter()
+        try:
+            response = await handler(request)
+            status = response.status
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            status = error.status
+            response = _error(status, error.text or error.reason)
+            if "Allow" in error.headers:
+                response.headers["Allow"] = error.headers["Allow"]
+        except ProtocolError as error:
+            status, response = 400, _error(400, str(error))
+        except HttpError as error:
+            status, response = error.status, _error(error.status, str(error))
+        except Exception as error:
+            log.exception("%s %s failed", request.method, request.path)
+            status, response = 500, _error(500, f"request failed: {type(error).__name__}: {error}")
+        if status in (408, 413) and isinstance(response, web.Response):
+            response.force_close()  # the rest of the body is never read: the connection cannot be reused
+        route = request.match_info.route
+        if route.name in INFERENCE_ROUTES:
+            self.metrics.observe_request(status, perf_counter() - started)
+        return response
+
     def app(self) -> web.Application:
         """The aiohttp application with every route."""
-        app = web.Application(client_max_size=self.config.max_request_bytes)
+        # aiohttp's own limit is the backstop for chunked bodies without a Content-Length.
+        app = web.Application(client_max_size=self.config.max_request_bytes, middlewares=[self.errors])
         name = "{name:[^/:]+}"
         version = "{version:[^/]+}"
         routes = [
@@ -363,9 +462,9 @@ class ModelServer:
             web.get(f"/v2/models/{name}/versions/{version}", self.model_metadata),
             web.get(f"/v2/models/{name}/ready", self.model_ready),
             web.get(f"/v2/models/{name}/versions/{version}/ready", self.model_ready),
-            web.post(f"/v2/models/{name}/infer", self.infer),
-            web.post(f"/v2/models/{name}/versions/{version}/infer", self.infer),
-            web.post(f"/v1/models/{name}:predict", self.v1_predict),
+            web.post(f"/v2/models/{name}/infer", self.infer, name="v2-infer"),
+            web.post(f"/v2/models/{name}/versions/{version}/infer", self.infer, name="v2-infer-version"),
+            web.post(f"/v1/models/{name}:predict", self.v1_predict, name="v1-predict"),
             web.get(f"/v1/models/{name}", self.v1_model),
             web.get(self.config.metrics_path, self.prometheus),
         ]
@@ -377,6 +476,17 @@ class ModelServer:
         app = web.Application()
         app.router.add_get(self.config.metrics_path, self.prometheus)
         return app
+
+
+def _detached(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)``; a ProtocolError comes out without its traceback, whose frames would keep
+    the parsed document of a refused request alive while the next one is parsed."""
+    message = None
+    try:
+        return function(*args)
+    except ProtocolError as error:
+        message = str(error)
+    raise ProtocolError(message)
 
 
 def _predict_datatype(model: LoadedModel) -> str:
@@ -391,13 +501,21 @@ async def serve(config: ServeConfig) -> int:
 
     disable_created_metrics()  # process-wide; this process serves only the model's metrics
     server = ModelServer(config)
-    runner = web.AppRunner(server.app(), access_log=log if config.access_log else None, handle_signals=False)
+    # keepalive_timeout also closes a connection that has not sent a whole request's headers in time.
+    runner = web.AppRunner(
+        server.app(),
+        access_log=log if config.access_log else None,
+        handle_signals=False,
+        keepalive_timeout=config.header_timeout,
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
     runners = [runner]
     if config.metrics_port is not None and config.metrics_port != config.port:
-        metrics_runner = web.AppRunner(server.metrics_app(), access_log=None, handle_signals=False)
+        metrics_runner = web.AppRunner(
+            server.metrics_app(), access_log=None, handle_signals=False, keepalive_timeout=config.header_timeout
+        )
         await metrics_runner.setup()
         await web.TCPSite(metrics_runner, config.host, config.metrics_port).start()
         runners.append(metrics_runner)

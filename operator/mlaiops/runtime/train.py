@@ -56,24 +56,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train once and write every output; returns the summary."""
     import joblib
 
-    from mlaiops.runtime import storage
+    from mlaiops.runtime import loaders, storage
     from mlaiops.runtime.training import TrainingError, train
 
-    pvc_root = Path(args.pvc_root)
+    pvc_root, file_root = Path(args.pvc_root), Path(args.file_root)
     if not args.dataset_uri or not args.target or not args.output_uri:
         raise TrainingError(
             "set the dataset URI, the target column and the output URI (MLAIOPS_DATASET_URI, MLAIOPS_DATASET_TARGET, MLAIOPS_OUTPUT_URI)"
         )
-    dataset = asyncio.run(storage.fetch(args.dataset_uri, pvc_root=pvc_root))
+    dataset = asyncio.run(storage.fetch(args.dataset_uri, pvc_root=pvc_root, file_root=file_root))
     table = _load_table(dataset.path, args.dataset_format)
     champion = None
     if args.champion_uri:
         artifact = asyncio.run(
             storage.fetch(
-                args.champion_uri, pvc_root=pvc_root, filenames=("model.joblib",), sha256=args.champion_sha256
+                args.champion_uri,
+                pvc_root=pvc_root,
+                file_root=file_root,
+                filenames=("model.skops", "model.joblib"),
+                sha256=args.champion_sha256 or None,
             )
         )
-        champion = joblib.load(artifact.path)
+        # A joblib champion is a pickle: the operator passes its sha256 (and, with MLAIOPS_REQUIRE_SHA256,
+        # starts no run without one), so only the promoted artifact itself is ever unpickled.
+        champion = loaders.load_estimator(artifact.path)
     params = json.loads(args.params) if args.params else None
     features = [name.strip() for name in args.features.split(",") if name.strip()] if args.features else None
     result = train(
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         champion=champion,
     )
-    output = storage.local_path(args.output_uri, pvc_root)
+    output = storage.local_path(args.output_uri, pvc_root, file_root)
     if output is None:
         raise TrainingError(f"output {args.output_uri}: the built-in trainer writes to file:// or pvc:// only")
     output.mkdir(parents=True, exist_ok=True)
@@ -129,12 +135,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from mlaiops.runtime.loaders import LoadError
     from mlaiops.runtime.storage import StorageError
     from mlaiops.runtime.training import TrainingError
 
     try:
         summary = run(args)
-    except (TrainingError, StorageError, ValueError) as error:
+    except (TrainingError, StorageError, LoadError, ValueError) as error:
         message = f"training failed: {error}"
         print(message, file=sys.stderr)
         write_termination_message(Path(args.termination_log), {"runId": args.run_id, "error": str(error)})
@@ -174,5 +181,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mlflow-tags", default=_env("MLFLOW_TAGS"), help="run tags as a JSON object")
     parser.add_argument("--run-id", default=_env("RUN_ID", "local"))
     parser.add_argument("--pvc-root", default=_env("PVC_ROOT", "/mnt/pvc"))
+    parser.add_argument(
+        "--file-root",
+        default=_env("FILE_ROOT", "/models"),
+        help="folder file:// URIs must point under (default: /models)",
+    )
     parser.add_argument("--termination-log", default=_env("TERMINATION_LOG", "/dev/termination-log"))
     parser.set_defaults(func=_run)

@@ -17,7 +17,7 @@ from sklearn import ensemble, linear_model, metrics
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import train_test_split
 
-from mlaiops.api.retrainpolicy import ESTIMATORS
+from mlaiops.api.retrainpolicy import ESTIMATORS, param_problems
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
@@ -76,9 +76,14 @@ def make_estimator(name: str, params: dict[str, Any] | None, seed: int) -> Any:
     unknown = sorted(set(params or {}) - set(accepted))
     if unknown:
         raise TrainingError(f"{name} has no parameter(s) {', '.join(unknown)}")
+    problems = param_problems(params)
+    if problems:
+        raise TrainingError(f"{name}: {'; '.join(problems)}")
     settings = dict(params or {})
     if "random_state" in accepted:
         settings.setdefault("random_state", seed)
+    if "n_jobs" in accepted and name != "LogisticRegression":  # its n_jobs is deprecated and ignored
+        settings.setdefault("n_jobs", 1)  # one core unless asked: the Job's CPU request is what it gets
     return cls(**settings)
 
 

@@ -116,6 +116,7 @@ class Servers:
         log_path = self.tmp.mktemp("serve") / "serve.log"
         command = [sys.executable, "-m", "mlaiops", "serve", "--host", "127.0.0.1", *args]
         environment = {k: v for k, v in os.environ.items() if not k.startswith("MLAIOPS_") and k != "PORT"}
+        environment["MLAIOPS_FILE_ROOT"] = str(self.tmp.getbasetemp())  # the models are made under it
         environment.update(env or {})
         if port_flag:
             command += ["--port", str(port)]

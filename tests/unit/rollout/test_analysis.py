@@ -29,7 +29,11 @@ def test_unknown_placeholder_is_an_error_naming_it() -> None:
 def test_builtin_metrics_need_no_query() -> None:
     success = render_query(AnalysisMetric(name="request-success-rate", threshold_range={"min": 0.99}), CONTEXT)
     assert (
-        'mlaiops_model_requests_total{namespace="prod", model="fraud-model", version="v7", track="canary", code!~"5.."}[30s]'
+        'mlaiops_model_requests_total{namespace="prod", model="fraud-model", version="v7", track="canary", code!~"[45].."}[30s]'
+        in success
+    )
+    assert (  # 4xx are the client's: out of the denominator too
+        '/ sum(rate(mlaiops_model_requests_total{namespace="prod", model="fraud-model", version="v7", track="canary", code!~"4.."}[30s]'
         in success
     )
     duration = render_query(AnalysisMetric(name="request-duration", threshold_range={"max": 0.5}), CONTEXT)

@@ -110,7 +110,7 @@ def test_unloadable_file_and_object_without_predict(tmp_path: Path) -> None:
 
 
 def test_unknown_format_lists_supported(tmp_path: Path) -> None:
-    with pytest.raises(loaders.UnknownFormat, match=r"'onnx' is not supported .*\(supported: sklearn\)"):
+    with pytest.raises(loaders.UnknownFormat, match=r"'onnx' is not supported .*\(supported: sklearn, skops\)"):
         loaders.load("onnx", tmp_path / "model.onnx")
 
 
@@ -126,3 +126,46 @@ def test_register_a_new_format(tmp_path: Path) -> None:
         assert dict(model.run(np.zeros((2, 1)), [PREDICT]))[PREDICT].tolist() == [7.0, 7.0]
     finally:
         loaders._LOADERS.pop("test-constant", None)
+
+
+# --- skops: loaded without running code, only trusted types -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        LogisticRegression(max_iter=500),
+        RandomForestClassifier(n_estimators=5),
+        GradientBoostingClassifier(n_estimators=5),
+    ],
+)
+def test_skops_loads_the_trainers_estimators(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray], estimator: object
+) -> None:
+    import skops.io
+
+    x, y = data
+    fitted = estimator.fit(x, y)  # type: ignore[attr-defined]
+    path = tmp_path / "model.skops"
+    skops.io.dump(fitted, path)
+    model = loaders.load("skops", path)
+    assert model.output_names == (PREDICT, PREDICT_PROBA)
+    np.testing.assert_array_equal(dict(model.run(x[:5], [PREDICT]))[PREDICT], fitted.predict(x[:5]))  # type: ignore[attr-defined]
+    assert type(loaders.load_estimator(path)) is type(fitted)
+
+
+def test_skops_refuses_untrusted_types(tmp_path: Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    import skops.io
+
+    x, y = data
+    path = tmp_path / "model.skops"
+    skops.io.dump({"model": KNeighborsClassifier().fit(x, y), "hook": Path("/etc")}, path)
+    with pytest.raises(loaders.LoadError, match=r"not trusted: .*Path"):
+        loaders.load("skops", path)
+
+
+def test_skops_refuses_a_pickle(tmp_path: Path) -> None:
+    path = tmp_path / "model.skops"
+    path.write_bytes(pickle.dumps(LinearRegression()))
+    with pytest.raises(loaders.LoadError, match=r"cannot read .* as a skops file"):
+        loaders.load("skops", path)

@@ -224,3 +224,54 @@ def test_v1_bad_requests(raw: bytes, names: tuple[str, ...] | None, message: str
 def test_v1_response() -> None:
     assert json.loads(encode_v1_response(np.array([0, 1]))) == {"predictions": [0, 1]}
     assert json.loads(encode_v1_response(np.array(["a"], dtype=object))) == {"predictions": ["a"]}
+
+
+# --- abuse: every malformed body is a ProtocolError (a 400), never another exception (a 500) ---------
+
+
+@pytest.mark.parametrize("key", ["inputs", "instances"])
+def test_deep_nesting_is_a_protocol_error(key: str) -> None:
+    body = f'{{"{key}": {"[" * 100_000}{"]" * 100_000}}}'.encode()
+    parse = parse_v2_request if key == "inputs" else (lambda raw: parse_v1_request(raw, None))
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        parse(body)
+
+
+def test_nesting_deeper_than_numpy_takes_is_a_protocol_error() -> None:
+    nested: object = [0.0]
+    for _ in range(100):
+        nested = [nested]
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        parse_v2_request(
+            json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": nested}]}).encode()
+        )
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        parse_v1_request(json.dumps({"instances": nested}).encode(), None)
+
+
+def test_huge_rank_and_huge_integers_are_protocol_errors() -> None:
+    rank = {"inputs": [{"name": "x", "shape": [1] * 1000, "datatype": "FP64", "data": [0.0]}]}
+    with pytest.raises(ProtocolError, match=r"inputs\[0\] \('x'\)\.shape has 1000 dimensions; at most 8"):
+        parse_v2_request(json.dumps(rank).encode())
+    with pytest.raises(ProtocolError, match="not valid JSON"):
+        parse_v1_request(b'{"instances": [[' + b"9" * 5000 + b"]]}", None)
+
+
+def test_bytes_must_be_strings() -> None:
+    body = {"inputs": [{"name": "x", "shape": [2], "datatype": "BYTES", "data": ["ok", {"a": 1}]}]}
+    with pytest.raises(ProtocolError, match="must be strings for datatype BYTES, found dict"):
+        parse_v2_request(json.dumps(body).encode())
+
+
+def test_rows_over_the_limit_are_refused_before_conversion() -> None:
+    matrix = {"inputs": [{"name": "x", "shape": [11, 2], "datatype": "FP64", "data": [0.0] * 22}]}
+    with pytest.raises(ProtocolError, match=r"11 rows; this server takes at most 10 per request \(--max-rows\)"):
+        parse_v2_request(json.dumps(matrix).encode(), max_rows=10)
+    assert parse_v2_request(json.dumps(matrix).encode(), max_rows=11).inputs[0].data.shape == (11, 2)
+    columns = {"inputs": [{"name": n, "shape": [11], "datatype": "FP64", "data": [0.0] * 11} for n in "ab"]}
+    with pytest.raises(ProtocolError, match="11 rows"):
+        parse_v2_request(json.dumps(columns).encode(), max_rows=10)
+    one_row = {"inputs": [{"name": "x", "shape": [11], "datatype": "FP64", "data": [0.0] * 11}]}
+    assert parse_v2_request(json.dumps(one_row).encode(), max_rows=10).inputs[0].data.shape == (11,)
+    with pytest.raises(ProtocolError, match="instances has 3 rows"):
+        parse_v1_request(json.dumps({"instances": [[1.0]] * 3}).encode(), None, max_rows=2)

@@ -66,6 +66,14 @@ def test_prediction_buckets_flag() -> None:
         (["--model-uri", "file:///m", "--sha256", "abc"], "--sha256 must be 64 hex digits"),
         (["--model-uri", "file:///m", "--prediction-buckets", "a,b"], "--prediction-buckets must be numbers"),
         (["--model-uri", "file:///m", "--metrics-path", "metrics"], "--metrics-path must start with /"),
+        (["--model-uri", "file:///m", "--max-request-bytes", "10"], "--max-request-bytes must be at least 1024"),
+        (["--model-uri", "file:///m", "--max-rows", "0"], "--max-rows must be at least 1"),
+        (
+            ["--model-uri", "file:///m", "--max-concurrent-requests", "0"],
+            "--max-concurrent-requests must be at least 1",
+        ),
+        (["--model-uri", "file:///m", "--body-timeout", "0"], "--body-timeout must be a positive number"),
+        (["--model-uri", "file:///m", "--header-timeout", "-1"], "--header-timeout must be a positive number"),
     ],
 )
 def test_invalid_configuration(argv: list[str], message: str) -> None:
@@ -79,3 +87,13 @@ def test_serve_is_a_subcommand() -> None:
     args = build_parser().parse_args(["serve", "--model-uri", "file:///m.joblib", "--track", "canary"])
     assert args.func is serve._serve
     assert args.track == "canary"
+
+
+def test_limits_have_small_defaults_and_come_from_the_environment() -> None:
+    got = config(["--model-uri", "file:///m"])
+    assert (got.max_request_bytes, got.max_rows, got.max_concurrent_requests) == (8 * 1024 * 1024, 10_000, 4)
+    assert (got.header_timeout, got.body_timeout, got.file_root) == (15.0, 30.0, Path("/models"))
+    environ = {"MLAIOPS_MAX_ROWS": "50", "MLAIOPS_MAX_REQUEST_BYTES": "2048", "MLAIOPS_FILE_ROOT": "/srv"}
+    got = config(["--model-uri", "file:///m"], environ)
+    assert (got.max_rows, got.max_request_bytes, got.file_root) == (50, 2048, Path("/srv"))
+    assert config(["--model-uri", "file:///m", "--max-rows", "7"], environ).max_rows == 7

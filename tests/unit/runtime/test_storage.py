@@ -159,3 +159,56 @@ def test_pvc_uri_follows_where_the_pod_mounted_the_claim(tmp_path: Path, monkeyp
     assert storage.local_path("pvc://other/x", tmp_path / "root") == (tmp_path / "root" / "other" / "x").resolve()
     with pytest.raises(storage.UnsupportedUri, match="leaves claim"):
         storage.local_path("pvc://fraud-models/../../etc/passwd", tmp_path / "root")
+
+
+# --- no URI reaches further than it says -------------------------------------------------------------
+
+
+def test_file_uri_must_stay_under_the_file_root(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    root.mkdir()
+    (root / "model.joblib").write_bytes(b"in")
+    (tmp_path / "secret.joblib").write_bytes(b"out")
+    assert fetch((root / "model.joblib").as_uri(), tmp_path, file_root=root).path == root / "model.joblib"
+    with pytest.raises(storage.UnsupportedUri, match=r"file:// URIs must point under .*models \(--file-root\)"):
+        fetch((tmp_path / "secret.joblib").as_uri(), tmp_path, file_root=root)
+    with pytest.raises(storage.UnsupportedUri, match="must point under"):
+        fetch(f"file://{root}/../secret.joblib", tmp_path, file_root=root)
+    (root / "link").mkdir()
+    (root / "link" / "model.joblib").symlink_to(tmp_path / "secret.joblib")
+    with pytest.raises(storage.UnsupportedUri, match="links outside"):
+        fetch((root / "link").as_uri(), tmp_path, file_root=root)
+
+
+@pytest.mark.parametrize("claim", ["..", "Models", "a_b", "-models", "x" * 64, "models.v1"])
+def test_pvc_claim_must_be_a_dns_label(tmp_path: Path, claim: str) -> None:
+    with pytest.raises(storage.UnsupportedUri, match="not a valid PersistentVolumeClaim name"):
+        storage.local_path(f"pvc://{claim}/model.joblib", tmp_path)
+
+
+def test_http_redirects_are_followed_on_the_same_host_only(tmp_path: Path) -> None:
+    payload = b"model"
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/moved":
+            raise web.HTTPFound("/real/model.joblib")
+        if request.path == "/away":
+            raise web.HTTPFound(f"http://localhost:{request.url.port}/real/model.joblib")
+        if request.path == "/loop":
+            raise web.HTTPFound("/loop")
+        return web.Response(body=payload)
+
+    async def scenario(base: str) -> list[Any]:
+        results: list[Any] = []
+        for path in ("/moved", "/away", "/loop"):
+            try:
+                results.append(await storage.fetch(base + path, pvc_root=tmp_path, download_dir=tmp_path))
+            except storage.StorageError as error:
+                results.append(error)
+        return results
+
+    moved, away, loop = asyncio.run(_with_http_server(handler, scenario))
+    assert moved.sha256 == digest(payload)
+    assert isinstance(away, storage.DownloadFailed) and not away.transient
+    assert "another host" in str(away)
+    assert isinstance(loop, storage.DownloadFailed) and "more than 5 redirects" in str(loop)

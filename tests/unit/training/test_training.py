@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,11 @@ from sklearn.linear_model import LogisticRegression
 
 from mlaiops.runtime.train import TERMINATION_LIMIT, write_termination_message
 from mlaiops.runtime.training import Table, TrainingError, read_csv, train
+
+
+def with_path(env: dict[str, str]) -> dict[str, str]:
+    """The trainer's environment, importing the same mlaiops as this test."""
+    return {**env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
 
 
 def fraud_csv(rows: int = 400, seed: int = 0) -> str:
@@ -123,10 +129,13 @@ def test_cli_writes_the_model_metrics_and_summary(tmp_path: Path) -> None:
         "MLAIOPS_OUTPUT_URI": "pvc://models/run-1",
         "MLAIOPS_CHAMPION_URI": f"file://{champion}",
         "MLAIOPS_PVC_ROOT": str(tmp_path / "claims"),
+        "MLAIOPS_FILE_ROOT": str(tmp_path),
         "MLAIOPS_RUN_ID": "run-1",
         "MLAIOPS_TERMINATION_LOG": str(log),
     }
-    result = subprocess.run([sys.executable, "-m", "mlaiops", "train"], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlaiops", "train"], env=with_path(env), capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(log.read_text())
     output = tmp_path / "claims" / "models" / "run-1"
@@ -145,8 +154,59 @@ def test_cli_failure_is_reported_in_the_termination_message(tmp_path: Path) -> N
         "MLAIOPS_DATASET_URI": f"file://{tmp_path}/missing.csv",
         "MLAIOPS_DATASET_TARGET": "y",
         "MLAIOPS_OUTPUT_URI": f"file://{tmp_path}/out",
+        "MLAIOPS_FILE_ROOT": str(tmp_path),
         "MLAIOPS_TERMINATION_LOG": str(log),
     }
-    result = subprocess.run([sys.executable, "-m", "mlaiops", "train"], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlaiops", "train"], env=with_path(env), capture_output=True, text=True
+    )
     assert result.returncode == 1 and "training failed" in result.stderr
     assert "missing.csv" in json.loads(log.read_text())["error"]
+
+
+def test_cli_reads_file_uris_under_the_file_root_only(tmp_path: Path) -> None:
+    data = tmp_path / "fraud.csv"
+    data.write_text(fraud_csv(seed=1))
+    log = tmp_path / "termination-log"
+    env = {
+        "MLAIOPS_DATASET_URI": data.as_uri(),
+        "MLAIOPS_DATASET_TARGET": "is_fraud",
+        "MLAIOPS_OUTPUT_URI": f"file://{tmp_path}/out",
+        "MLAIOPS_FILE_ROOT": str(tmp_path / "elsewhere"),
+        "MLAIOPS_TERMINATION_LOG": str(log),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "mlaiops", "train"], env=with_path(env), capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "must point under" in json.loads(log.read_text())["error"]
+
+
+def test_cli_loads_a_skops_champion_without_unpickling(tmp_path: Path) -> None:
+    import skops.io
+
+    data = tmp_path / "fraud.csv"
+    data.write_text(fraud_csv(seed=1))
+    x = read_csv(fraud_csv(seed=2))
+    champion = tmp_path / "champion"
+    champion.mkdir()
+    skops.io.dump(
+        LogisticRegression().fit(np.column_stack([x.columns[f"f{i}"] for i in range(6)]), x.columns["is_fraud"]),
+        champion / "model.skops",
+    )
+    log = tmp_path / "termination-log"
+    env = {
+        "MLAIOPS_DATASET_URI": data.as_uri(),
+        "MLAIOPS_DATASET_TARGET": "is_fraud",
+        "MLAIOPS_DATASET_FEATURES": "f0,f1,f2,f3,f4,f5",
+        "MLAIOPS_ESTIMATOR": "LogisticRegression",
+        "MLAIOPS_OUTPUT_URI": f"file://{tmp_path}/out",
+        "MLAIOPS_CHAMPION_URI": champion.as_uri(),
+        "MLAIOPS_FILE_ROOT": str(tmp_path),
+        "MLAIOPS_TERMINATION_LOG": str(log),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "mlaiops", "train"], env=with_path(env), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(log.read_text())["championMetrics"]) == {"accuracy", "f1", "roc_auc"}
