@@ -212,7 +212,7 @@ def test_only_secrets_with_an_allowed_name_are_read() -> None:
 def test_https_goes_to_the_checked_address_and_verifies_the_host_name() -> None:
     """The connection is pinned to the checked IP, yet TLS still checks the certificate against the
     URL's host name (SNI), so pinning does not weaken verification."""
-    from mlaiops.sandbox.apiserver.tls import ServingCert
+    from mlaiops_sandbox.apiserver.tls import ServingCert
 
     certificate = ServingCert.create()  # valid for localhost and 127.0.0.1, from its own CA
     server = Server(tls=certificate.context())
