@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup prometheus lint lint-types test test-quick test-unit crds demo clean
+.PHONY: all setup prometheus lint test test-quick test-unit crds demo clean
 
 all: test
 
@@ -29,20 +29,21 @@ prometheus:
 	  fi; \
 	fi
 
+# Style, generated files, types (strict on the pure layers) and the import layering contracts.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mlaiops crds --check >/dev/null
 	$(BIN)/mlaiops docs --check >/dev/null
-
-# Types and layers (becomes part of lint once the planners land).
-lint-types: $(STAMP)
 	PYTHONPATH=operator $(BIN)/mypy
 	PYTHONPATH=operator:sandbox $(BIN)/lint-imports
 
-# Everything, every tier (the CI contract).
+# Everything, every tier (the CI contract), in parallel: the e2e suite as two xdist groups (each on its
+# own worker, session cluster and operator) beside the unit and integration tiers on the other workers.
+# The e2e tests mostly wait on real time, so three workers fit two cores.
+PYTEST_WORKERS ?= 3
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The quick loop: unit + integration (no closed-loop e2e), fewer Hypothesis examples.
 test-quick: setup

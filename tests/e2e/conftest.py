@@ -22,6 +22,8 @@ OPERATOR_USER = "system:serviceaccount:mlaiops-system:mlaiops-operator"
 # The webhook e2e test runs the operator in that managed mode: its RBAC is part of what it is granted.
 COMPONENTS = ("components/webhook-self-signed",)
 WHOLE_SUITE = pytest.StashKey[bool]()
+# Files played on a cluster of their own when the suite runs in parallel.
+ISOLATED = ("test_faults.py", "test_demo_story.py")
 
 __all__ = [
     "LEASE_NAMESPACE",
@@ -41,14 +43,20 @@ def operator_rbac() -> list[dict[str, Any]]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The least-privilege audit runs last, after every other test has driven the operator; and the
-    whole e2e suite is one xdist group: one worker plays it on one session cluster and operator while
-    other workers run the unit and integration tiers (``pytest -n 2 --dist loadgroup``)."""
+    """The least-privilege audit runs last, after every other test has driven the operator.
+
+    Under ``pytest -n N --dist loadgroup`` (what ``make test`` runs) the e2e suite is two xdist groups,
+    each played by one worker on its own session cluster and operator while other workers run the
+    unit and integration tiers: the fault runs and the demo story (which stop Prometheus and inject
+    API faults for the whole operator, so they must not share it) and everything else.
+    """
     items.sort(key=lambda item: Path(str(item.fspath)).name == "test_least_privilege.py")
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+        path = Path(str(item.fspath))
+        if here in path.parents:
+            group = "e2e-isolated" if path.name in ISOLATED else "e2e"
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -34,7 +34,7 @@ from mlaiops.api import KINDS_BY_NAME
 from mlaiops.api.anomalyrule import DETECTOR_PARAMS
 from mlaiops.api.common import DURATION_PATTERN, parse_duration
 from mlaiops.api.errors import field_errors
-from mlaiops.api.modeldeployment import BUILTIN_METRICS, SHA256_REQUIRED, AnalysisMetric
+from mlaiops.api.modeldeployment import BUILTIN_METRICS, SHA256_REQUIRED, AnalysisMetric, ThresholdRange
 from mlaiops.api.retrainpolicy import CRON_PATTERN
 from mlaiops.retrain.schedule import ScheduleError
 from mlaiops.retrain.schedule import validate as validate_schedule
@@ -216,17 +216,22 @@ class _Checks:
             path = f"spec.analysis.metrics[{index}]"
             bounds = metric.get("thresholdRange")
             if isinstance(bounds, dict):
-                low, high = _number(bounds.get("min")), _number(bounds.get("max"))
+                lowest, highest = _number(bounds.get("min")), _number(bounds.get("max"))
                 if bounds.get("min") is None and bounds.get("max") is None:
                     self.add(f"{path}.thresholdRange", "set min, max or both")
-                if low is not None and high is not None and low > high:
-                    self.add(f"{path}.thresholdRange", f"min ({low}) must not exceed max ({high})")
+                if lowest is not None and highest is not None and lowest > highest:
+                    self.add(f"{path}.thresholdRange", f"min ({lowest}) must not exceed max ({highest})")
             name, query = metric.get("name"), metric.get("query")
             if query is None and isinstance(name, str) and name not in BUILTIN_METRICS:
                 self.add(path, f"query is required unless name is one of {', '.join(BUILTIN_METRICS)}")
             if isinstance(query, str):
                 try:
-                    rendered = render_query(AnalysisMetric.model_construct(name=str(name), query=query), DUMMY_CONTEXT)
+                    rendered = render_query(
+                        AnalysisMetric.model_construct(
+                            name=str(name), query=query, threshold_range=ThresholdRange.model_construct()
+                        ),
+                        DUMMY_CONTEXT,
+                    )
                 except KeyError as error:
                     self.add(f"{path}.query", str(error.args[0]))
                 else:
@@ -285,11 +290,11 @@ class _Checks:
                 if low is not None and high is not None and low > high:
                     self.add(f"{path}.scale", f"min ({low}) must not exceed max ({high})")
             delete_pod = _dict(action.get("deletePod"))
-            if (query := _string(delete_pod.get("query"))) is not None:
-                self.queries.append((f"{path}.deletePod.query", query))
+            if (pod_query := _string(delete_pod.get("query"))) is not None:
+                self.queries.append((f"{path}.deletePod.query", pod_query))
             self.problems += _selector(delete_pod.get("selector"), f"{path}.deletePod.selector")
-        names = [name for action in actions if (name := _string(_dict(action).get("name")))]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
+        action_names = [n for action in actions if (n := _string(_dict(action).get("name")))]
+        duplicates = sorted({n for n in action_names if action_names.count(n) > 1})
         if duplicates:
             self.add("spec", f"action names must be unique: {', '.join(duplicates)}")
 

@@ -27,17 +27,17 @@ def _snapshot(body: kopf.Body) -> JSON:
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED_BY)
-def managed_deployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, JSON]:
+def managed_deployments(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, JSON]:
     return {(namespace, name): _snapshot(body)}
 
 
 @kopf.index("v1", "services", labels=MANAGED_BY)
-def managed_services(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, JSON]:
+def managed_services(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, JSON]:
     return {(namespace, name): _snapshot(body)}
 
 
 @kopf.index("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED_BY)
-def managed_hpas(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Any, JSON]:
+def managed_hpas(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, JSON]:
     return {(namespace, name): _snapshot(body)}
 
 

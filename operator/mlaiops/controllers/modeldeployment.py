@@ -129,7 +129,7 @@ def reconcile(
     spec: kopf.Spec,
     status: kopf.Status,
     meta: kopf.Meta,
-    namespace: str,
+    namespace: str | None,
     name: str,
     patch: kopf.Patch,
     logger: kopf.Logger,
@@ -137,6 +137,7 @@ def reconcile(
     **kwargs: Any,
 ) -> None:
     """One level-triggered pass over a ModelDeployment (clients from kopf's memo, children from its indexes)."""
+    assert namespace is not None  # a namespaced kind
     client: Kube = memo.kube
     children = Children.from_kwargs(kwargs)
     now = datetime.now(UTC)

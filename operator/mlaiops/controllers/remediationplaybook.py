@@ -183,8 +183,9 @@ def event_objects(kube: Kube, body: JSON, event: Event, rules: dict[str, JSON]) 
 @kopf.timer(
     GROUP, VERSION, "remediationplaybooks", interval=settings().reconcile_interval, initial_delay=0.1, backoff=5
 )
-def reconcile(namespace: str, name: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """One level-triggered pass over a RemediationPlaybook: read, plan, write status before every act."""
+    assert namespace is not None  # a namespaced kind
     kube: Kube = memo.kube
     now = datetime.now(UTC)
     body = kube.get(API_VERSION, "RemediationPlaybook", namespace, name)  # the server's status, never a stale copy
@@ -222,7 +223,6 @@ def reconcile(namespace: str, name: str, memo: kopf.Memo, logger: kopf.Logger, *
     write()
     incident.update(kube, body, spec, planner.status, facts.signals, now)
     for event in events:
-        kopf.event(
-            event_objects(kube, body, event, facts.rules), type=event.type, reason=event.reason, message=event.message
-        )
+        objects: list[Any] = event_objects(kube, body, event, facts.rules)  # kopf reads them as bodies
+        kopf.event(objects, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s: %s", event.reason, event.message)

@@ -151,7 +151,7 @@ def reconcile(
     spec: kopf.Spec,
     status: kopf.Status,
     meta: kopf.Meta,
-    namespace: str,
+    namespace: str | None,
     name: str,
     patch: kopf.Patch,
     logger: kopf.Logger,
@@ -159,6 +159,7 @@ def reconcile(
     **_: Any,
 ) -> None:
     """One level-triggered pass over a RetrainPolicy: read, plan, act, write status, emit events."""
+    assert namespace is not None  # a namespaced kind
     client: Kube = memo.kube
     now = datetime.now(UTC)
     generation = int(meta.get("generation", 0))

@@ -150,9 +150,9 @@ def _worst_pod(ctx: Context) -> str:
             raise ActionError(f"ranking query failed: {error}") from error
         ranked = sorted((s for s in samples if s.labels.get("pod") in names), key=lambda s: s.value, reverse=True)
         if ranked:
-            return ranked[0].labels["pod"]
-    unready = sorted(p["metadata"]["name"] for p in pods if not _ready(p))
-    return unready[0] if unready else sorted(names)[0]
+            return str(ranked[0].labels["pod"])
+    unready = sorted(str(p["metadata"]["name"]) for p in pods if not _ready(p))
+    return unready[0] if unready else str(sorted(names)[0])
 
 
 def _check_restart(ctx: Context) -> None:
@@ -202,7 +202,7 @@ def run(ctx: Context, params: dict[str, str]) -> str:
                 {"spec": {"minReplicas": int(params["minReplicas"]), "maxReplicas": int(params["maxReplicas"])}},
             )
             return f"raised HPA {params['hpa']} bounds from {params['from']} to {params['minReplicas']}-{params['maxReplicas']}"
-        body = {"spec": {"replicas": int(params["replicas"])}}
+        body: JSON = {"spec": {"replicas": int(params["replicas"])}}
         scale = ctx.kube.get(_api_version(ctx.kind), ctx.kind, ctx.namespace, ctx.name, sub="scale") or {}
         if int((scale.get("spec") or {}).get("replicas") or 0) != int(params["replicas"]):  # a resumed step acts once
             ctx.kube.patch(_api_version(ctx.kind), ctx.kind, ctx.namespace, ctx.name, body, sub="scale")

@@ -72,7 +72,7 @@ def _labels(alert: dict[str, Any], index: int) -> dict[str, str]:
     labels = alert["labels"]
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise PayloadError(f"alerts[{index}].labels: every label name and value must be a string")
-    return labels
+    return dict(labels)
 
 
 def parse_received(payload: Any, now: datetime) -> list[Received]:

@@ -219,7 +219,7 @@ def build(execution: ExecutionRecord, anomalies: list[IncidentAnomaly], recent: 
     status = IncidentStatus(
         phase="Resolved" if resolved else "Open",
         started_at=anomalies[0].since,
-        resolved_at=max(a.resolved_at for a in anomalies if a.resolved_at) if resolved else None,  # type: ignore[type-var]
+        resolved_at=max(a.resolved_at for a in anomalies if a.resolved_at) if resolved else None,
         anomalies=anomalies,
         changes=recent or None,
         steps=[

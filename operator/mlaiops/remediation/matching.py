@@ -66,11 +66,11 @@ def selector_matches(selector: LabelSelector | None, labels: dict[str, str]) -> 
             return False
     for requirement in selector.match_expressions or []:
         present = requirement.key in labels
-        value = labels.get(requirement.key)
+        actual = labels.get(requirement.key)
         values = requirement.values or []
-        if requirement.operator == "In" and value not in values:
+        if requirement.operator == "In" and actual not in values:
             return False
-        if requirement.operator == "NotIn" and present and value in values:
+        if requirement.operator == "NotIn" and present and actual in values:
             return False
         if requirement.operator == "Exists" and not present:
             return False

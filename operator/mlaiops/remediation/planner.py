@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from mlaiops.api.annotations import APPROVE_ANNOTATION
 from mlaiops.api.common import Condition, seconds
@@ -517,10 +517,10 @@ class Planner:
             conditions.append(
                 Condition(
                     type=kind,
-                    status=value,
+                    status=cast(Literal["True", "False", "Unknown"], value),
                     reason=reason,
-                    message=message,  # type: ignore[arg-type]
-                    last_transition_time=now if changed else old.last_transition_time,
+                    message=message,
+                    last_transition_time=now if changed or old is None else old.last_transition_time,
                     observed_generation=self.generation,
                 )
             )

@@ -87,7 +87,7 @@ class _BatchStats(Collector):
         )
         for index, name in enumerate(self._feature_names):
             labels = [*self._labels, name]
-            summary.add_metric(labels, float(self._feature_count[index]), float(self._feature_sum[index]))
+            summary.add_metric(labels, int(self._feature_count[index]), float(self._feature_sum[index]))
             squares.add_metric(labels, float(self._feature_squares[index]))
         yield summary
         yield squares
