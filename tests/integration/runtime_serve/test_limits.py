@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 from serve_support import N_FEATURES, ModelFile, ServeProcess, Servers
 
+from mlaiops.resources.modelserver import PROBE_TIMEOUT_SECONDS
+
 pytestmark = pytest.mark.integration
 
 MAX_BYTES = 100_000
@@ -176,7 +178,9 @@ def test_only_the_models_faults_are_counted_as_5xx(server: ServeProcess) -> None
 
 
 def test_liveness_answers_while_the_largest_requests_are_in_flight(servers: Servers, model_file: ModelFile) -> None:
-    """Defaults (8 MiB, 10,000 rows): three bodies at the byte limit in flight, liveness polled."""
+    """Defaults (8 MiB, 10,000 rows): three bodies at the byte limit in flight, liveness polled. The
+    contract is the probe's: liveness answers within the generated probe's timeout, so the kubelet never
+    restarts a server for being busy (how fast it answers is a benchmark: benchmarks/abuse.py)."""
     process = servers.start("--model-uri", model_file.uri, "--model-name", "m")
     process.wait_ready()
     row = json.dumps([0.123456] * N_FEATURES)
@@ -200,4 +204,4 @@ def test_liveness_answers_while_the_largest_requests_are_in_flight(servers: Serv
         for thread in senders:
             thread.join()
     assert statuses == [400] * 6
-    assert max(latencies) < 1.0, latencies
+    assert max(latencies) < PROBE_TIMEOUT_SECONDS, latencies
