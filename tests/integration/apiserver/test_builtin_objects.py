@@ -151,3 +151,11 @@ def test_namespace_defaults_appear_for_the_client_at_once(api_client: kubernetes
         assert core.read_namespaced_config_map("kube-root-ca.crt", name).data["ca.crt"].startswith("-----BEGIN")
     finally:
         core.delete_namespace(name)
+
+
+def test_watch_events_are_compact_json_lines(http: Http, namespace: str) -> None:
+    """kube-apiserver streams each watch event as one compact JSON document and a newline."""
+    response = http.get(f"/api/v1/namespaces/{namespace}/configmaps", params={"watch": "true", "timeoutSeconds": "1"})
+    lines = response.text.splitlines()
+    assert lines and all(json.loads(line)["type"] == "ADDED" for line in lines)
+    assert all(", " not in line.split('"data"')[0] and '": ' not in line for line in lines)
