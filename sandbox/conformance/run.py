@@ -4,7 +4,8 @@ Both suites are upstream copies kept outside the repository (``../shared/conform
 or ``--suites``); they are copied to a temporary folder at run time and never edited. They run in their own
 venv (``.conformance-venv/``, pinned versions) against ``mlaiops-sandbox up`` through its HTTPS kubeconfig
 (a cluster-admin ServiceAccount token). A failure passes the gate only when ``ALLOWED`` lists it: the
-features docs/sandbox.md names as not emulated (exec, attach, port-forward). Exit status 0 = gate passed.
+features docs/sandbox.md names as not emulated (exec, attach, port-forward). Any other failed test is run
+once more on its own and, if it passes then, reported as flaky. Exit status 0 = gate passed.
 
 Run with the repo's venv Python (it starts the sandbox): ``.venv/bin/python sandbox/conformance/run.py``.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -76,6 +76,7 @@ class SuiteResult:
     passed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    flaky: list[str] = field(default_factory=list)  # failed, then passed when run again alone
     seconds: float = 0.0
 
     def unexpected(self) -> list[str]:
@@ -154,17 +155,25 @@ class SandboxProcess:
         self.log.close()
 
 
-def junit_results(name: str, path: Path, seconds: float) -> SuiteResult:
-    """Outcomes per test id; a test with a failing call or teardown (two junit entries) counts as failed."""
+def node_id(classname: str, name: str, cwd: Path) -> str:
+    """pytest's node id from a junit entry: the dotted classname is a module path, maybe plus a class."""
+    parts = classname.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = "/".join(parts[:cut]) + ".py"
+        if (cwd / module).exists():
+            return "::".join([module, *parts[cut:], name])
+    return f"{classname}::{name}"
+
+
+def junit_results(name: str, path: Path, seconds: float, cwd: Path) -> SuiteResult:
+    """Outcomes per test; a test with a failing call or teardown (two junit entries) counts as failed."""
     result = SuiteResult(name, seconds=seconds)
     if not path.exists():
         result.failed.append("<the suite did not run: no junit report>")
         return result
     outcomes: dict[str, str] = {}
     for case in ET.parse(path).getroot().iter("testcase"):
-        file = (case.get("classname") or "").replace(".", "/")
-        test_id = f"{file}::{case.get('name')}"
-        test_id = re.sub(r"^(.*)/(\w+)::", r"\1.py::\2::", test_id) if "Test" in file else test_id
+        test_id = node_id(case.get("classname") or "", case.get("name") or "", cwd)
         if case.find("failure") is not None or case.find("error") is not None:
             outcomes[test_id] = "failed"
         elif case.find("skipped") is not None:
@@ -176,21 +185,36 @@ def junit_results(name: str, path: Path, seconds: float) -> SuiteResult:
     return result
 
 
-def run_pytest(name: str, python: Path, cwd: Path, args: list[str], env: dict[str, str], work: Path) -> SuiteResult:
-    report = work / f"{name}.xml"
-    if env.get("CONFORMANCE_SELECT"):
-        args = ["-k", env["CONFORMANCE_SELECT"], *args]
-    print(f"conformance: running the {name} suite", flush=True)
+def pytest(python: Path, cwd: Path, args: list[str], env: dict[str, str], log: Path, report: Path) -> float:
     began = time.monotonic()
-    with (work / f"{name}.log").open("w") as log:
-        subprocess.run(
-            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *args],
-            cwd=cwd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return junit_results(name, report, time.monotonic() - began)
+    with log.open("w") as out:
+        command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *args]
+        subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return time.monotonic() - began
+
+
+def run_suite(
+    name: str, python: Path, cwd: Path, options: list[str], targets: list[str], env: dict[str, str], work: Path
+) -> SuiteResult:
+    """Run a suite; run each unexpected failure once more on its own, since both suites race real time
+    (informers stopped 0.25 s after start, operators given fixed seconds) and the machine may be loaded.
+    A test that passes then is reported as flaky, not failed."""
+    if env.get("CONFORMANCE_SELECT"):
+        options = ["-k", env["CONFORMANCE_SELECT"], *options]
+    print(f"conformance: running the {name} suite", flush=True)
+    seconds = pytest(python, cwd, [*options, *targets], env, work / f"{name}.log", work / f"{name}.xml")
+    result = junit_results(name, work / f"{name}.xml", seconds, cwd)
+    again = [t for t in result.unexpected() if not t.startswith("<")]
+    if again:
+        print(f"conformance: running {len(again)} failed {name} test(s) once more", flush=True)
+        log, xml = work / f"{name}-again.log", work / f"{name}-again.xml"
+        result.seconds += pytest(python, cwd, [*options, *again], env, log, xml)
+        second = junit_results(name, xml, 0.0, cwd)
+        for test in second.passed:
+            if test in result.failed:
+                result.failed.remove(test)
+                result.flaky.append(test)
+    return result
 
 
 def client_suite(python: Path, suites: Path, work: Path, env: dict[str, str]) -> SuiteResult:
@@ -200,30 +224,31 @@ def client_suite(python: Path, suites: Path, work: Path, env: dict[str, str]) ->
     (copy / "conftest.py").write_text(
         "import os, kubernetes\nkubernetes.__path__.append(os.path.join(os.path.dirname(__file__), 'kubernetes'))\n"
     )
-    args = [
+    options = [
         "--timeout=240",
         "--ignore=kubernetes/e2e_test/test_issue_2387_proxy_ssl_context.py",  # needs an outbound proxy
-        "kubernetes/e2e_test",
     ]
-    return run_pytest("client", python, copy, args, env, work)
+    return run_suite("client", python, copy, options, ["kubernetes/e2e_test"], env, work)
 
 
 def kopf_suite(python: Path, suites: Path, work: Path, env: dict[str, str]) -> SuiteResult:
     copy = work / "kopf"
     shutil.copytree(suites / "kopf", copy)
     subprocess.run(["kubectl", "apply", "-f", "examples/crd.yaml"], cwd=copy, env=env, check=True, capture_output=True)
-    args = ["--timeout=300", "--only-e2e", "-W", TLS_TEARDOWN, "tests/e2e"]
-    return run_pytest("kopf", python, copy, args, env, work)
+    options = ["--timeout=300", "--only-e2e", "-W", TLS_TEARDOWN]
+    return run_suite("kopf", python, copy, options, ["tests/e2e"], env, work)
 
 
 def report(results: list[SuiteResult]) -> bool:
     ok = True
     for result in results:
-        total = len(result.passed) + len(result.failed)
+        total = len(result.passed) + len(result.flaky) + len(result.failed)
         print(
             f"{result.name}: {len(result.passed)} of {total} passed"
-            f" ({len(result.skipped)} skipped) in {result.seconds:.0f}s"
+            f" ({len(result.flaky)} more on a second run, {len(result.skipped)} skipped) in {result.seconds:.0f}s"
         )
+        for test in result.flaky:
+            print(f"  flaky    {test}  (failed, then passed alone)")
         allowed = ALLOWED.get(result.name, {})
         for test in result.failed:
             why = next((why for key, why in allowed.items() if key in test), None)

@@ -175,3 +175,20 @@ def test_table_watch_for_kubectl_get_w(http: Http, namespace: str, widget_crd: d
         events = stream.collect(lambda ev: len(ev) >= 1)
     assert events[0]["object"]["kind"] == "Table"
     assert events[0]["object"]["rows"][0]["cells"][0] == "tw"
+
+
+def test_watch_response_starts_before_the_first_event(http: Http, namespace: str) -> None:
+    """kube-apiserver writes and flushes the 200 response headers as soon as a watch starts; clients
+    get the response object before any event (the official client's informer needs it to stop a quiet
+    watch). A watch from the current version with nothing to send still answers at once."""
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    rv = http.get(base).json()["metadata"]["resourceVersion"]
+    began = time.monotonic()
+    response = http.session.get(
+        http.base + base, params={"watch": "true", "resourceVersion": rv}, stream=True, timeout=(2, 2)
+    )
+    try:
+        assert response.status_code == 200
+        assert time.monotonic() - began < 2
+    finally:
+        response.close()
