@@ -12,7 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="sandbox_command", metavar="COMMAND", required=True)
     up = commands.add_parser(
         "up",
-        help="start API server, local runtime and Prometheus; write a kubeconfig; run until SIGINT/SIGTERM",
+        help="start API server, local runtime and Prometheus; write kubeconfigs (http, https); run until SIGINT/SIGTERM",
     )
     up.add_argument("--dir", default=".sandbox", help="state folder: kubeconfig, pod folders, Prometheus data")
     up.add_argument("--port", type=int, default=0, help="API server port on 127.0.0.1 (default: a free one)")
@@ -64,9 +64,12 @@ def _up(args: argparse.Namespace) -> int:
             await sandbox.start()
             lines = [
                 f"mlaiops-sandbox is up ({sandbox.startup_seconds:.2f}s)",
-                f"  API server: {sandbox.api_url}",
+                f"  API server: {sandbox.api_url} (no credentials: cluster admin)",
+                f"  API server (HTTPS): {sandbox.secure_url}",
+                f"  CA certificate: {sandbox.ca_path}",
                 f"  Prometheus: {sandbox.prometheus_url or 'disabled'}",
                 f"  kubeconfig: {sandbox.kubeconfig_path}",
+                f"  kubeconfig (HTTPS, CA, a cluster-admin ServiceAccount's token): {sandbox.secure_kubeconfig_path}",
                 "",
                 f"  export KUBECONFIG={sandbox.kubeconfig_path}; kubectl get ns",
                 "",

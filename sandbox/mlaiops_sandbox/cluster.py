@@ -16,12 +16,16 @@ from typing import Any, TypeVar
 import yaml
 
 from mlaiops_sandbox import apiserver
+from mlaiops_sandbox.apiserver import bootstrap
+from mlaiops_sandbox.apiserver.tls import token_kubeconfig
 from mlaiops_sandbox.runtime import Runtime, RuntimeConfig
 from mlaiops_sandbox.runtime.logs import log_handler
 from mlaiops_sandbox.runtime.prometheus import Prometheus, TargetWriter
 
 T = TypeVar("T")
 CONTEXT = "mlaiops-sandbox"
+ADMIN_ACCOUNT = ("kube-system", "mlaiops-sandbox-admin")  # the HTTPS kubeconfig's identity
+ADMIN_TOKEN_SECONDS = 365 * 24 * 3600
 
 
 def kubeconfig(url: str, namespace: str = "default") -> dict[str, Any]:
@@ -55,6 +59,8 @@ class Sandbox:
             Prometheus(self.dir / "prometheus", prometheus_port) if prometheus else None
         )
         self.kubeconfig_path = self.dir / "kubeconfig"
+        self.secure_kubeconfig_path = self.dir / "kubeconfig-https"
+        self.ca_path = self.dir / "ca.crt"
         self.server: apiserver.ApiServer | None = None
         self.runtime: Runtime | None = None
         self.startup_seconds = 0.0
@@ -66,6 +72,11 @@ class Sandbox:
     def api_url(self) -> str:
         assert self.server is not None, "sandbox not started"
         return self.server.url
+
+    @property
+    def secure_url(self) -> str:
+        assert self.server is not None, "sandbox not started"
+        return self.server.secure_url
 
     @property
     def prometheus_url(self) -> str | None:
@@ -83,7 +94,28 @@ class Sandbox:
             TargetWriter(self.runtime.pods, self.prometheus.targets_file)
             await self.prometheus.astart()
         self.kubeconfig_path.write_text(yaml.safe_dump(kubeconfig(self.server.url), sort_keys=False))
+        self.secure_kubeconfig_path.write_text(yaml.safe_dump(self._admin_kubeconfig(), sort_keys=False))
+        self.ca_path.write_bytes(self.server.certificate.ca_pem)
         self.startup_seconds = time.monotonic() - began
+
+    def _admin_kubeconfig(self) -> dict[str, Any]:
+        """HTTPS, the server's CA and the token of a ServiceAccount bound to ``cluster-admin``: what a real
+        cluster hands out, for tools that insist on TLS (kubectl with tokens, webhook servers)."""
+        assert self.server is not None
+        cluster = self.server.cluster
+        namespace, name = ADMIN_ACCOUNT
+        cluster.ensure("", "serviceaccounts", namespace, {"metadata": {"name": name, "namespace": namespace}})
+        binding = {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": bootstrap.RBAC, "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        }
+        cluster.ensure(bootstrap.RBAC, "clusterrolebindings", None, binding)
+        account = cluster.store.get(("", "serviceaccounts"), namespace, name)
+        assert account is not None
+        issued = self.server.access.tokens.request(account, {"spec": {"expirationSeconds": ADMIN_TOKEN_SECONDS}})
+        ca_pem = self.server.certificate.ca_pem
+        return token_kubeconfig(self.server.secure_url, ca_pem, issued["status"]["token"])
 
     async def stop(self) -> None:
         if self._prometheus_restart is not None:

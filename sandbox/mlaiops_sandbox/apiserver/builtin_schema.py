@@ -22,6 +22,13 @@ PACKAGES = {
     "rbac.authorization.k8s.io": "io.k8s.api.rbac",
     "admissionregistration.k8s.io": "io.k8s.api.admissionregistration",
     "apiextensions.k8s.io": "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions",
+    "discovery.k8s.io": "io.k8s.api.discovery",
+    "networking.k8s.io": "io.k8s.api.networking",
+    "storage.k8s.io": "io.k8s.api.storage",
+    "scheduling.k8s.io": "io.k8s.api.scheduling",
+    "node.k8s.io": "io.k8s.api.node",
+    "policy": "io.k8s.api.policy",
+    "apiregistration.k8s.io": "io.k8s.kube-aggregator.pkg.apis.apiregistration",
 }
 Schema = dict[str, Any]
 

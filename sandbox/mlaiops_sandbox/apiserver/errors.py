@@ -28,7 +28,8 @@ def status_body(
     reason: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A failure Status exactly as clients (kopf, client-go) parse it."""
+    """A failure Status with the real server's keys in its order (metav1.Status field order: kind, apiVersion,
+    metadata, status, message, reason, details, code); ``details`` drops an empty group (omitempty)."""
     body: dict[str, Any] = {
         "kind": "Status",
         "apiVersion": "v1",
@@ -36,10 +37,10 @@ def status_body(
         "status": "Failure",
         "message": message,
         "reason": reason or REASONS.get(code, "Unknown"),
-        "code": code,
     }
-    if details:
-        body["details"] = details
+    if details is not None:
+        body["details"] = {k: v for k, v in details.items() if not (k == "group" and v == "")}
+    body["code"] = code
     return body
 
 

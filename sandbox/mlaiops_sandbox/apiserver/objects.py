@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import builtin_schema, crds, jsonpath, patch, schema
+from . import bootstrap, builtin_schema, crds, jsonpath, patch, schema
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, success_status
 from .resources import Registry, ResourceInfo
 from .selectors import object_matcher
@@ -66,14 +66,30 @@ def _strip_for_compare(obj: dict[str, Any], drop_status: bool) -> dict[str, Any]
 class Cluster:
     """The registry of resources and the store, with the semantics of every write."""
 
-    def __init__(self, history_size: int = 10000) -> None:
+    def __init__(self, history_size: int = 10000, root_ca: str = "") -> None:
         self.registry = Registry()
         self.store = Store(history_size=history_size)
         self._ip_counter = 10
+        self.root_ca = root_ca  # published in every namespace's kube-root-ca.crt (bootstrap.py)
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
-            ns_info = self.registry.get("", "v1", "namespaces")
-            assert ns_info is not None
-            self.create(ns_info, None, {"metadata": {"name": name}}, WriteOptions())
+            self.ensure("", "namespaces", None, {"metadata": {"name": name}})
+        for role in bootstrap.cluster_roles():
+            self.ensure(bootstrap.RBAC, "clusterroles", None, role)
+        for binding in bootstrap.cluster_role_bindings():
+            self.ensure(bootstrap.RBAC, "clusterrolebindings", None, binding)
+        for priority in bootstrap.priority_classes():
+            self.ensure("scheduling.k8s.io", "priorityclasses", None, priority)
+
+    def ensure(self, group: str, plural: str, namespace: str | None, body: dict[str, Any]) -> None:
+        """Create ``body`` unless an object of that name exists (what the built-in controllers do)."""
+        info = next(iter(self.registry.by_group_plural(group, plural)))
+        if self.store.get(info.gr, namespace or "", body["metadata"]["name"]) is None:
+            self.create(info, namespace, body, WriteOptions())
+
+    def _namespace_defaults(self, namespace: str) -> None:
+        """The ServiceAccount controller's ``default`` account and the root-CA publisher's ConfigMap."""
+        self.ensure("", "serviceaccounts", namespace, bootstrap.default_service_account(namespace))
+        self.ensure("", "configmaps", namespace, bootstrap.root_ca_config_map(namespace, self.root_ca))
 
     # --- lookup --------------------------------------------------------------------------------
 
@@ -179,6 +195,8 @@ class Cluster:
             self.store.commit(info.gr, obj, "ADDED")
             if info.gr == CRDS:
                 self.register_crd(obj)
+            if info.gr == NAMESPACES:
+                self._namespace_defaults(meta["name"])
         return Result(201, obj, warnings)
 
     def _kind_specific_create(self, info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
@@ -475,12 +493,24 @@ class Cluster:
             self.store.commit(gr, new, "MODIFIED", obj)
             return Result(200, new)
         self._remove(gr, new)
+        self._restore_default(gr, new_meta)
         if gr in RETURNS_DELETED_OBJECT or not self._is_builtin(gr):
             return Result(200, new)
         return Result(
             200,
             success_status({"name": new_meta["name"], "group": gr[0], "kind": gr[1], "uid": new_meta["uid"]}),
         )
+
+    def _restore_default(self, gr: GR, meta: dict[str, Any]) -> None:
+        """The controllers put back a deleted ``default`` ServiceAccount or root-CA ConfigMap at once,
+        unless the namespace is going away."""
+        default = (gr, meta["name"]) in (
+            (("", "serviceaccounts"), bootstrap.DEFAULT_ACCOUNT),
+            (("", "configmaps"), bootstrap.ROOT_CA),
+        )
+        ns = self.store.get(NAMESPACES, "", meta.get("namespace", "")) if default else None
+        if ns is not None and not ns["metadata"].get("deletionTimestamp"):
+            self._namespace_defaults(meta["namespace"])
 
     def _is_builtin(self, gr: GR) -> bool:
         infos = self.registry.by_group_plural(*gr)

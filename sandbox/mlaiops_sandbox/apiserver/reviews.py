@@ -25,7 +25,9 @@ Handler = Callable[[web.Request, Any, Any, str], Awaitable[web.StreamResponse]]
 
 
 def _created(body: dict[str, Any]) -> web.Response:
-    return web.Response(text=json.dumps(body), status=201, content_type="application/json")
+    return web.Response(
+        text=json.dumps(body, separators=(",", ":")) + "\n", status=201, content_type="application/json"
+    )
 
 
 def _echo(kind: str, group: str, body: Any, status: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import access, discovery, openapi, protobuf
+from . import access, bootstrap, discovery, openapi, protobuf
 from .admission import Admission
 from .admission import Request as AdmissionRequest
 from .errors import ApiError, bad_request
@@ -32,8 +32,9 @@ SubresourceHandler = Callable[[web.Request, "ApiServer", "Target"], Awaitable[we
 
 
 def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    """A JSON response; warnings become `Warning: 299 - "..."` headers as the real server sends."""
-    response = web.Response(text=json.dumps(body), status=status, content_type=JSON)
+    """Compact JSON and a newline, as the real server's encoder writes; warnings become
+    `Warning: 299 - "..."` headers as the real server sends."""
+    response = web.Response(text=json.dumps(body, separators=(",", ":")) + "\n", status=status, content_type=JSON)
     for warning in warnings or []:
         escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
         response.headers.add("Warning", f'299 - "{escaped}"')
@@ -104,7 +105,8 @@ class ApiServer:
     """A running server: `.url`, `.cluster` (in-process state), `await stop()`."""
 
     def __init__(self, bookmark_interval: float = 10.0, history_size: int = 10000) -> None:
-        self.cluster = Cluster(history_size=history_size)
+        self.certificate = ServingCert.create()  # the CA clients trust on secure_url (tls.py)
+        self.cluster = Cluster(history_size=history_size, root_ca=self.certificate.ca_pem.decode())
         self.faults = Faults()
         self.bookmark_interval = bookmark_interval
         self.gc = GarbageCollector(self.cluster)
@@ -113,7 +115,6 @@ class ApiServer:
         self.app.router.add_route("*", "/{tail:.*}", self.dispatch)
         self.url = ""
         self.secure_url = ""
-        self.certificate = ServingCert.create()  # the CA clients trust on secure_url (tls.py)
         self._runner: web.AppRunner | None = None
         self.subresource_handlers: dict[tuple[str, str, str], SubresourceHandler] = {}
         self._extra_verbs: dict[tuple[str, str, str], list[str]] = {}
@@ -142,7 +143,11 @@ class ApiServer:
         secure = web.TCPSite(self._runner, host, 0, ssl_context=self.certificate.context())
         await secure.start()
         assert secure._server is not None and secure._server.sockets
-        self.secure_url = f"https://{host}:{secure._server.sockets[0].getsockname()[1]}"  # for bearer tokens
+        secure_port = secure._server.sockets[0].getsockname()[1]
+        self.secure_url = f"https://{host}:{secure_port}"  # for bearer tokens
+        service, endpoints = bootstrap.kubernetes_service(secure_port)
+        self.cluster.ensure("", "services", "default", service)
+        self.cluster.ensure("", "endpoints", "default", endpoints)
         self.gc.start()
 
     async def stop(self) -> None:

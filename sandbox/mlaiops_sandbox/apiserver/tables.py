@@ -70,8 +70,14 @@ def _pod_ready(obj: dict[str, Any]) -> str:
     return f"{sum(1 for c in statuses if c.get('ready'))}/{total}"
 
 
-# Cells the real server computes rather than reading one field (x/y readiness).
-COMPUTED = {"@ready": _ready, "@podready": _pod_ready}
+def _node_ready(obj: dict[str, Any]) -> str:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+    return "Ready" if ready is not None and ready.get("status") == "True" else "NotReady"
+
+
+# Cells the real server computes rather than reading one field (x/y readiness, node status).
+COMPUTED = {"@ready": _ready, "@podready": _pod_ready, "@nodeready": _node_ready}
 
 
 def _cell(obj: dict[str, Any], column: Column) -> Any:

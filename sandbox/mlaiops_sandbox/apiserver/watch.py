@@ -74,7 +74,7 @@ async def serve_watch(
     await response.prepare(request)
 
     async def send(event: dict[str, Any]) -> None:
-        await response.write(json.dumps(event).encode() + b"\n")
+        await response.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
 
     try:
         if expired:

@@ -61,6 +61,7 @@ EVENTS = Resource("v1", "events")
 REPLICASETS = Resource("apps/v1", "replicasets")
 DEPLOYMENTS = Resource("apps/v1", "deployments")
 JOBS = Resource("batch/v1", "jobs")
+NODES = Resource("v1", "nodes", namespaced=False)
 
 MERGE_PATCH = "application/merge-patch+json"
 

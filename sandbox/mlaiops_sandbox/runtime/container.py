@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +23,17 @@ from mlaiops_sandbox.runtime.config import Outcome
 from mlaiops_sandbox.runtime.probes import run_probe
 from mlaiops_sandbox.runtime.process import LocalProcess, Process, SimulatedProcess
 from mlaiops_sandbox.runtime.util import timestamp
+
+
+def image_id(image: str) -> str:
+    """A digest reference like the one a container runtime reports (``repo@sha256:...``); the sandbox pulls
+    nothing, so the digest is that of the image's name."""
+    if "@sha256:" in image:
+        return image
+    last = image.rsplit("/", 1)[-1]
+    repo = image[: len(image) - len(last)] + last.split(":", 1)[0]
+    return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
 
 JSON = dict[str, Any]
 MAX_MESSAGE = 4096
@@ -64,6 +77,7 @@ class ContainerRunner:
         self.ready = False
         self.started = False
         self.process: Process | None = None
+        self.container_id = ""  # of the last container started, kept while waiting to restart (kubelet)
         self.finished = False  # terminated and will not restart
         self.exit_code: int | None = None
         self.stopping = False
@@ -71,19 +85,20 @@ class ContainerRunner:
 
     # --- status -------------------------------------------------------------------------------------
     def status(self) -> JSON:
-        pid = self.process.pid if self.process else None
+        """As the kubelet writes it: ``imageID`` is "" and ``lastState`` {} until a container was made;
+        then ``imageID`` is the image's digest reference and ``containerID`` stays that of the last one."""
         result: JSON = {
             "name": self.name,
             "image": self.spec.get("image", ""),
-            "imageID": self.spec.get("image", ""),
+            "imageID": image_id(self.spec.get("image", "")) if self.process is not None else "",
             "ready": self.ready,
             "started": self.started,
             "restartCount": self.restart_count,
             "state": self.state,
             "lastState": self.last_state,
         }
-        if pid:
-            result["containerID"] = f"sandbox://{pid}"
+        if self.container_id:
+            result["containerID"] = self.container_id
         return result
 
     def set_waiting(self, reason: str, message: str = "") -> None:
@@ -117,6 +132,8 @@ class ContainerRunner:
             except OSError as exc:
                 code, reason, message = 128, "StartError", str(exc)
             else:
+                pid = self.process.pid  # a local process's id; simulated containers get a random one
+                self.container_id = f"sandbox://{pid}" if pid else f"simulated://{secrets.token_hex(32)}"
                 self.state = {"running": {"startedAt": started_at}}
                 self.event("Started", f"Started container {self.name}")
                 self.changed()
@@ -137,7 +154,7 @@ class ContainerRunner:
                 "startedAt": started_at,
                 "finishedAt": timestamp(),
                 **({"message": message} if message else {}),
-                **({"containerID": f"sandbox://{self.process.pid}"} if self.process.pid else {}),
+                **({"containerID": self.container_id} if self.container_id else {}),
             }
             self.exit_code = code
             if self.stopping or not self._should_restart(code):

@@ -154,10 +154,12 @@ class PodWorker:
                 {
                     "name": c["name"],
                     "image": c.get("image", ""),
+                    "imageID": "",
                     "ready": False,
                     "restartCount": 0,
                     "started": False,
                     "state": {"waiting": {"reason": "ContainerCreating"}},
+                    "lastState": {},
                 }
                 for c in (self.pod.get("spec") or {}).get("containers") or []
             ],

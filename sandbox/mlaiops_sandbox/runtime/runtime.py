@@ -12,6 +12,7 @@ from mlaiops_sandbox.runtime.deployments import DeploymentController
 from mlaiops_sandbox.runtime.events import EventRecorder
 from mlaiops_sandbox.runtime.informer import Informer
 from mlaiops_sandbox.runtime.jobs import JobController
+from mlaiops_sandbox.runtime.node import register_node
 from mlaiops_sandbox.runtime.pods import Kubelet
 from mlaiops_sandbox.runtime.replicasets import ReplicaSetController
 from mlaiops_sandbox.runtime.services import ServiceController
@@ -60,6 +61,7 @@ class Runtime:
         for controller in self.controllers:
             self._tasks.append(loop.create_task(controller.run(), name=controller.name))
         await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in self.informers)), timeout)
+        await register_node(self.client, self.config)
 
     async def stop(self) -> None:
         """Stop every pod's processes, then the controllers; leaves API objects as they are."""

@@ -71,7 +71,7 @@ def test_expire_rule_answers_a_resume_with_410_error_event(http: Http, namespace
         status = events[0]["object"]
         assert (status["kind"], status["code"], status["reason"]) == ("Status", 410, "Expired")
         listed = http.get(base).json()  # the relist kopf does after a 410 is served
-        assert [i["metadata"]["name"] for i in listed["items"]] == ["while-expired"]
+        assert [i["metadata"]["name"] for i in listed["items"]] == ["kube-root-ca.crt", "while-expired"]
         with http.watch(base, {"resourceVersion": rv}) as stream:  # count: 1, so the next resume works
             again = stream.collect(lambda ev: len(ev) >= 1)
         assert again[0]["type"] == "ADDED" and again[0]["object"]["metadata"]["name"] == "while-expired"

@@ -43,7 +43,7 @@ def test_already_exists_is_409(http: Http, namespace: str) -> None:
     assert r.status_code == 409
     body = r.json()
     assert body["kind"] == "Status" and body["reason"] == "AlreadyExists" and body["code"] == 409
-    assert body["details"] == {"name": "dup", "group": "", "kind": "configmaps"}
+    assert body["details"] == {"name": "dup", "kind": "configmaps"}  # an empty group is omitted (omitempty)
     assert body["message"] == 'configmaps "dup" already exists'
 
 

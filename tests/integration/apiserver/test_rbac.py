@@ -355,3 +355,28 @@ def test_audit_records_the_user(account: Account, http: Any) -> None:
     account.http("GET", f"/api/v1/namespaces/{account.namespace}/secrets")
     records = [r for r in http.get("/sandbox/audit").json()["items"] if r["user"] == account.user]
     assert any(r["resource"] == "secrets" and r["verb"] == "list" and r["code"] == 403 for r in records)
+
+
+def test_the_cluster_default_objects_grant_a_service_account_nothing(account: Account) -> None:
+    """On a fresh real cluster a new ServiceAccount (like the namespace's ``default``) may only discover
+    and review itself: the bootstrap ClusterRoles are bound to ``system:masters`` alone."""
+    assert status(lambda: account.core.list_namespaced_pod(account.namespace)) == 403
+    assert status(lambda: account.core.read_namespaced_service_account("default", account.namespace)) == 403
+    assert account.kubectl("auth", "can-i", "get", "pods").stdout.strip() == "no"
+
+
+def test_binding_to_the_builtin_cluster_roles(account: Account, kubectl: Kubectl) -> None:
+    """A RoleBinding to the stored ``view`` lets read but not write in its namespace; a
+    ClusterRoleBinding to ``cluster-admin`` allows every verb on every resource, as on a real cluster."""
+    apply(kubectl, binding(unique("view"), "ClusterRole", "view", sa(account), account.namespace))
+    assert status(lambda: account.core.list_namespaced_pod(account.namespace)) == 200
+    assert status(lambda: account.core.list_namespaced_secret(account.namespace)) == 403
+    assert (
+        status(lambda: account.core.create_namespaced_config_map(account.namespace, {"metadata": {"name": "x"}})) == 403
+    )
+    apply(kubectl, binding(unique("admin"), "ClusterRole", "cluster-admin", sa(account)))
+    assert status(lambda: account.core.list_node()) == 200
+    assert (
+        status(lambda: account.core.create_namespaced_config_map(account.namespace, {"metadata": {"name": "x"}})) == 200
+    )
+    assert account.kubectl("auth", "can-i", "*", "*").stdout.strip() == "yes"

@@ -47,8 +47,9 @@ def test_watch_without_resource_version_sends_synthetic_added(http: Http, namesp
     http.post(base, _cm("x2"))
     for params in ({}, {"resourceVersion": "0"}):
         with http.watch(base, params) as stream:
-            events = stream.collect(lambda ev: len(ev) >= 2)
-        assert names(events, "ADDED") == ["x1", "x2"]
+            events = stream.collect(lambda ev: len(ev) >= 3)
+        # kube-root-ca.crt: the root-CA publisher's ConfigMap, in every namespace
+        assert names(events, "ADDED") == ["kube-root-ca.crt", "x1", "x2"]
 
 
 def test_expired_resource_version_is_410_error_event(http: Http, namespace: str) -> None:
@@ -134,7 +135,7 @@ def test_send_initial_events(http: Http, namespace: str) -> None:
     params = {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan", "allowWatchBookmarks": "true"}
     with http.watch(base, params) as stream:
         events = stream.collect(lambda ev: any(e["type"] == "BOOKMARK" for e in ev))
-    assert names(events, "ADDED") == ["i1"]
+    assert names(events, "ADDED") == ["i1", "kube-root-ca.crt"]  # the root-CA ConfigMap is in every namespace
     assert events[-1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
 
@@ -154,8 +155,8 @@ def test_namespaced_watch_ignores_other_namespaces(http: Http, namespace: str) -
     with http.watch(base) as stream:
         http.post(other, _cm(f"elsewhere-{namespace}"))
         http.post(base, _cm("here"))
-        events = stream.collect(lambda ev: len(ev) >= 1)
-    assert names(events) == ["here"]
+        events = stream.collect(lambda ev: "here" in names(ev))
+    assert names(events) == ["kube-root-ca.crt", "here"]  # the root-CA ConfigMap is in every namespace
 
 
 def test_drop_watches(http: Http, namespace: str) -> None:
@@ -174,3 +175,20 @@ def test_table_watch_for_kubectl_get_w(http: Http, namespace: str, widget_crd: d
         events = stream.collect(lambda ev: len(ev) >= 1)
     assert events[0]["object"]["kind"] == "Table"
     assert events[0]["object"]["rows"][0]["cells"][0] == "tw"
+
+
+def test_watch_response_starts_before_the_first_event(http: Http, namespace: str) -> None:
+    """kube-apiserver writes and flushes the 200 response headers as soon as a watch starts; clients
+    get the response object before any event (the official client's informer needs it to stop a quiet
+    watch). A watch from the current version with nothing to send still answers at once."""
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    rv = http.get(base).json()["metadata"]["resourceVersion"]
+    began = time.monotonic()
+    response = http.session.get(
+        http.base + base, params={"watch": "true", "resourceVersion": rv}, stream=True, timeout=(2, 2)
+    )
+    try:
+        assert response.status_code == 200
+        assert time.monotonic() - began < 2
+    finally:
+        response.close()
