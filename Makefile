@@ -34,6 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mlaiops crds --check >/dev/null
 	$(BIN)/mlaiops docs --check >/dev/null
+	$(BIN)/mlaiops metrics-doc --check >/dev/null
 
 # Types and layers (becomes part of lint once the planners land).
 lint-types: $(STAMP)
