@@ -100,8 +100,11 @@ class LeaderElector:
     async def _attempt(self) -> bool:
         try:
             return await self.try_acquire_or_renew()
-        except LeaseNamespaceMissing:
-            raise
+        except LeaseNamespaceMissing as error:
+            if not self.leading:  # standing for election: retrying cannot help, the caller says how to fix it
+                raise
+            self._warn(str(error))  # leading: the watchdog's renew deadline decides
+            return False
         except ApiException as error:  # the API server refuses: one line, never the HTTP headers
             message = api_error(error)
             if error.status == 403:
