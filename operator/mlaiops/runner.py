@@ -166,7 +166,13 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(operate(settings))
-    except (ConfigException, ClusterUnreachable, LeaseNamespaceMissing, IdentityInUse) as error:
+    except ConfigException as error:
+        print(
+            f"mlaiops run: no usable kubeconfig ({error}): set KUBECONFIG or `kubectl config use-context`",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except (ClusterUnreachable, LeaseNamespaceMissing, IdentityInUse) as error:
         print(f"mlaiops run: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except OSError as error:
