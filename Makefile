@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mlaiops crds --check >/dev/null
 	$(BIN)/mlaiops docs --check >/dev/null
+	$(BIN)/mlaiops metrics-doc --check >/dev/null
 	PYTHONPATH=operator $(BIN)/mypy
 	PYTHONPATH=operator:sandbox $(BIN)/lint-imports
 

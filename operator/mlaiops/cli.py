@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlaiops.runner",
     "mlaiops.crdgen",
     "mlaiops.apidocs",
+    "mlaiops.metricsdoc",
     "mlaiops.runtime.train",
     "mlaiops.detection.cli",
     "mlaiops.runtime.serve",

@@ -6,6 +6,8 @@ to whatever needs it, never read from the environment deep inside the code.
 
 from __future__ import annotations
 
+import getpass
+import ipaddress
 import os
 import re
 import socket
@@ -15,6 +17,32 @@ from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mlaiops import __version__
+
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def in_pod() -> bool:
+    """Whether this process runs in a Kubernetes pod (the kubelet sets the variable, mounts the token)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) or os.path.exists(SERVICE_ACCOUNT_TOKEN)
+
+
+def default_bind_address() -> str:
+    """Every interface in a pod (the kubelet and Prometheus reach it there), loopback on a laptop."""
+    return "0.0.0.0" if in_pod() else "127.0.0.1"
+
+
+def default_identity() -> str:
+    """``<hostname>_<pid>`` in a pod; ``<user>@<hostname>`` outside one, so that a restarted local
+    operator renews its own Lease at once instead of waiting for it to expire (a lock file keeps a
+    second process with the same identity from running beside it: ``mlaiops.leader.identity``)."""
+    host = socket.gethostname()
+    if in_pod():
+        return f"{host}_{os.getpid()}"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (e.g. an arbitrary uid in a container)
+        user = str(os.getuid())
+    return f"{user}@{host}"
 
 
 class Settings(BaseSettings):
@@ -47,10 +75,11 @@ class Settings(BaseSettings):
     )
     """Namespace of the Lease: MLAIOPS_LEASE_NAMESPACE, else POD_NAMESPACE (downward API), else mlaiops-system."""
     identity: str = Field(
-        default_factory=lambda: f"{socket.gethostname()}_{os.getpid()}",
+        default_factory=default_identity,
         validation_alias=AliasChoices("MLAIOPS_IDENTITY", "POD_NAME"),
     )
-    """This replica's name in the Lease: MLAIOPS_IDENTITY, else POD_NAME, else <hostname>_<pid>."""
+    """This replica's name in the Lease: MLAIOPS_IDENTITY, else POD_NAME, else <hostname>_<pid> in a pod and
+    <user>@<hostname> outside one."""
     lease_duration: int = Field(default=15, ge=1, le=3600)
     """Seconds a standby waits after the last renewal it saw before taking the lease over."""
     renew_deadline: float = Field(default=10.0, gt=0)
@@ -61,14 +90,16 @@ class Settings(BaseSettings):
     """Image that runs the built-in model server and trainer."""
     reconcile_interval: float = Field(default=5.0, gt=0, le=300)
     """Seconds between two reconciles of a ModelDeployment (its analysis runs on its own interval)."""
+    bind_address: str = Field(default_factory=default_bind_address)
+    """Address the health, metrics and webhook ports bind: 0.0.0.0 in a pod, 127.0.0.1 outside one."""
     health_port: int = Field(default=8080, ge=1, le=65535)
     """Port of the liveness endpoint (/healthz)."""
-    metrics_port: int = Field(default=9090, ge=0, le=65535)
-    """Port of the operator's own /metrics; 0 disables it."""
+    metrics_port: int = Field(default=8383, ge=0, le=65535)
+    """Port of the operator's own /metrics (not 9090, Prometheus's own); 0 disables it."""
     webhook_port: int = Field(default=0, ge=0, le=65535)
     """Port of the validating admission webhook (HTTPS); 0 disables it."""
-    webhook_listen: str = "0.0.0.0"
-    """Address the webhook listens on."""
+    webhook_listen: str = ""
+    """Address the webhook listens on; empty: bind_address."""
     webhook_host: str | None = None
     """Host name the API server uses to reach the webhook (managed mode)."""
     webhook_cert_file: str | None = None
@@ -163,6 +194,21 @@ class Settings(BaseSettings):
             except ValueError as error:
                 raise ValueError(f"invalid CIDR {cidr!r}: {error}") from None
         return value
+
+    @field_validator("bind_address")
+    @classmethod
+    def _valid_address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"bind_address must be an IP address (127.0.0.1, 0.0.0.0, ...), got {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _listen_default(self) -> Settings:
+        if not self.webhook_listen:
+            self.webhook_listen = self.bind_address
+        return self
 
     @model_validator(mode="after")
     def _receiver_tls(self) -> Settings:

@@ -60,6 +60,8 @@ def test_rule_goes_pending_then_firing_then_resolves(cluster: Cluster, knob: tup
         lambda: (s := status(cluster, namespace)).get("state") == "Normal" and s, timeout=60, what="Normal with data"
     )
     assert normal["series"][0]["value"] == 10 and normal["series"][0]["labels"]["pod"].startswith("exporter-")
+    warm = next(c for c in normal["conditions"] if c["type"] == "WarmStart")  # says whether it learned
+    assert warm["reason"] in ("Loaded", "NoHistory") and (warm["status"] == "True") == (warm["reason"] == "Loaded")
     firings = normal.get("firings") or 0
     value.write_text("100")
     seen: set[str] = set()

@@ -215,13 +215,13 @@ def test_rollback_sets_the_annotation_and_the_operator_takes_it(
     assert f"├── Rollback:  {value} (taken)" in mlaiops(cluster, plugin_bin, "status", "-n", NS).stdout
 
     wrong = mlaiops(cluster, plugin_bin, "rollback", "ar/value-high", "-n", NS)
-    assert wrong.returncode == 1 and "expected TYPE/NAME with TYPE one of md" in wrong.stderr
-    missing = mlaiops(cluster, plugin_bin, "rollback", "md/nope", "-n", NS)
+    assert wrong.returncode == 1 and "expected NAME or TYPE/NAME with TYPE one of md" in wrong.stderr
+    missing = mlaiops(cluster, plugin_bin, "rollback", "nope", "-n", NS)  # a bare name
     assert missing.returncode == 1 and "ModelDeployment 'nope' not found in namespace 'plugin'" in missing.stderr
 
 
 def test_retrain_starts_a_run_and_approve_promotes_it(cluster: Cluster, setup: Path, plugin_bin: Path) -> None:
-    result = mlaiops(cluster, plugin_bin, "retrain", "rtp/fraud-retrain", "--reason", "e2e", "-n", NS)
+    result = mlaiops(cluster, plugin_bin, "retrain", "fraud-retrain", "--reason", "e2e", "-n", NS)  # a bare name
     assert result.returncode == 0, result.stderr
     value = annotations(cluster, "retrainpolicies", "fraud-retrain")["mlaiops.dev/retrain"]
     assert re.fullmatch(r"e2e@\d{8}T\d{6}Z", value)
@@ -292,6 +292,8 @@ def test_incidents_list_and_describe_the_remediated_incident(cluster: Cluster, f
     for reason in ("AnomalyFiring", "step add-one Succeeded", "AnomalyResolved"):
         assert reason in timeline, text
     assert timeline.index("AnomalyFiring") < timeline.index("step add-one Succeeded")
+    bare = mlaiops(cluster, plugin_bin, "incidents", name, "-n", NS)  # what users type first
+    assert bare.returncode == 0 and f"Name:       {name}" in bare.stdout, bare.stderr
 
     tree = mlaiops(cluster, plugin_bin, "status", "md/fraud", "-n", NS).stdout
     assert f"Incident {name}  " in tree

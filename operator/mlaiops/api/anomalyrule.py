@@ -198,4 +198,5 @@ class AnomalyRuleStatus(ApiModel):
     message: str | None = None
     """Why the rule is in Error or NoData."""
     conditions: Conditions | None = None
-    """Ready, Firing."""
+    """Ready, Firing, and WarmStart: True (Loaded) when the detector learned from fitWindow's history, False
+    with the reason (QueryFailed, NoHistory) when it started without it."""

@@ -24,7 +24,7 @@ from mlaiops.api.common import seconds
 from mlaiops.controllers.common import InvalidSpec, parse_spec, parse_status, status_patch
 from mlaiops.detection.events import BUS, AnomalyEvent
 from mlaiops.detection.joins import RangeResult, entity, join_history, join_samples, key_of, queries_of
-from mlaiops.detection.rule_status import apply_results, condition, evaluated_conditions
+from mlaiops.detection.rule_status import WarmStart, apply_results, condition, evaluated_conditions, with_warm_start
 from mlaiops.detection.rules import RuleEvaluator, SeriesResult, finite
 from mlaiops.kube import Kube
 from mlaiops.metrics import operator as operator_metrics
@@ -37,6 +37,7 @@ MAX_HISTORY_POINTS = 10_000  # Prometheus refuses range queries over 11,000 poin
 # the other controllers' handlers never starve each other.
 EVALUATORS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rule")
 INVALID_SPEC_RETRY = 10.0  # seconds between two looks at a rule whose spec does not parse
+WARM_START_RETRY = 60.0  # seconds before a warm start that failed is tried again (else: at the next refit)
 
 
 def target_busy(kube: Kube, spec: AnomalyRuleSpec, namespace: str) -> bool:
@@ -47,12 +48,21 @@ def target_busy(kube: Kube, spec: AnomalyRuleSpec, namespace: str) -> bool:
     return bool(((md or {}).get("status") or {}).get("canaryModel"))
 
 
+def warm_start_step(spec: AnomalyRuleSpec) -> float:
+    """Seconds between two history points: the rule's interval, coarser when fitWindow would exceed the
+    points Prometheus returns per series, and never below its 1 ms resolution."""
+    return max(seconds(spec.interval), seconds(spec.fit_window) / MAX_HISTORY_POINTS, 0.001)
+
+
 def warm_start(
     prometheus: PrometheusProvider, evaluator: RuleEvaluator, spec: AnomalyRuleSpec, now: datetime, logger: Any
-) -> None:
-    """Learn from ``fitWindow`` of history before the first evaluation (queries joined per entity)."""
+) -> WarmStart:
+    """Learn from ``fitWindow`` of history before the first evaluation (queries joined per entity).
+
+    The outcome becomes the rule's WarmStart condition: a rule that starts blind must say so.
+    """
     window = seconds(spec.fit_window)
-    step = max(seconds(spec.interval), window / MAX_HISTORY_POINTS)
+    step = warm_start_step(spec)
     per_query: list[RangeResult] = []
     try:
         for query in queries_of(spec):
@@ -66,10 +76,13 @@ def warm_start(
             per_query.append(found)
     except ProviderError as error:
         logger.warning("warm start skipped: %s", error)
-        return
+        return WarmStart("QueryFailed", f"no warm start from fitWindow {spec.fit_window}: {error}")
     history = join_history(per_query)
     learned = evaluator.warm_start(history)
     logger.info("warm start: %d points of %d series over %s", learned, len(history), spec.fit_window)
+    if not learned:
+        return WarmStart("NoHistory", f"no points in the last {spec.fit_window}: the detector learns as it goes")
+    return WarmStart("Loaded", f"learned {learned} points of {len(history)} series over {spec.fit_window}")
 
 
 def current_samples(
@@ -169,8 +182,16 @@ class RuleLoop:
     name: str
     clients: Clients
     evaluator: RuleEvaluator | None = None
+    warm: WarmStart | None = None
     built_for: int = -1
     last_fit: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def _refit_due(self, spec: AnomalyRuleSpec, now: datetime) -> bool:
+        """Every ``fitEvery``; sooner after a warm start that failed (Prometheus may be back)."""
+        since = now - self.last_fit
+        if self.warm is not None and self.warm.reason == "QueryFailed":
+            return since >= timedelta(seconds=min(WARM_START_RETRY, seconds(spec.fit_every)))
+        return since >= timedelta(seconds=seconds(spec.fit_every))
 
     def tick(self, body: kopf.Body, meta: kopf.Meta, logger: Any) -> float:
         """One evaluation (blocking: Prometheus and API calls); returns the rule's interval in seconds."""
@@ -188,13 +209,13 @@ class RuleLoop:
             return INVALID_SPEC_RETRY
         if self.evaluator is None or self.built_for != generation:
             self.evaluator = RuleEvaluator(namespace, name, spec)
-            warm_start(self.clients.prometheus, self.evaluator, spec, now, logger)
+            self.warm = warm_start(self.clients.prometheus, self.evaluator, spec, now, logger)
             self.evaluator.restore([s for s in current.series or [] if s.state != "Normal"])
             self.built_for, self.last_fit = generation, now
             status.last_fit = now
-        elif now - self.last_fit >= timedelta(seconds=seconds(spec.fit_every)):
+        elif self._refit_due(spec, now):
             refit = RuleEvaluator(namespace, name, spec)
-            warm_start(self.clients.prometheus, refit, spec, now, logger)
+            self.warm = warm_start(self.clients.prometheus, refit, spec, now, logger)
             refit.restore(status.series or [])
             self.evaluator, self.last_fit, status.last_fit = refit, now, now
         if spec.suspend:
@@ -206,6 +227,7 @@ class RuleLoop:
                 self.clients, self.evaluator, spec, status, namespace, name, body, dict(meta.get("labels") or {}), now
             )
             status.conditions = evaluated_conditions(status, current.conditions, now, generation)
+        status.conditions = with_warm_start(status.conditions, self.warm, current.conditions, now, generation)
         write_status(self.clients.kube, namespace, name, status, current, logger)
         return seconds(spec.interval)
 

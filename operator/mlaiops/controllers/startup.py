@@ -36,4 +36,4 @@ def configure_kopf(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     # Sync handlers share kopf's executor, which defaults to cpu count + 4 threads; reconciles
     # mostly wait on the API server, so more threads keep a thousand timers on schedule.
     settings.execution.max_workers = 16
-    operator_metrics.serve(controller_settings().metrics_port)
+    operator_metrics.serve(controller_settings().metrics_port, controller_settings().bind_address)

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 
@@ -24,6 +25,37 @@ def condition(kind: str, value: bool, reason: str, message: str, now: datetime, 
         last_transition_time=now,
         observed_generation=generation,
     )
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """How the last fit on ``fitWindow`` went: Loaded (it learned), NoHistory, or QueryFailed."""
+
+    reason: Literal["Loaded", "NoHistory", "QueryFailed"]
+    message: str
+
+    @property
+    def loaded(self) -> bool:
+        return self.reason == "Loaded"
+
+
+def warm_start_condition(outcome: WarmStart, now: datetime, generation: int) -> Condition:
+    """WarmStart=True when the detector learned from history; False (with why) when it starts blind."""
+    return condition("WarmStart", outcome.loaded, outcome.reason, outcome.message, now, generation)
+
+
+def with_warm_start(
+    conditions: list[Condition] | None,
+    outcome: WarmStart | None,
+    previous: list[Condition] | None,
+    now: datetime,
+    generation: int,
+) -> list[Condition]:
+    """``conditions`` plus the WarmStart condition (replacing an older one), transition times kept."""
+    kept = [c for c in conditions or [] if c.type != "WarmStart"]
+    if outcome is not None:
+        kept.append(warm_start_condition(outcome, now, generation))
+    return keep_transition_times(kept, previous)
 
 
 def keep_transition_times(new: list[Condition], old: list[Condition] | None) -> list[Condition]:

@@ -21,9 +21,11 @@ from typing import Any
 from mlaiops.leader.client import LeaseClient
 from mlaiops.leader.elector import LeaderElector
 from mlaiops.leader.health import HealthServer
+from mlaiops.leader.identity import IdentityLock
 from mlaiops.leader.lease import Timing
+from mlaiops.leader.namespace import ensure_namespace
 from mlaiops.metrics import operator as operator_metrics
-from mlaiops.settings import Settings
+from mlaiops.settings import Settings, in_pod
 
 logger = logging.getLogger("mlaiops.leader")
 LOST_EXIT_CODE = 1
@@ -75,15 +77,25 @@ async def run_elected(
     """
     from mlaiops.kube import load_api_client
 
+    api = load_api_client()
+    lock = None
+    if not in_pod():  # a stable local identity: refuse a second live process that shares it
+        lock = IdentityLock(
+            settings.identity, f"{settings.lease_namespace}/{settings.lease_name}", api.configuration.host
+        )
+        lock.acquire()
+    if await asyncio.to_thread(ensure_namespace, api, settings.lease_namespace):
+        logger.info("created namespace %s for the leader Lease", settings.lease_namespace)
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)  # kopf installs its own once it runs
     forward = asyncio.create_task(_forward(stop_flag, stop)) if stop_flag is not None else None
 
-    operator_metrics.serve(settings.metrics_port)
-    elector = elector_for(settings, load_api_client())
-    health = HealthServer(settings.health_port, _health(elector))
+    operator_metrics.serve(settings.metrics_port, settings.bind_address)
+    elector = elector_for(settings, api)
+    health = HealthServer(settings.health_port, _health(elector), address=settings.bind_address)
     await health.start()
     logger.info("%s standing for lease %s/%s", settings.identity, settings.lease_namespace, settings.lease_name)
     webhook = asyncio.create_task(_standby_webhook(settings), name="standby webhook")
@@ -105,6 +117,8 @@ async def run_elected(
             forward.cancel()
         await health.stop()
         elector.lease.close()
+        if lock is not None:
+            lock.release()
 
 
 async def _standby_webhook(settings: Settings) -> None:

@@ -13,6 +13,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from kubernetes.client.exceptions import ApiException
+
 from mlaiops.leader.client import JSON, LeaseClient, LeaseConflict
 from mlaiops.leader.lease import (
     Decision,
@@ -26,6 +28,7 @@ from mlaiops.leader.lease import (
     released,
     renew_lost,
 )
+from mlaiops.leader.namespace import LeaseNamespaceMissing, api_error, missing_namespace_message
 
 logger = logging.getLogger("mlaiops.leader")
 
@@ -48,6 +51,7 @@ class LeaderElector:
         self.current: JSON | None = None  # the Lease as last read or written by us
         self.leading = False
         self.last_attempt = clock()
+        self._last_failure = ""
 
     @property
     def holder(self) -> str:
@@ -70,6 +74,10 @@ class LeaderElector:
                 self.current = await self.lease.create(record)
             except LeaseConflict:
                 return False
+            except ApiException as error:
+                if error.status == 404:  # its namespace is missing: retrying cannot help
+                    raise LeaseNamespaceMissing(missing_namespace_message(self.lease.namespace, error)) from None
+                raise
             self.observation = Observation(record, now)
             return True
         record = LeaseRecord.from_spec(current.get("spec"))
@@ -92,15 +100,39 @@ class LeaderElector:
     async def _attempt(self) -> bool:
         try:
             return await self.try_acquire_or_renew()
-        except Exception as error:  # the API server is unreachable or refuses: try again later
-            logger.warning("leader election attempt failed: %s", error)
+        except LeaseNamespaceMissing as error:
+            if not self.leading:  # standing for election: retrying cannot help, the caller says how to fix it
+                raise
+            self._warn(str(error))  # leading: the watchdog's renew deadline decides
             return False
+        except ApiException as error:  # the API server refuses: one line, never the HTTP headers
+            message = api_error(error)
+            if error.status == 403:
+                message += (
+                    f"; grant get, create and update on leases in {self.lease.namespace} "
+                    "(manifests/rbac.yaml) or pass --no-leader-elect"
+                )
+            self._warn(message)
+            return False
+        except Exception as error:  # the API server is unreachable: try again later
+            self._warn(str(error))
+            return False
+
+    def _warn(self, message: str) -> None:
+        """A failed attempt once at WARNING; the same failure every retry period after that at DEBUG."""
+        logger.log(
+            logging.DEBUG if message == self._last_failure else logging.WARNING,
+            "leader election attempt failed: %s",
+            message,
+        )
+        self._last_failure = message
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Try every retry period until we lead (True) or ``stop`` is set (False)."""
         announced = ""
         while not stop.is_set():
             if await self._attempt():
+                self._last_failure = ""
                 self._set_leading(True)
                 return True
             if self.holder and self.holder != announced:

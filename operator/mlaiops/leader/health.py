@@ -13,7 +13,9 @@ from aiohttp import web
 
 
 class HealthServer:
-    def __init__(self, port: int, status: Callable[[], tuple[bool, dict[str, Any]]], address: str = "0.0.0.0") -> None:
+    def __init__(
+        self, port: int, status: Callable[[], tuple[bool, dict[str, Any]]], address: str = "127.0.0.1"
+    ) -> None:
         self.port = port
         self.address = address
         self.status = status

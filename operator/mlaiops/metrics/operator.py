@@ -88,7 +88,7 @@ def record_rollout_event(namespace: str, name: str, reason: str) -> None:
 _SERVED: set[tuple[str, int]] = set()
 
 
-def serve(port: int, address: str = "0.0.0.0") -> None:
+def serve(port: int, address: str = "127.0.0.1") -> None:
     """Expose the registry on ``port`` (a daemon thread) once per process; port 0 disables it.
 
     A standby replica serves it before it is elected; kopf's startup asks again once it leads.

@@ -6,8 +6,11 @@ operator's event loop never blocks on a slow Prometheus.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import json
 import math
+import re
 from datetime import datetime
 
 import numpy as np
@@ -22,6 +25,33 @@ from mlaiops.metrics.provider import ProviderError, Sample, Series
 def _number(text: str) -> float:
     """Prometheus sends values as strings, including NaN and +Inf."""
     return float(text)
+
+
+def step_param(step_seconds: float) -> str:
+    """A range query's ``step`` as whole milliseconds (``8640ms``), which Prometheus always parses.
+
+    Prometheus reads ``step`` as a float of seconds or as its duration syntax, which has no
+    fractions: ``8.64s`` is refused ("cannot parse"). Rounding up never asks for more points.
+    """
+    if not math.isfinite(step_seconds) or step_seconds <= 0:
+        raise ValueError(f"a range query's step must be a positive number of seconds, got {step_seconds!r}")
+    return f"{max(1, math.ceil(round(step_seconds * 1000, 6)))}ms"
+
+
+_BODY = re.compile(r"^HTTP Status Code (\d+) \((b'.*'|b\".*\")\)$", re.DOTALL)
+
+
+def _reason(error: Exception) -> str:
+    """Prometheus's own error text ("parse error at char 5: ...") instead of the client's raw bytes."""
+    text = str(error)
+    found = _BODY.match(text)
+    if not found:
+        return text
+    try:
+        body = json.loads(ast.literal_eval(found.group(2)))
+        return f"{body.get('errorType', 'error')}: {body['error']} (HTTP {found.group(1)})"
+    except (ValueError, SyntaxError, KeyError, TypeError, AttributeError):
+        return text
 
 
 class PrometheusProvider:
@@ -39,7 +69,7 @@ class PrometheusProvider:
         try:
             result = self._client.custom_query(query, params=params)
         except (PrometheusApiClientException, requests.RequestException, ValueError) as error:
-            raise ProviderError(f"prometheus query failed: {error}") from error
+            raise ProviderError(f"prometheus query failed: {_reason(error)}") from error
         if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
             return [Sample({}, _number(result[1]), float(result[0]))]  # scalar result
         samples = []
@@ -50,11 +80,11 @@ class PrometheusProvider:
 
     def range_sync(self, query: str, start: datetime, end: datetime, step_seconds: float) -> list[Series]:
         """``range`` for callers already on a worker thread."""
-        step = f"{max(step_seconds, 0.001):g}s"
+        step = step_param(step_seconds)
         try:
             result = self._client.custom_query_range(query, start_time=start, end_time=end, step=step)
         except (PrometheusApiClientException, requests.RequestException, ValueError) as error:
-            raise ProviderError(f"prometheus range query failed: {error}") from error
+            raise ProviderError(f"prometheus range query failed: {_reason(error)}") from error
         series = []
         for item in result:
             points = item.get("values", [])

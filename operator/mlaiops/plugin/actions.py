@@ -7,6 +7,7 @@ plugin and a playbook send the same annotation; only the errors are turned into 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from mlaiops import kube_requests
 from mlaiops.api.annotations import APPROVE_ANNOTATION, RETRAIN_ANNOTATION, ROLLBACK_ANNOTATION
+from mlaiops.api.common import DNS_SUBDOMAIN_PATTERN
 from mlaiops.plugin.cluster import Connection, PluginError
 
 JSON = dict[str, Any]
@@ -44,11 +46,16 @@ def send_request(connection: Connection, kind: str, name: str, reason: str) -> s
 
 
 def parse_ref(text: str, kinds: dict[str, str]) -> tuple[str, str]:
-    """``md/fraud`` -> (``ModelDeployment``, ``fraud``); ``kinds`` maps accepted prefixes to the kind."""
+    """``md/fraud`` or a bare ``fraud`` -> (``ModelDeployment``, ``fraud``); ``kinds`` maps accepted prefixes
+    to the one kind the command acts on, so a bare name is never ambiguous."""
+    accepted = ", ".join(sorted({p for p in kinds if "." not in p}))
     prefix, slash, name = text.partition("/")
-    if not slash or not name or prefix.lower() not in kinds:
-        accepted = ", ".join(sorted({p for p in kinds if "." not in p}))
-        raise PluginError(f"expected TYPE/NAME with TYPE one of {accepted}, got {text!r}")
+    if not slash:
+        prefix, name = next(iter(kinds)), text
+    if not name or prefix.lower() not in kinds:
+        raise PluginError(f"expected NAME or TYPE/NAME with TYPE one of {accepted}, got {text!r}")
+    if not re.fullmatch(DNS_SUBDOMAIN_PATTERN, name) or len(name) > 253:
+        raise PluginError(f"{name!r} is not a valid object name (lowercase letters, digits, '-' and '.')")
     return kinds[prefix.lower()], name
 
 

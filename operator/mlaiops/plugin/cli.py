@@ -40,15 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common(False)
 
     status = sub.add_parser("status", parents=[common], help="a tree per ModelDeployment with what acts on it")
-    status.add_argument("name", nargs="?", help="only this ModelDeployment (md/NAME or NAME)")
+    status.add_argument("name", nargs="?", help="only this ModelDeployment (NAME or md/NAME)")
     status.add_argument("-o", "--output", choices=("text", "json"), default="text")
     status.set_defaults(func=cmd_status)
 
-    incidents = sub.add_parser("incidents", parents=[common], help="list incidents, or describe one")
+    incidents = sub.add_parser(
+        "incidents", parents=[common], help="list incidents, or describe one (incidents NAME = incidents describe NAME)"
+    )
     incidents.add_argument("-o", "--output", choices=("text", "json"), default="text")
     actions = incidents.add_subparsers(dest="incident_command", metavar="describe")
     describe = actions.add_parser("describe", parents=[common], help="one incident with its timeline")
-    describe.add_argument("incident", help="incident name (or execution id)")
+    describe.add_argument("incident", help="incident name, incident/NAME, or execution id")
     incidents.set_defaults(func=cmd_incidents)
 
     approve = sub.add_parser(
@@ -58,21 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     approve.set_defaults(func=cmd_approve)
 
     rollback = sub.add_parser("rollback", parents=[common], help="ask a ModelDeployment to roll back")
-    rollback.add_argument("target", metavar="md/NAME")
+    rollback.add_argument("target", metavar="NAME", help="the ModelDeployment (NAME or md/NAME)")
     rollback.add_argument("--reason", default="manual", help="why (recorded in status and events)")
     rollback.add_argument("--wait", action="store_true", help="wait until the operator has taken the request")
     rollback.add_argument("--timeout", type=float, default=60.0, help="seconds --wait waits (default 60)")
     rollback.set_defaults(func=cmd_rollback)
 
     retrain = sub.add_parser("retrain", parents=[common], help="ask a RetrainPolicy for a run")
-    retrain.add_argument("target", metavar="rtp/NAME")
+    retrain.add_argument("target", metavar="NAME", help="the RetrainPolicy (NAME or rtp/NAME)")
     retrain.add_argument("--reason", default="manual", help="why (recorded in the run)")
     retrain.add_argument("--wait", action="store_true", help="wait until the operator has started the run")
     retrain.add_argument("--timeout", type=float, default=60.0, help="seconds --wait waits (default 60)")
     retrain.set_defaults(func=cmd_retrain)
 
     plot = sub.add_parser("plot", parents=[common], help="draw an AnomalyRule's series, band, anomalies and actions")
-    plot.add_argument("target", metavar="ar/NAME")
+    plot.add_argument("target", metavar="NAME", help="the AnomalyRule (NAME or ar/NAME)")
     plot.add_argument("-o", "--output", required=True, help="PNG file to write")
     plot.add_argument("--since", default="1h", help="window ending now, e.g. 15m, 1h (default 1h)")
     plot.add_argument(
@@ -132,7 +134,10 @@ def cmd_incidents(args: argparse.Namespace) -> int:
         print(f"note: {incidents.NOT_INSTALLED}", file=sys.stderr)
         rows = incidents.from_playbooks(connection.list("RemediationPlaybook"))
     if args.incident_command == "describe":
-        row = next((r for r in rows if r["name"] == args.incident), None)
+        wanted = (
+            args.incident.split("/", 1)[1] if args.incident.startswith(("incident/", "incidents/")) else args.incident
+        )
+        row = next((r for r in rows if r["name"] == wanted), None)
         if row is None:
             raise PluginError(f"incident {args.incident!r} not found in {_scope(connection)}")
         if args.output == "json":
@@ -242,8 +247,34 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+VALUED_FLAGS = {"--kubeconfig", "--context", "-n", "--namespace", "-o", "--output"}
+
+
+def bare_incident(argv: Sequence[str]) -> list[str]:
+    """``incidents NAME`` means ``incidents describe NAME``: the word users type first."""
+    words = list(argv)
+    positions = _positionals(words)
+    if len(positions) >= 2 and words[positions[0]] == "incidents" and words[positions[1]] != "describe":
+        words.insert(positions[1], "describe")
+    return words
+
+
+def _positionals(words: list[str]) -> list[int]:
+    """Indexes of the words that are neither flags nor the values of flags."""
+    found, index = [], 0
+    while index < len(words):
+        word = words[index]
+        if word in VALUED_FLAGS:
+            index += 2
+            continue
+        if not word.startswith("-"):
+            found.append(index)
+        index += 1
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(bare_incident(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args) or 0)
     except PluginError as error:

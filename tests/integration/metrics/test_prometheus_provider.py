@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mlaiops_sandbox.runtime.prometheus import Prometheus
 
@@ -91,3 +92,29 @@ def test_unreachable_prometheus_is_a_provider_error(tmp_path: Path) -> None:
     with pytest.raises(ProviderError):
         asyncio.run(provider.instant("up"))
     assert not asyncio.run(provider.is_online())
+
+
+@pytest.mark.parametrize(("step", "window"), [(8.64, 86400), (60.48, 7 * 86400), (0.36, 3600)])
+def test_fractional_steps_are_accepted(prometheus: Prometheus, step: float, window: int) -> None:
+    """Steps with a fraction of a second (fitWindow / 10,000 points) once came back "cannot parse"."""
+    provider = PrometheusProvider(prometheus.url)
+    (series,) = asyncio.run(provider.range('model_latency_seconds{track="stable"}', at(NOW - window), at(NOW), step))
+    assert len(series.values) > 0
+    assert np.allclose(np.diff(series.timestamps), step, atol=0.001)
+
+
+def test_a_rule_warm_starts_from_a_day_of_history_at_a_short_interval(prometheus: Prometheus) -> None:
+    import logging
+
+    from mlaiops.api.anomalyrule import AnomalyRuleSpec
+    from mlaiops.controllers.anomalyrule import warm_start
+    from mlaiops.detection.rules import RuleEvaluator
+
+    spec = AnomalyRuleSpec.model_validate(
+        {"query": "model_latency_seconds", "interval": "5s", "fitWindow": "1d", "detector": {"type": "zscore"}}
+    )
+    outcome = warm_start(
+        PrometheusProvider(prometheus.url), RuleEvaluator("ns", "r", spec), spec, at(NOW), logging.getLogger("t")
+    )
+    assert outcome.reason == "Loaded", outcome.message
+    assert "of 2 series over 1d" in outcome.message

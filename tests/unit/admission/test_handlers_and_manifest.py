@@ -32,13 +32,17 @@ def _unreachable() -> PrometheusParser:
 def test_webhook_is_off_unless_a_port_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PORT", "LISTEN", "HOST", "CERT_FILE", "KEY_FILE", "INSECURE", "MANAGED"):
         monkeypatch.delenv(f"MLAIOPS_WEBHOOK_{name}", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setattr("mlaiops.settings.SERVICE_ACCOUNT_TOKEN", "/nonexistent/token")
     assert not admission.webhook_config().enabled
     monkeypatch.setenv("MLAIOPS_WEBHOOK_PORT", "9443")
     monkeypatch.setenv("MLAIOPS_WEBHOOK_MANAGED", "true")
     monkeypatch.setenv("MLAIOPS_WEBHOOK_CERT_FILE", "/certs/tls.crt")
     config = admission.webhook_config()
     assert config.enabled and config.port == 9443 and config.managed and config.cert_file == "/certs/tls.crt"
-    assert config.listen == "0.0.0.0" and not config.insecure
+    assert config.listen == "127.0.0.1" and not config.insecure  # outside a pod: loopback only
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    assert admission.webhook_config().listen == "0.0.0.0"  # in a pod: where the Service reaches it
     server = admission.server(config)
     assert isinstance(server, kopf.WebhookServer) and server.port == 9443 and server.certfile == "/certs/tls.crt"
 

@@ -39,9 +39,21 @@ def test_parse_ref_accepts_short_and_long_names() -> None:
     assert parse_ref("ar/x", ANOMALY_RULE) == ("AnomalyRule", "x")
 
 
-@pytest.mark.parametrize("text", ["fraud", "ar/fraud", "md/", "/fraud"])
-def test_parse_ref_rejects_other_kinds_and_bare_names(text: str) -> None:
-    with pytest.raises(PluginError, match="expected TYPE/NAME with TYPE one of md, modeldeployment"):
+def test_a_bare_name_is_the_commands_one_kind() -> None:
+    assert parse_ref("fraud", MODEL_DEPLOYMENT) == ("ModelDeployment", "fraud")
+    assert parse_ref("fraud-retrain", RETRAIN_POLICY) == ("RetrainPolicy", "fraud-retrain")
+    assert parse_ref("x.y", ANOMALY_RULE) == ("AnomalyRule", "x.y")
+
+
+@pytest.mark.parametrize("text", ["ar/fraud", "md/", "/fraud", ""])
+def test_parse_ref_rejects_other_kinds_and_empty_names(text: str) -> None:
+    with pytest.raises(PluginError, match="expected NAME or TYPE/NAME with TYPE one of md, modeldeployment"):
+        parse_ref(text, MODEL_DEPLOYMENT)
+
+
+@pytest.mark.parametrize("text", ["Fraud", "md/fr aud", "md/b/c", "md/-x"])
+def test_parse_ref_rejects_names_kubernetes_would_refuse(text: str) -> None:
+    with pytest.raises(PluginError, match="is not a valid object name"):
         parse_ref(text, MODEL_DEPLOYMENT)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlaiops.plugin.cli import build_parser, main
+from mlaiops.plugin.cli import bare_incident, build_parser, main
 from tests.unit.plugin.test_cluster import kubeconfig
 
 
@@ -26,7 +26,7 @@ def test_connection_flags_are_accepted_before_and_after_the_subcommand() -> None
 
 def test_bad_arguments_fail_before_any_request(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rollback", "deploy/web"]) == 1
-    assert "expected TYPE/NAME with TYPE one of md, modeldeployment" in capsys.readouterr().err
+    assert "expected NAME or TYPE/NAME with TYPE one of md, modeldeployment" in capsys.readouterr().err
     assert main(["plot", "ar/x", "-o", "x.png", "--prometheus-url", "http://p", "--since", "soon"]) == 1
     assert "--since: invalid duration 'soon'" in capsys.readouterr().err
 
@@ -38,3 +38,24 @@ def test_an_unreachable_api_server_is_one_line_and_exit_1(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert err.startswith("error: cannot reach the API server") and err.count("\n") == 1
     assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["incidents", "inc-1"], ["incidents", "describe", "inc-1"]),
+        (["incidents", "-n", "ns", "inc-1"], ["incidents", "-n", "ns", "describe", "inc-1"]),
+        (["-n", "incidents", "incidents", "x"], ["-n", "incidents", "incidents", "describe", "x"]),
+        (["incidents", "describe", "inc-1"], ["incidents", "describe", "inc-1"]),
+        (["incidents", "-o", "json"], ["incidents", "-o", "json"]),
+        (["incidents", "-A"], ["incidents", "-A"]),
+        (["status", "incidents"], ["status", "incidents"]),
+        (
+            ["--context", "c", "incidents", "--kubeconfig", "k", "inc-1"],
+            ["--context", "c", "incidents", "--kubeconfig", "k", "describe", "inc-1"],
+        ),
+    ],
+)
+def test_incidents_name_means_describe(argv: list[str], expected: list[str]) -> None:
+    assert bare_incident(argv) == expected
+    build_parser().parse_args(bare_incident(argv))  # parses

@@ -1,0 +1,92 @@
+"""`mlaiops run` from a laptop: it creates the Lease's namespace or says in one line what is missing,
+a taken port is one line and exit status 3, and a restarted operator takes its own Lease back at once."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from mlaiops_sandbox.cluster import Sandbox
+from mlaiops_sandbox.testing import Kubectl, OperatorProcess, wait_for
+from mlaiops_sandbox.testing.plugin import operator_kubeconfig
+
+pytestmark = pytest.mark.e2e
+
+
+def local_operator(kubeconfig: Path, log: Path, lease_namespace: str, **env: str) -> OperatorProcess:
+    """As a user starts it: no POD_NAME, default identity, the Lease namespace of the test."""
+    return OperatorProcess(
+        kubeconfig,
+        None,
+        log,
+        identity=None,
+        args=("-A",),
+        extra_env={"MLAIOPS_LEASE_NAMESPACE": lease_namespace, **env},
+    )
+
+
+def leads(operator: OperatorProcess) -> bool:
+    url = f"http://127.0.0.1:{operator.env['MLAIOPS_HEALTH_PORT']}/healthz"
+    try:
+        return bool(json.loads(urllib.request.urlopen(url, timeout=2).read())["leader"])
+    except OSError:
+        return False
+
+
+def exit_status(operator: OperatorProcess, timeout: float = 30) -> int:
+    assert operator.process is not None
+    return operator.process.wait(timeout)
+
+
+def test_a_missing_lease_namespace_is_created_and_a_restart_leads_at_once(sandbox: Sandbox, tmp_path: Path) -> None:
+    namespace = f"lease-{uuid.uuid4().hex[:6]}"
+    operator = local_operator(sandbox.kubeconfig_path, tmp_path / "operator.log", namespace)
+    with operator:
+        wait_for(lambda: leads(operator), timeout=60, what="the local operator leads")
+        Kubectl(sandbox.kubeconfig_path).run("get", "namespace", namespace)
+        assert f"created namespace {namespace}" in operator.log.read_text()
+        operator.stop(kill=True)  # no release of the Lease: it still names us
+        started = time.monotonic()
+        operator.start()
+        wait_for(lambda: leads(operator), timeout=60, what="the restarted operator leads")
+        # Its identity is stable outside a pod: it renews its own Lease instead of waiting 15 s for it.
+        assert time.monotonic() - started < 10
+        second = local_operator(
+            sandbox.kubeconfig_path,
+            tmp_path / "second.log",
+            namespace,
+        ).start()
+        assert exit_status(second) == 2
+        assert "MLAIOPS_IDENTITY" in second.log.read_text()
+
+
+def test_a_lease_it_may_not_touch_is_one_line_with_the_fix(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The ServiceAccount may use leases only in mlaiops-system: the refusal is said once, without headers."""
+    namespace = f"elsewhere-{uuid.uuid4().hex[:6]}"
+    Kubectl(sandbox.kubeconfig_path).ensure_namespace(namespace)
+    operator = local_operator(operator_kubeconfig(sandbox), tmp_path / "operator.log", namespace)
+    with operator:
+        wait_for(lambda: "--no-leader-elect" in operator.log.read_text(), timeout=30, what="the refusal")
+        time.sleep(5)  # two more retry periods
+        text = operator.log.read_text()
+    lines = [line for line in text.splitlines() if "leader election attempt failed" in line]
+    assert len(lines) == 1 and "(403)" in lines[0] and f"leases in {namespace}" in lines[0], text
+    assert "HTTP response headers" not in text and "Traceback" not in text
+
+
+def test_a_taken_port_is_one_line_and_exit_status_3(sandbox: Sandbox, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        operator = local_operator(
+            sandbox.kubeconfig_path, tmp_path / "operator.log", "mlaiops-system", MLAIOPS_METRICS_PORT=str(port)
+        ).start()
+        assert exit_status(operator) == 3
+    text = operator.log.read_text()
+    assert f"metrics port 127.0.0.1:{port} is already in use" in text and "Traceback" not in text
