@@ -48,7 +48,7 @@ test: setup lint
 
 # The quick loop: unit + integration (no closed-loop e2e), fewer Hypothesis examples.
 test-quick: setup
-	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -m "not e2e"
+	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -m "not e2e" -n 2 --dist loadgroup
 
 # Pure unit tests only: seconds, no servers.
 test-unit: $(STAMP)
