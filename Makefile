@@ -41,10 +41,11 @@ lint: $(STAMP)
 
 # Everything, every tier (the CI contract), in parallel: the e2e suite as two xdist groups (each on its
 # own worker, session cluster and operator) beside the unit and integration tiers on the other workers.
-# The e2e tests mostly wait on real time, so three workers fit two cores.
+# The e2e tests mostly wait on real time, so three workers fit two cores. In collection order the two e2e
+# groups are the first work units handed out, so they start at once and the other tiers fill in beside them.
 PYTEST_WORKERS ?= 3
 test: setup lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # The quick loop: unit + integration (no closed-loop e2e), fewer Hypothesis examples.
 test-quick: setup

@@ -27,21 +27,22 @@ TIERS = {"unit": "unit", "integration": "integration", "e2e": "e2e"}
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "full"))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        path = Path(str(item.fspath)).relative_to(ROOT)
-        parts = path.parts
-        tier = TIERS.get(parts[1]) if len(parts) > 2 and parts[0] == "tests" else None
-        if tier == "e2e":
-            item.add_marker(pytest.mark.e2e)  # its xdist groups: tests/e2e/conftest.py
-            continue
-        if tier == "integration" or item.get_closest_marker("integration"):
-            item.add_marker(pytest.mark.integration)
-        elif tier == "unit":
-            item.add_marker(pytest.mark.unit)
-        # Under `pytest -n N --dist loadgroup` a module's tests stay together, in order, on one worker:
-        # some build on what an earlier test of their module created in a module-scoped cluster.
-        item.add_marker(pytest.mark.xdist_group(str(path)))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Tier markers from the folder, and (as each item is collected, before pytest-xdist reads them in
+    its own collection hook) the xdist group: under ``pytest -n N --dist loadgroup`` a module's tests
+    stay together, in order, on one worker, since some build on what an earlier test of their module
+    created in a module-scoped cluster or server."""
+    path = Path(str(item.fspath)).relative_to(ROOT)
+    parts = path.parts
+    tier = TIERS.get(parts[1]) if len(parts) > 2 and parts[0] == "tests" else None
+    if tier == "e2e":
+        item.add_marker(pytest.mark.e2e)  # its xdist groups: tests/e2e/conftest.py
+        return
+    if tier == "integration" or item.get_closest_marker("integration"):
+        item.add_marker(pytest.mark.integration)
+    elif tier == "unit":
+        item.add_marker(pytest.mark.unit)
+    item.add_marker(pytest.mark.xdist_group(str(path)))
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,16 @@ client and kubectl.
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from mlaiops_sandbox.cluster import Sandbox
 from mlaiops_sandbox.testing import OperatorProcess, free_port, wait_for
 from mlaiops_sandbox.testing import operator as harness_operator
 from mlaiops_sandbox.testing.plugin import Cluster, operator_for
@@ -24,6 +30,8 @@ COMPONENTS = ("components/webhook-self-signed",)
 WHOLE_SUITE = pytest.StashKey[bool]()
 # Files played on a cluster of their own when the suite runs in parallel.
 ISOLATED = ("test_faults.py", "test_demo_story.py")
+MAIN_GROUP, ISOLATED_GROUP = "e2e", "e2e-isolated"
+AUDIT_FIELDS = ("user", "verb", "group", "resource", "subresource", "namespace", "name", "code")
 
 __all__ = [
     "LEASE_NAMESPACE",
@@ -43,20 +51,70 @@ def operator_rbac() -> list[dict[str, Any]]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The least-privilege audit runs last, after every other test has driven the operator.
+    """The least-privilege audit runs last, after every other test has driven the operator."""
+    items.sort(key=lambda item: Path(str(item.fspath)).name == "test_least_privilege.py")
 
-    Under ``pytest -n N --dist loadgroup`` (what ``make test`` runs) the e2e suite is two xdist groups,
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (what ``make test`` runs) the e2e suite is two xdist groups,
     each played by one worker on its own session cluster and operator while other workers run the
     unit and integration tiers: the fault runs and the demo story (which stop Prometheus and inject
-    API faults for the whole operator, so they must not share it) and everything else.
-    """
-    items.sort(key=lambda item: Path(str(item.fspath)).name == "test_least_privilege.py")
-    here = Path(__file__).parent
-    for item in items:
-        path = Path(str(item.fspath))
-        if here in path.parents:
-            group = "e2e-isolated" if path.name in ISOLATED else "e2e"
-            item.add_marker(pytest.mark.xdist_group(group))
+    API faults for the whole operator, so they must not share it) and everything else."""
+    if Path(__file__).parent in Path(str(item.fspath)).parents:
+        item.add_marker(pytest.mark.xdist_group(group_of(item)))
+
+
+def group_of(item: pytest.Item) -> str:
+    return ISOLATED_GROUP if Path(str(item.fspath)).name in ISOLATED else MAIN_GROUP
+
+
+# --- the operator's requests on every e2e cluster, for the least-privilege audit ------------------------
+
+
+def shared_folder(factory: pytest.TempPathFactory) -> Path:
+    """A folder every xdist worker of this run sees (the parent of the workers' own temp folders)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def audit_file(factory: pytest.TempPathFactory, group: str) -> Path:
+    return shared_folder(factory) / f"operator-audit-{group}.json"
+
+
+def operator_records(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """The operator's audited requests on this cluster (what the least-privilege audit compares)."""
+    items = requests.get(f"{sandbox.api_url}/sandbox/audit", timeout=60).json()["items"]
+    return [{key: record[key] for key in AUDIT_FIELDS} for record in items if record["user"] == OPERATOR_USER]
+
+
+@pytest.fixture(autouse=True)
+def _audit_after_the_isolated_group(
+    request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """After the last test of the isolated group, its cluster's operator requests go to a shared file,
+    so the least-privilege audit (on the main group's cluster) judges the whole suite's use."""
+    yield
+    if group_of(request.node) != ISOLATED_GROUP:
+        return
+    folder = shared_folder(tmp_path_factory)
+    done = folder / f"done-{ISOLATED_GROUP}.txt"
+    with done.open("a") as log:
+        log.write(request.node.nodeid + "\n")
+    members = {item.nodeid for item in request.session.items if group_of(item) == ISOLATED_GROUP}
+    if members <= set(done.read_text().splitlines()):
+        audit_file(tmp_path_factory, ISOLATED_GROUP).write_text(json.dumps(operator_records(sandbox)))
+
+
+def wait_for_audit(factory: pytest.TempPathFactory, group: str, timeout: float = 900) -> list[dict[str, Any]]:
+    """The records another group's cluster left, waiting while that group still runs (bounded)."""
+    path = audit_file(factory, group)
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the {group} group left no operator audit in {timeout:.0f}s ({path})")
+        time.sleep(2)
+    records: list[dict[str, Any]] = json.loads(path.read_text())
+    return records
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -84,7 +84,9 @@ async def run_elected(
             settings.identity, f"{settings.lease_namespace}/{settings.lease_name}", api.configuration.host
         )
         lock.acquire()
-    if await asyncio.to_thread(ensure_namespace, api, settings.lease_namespace):
+    # The namespace a pod runs in exists (POD_NAMESPACE, from the downward API): no request, no RBAC for it.
+    runs_in_it = os.environ.get("POD_NAMESPACE") == settings.lease_namespace
+    if not runs_in_it and await asyncio.to_thread(ensure_namespace, api, settings.lease_namespace):
         logger.info("created namespace %s for the leader Lease", settings.lease_namespace)
 
     stop = asyncio.Event()
