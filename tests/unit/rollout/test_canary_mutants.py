@@ -7,15 +7,18 @@ that status, Events and ``kubectl mlaiops`` show. These tests state them for eac
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from mlaiops.api.modeldeployment import ModelDeploymentSpec
+from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelRef
 from mlaiops.resources.modelserver import ResolvedModel
-from mlaiops.rollout.canary import Plan
+from mlaiops.rollout.analysis import MetricOutcome
+from mlaiops.rollout.canary import Observed, Plan, _resolved, plan_rollout
 from tests.unit.rollout.test_canary import Cluster, make_spec
 
 V1 = ResolvedModel("file:///m/v1.joblib", "v1", "a" * 64)
 V2 = ResolvedModel("file:///m/v2.joblib", "v2", "b" * 64)
+V3 = ResolvedModel("file:///m/v3.joblib", "v3", "c" * 64)
 
 
 def snapshot(plan: Plan) -> dict[str, Any]:
@@ -1664,3 +1667,195 @@ def test_the_previous_status_is_never_changed() -> None:
     cluster.tick(V2)
     cluster.tick(V2, "Successful")
     assert previous.model_dump() == before
+
+
+TWO_METRICS = {
+    "interval": "30s",
+    "failureLimit": 0,
+    "consecutiveErrorLimit": 0,
+    "metrics": [
+        {"name": "request-success-rate", "thresholdRange": {"min": 0.99}},
+        {"name": "request-duration", "thresholdRange": {"max": 0.5}},
+    ],
+}
+THREE_STEPS = {
+    "canary": {"steps": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "5m"}, {"weight": 75, "pause": "1m"}]}
+}
+
+
+def drive(cluster: Cluster, outcomes: list[MetricOutcome] | None, desired: ResolvedModel = V2) -> Plan:
+    """One tick with explicit metric outcomes (Cluster.tick knows only one metric)."""
+    plan = plan_rollout(cluster.spec, cluster.status, desired, cluster.observed, cluster.now, 1, outcomes)
+    cluster.status = plan.status
+    cluster.plans.append(plan)
+    cluster.observed = Observed(plan.stable_replicas, plan.canary_replicas, plan.stable_replicas, plan.canary_replicas)
+    cluster.now += timedelta(seconds=30)
+    return plan
+
+
+def both(outcome: str, message: str = "") -> list[MetricOutcome]:
+    return [
+        MetricOutcome("request-success-rate", outcome, 0.5, message),
+        MetricOutcome("request-duration", outcome, 0.7, message),
+    ]
+
+
+def scenario_waiting_for_model() -> list[dict[str, Any]]:
+    return [snapshot(Cluster(make_spec()).tick(None))]
+
+
+def test_a_metric_record_takes_the_latest_phase_value_and_message() -> None:
+    """A metric that passed and then failed shows Failed, the new value and the new message."""
+    cluster = deployed(make_spec(analysis={**TWO_METRICS, "failureLimit": 3}))
+    drive(cluster, None)
+    drive(cluster, None)
+    drive(cluster, both("Successful", "fine"))
+    plan = drive(cluster, [MetricOutcome("request-success-rate", "Failed", 0.42, "0.42 below 0.99")])
+    record = next(r for r in plan.status.analysis or [] if r.name == "request-success-rate")
+    assert (record.phase, record.value, record.message) == ("Failed", 0.42, "0.42 below 0.99")
+    assert (record.successes, record.failures) == (1, 1)
+
+
+def test_passes_within_a_step_are_counted_one_by_one() -> None:
+    """Three passes in a step's 5m pause count three step successes."""
+    long_pause = {"canary": {"steps": [{"weight": 25, "pause": "5m"}, {"weight": 50, "pause": "1m"}]}}
+    cluster = deployed(make_spec(rollout=long_pause, analysis=TWO_METRICS))
+    drive(cluster, None)
+    drive(cluster, None)
+    for _ in range(3):
+        plan = drive(cluster, both("Successful"))
+    assert [r.step_successes for r in plan.status.analysis or []] == [3, 3]
+
+
+def test_each_step_waits_for_its_own_pause_and_counts_up() -> None:
+    """Three steps: step 1's 5m pause holds the canary although step 0 needed only 1m; then step 2 follows."""
+    cluster = deployed(make_spec(rollout=THREE_STEPS, analysis=TWO_METRICS))
+    drive(cluster, None)
+    drive(cluster, None)
+    steps = []
+    for _ in range(20):
+        plan = drive(cluster, both("Successful"))
+        steps.append(plan.status.current_step)
+    # 30 s ticks: step 0 (1m) advances a minute after its start, step 1 (5m) holds eleven ticks (its
+    # pause starts once its pods are ready), step 2 (1m) three, then promotion.
+    assert steps == [0] + [1] * 11 + [2] * 3 + [None] * 5
+    assert plan.status.stable_model is not None and plan.status.stable_model.version == "v2"
+
+
+def test_a_spec_with_fewer_steps_mid_rollout_still_plans() -> None:
+    """Removing steps during a canary does not crash: the canary uses the last remaining step."""
+    cluster = deployed(make_spec(rollout=THREE_STEPS))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    assert cluster.status is not None
+    cluster.status = cluster.status.model_copy(update={"current_step": 2})
+    cluster.spec = make_spec()  # two steps: 25% and 50%
+    plan = cluster.tick(V2)
+    assert plan.status.canary_weight == 50 and plan.canary_replicas == 2
+
+
+def test_a_new_model_during_a_canary_replaces_the_canary() -> None:
+    """v3 named while v2 is in its canary: v2 is aborted and v3's canary starts at once."""
+    cluster = deployed()
+    cluster.tick(V2)
+    plan = cluster.tick(V3)
+    assert [(e.reason, e.message) for e in plan.events] == [
+        ("CanaryAborted", "the spec changed during the rollout"),
+        ("CanaryStarted", "canary v3 next to v1"),
+    ]
+    assert plan.status.canary_model is not None and plan.status.canary_model.version == "v3"
+
+
+def test_held_without_inconclusive_metrics_is_still_progressing() -> None:
+    """After the pause with no pass yet and no Inconclusive metric, the step is simply progressing."""
+    cluster = deployed()
+    cluster.tick(V2)
+    for _ in range(4):
+        cluster.tick(V2)
+    assert cluster.condition("Progressing") == ("True", "CanaryProgressing")
+
+
+def test_several_metrics_are_listed_in_holds_failures_and_errors() -> None:
+    """Inconclusive, failing and erroring metrics are each listed by name, separated as written."""
+    cluster = deployed(make_spec(analysis={**TWO_METRICS, "failureLimit": 5}))
+    drive(cluster, None)
+    drive(cluster, None)
+    drive(cluster, both("Inconclusive"))
+    drive(cluster, both("Inconclusive"))
+    drive(cluster, both("Inconclusive"))
+    assert cluster.condition("Progressing") == ("True", "AnalysisInconclusive")
+    held = next(c for c in cluster.status.conditions or [] if c.type == "Progressing")  # type: ignore[union-attr]
+    assert held.message == "step held: no data for request-success-rate, request-duration"
+
+    cluster = deployed(make_spec(analysis=TWO_METRICS))
+    drive(cluster, None)
+    drive(cluster, None)
+    plan = drive(cluster, both("Error", "timeout"))
+    degraded = next(c for c in plan.status.conditions or [] if c.type == "Degraded")
+    assert (
+        degraded.message
+        == "metrics provider failing, rollout held: request-success-rate: timeout; request-duration: timeout"
+    )
+
+    cluster = deployed(make_spec(analysis=TWO_METRICS))
+    drive(cluster, None)
+    drive(cluster, None)
+    plan = drive(cluster, both("Failed", "bad"))
+    assert [e.message for e in plan.events] == [
+        "canary v2 failed analysis (request-success-rate: bad; request-duration: bad)"
+    ]
+
+
+def test_a_reference_without_a_version_resolves_to_nothing() -> None:
+    """A status reference missing its version (or URI) names no model that could be served."""
+    assert _resolved(ModelRef(storage_uri="file:///m/v1.joblib", version=None)) is None
+    assert _resolved(ModelRef(storage_uri=None, version="v1")) is None
+
+
+def test_the_previous_status_is_untouched_across_a_step_advance() -> None:
+    """Advancing a step resets per-step counters on a copy, never on the status passed in."""
+    cluster = deployed()
+    cluster.tick(V2)
+    cluster.tick(V2)
+    cluster.tick(V2, "Successful")
+    previous = cluster.status
+    assert previous is not None
+    before = previous.model_dump()
+    plan = cluster.tick(V2, "Successful")
+    assert plan.status.current_step == 1
+    assert previous.model_dump() == before
+
+
+WAITING_FOR_MODEL = [
+    {
+        "events": [],
+        "tracks": (None, 0, None, 0),
+        "status": {
+            "phase": "Pending",
+            "observedGeneration": 1,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "WaitingForModel",
+                    "message": "no model yet: the RetrainPolicy has not promoted one",
+                    "lastTransitionTime": "2026-11-27T12:00:00Z",
+                    "observedGeneration": 1,
+                },
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "WaitingForModel",
+                    "message": "nothing to roll out",
+                    "lastTransitionTime": "2026-11-27T12:00:00Z",
+                    "observedGeneration": 1,
+                },
+            ],
+        },
+    }
+]
+
+
+def test_waiting_for_model() -> None:
+    """Waiting for model: both conditions False with their reasons, times and generation, no tracks."""
+    assert scenario_waiting_for_model() == WAITING_FOR_MODEL
