@@ -2,7 +2,9 @@
 
 Mutation testing (benchmarks/mutation.py) showed that the behaviour tests in test_canary.py check
 the phase and the reasons but not the messages, timestamps, model digests or the analysis records
-that status, Events and ``kubectl mlaiops`` show. These tests state them for each way a rollout ends.
+that status, Events and ``kubectl mlaiops`` show. These tests state them for each way a rollout ends;
+the expected values were recorded from the planner as it stands and read over (a deliberate change
+updates them).
 """
 
 from __future__ import annotations
