@@ -11,7 +11,7 @@ test reaches counts as survived. Equivalent mutants come from ``benchmarks/mutat
 
 Why a scratch copy: mutmut names mutants after the file's path below ``src/`` (``mlaiops.rollout...``)
 and copies the tree into ``mutants/``; our package lives in ``operator/``. So each module gets its own
-scratch directory with ``src/mlaiops`` (a copy of ``operator/mlaiops``), ``tests/``, ``examples/`` and
+scratch directory with ``src/mlaiops`` (a copy of ``operator/mlaiops``), ``tests/``, ``examples/``, ``manifests/`` and
 ``crds/``, and a ``pyproject.toml`` whose ``[tool.mutmut]`` names that one file and its test folder.
 mutmut then runs each mutant only against the tests that reached the mutated function (it records
 which in one clean run), in forked workers: a whole run stays in minutes, not hours. Too slow for
@@ -90,13 +90,13 @@ def equivalents() -> dict[str, str]:
 def scratch_tree(workdir: Path, module: str, tests: list[str], workers: int) -> None:
     """Lay out a tree mutmut understands: src/mlaiops, tests, examples, crds and its config."""
     shutil.copytree(ROOT / "operator" / "mlaiops", workdir / "src" / "mlaiops", ignore=_ignore)
-    for name in ("tests", "examples", "crds"):
+    for name in ("tests", "examples", "crds", "manifests"):
         shutil.copytree(ROOT / name, workdir / name, ignore=_ignore)
     pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     config = {
         "source_paths": ["src"],
         "only_mutate": [f"src/mlaiops/{module}"],
-        "also_copy": ["examples", "crds"],
+        "also_copy": ["examples", "crds", "manifests"],
         "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q"],
         "use_git_change_detection": False,

@@ -163,6 +163,35 @@ def scenario_suspend_rule() -> dict[str, Any]:
     return trace(cluster, states + ticks(cluster, 10, 60, 10))
 
 
+def scenario_retry_returned_after_the_timeout() -> dict[str, Any]:
+    actions = [
+        {"name": "scale-out", "type": "scale", "scale": {"delta": 1}, "timeout": "1m"},
+        {"name": "bounce", "type": "restart"},
+    ]
+    cluster = Cluster(make_spec(actions))
+    cluster.handlers["scale-out"] = lambda step: Outcome(
+        "Retry", "API error 503", at=cluster.now + timedelta(seconds=90)
+    )
+    cluster.fire()
+    return trace(cluster, ticks(cluster, 10))
+
+
+def scenario_circuit_open_with_a_failed_notification() -> dict[str, Any]:
+    actions = [
+        {"name": "scale-out", "type": "scale", "scale": {"delta": 1}, "verify": {"within": "30s"}},
+        {"name": "page", "type": "notify", "notify": NOTIFY, "verify": {"within": "30s"}},
+    ]
+    spec = make_spec(
+        actions, guardrails={"cooldown": "0s", "maxExecutions": 10, "circuitBreaker": {"maxUnverified": 1}}
+    )
+    cluster = Cluster(spec)
+    cluster.handlers["notify"] = lambda step: Outcome("Failed", "webhook answered 500", at=cluster.now)
+    cluster.fire()
+    states = ticks(cluster, 31, 31, 31, 31)
+    cluster.resolve()
+    return trace(cluster, states + ticks(cluster, 60, 10))
+
+
 APPROVAL_EXPIRED = {
     "steps": [],
     "events": [
@@ -1852,3 +1881,299 @@ VERIFIED = {
 def test_verified() -> None:
     """Verified: every step, event, summary state and status field as below."""
     assert scenario_verified() == VERIFIED
+
+
+RETRY_RETURNED_AFTER_THE_TIMEOUT = {
+    "steps": [
+        (
+            "prepare",
+            "fix-20261127120000",
+            0,
+            "scale-out",
+            ("shop", "Deployment", "web"),
+            "playbook-fix-20261127120000",
+            {},
+            "",
+        ),
+        (
+            "act",
+            "fix-20261127120000",
+            0,
+            "scale-out",
+            ("shop", "Deployment", "web"),
+            "playbook-fix-20261127120000",
+            {"replicas": "3", "from": "2"},
+            "",
+        ),
+        (
+            "prepare",
+            "fix-20261127120000",
+            1,
+            "bounce",
+            ("shop", "Deployment", "web"),
+            "playbook-fix-20261127120000",
+            {},
+            "",
+        ),
+        (
+            "act",
+            "fix-20261127120000",
+            1,
+            "bounce",
+            ("shop", "Deployment", "web"),
+            "playbook-fix-20261127120000",
+            {"restartedAt": "2026-11-27T12:00:00+00:00"},
+            "",
+        ),
+    ],
+    "events": [
+        (
+            "Normal",
+            "ExecutionStarted",
+            "execution fix-20261127120000 on Deployment/web for shop/latency",
+            ("rule:shop/latency",),
+        ),
+        (
+            "Warning",
+            "StepFailed",
+            "fix-20261127120000 scale-out on Deployment/web: timed out: not finished within timeout 1m (API error 503)",
+            ("target:shop/Deployment/web",),
+        ),
+        (
+            "Normal",
+            "StepSucceeded",
+            "fix-20261127120000 bounce on Deployment/web: did bounce",
+            ("target:shop/Deployment/web",),
+        ),
+    ],
+    "states": ["Running"],
+    "status": {
+        "state": "Running",
+        "observedGeneration": 1,
+        "executions": [
+            {
+                "id": "fix-20261127120000",
+                "trigger": "rule:shop/latency",
+                "fingerprint": "fp1",
+                "incident": "web-20261127-120000-1a0339",
+                "target": "Deployment/web",
+                "state": "Verifying",
+                "reason": "Started",
+                "message": "started by shop/latency",
+                "since": "2026-11-27T12:00:00Z",
+                "startedAt": "2026-11-27T12:00:00Z",
+                "steps": [
+                    {
+                        "action": "scale-out",
+                        "target": "Deployment/web",
+                        "startedAt": "2026-11-27T12:00:00Z",
+                        "finishedAt": "2026-11-27T12:01:30Z",
+                        "result": "Failed",
+                        "message": "timed out: not finished within timeout 1m (API error 503)",
+                        "verified": False,
+                        "params": {"replicas": "3", "from": "2"},
+                    },
+                    {
+                        "action": "bounce",
+                        "target": "Deployment/web",
+                        "startedAt": "2026-11-27T12:00:00Z",
+                        "finishedAt": "2026-11-27T12:00:00Z",
+                        "result": "Succeeded",
+                        "message": "did bounce",
+                        "params": {"restartedAt": "2026-11-27T12:00:00+00:00"},
+                    },
+                ],
+            }
+        ],
+        "totalExecutions": 1,
+        "lastExecutionTime": "2026-11-27T12:00:00Z",
+        "lastAction": "bounce: Succeeded",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Ready",
+                "message": "",
+                "lastTransitionTime": "2026-11-27T12:00:00Z",
+                "observedGeneration": 1,
+            },
+            {
+                "type": "Suspended",
+                "status": "False",
+                "reason": "Active",
+                "message": "",
+                "lastTransitionTime": "2026-11-27T12:00:00Z",
+                "observedGeneration": 1,
+            },
+        ],
+    },
+}
+
+
+def test_retry_returned_after_the_timeout() -> None:
+    """Retry returned after the timeout: every step, event, summary state and status field as below."""
+    assert scenario_retry_returned_after_the_timeout() == RETRY_RETURNED_AFTER_THE_TIMEOUT
+
+
+CIRCUIT_OPEN_WITH_A_FAILED_NOTIFICATION = {
+    "steps": [
+        (
+            "prepare",
+            "fix-20261127120000",
+            0,
+            "scale-out",
+            ("shop", "Deployment", "web"),
+            "playbook-fix-20261127120000",
+            {},
+            "",
+        ),
+        (
+            "act",
+            "fix-20261127120000",
+            0,
+            "scale-out",
+            ("shop", "Deployment", "web"),
+            "playbook-fix-20261127120000",
+            {"replicas": "3", "from": "2"},
+            "",
+        ),
+        (
+            "prepare",
+            "fix-20261127120000",
+            1,
+            "page",
+            ("shop", "Deployment", "web"),
+            "playbook-fix-20261127120000",
+            {},
+            "",
+        ),
+        (
+            "act",
+            "fix-20261127120000",
+            1,
+            "page",
+            ("shop", "Deployment", "web"),
+            "playbook-fix-20261127120000",
+            {"restartedAt": "2026-11-27T12:00:31+00:00"},
+            "",
+        ),
+        (
+            "notify",
+            "fix-20261127120000",
+            1,
+            "page",
+            ("shop", "Deployment", "web"),
+            "playbook-fix-20261127120000",
+            {},
+            "RemediationPlaybook shop/fix suspended: 1 executions in a row did not resolve the anomaly on "
+            "Deployment/web",
+        ),
+    ],
+    "events": [
+        (
+            "Normal",
+            "ExecutionStarted",
+            "execution fix-20261127120000 on Deployment/web for shop/latency",
+            ("rule:shop/latency",),
+        ),
+        (
+            "Normal",
+            "StepSucceeded",
+            "fix-20261127120000 scale-out on Deployment/web: did scale-out",
+            ("target:shop/Deployment/web",),
+        ),
+        (
+            "Normal",
+            "StepSucceeded",
+            "fix-20261127120000 page on Deployment/web: did page",
+            ("target:shop/Deployment/web",),
+        ),
+        (
+            "Warning",
+            "ExecutionFailed",
+            "fix-20261127120000: none of the 2 steps resolved the anomaly",
+            ("rule:shop/latency",),
+        ),
+        ("Warning", "CircuitOpen", "1 executions in a row did not resolve the anomaly; playbook suspended", ()),
+    ],
+    "states": ["Running", "Running", "Suspended", "Suspended", "Suspended", "Suspended"],
+    "status": {
+        "state": "Suspended",
+        "observedGeneration": 1,
+        "executions": [
+            {
+                "id": "fix-20261127120000",
+                "trigger": "rule:shop/latency",
+                "fingerprint": "fp1",
+                "incident": "web-20261127-120000-1a0339",
+                "target": "Deployment/web",
+                "state": "Failed",
+                "reason": "Exhausted",
+                "message": "none of the 2 steps resolved the anomaly",
+                "since": "2026-11-27T12:00:00Z",
+                "startedAt": "2026-11-27T12:00:00Z",
+                "finishedAt": "2026-11-27T12:01:02Z",
+                "steps": [
+                    {
+                        "action": "scale-out",
+                        "target": "Deployment/web",
+                        "startedAt": "2026-11-27T12:00:00Z",
+                        "finishedAt": "2026-11-27T12:00:00Z",
+                        "result": "Succeeded",
+                        "message": "did scale-out",
+                        "verified": False,
+                        "params": {"replicas": "3", "from": "2"},
+                    },
+                    {
+                        "action": "page",
+                        "target": "Deployment/web",
+                        "startedAt": "2026-11-27T12:00:31Z",
+                        "finishedAt": "2026-11-27T12:00:31Z",
+                        "result": "Succeeded",
+                        "message": "did page",
+                        "verified": False,
+                        "params": {"restartedAt": "2026-11-27T12:00:31+00:00"},
+                    },
+                ],
+            }
+        ],
+        "totalExecutions": 1,
+        "consecutiveUnverified": 1,
+        "lastExecutionTime": "2026-11-27T12:00:00Z",
+        "lastAction": "page: Succeeded",
+        "circuitOpenedAt": "2026-11-27T12:01:02Z",
+        "notifications": [
+            {
+                "action": "page",
+                "target": "fix",
+                "startedAt": "2026-11-27T12:01:02Z",
+                "finishedAt": "2026-11-27T12:01:02Z",
+                "result": "Failed",
+                "message": "webhook answered 500",
+            }
+        ],
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Ready",
+                "message": "",
+                "lastTransitionTime": "2026-11-27T12:00:00Z",
+                "observedGeneration": 1,
+            },
+            {
+                "type": "Suspended",
+                "status": "True",
+                "reason": "CircuitOpen",
+                "message": "executions did not resolve the anomaly; edit the playbook to reset",
+                "lastTransitionTime": "2026-11-27T12:01:02Z",
+                "observedGeneration": 1,
+            },
+        ],
+    },
+}
+
+
+def test_circuit_open_with_a_failed_notification() -> None:
+    """Circuit open with a failed notification: every step, event, summary state and status field as below."""
+    assert scenario_circuit_open_with_a_failed_notification() == CIRCUIT_OPEN_WITH_A_FAILED_NOTIFICATION
