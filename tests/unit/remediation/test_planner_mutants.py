@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from mlaiops.remediation.planner import Outcome
-from tests.unit.remediation.test_planner import Cluster, make_spec
+from mlaiops.api.remediationplaybook import ExecutionRecord, RemediationPlaybookStatus
+from mlaiops.remediation.incidents import Signal
+from mlaiops.remediation.planner import Facts, Outcome, Planner, Step
+from tests.unit.remediation.test_planner import NS, T0, Cluster, make_spec
 
 NOTIFY = {"urlSecretRef": {"name": "hook", "key": "url"}}
 
@@ -2177,3 +2179,51 @@ CIRCUIT_OPEN_WITH_A_FAILED_NOTIFICATION = {
 def test_circuit_open_with_a_failed_notification() -> None:
     """Circuit open with a failed notification: every step, event, summary state and status field as below."""
     assert scenario_circuit_open_with_a_failed_notification() == CIRCUIT_OPEN_WITH_A_FAILED_NOTIFICATION
+
+
+def first_step(planner: Planner) -> Step:
+    """The first step a pass asks for."""
+    return next(planner.run())
+
+
+def test_a_planner_acts_for_real_unless_told_to_dry_run() -> None:
+    """Without dry_run (and spec.dryRun false) the planner records a real pass, not a dry run."""
+    cluster = Cluster(make_spec())
+    cluster.fire()
+    planner = Planner(NS, "fix", 1, cluster.spec, cluster.status, cluster.facts(), T0)
+    assert planner.dry_run is False
+
+
+def test_the_status_read_is_never_changed_by_a_pass() -> None:
+    """The planner works on a deep copy: the status it was given (kopf's copy) stays as it was."""
+    cluster = Cluster(make_spec())
+    cluster.fire()
+    cluster.tick(31)
+    read = cluster.status
+    before = read.model_dump()
+    cluster.tick(31)  # escalates: step 0 judged unverified, step 1 acts
+    assert read.model_dump() == before
+
+
+def test_executions_started_in_the_same_second_get_numbered_ids() -> None:
+    """Ids are <playbook name, 40 chars at most>-<UTC time>, then -1, -2 ... when taken."""
+    name = "a-playbook-name-that-is-longer-than-forty-chars"
+    taken = [ExecutionRecord(id=f"{name[:40]}-20261127120000", target="Deployment/other", state="Succeeded")]
+    cluster = Cluster(make_spec())
+    cluster.fire()
+    ids = []
+    for _ in range(2):
+        status = RemediationPlaybookStatus(executions=taken)
+        planner = Planner(NS, name, 1, cluster.spec, status, cluster.facts(), T0)
+        step = first_step(planner)
+        ids.append(step.execution)
+        taken = [*taken, ExecutionRecord(id=step.execution, target="Deployment/other", state="Succeeded")]
+    assert ids == [f"{name[:40]}-20261127120000-1", f"{name[:40]}-20261127120000-2"]
+
+
+def test_an_alert_starts_an_execution_triggered_by_the_alert() -> None:
+    """An Alertmanager signal is recorded as trigger ``alert:<alertname>``, an AnomalyRule as ``rule:<ns/name>``."""
+    alert = Signal("Alertmanager", "HighLatency", "fp7", T0, namespace=NS)
+    planner = Planner(NS, "fix", 1, make_spec(), RemediationPlaybookStatus(), Facts(signals=[alert]), T0)
+    first_step(planner)
+    assert [e.trigger for e in planner.status.executions or []] == ["alert:HighLatency"]
