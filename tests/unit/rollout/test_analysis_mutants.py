@@ -6,7 +6,8 @@ name, value and message each outcome carries into status, nor the ``{{name}}`` p
 
 from __future__ import annotations
 
-from mlaiops.rollout.analysis import MetricOutcome, judge, render_query
+from mlaiops.api.modeldeployment import AnalysisSpec
+from mlaiops.rollout.analysis import MetricOutcome, judge, query_window, render_query
 from tests.unit.rollout.test_analysis import CONTEXT, metric
 
 
@@ -28,3 +29,12 @@ def test_a_value_equal_to_the_minimum_passes() -> None:
 def test_the_name_placeholder_is_the_model_deployment() -> None:
     """``{{name}}`` is filled with the ModelDeployment's name."""
     assert render_query(metric(query='x{deployment="{{name}}"}'), CONTEXT) == 'x{deployment="fraud"}'
+
+
+def test_the_query_window_is_the_interval_from_four_seconds_up() -> None:
+    """An interval of 4 s or more is used (as the API normalises it: 4500ms is 4s500ms); a shorter one becomes 4s."""
+    for interval, window in (("4500ms", "4s500ms"), ("10s", "10s"), ("3999ms", "4s")):
+        spec = AnalysisSpec.model_validate(
+            {"interval": interval, "metrics": [{"name": "request-duration", "thresholdRange": {"max": 1}}]}
+        )
+        assert query_window(spec, spec.metrics[0]) == window
