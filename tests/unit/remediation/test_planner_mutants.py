@@ -2227,3 +2227,12 @@ def test_an_alert_starts_an_execution_triggered_by_the_alert() -> None:
     planner = Planner(NS, "fix", 1, make_spec(), RemediationPlaybookStatus(), Facts(signals=[alert]), T0)
     first_step(planner)
     assert [e.trigger for e in planner.status.executions or []] == ["alert:HighLatency"]
+
+
+def test_suspend_rule_without_settings_mutes_the_rule_for_an_hour() -> None:
+    """A suspendRule step with no duration mutes the rule for 1h from the step's end."""
+    cluster = Cluster(make_spec([{"name": "mute", "type": "suspendRule"}]))
+    cluster.fire()
+    cluster.tick()
+    assert cluster.status.suspended_rules is not None
+    assert [s.until for s in cluster.status.suspended_rules] == [T0 + timedelta(hours=1)]
