@@ -136,8 +136,8 @@ class IsolationForestDetector(Detector):
             x = vals[:, i]
             expected, lower, upper = self._band()
             side = np.where(x >= expected, 1.0, 0.0)
-            row = np.where(self._too_close(x, expected), 0.0, raw[:, i])
-            dev = Deviation(row * side, row * (1 - side), expected, lower, upper, ready)
+            floored = np.where(self._too_close(x, expected), 0.0, raw[:, i])
+            dev = Deviation(floored * side, floored * (1 - side), expected, lower, upper, ready)
             score = self._finish(x, dev)
             out[0, :, i], out[1, :, i], out[2, :, i], out[3, :, i] = score, expected, lower, upper
             self._accept(x, feats[:, i], exc[:, i], score)
