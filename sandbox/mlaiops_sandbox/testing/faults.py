@@ -348,7 +348,7 @@ def play(
         try:
             outcome.state = poll(lambda: (s := end_state(env.kube, scenario.namespace)) == reference and s, settle)
             outcome.converged = True
-        except TimeoutError:
+        except (TimeoutError, AssertionError):  # poll's WaitTimeout is an AssertionError: report the differences
             outcome.state = end_state(env.kube, scenario.namespace)
             outcome.converged = False
             outcome.differences = differences(reference, outcome.state)
