@@ -39,11 +39,12 @@ lint: $(STAMP)
 	PYTHONPATH=operator $(BIN)/mypy
 	PYTHONPATH=operator:sandbox $(BIN)/lint-imports
 
-# Everything, every tier (the CI contract), in parallel: the e2e suite as two xdist groups (each on its
-# own worker, session cluster and operator) beside the unit and integration tiers on the other workers.
-# The e2e tests mostly wait on real time, so three workers fit two cores. In collection order the two e2e
-# groups are the first work units handed out, so they start at once and the other tiers fill in beside them.
-PYTEST_WORKERS ?= 3
+# Everything, every tier (the CI contract), in parallel: the e2e suite as three xdist groups (the fault
+# runs, the demo story and the rest, each on its own worker, session cluster and operator) beside the unit
+# and integration tiers. The e2e tests mostly wait on real time, so four workers fit two cores. In
+# collection order the e2e groups are the first work units handed out, so they start at once and the
+# other tiers fill in beside them.
+PYTEST_WORKERS ?= 4
 test: setup lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 

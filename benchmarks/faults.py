@@ -10,7 +10,9 @@ client, by User-Agent; the user's kubectl and the harness are not touched):
 - api-errors: 500 on 10% of the operator's requests, 409 on 10% of its writes;
 - latency: 2 s added to half of the operator's requests;
 - watch-drops: every operator watch ends after 5 s, 30% of its resumes get 410 Gone;
-- prometheus-down: Prometheus stopped for ``--outage`` seconds during one act;
+- prometheus-down: Prometheus stopped for ``--outage`` seconds while a decision is pending: in the loop
+  the rule is Pending over its bound (the run fails if it was not), in the story the bad model's canary
+  starts as Prometheus stops and waits for its analysis;
 - sigkill: the operator SIGKILLed ``--kills`` times at seeded random points, restarted each time.
 
 Each run is judged on: the same end state as the run without faults (converged), no action done
@@ -62,7 +64,7 @@ class StoryScenario:
     """The demo story, step by step, as `make demo` plays it (namespace fixed: one sandbox per play)."""
 
     name = "story"
-    outage_act = "bad_model"
+    outage_act = "bad_model"  # Prometheus stops as the slow canary starts: its analysis decision is pending
 
     def __init__(self, env: Env, steps: list[str] | None = None) -> None:
         from mlaiops_demo.story import NAMESPACE, Story

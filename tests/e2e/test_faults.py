@@ -1,6 +1,6 @@
 """The closed loop under faults: API errors, API latency, dropped watches and 410 Gone, Prometheus down,
 and the operator SIGKILLed. Each test plays the quick loop of the fault harness (retrain -> promote ->
-serve, then anomaly -> scale -> verified -> incident resolved) in its own namespace and compares it
+serve, then anomaly pending -> firing -> scale -> verified -> incident resolved) in its own namespace and compares it
 with the same loop played without faults: the same end state, no action done twice, no record lost,
 and nothing decided while Prometheus was down. `benchmarks/faults.py` plays the long versions."""
 
@@ -79,9 +79,12 @@ def test_dropped_watches_and_410_gone(env: Env, reference: JSON) -> None:
 
 
 def test_prometheus_down_fires_nothing(env: Env, reference: JSON) -> None:
-    """While Prometheus is down the rule says Error (never a silent Normal, never Firing) and no
-    execution, run or rollout decision happens; afterwards the loop goes on as without the outage."""
+    """Prometheus stops while the rule is Pending over its bound (it would fire within its 10 s `for`
+    if the operator took missing data for data: the outage lasts 15 s). Meanwhile the rule says Error
+    (never a silent Normal, never Firing) and no execution, run or rollout decision happens;
+    afterwards the rule fires and the loop goes on as without the outage."""
     outcome = played(env, reference, FAULTS["prometheus-down"])
+    assert outcome.rule_states_at_outage == {"latency": "Pending"}
     assert outcome.rule_states_in_outage == {"latency": ["Error"]}
     assert env.sandbox.prometheus_running
 

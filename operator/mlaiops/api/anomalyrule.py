@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mlaiops.api.common import (
     ApiModel,
@@ -35,6 +35,10 @@ DETECTOR_PARAMS: dict[str, set[str]] = {
     "forecast": {"upper", "lower", "horizon", "window"},
 }
 """The type-specific detector parameters each detector type accepts (the rest are rejected)."""
+
+SENSITIVE_TYPES: tuple[str, ...] = ("auto", "zscore", "mad", "ewma", "seasonal")
+"""Detector types with a band that ``sensitivity`` scales. threshold and forecast fire at the bounds the
+rule states (a touchier bound is a lower bound), isolationForest at ``contamination``: they refuse it."""
 
 
 class MinDeviation(ApiModel):
@@ -69,11 +73,11 @@ class DetectorSpec(ApiModel):
     direction: Literal["up", "down", "both"] = "both"
     """Which deviations count: above expected, below, or both."""
     min_deviation: MinDeviation = nested(MinDeviation)
-    """Floor under which deviations are ignored."""
+    """Floor under deviations, every type: banded ones widen the band to it; threshold needs the value this far past the bound; forecast this much predicted change over horizon; isolationForest this far from the window mean."""
     data_range: DataRange | None = None
     """Valid range of the data."""
-    sensitivity: float = Field(default=1.0, gt=0, le=100)
-    """Multiplies the band width's inverse: 2 makes the detector twice as touchy."""
+    sensitivity: float | None = Field(default=None, gt=0, le=100)
+    """auto, zscore, mad, ewma, seasonal (default 1): divides the band's half-width, so 2 halves it and fires more. threshold, forecast, isolationForest refuse it (move upper/lower, horizon, contamination)."""
     upper: float | None = None
     """threshold, forecast: the upper bound."""
     lower: float | None = None
@@ -86,6 +90,14 @@ class DetectorSpec(ApiModel):
     """forecast: how far ahead a crossing of upper/lower fires."""
     contamination: float | None = Field(default=None, gt=0, le=0.5)
     """isolationForest: expected share of anomalies in the fit window."""
+
+    @field_validator("sensitivity")
+    @classmethod
+    def _sensitivity_has_a_band(cls, value: float | None, info: ValidationInfo) -> float | None:
+        kind = info.data.get("type")
+        if value is not None and kind is not None and kind not in SENSITIVE_TYPES:
+            raise ValueError(f"not used by detector type {kind}")
+        return value
 
     @model_validator(mode="after")
     def _params_match_type(self) -> DetectorSpec:

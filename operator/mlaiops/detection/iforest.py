@@ -9,6 +9,7 @@ Forests are refitted every ``refitEvery`` evaluations on the training window; be
 model is fixed, so :meth:`run` scores whole blocks at once and stays identical to streaming.
 The anomaly score is the forest's path-length score divided by its (1 - contamination) quantile
 on the training window, so > 1 means "rarer than the contamination share of the baseline".
+``minDeviation`` zeroes the score of a value closer than it to the window mean (the expected value).
 """
 
 from __future__ import annotations
@@ -135,10 +136,17 @@ class IsolationForestDetector(Detector):
             x = vals[:, i]
             expected, lower, upper = self._band()
             side = np.where(x >= expected, 1.0, 0.0)
-            dev = Deviation(raw[:, i] * side, raw[:, i] * (1 - side), expected, lower, upper, ready)
+            floored = np.where(self._too_close(x, expected), 0.0, raw[:, i])
+            dev = Deviation(floored * side, floored * (1 - side), expected, lower, upper, ready)
             score = self._finish(x, dev)
             out[0, :, i], out[1, :, i], out[2, :, i], out[3, :, i] = score, expected, lower, upper
             self._accept(x, feats[:, i], exc[:, i], score)
+
+    def _too_close(self, x: FloatArray, expected: FloatArray) -> BoolArray:
+        """``minDeviation``: a value closer than this to its window mean is not anomalous, however rare."""
+        md = self.config.min_deviation
+        with np.errstate(invalid="ignore"):
+            return np.abs(x - expected) < np.maximum(md.absolute, md.relative * np.abs(expected))
 
     def _band(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         window = self.config.window

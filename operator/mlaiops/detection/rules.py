@@ -49,10 +49,11 @@ def detector_config(spec: AnomalyRuleSpec) -> dict[str, Any]:
         low = detector.data_range.min if detector.data_range.min is not None else -math.inf
         high = detector.data_range.max if detector.data_range.max is not None else math.inf
         config["dataRange"] = [low, high]
+    sensitivity = 1.0 if detector.sensitivity is None else detector.sensitivity
     if detector.type in _DEFAULT_THRESHOLDS:
-        config["threshold"] = _DEFAULT_THRESHOLDS[detector.type] / detector.sensitivity
+        config["threshold"] = _DEFAULT_THRESHOLDS[detector.type] / sensitivity
     if detector.type == "auto":
-        config["sensitivity"] = detector.sensitivity
+        config["sensitivity"] = sensitivity
     if detector.window is not None and detector.type in ("zscore", "mad", "ewma"):
         points = max(3, evaluations(detector.window, spec.interval))
         if detector.type == "ewma":

@@ -80,6 +80,8 @@ class Faults:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     audit: list[AuditRecord] = field(default_factory=list)
     audit_limit: int = 100000
+    audit_dropped: int = 0  # records evicted by the bound: a reader of the audit must know it is incomplete
+    audit_cleared: int = 0  # records removed on request (DELETE /sandbox/audit)
 
     def configure(self, payload: Any) -> dict[str, Any]:
         """POST body: `{"seed": 1, "rules": [...]}` replaces all rules; `{"rules": []}` clears."""
@@ -125,8 +127,14 @@ class Faults:
 
     def record(self, rec: AuditRecord) -> None:
         if len(self.audit) >= self.audit_limit:
-            del self.audit[: self.audit_limit // 10]
+            evicted = max(1, self.audit_limit // 10)
+            del self.audit[:evicted]
+            self.audit_dropped += evicted
         self.audit.append(rec)
+
+    def clear_audit(self) -> None:
+        self.audit_cleared += len(self.audit)
+        self.audit.clear()
 
 
 FAULT = web.RequestKey("fault", Decision)  # the decision for this request, read by serve_watch

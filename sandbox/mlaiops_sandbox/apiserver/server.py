@@ -435,9 +435,10 @@ class ApiServer:
             return _json(self.faults.configure(await self._body(request)))
         if path == "/sandbox/audit":
             if request.method == "DELETE":
-                self.faults.audit.clear()
+                self.faults.clear_audit()
                 return _json({"items": []})
-            return _json({"items": [asdict(r) for r in self.faults.audit]})
+            dropped, cleared = self.faults.audit_dropped, self.faults.audit_cleared  # lost to the bound, deleted
+            return _json({"items": [asdict(r) for r in self.faults.audit], "dropped": dropped, "cleared": cleared})
         if path == "/sandbox/watches/drop" and request.method == "POST":
             watchers = list(store.watchers)
             for watcher in watchers:

@@ -1,5 +1,5 @@
 """Closed-loop scenarios the fault harness plays: a quick loop (retrain -> promote -> serve, then
-anomaly -> scale -> verified -> incident resolved) .
+anomaly pending -> firing -> scale -> verified -> incident resolved).
 
 A scenario is set up without faults, then played as named acts; each act drives the cluster the way
 a user would and waits for its outcome. Acts must tolerate a slow or failing operator: they only
@@ -76,7 +76,7 @@ class Act:
 class Scenario(Protocol):
     name: str
     namespace: str
-    outage_act: str  # the act during which a Prometheus outage is injected
+    outage_act: str  # the act during which a Prometheus outage is injected: a decision must be pending then
 
     def setup(self) -> None: ...
 
@@ -112,6 +112,11 @@ def _deployment(name: str, image: str, replicas: int = 1, **pod: Any) -> JSON:
             },
         },
     }
+
+
+PENDING_FOR = "10s"
+"""The loop rule's ``for``: shorter than the e2e outage (15 s), so an operator that kept counting
+anomalous evaluations through the outage (stale data taken for fresh) would fire while it lasts."""
 
 
 def loop_objects(namespace: str) -> list[JSON]:
@@ -155,6 +160,7 @@ def loop_objects(namespace: str) -> list[JSON]:
                 "query": f'faults_value{{namespace="{namespace}"}}',
                 "interval": "1s",
                 "fitWindow": "1m",
+                "for": PENDING_FOR,  # long enough to catch it Pending and stop Prometheus before it fires
                 "detector": {"type": "threshold", "upper": 50, "direction": "up"},
                 "severity": "critical",
                 "target": {"kind": "Deployment", "name": "web"},
@@ -176,9 +182,15 @@ def loop_objects(namespace: str) -> list[JSON]:
 
 
 class Loop:
-    """The quick closed loop, in its own namespace (so one sandbox can play it many times)."""
+    """The quick closed loop, in its own namespace (so one sandbox can play it many times).
 
-    outage_act = "quiet"
+    The anomaly is raised in two acts: ``pending`` lifts the value over the rule's bound and waits
+    for the rule to say Pending, ``hold`` is where the outage strikes (while the rule would fire if
+    it took missing data for data), ``anomaly`` then waits for the firing, the scale-out and the
+    recovery.
+    """
+
+    outage_act = "hold"
 
     def __init__(self, env: Env, namespace: str, timeout: float = 150) -> None:
         self.env, self.namespace, self.timeout = env, namespace, timeout
@@ -207,7 +219,16 @@ class Loop:
         poll(lambda: self.rule().get("state") == "Normal", 90)
 
     def acts(self) -> list[Act]:
-        return [Act("retrain", self.retrain), Act("quiet", lambda: None), Act("anomaly", self.anomaly)]
+        return [
+            Act("retrain", self.retrain),
+            Act("pending", self.pending),
+            Act("hold", lambda: None),
+            Act("anomaly", self.anomaly),
+        ]
+
+    def outage_pending(self) -> bool:
+        """Whether a decision is pending as Prometheus stops: the rule saw the value over its bound."""
+        return self.rule().get("state") == "Pending"
 
     def retrain(self) -> None:
         """A requested run trains, passes the gate, is promoted and served."""
@@ -222,9 +243,15 @@ class Loop:
         poll(served, self.timeout)
         poll(lambda: self.runs()[0].get("rolloutOutcome") == "Promoted", self.timeout)
 
+    def pending(self) -> None:
+        """The value goes over the bound; the rule counts towards its ``for`` (a slow operator may
+        already be past it: Firing is accepted too, the outage run checks it was Pending)."""
+        self.knob.write_text("100")
+        poll(lambda: self.rule().get("state") in ("Pending", "Firing"), self.timeout)
+
     def anomaly(self) -> None:
-        """The value goes up, the rule fires, the playbook scales web out; the value comes down, the
-        execution is verified and the incident resolved."""
+        """The rule fires, the playbook scales web out; the value comes down, the execution is
+        verified and the incident resolved."""
         self.knob.write_text("100")
 
         def scaled() -> bool:

@@ -19,8 +19,12 @@ client, by User-Agent; the user's kubectl and the harness are not touched):
 Each run is judged on: the same end state as the run without faults (converged), no action done
 twice (Jobs per run, Events per run/execution/step, scale writes in the request audit), no record lost
 (Jobs, Events and incidents without their status record), and for the outage no firing, remediation,
-retrain or rollout decision while the data was missing (the rules must say Error meanwhile). Prints a
-Markdown table; exit status 1 if any fault run failed one of them.
+retrain or rollout decision while the data was missing (the rules must say Error meanwhile). The outage
+strikes while a decision is pending (the loop's rule Pending over its bound, the story's canary about
+to be analysed), so an operator that decided on missing data would be caught; a loop whose rule was
+not Pending as Prometheus stopped fails the run (the outage would have proved nothing). Prints a
+Markdown table (n/a where a column cannot be non-zero: decisions without data exist only under the
+outage); exit status 1 if any fault run failed one of them.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import random
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,6 +162,8 @@ class Killer(threading.Thread):
 class OutageReport:
     violations: list[str] = field(default_factory=list)
     rule_states: dict[str, set[str]] = field(default_factory=dict)
+    states_at_stop: dict[str, str | None] = field(default_factory=dict)  # rule states as Prometheus stopped
+    pending_at_stop: bool | None = None  # the scenario's own answer, when it has one
 
 
 class Outage(threading.Thread):
@@ -165,11 +171,20 @@ class Outage(threading.Thread):
     firing, no new execution, no new retrain run, no rollout decision, until ``grace`` seconds after
     Prometheus is back (scraping restarts, rules see data again)."""
 
-    def __init__(self, env: Env, namespace: str, seconds: float, grace: float = 5.0, lag: float = 3.0) -> None:
+    def __init__(
+        self,
+        env: Env,
+        namespace: str,
+        seconds: float,
+        grace: float = 5.0,
+        lag: float = 3.0,
+        pending: Callable[[], bool] | None = None,
+    ) -> None:
         super().__init__(name="fault-outage", daemon=True)
         self.lag = lag  # rules notice the outage at their next evaluation: states are sampled after that
         self.stopped_at = 0.0
         self.env, self.namespace, self.seconds, self.grace = env, namespace, seconds, grace
+        self.pending = pending  # asked just before Prometheus stops: is a decision waiting on its data?
         self.report = OutageReport()
 
     def snapshot(self) -> JSON:
@@ -198,6 +213,9 @@ class Outage(threading.Thread):
 
     def run(self) -> None:
         before = poll(self.snapshot, 30)
+        if self.pending is not None:
+            self.report.pending_at_stop = self.pending()
+        self.report.states_at_stop = dict(before["firing"])
         self.env.sandbox.stop_prometheus(self.seconds)
         self.stopped_at = time.monotonic()
         back_at: float | None = None
@@ -255,6 +273,7 @@ class Outcome:
     lost: list[str] = field(default_factory=list)
     spurious: list[str] = field(default_factory=list)
     rule_states_in_outage: dict[str, list[str]] = field(default_factory=dict)
+    rule_states_at_outage: dict[str, str | None] = field(default_factory=dict)
     kills: int = 0
     exits: int = 0  # the operator exited on its own (and was started again)
     faults_hit: int = 0
@@ -290,7 +309,9 @@ def play(
         try:
             for act in scenario.acts():
                 if fault.outage and act.name == scenario.outage_act:
-                    outage = Outage(env, scenario.namespace, fault.outage)
+                    outage = Outage(
+                        env, scenario.namespace, fault.outage, pending=getattr(scenario, "outage_pending", None)
+                    )
                     outage.start()
                 act.run()
                 if outage is not None:
@@ -310,6 +331,12 @@ def play(
     if outage is not None:
         outcome.spurious = outage.report.violations
         outcome.rule_states_in_outage = {k: sorted(v) for k, v in outage.report.rule_states.items()}
+        outcome.rule_states_at_outage = outage.report.states_at_stop
+        if outage.report.pending_at_stop is False and outcome.error is None:
+            outcome.error = (
+                f"nothing was pending as Prometheus stopped (rules: {outage.report.states_at_stop}): "
+                "the outage proved nothing"
+            )
         if (
             not any("Error" in states for states in outcome.rule_states_in_outage.values())
             and outcome.rule_states_in_outage
@@ -321,7 +348,7 @@ def play(
         try:
             outcome.state = poll(lambda: (s := end_state(env.kube, scenario.namespace)) == reference and s, settle)
             outcome.converged = True
-        except TimeoutError:
+        except (TimeoutError, AssertionError):  # poll's WaitTimeout is an AssertionError: report the differences
             outcome.state = end_state(env.kube, scenario.namespace)
             outcome.converged = False
             outcome.differences = differences(reference, outcome.state)
@@ -349,7 +376,7 @@ def settled(env: Env, namespace: str, quiet: float = 3.0, timeout: float = 60.0)
 
 def table(outcomes: list[Outcome]) -> str:
     lines = [
-        "| fault | injected how | converged | duplicates | lost records | spurious firings | time to converge |",
+        "| fault | injected how | converged | duplicates | lost records | decisions without data | time to converge |",
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for o in outcomes:
@@ -358,9 +385,11 @@ def table(outcomes: list[Outcome]) -> str:
         converged = "reference" if o.converged is None else ("yes" if o.converged else "NO")
         if o.error:
             converged += f" — {o.error[:80]}"
+        # Only an outage leaves the operator without data: elsewhere the column is zero by construction.
+        spurious = str(len(o.spurious)) if o.fault.outage else "n/a"
         lines.append(
             f"| {o.fault.name} | {o.fault.how}{extra} | {converged} | {len(o.duplicates)} | {len(o.lost)} "
-            f"| {len(o.spurious)} | {o.seconds:.0f} s |"
+            f"| {spurious} | {o.seconds:.0f} s |"
         )
     return "\n".join(lines)
 
@@ -375,6 +404,8 @@ def details(outcomes: list[Outcome]) -> str:
             ("spurious", o.spurious),
         ):
             out += [f"{o.fault.name}: {label}: {item}" for item in items]
+        if o.rule_states_at_outage:
+            out.append(f"{o.fault.name}: rule states as Prometheus stopped: {o.rule_states_at_outage}")
         if o.rule_states_in_outage:
             out.append(f"{o.fault.name}: rule states while Prometheus was down: {o.rule_states_in_outage}")
     return "\n".join(out)
