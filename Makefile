@@ -41,10 +41,10 @@ lint: $(STAMP)
 
 # Everything, every tier (the CI contract), in parallel: the e2e suite as three xdist groups (the fault
 # runs, the demo story and the rest, each on its own worker, session cluster and operator) beside the unit
-# and integration tiers. The e2e tests mostly wait on real time, so four workers fit two cores. In
+# and integration tiers. The e2e tests mostly wait on real time; three workers (one per e2e group at first) fit two cores. In
 # collection order the e2e groups are the first work units handed out, so they start at once and the
 # other tiers fill in beside them.
-PYTEST_WORKERS ?= 4
+PYTEST_WORKERS ?= 3
 test: setup lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 

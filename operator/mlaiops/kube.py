@@ -27,6 +27,9 @@ JSON = dict[str, Any]
 RETRIED_METHODS = ("GET", "PATCH")
 RETRIES = 2
 RETRY_DELAY = 0.2
+# (connect, read) seconds for one request: a server that never answers fails the pass (kopf retries it)
+# instead of holding a handler thread, and with it every later pass of that object, forever.
+REQUEST_TIMEOUT = (10.0, 60.0)
 
 
 def _transient(error: ApiException) -> bool:
@@ -125,7 +128,7 @@ class Kube:
                 auth_settings=["BearerToken"],
             )
             try:
-                response = self.api.call_api(*request)
+                response = self.api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
                 response.read()
                 # Deserialised as "object": the parsed JSON body (the client's stubs say str).
                 return cast(JSON, self.api.response_deserialize(response, {"2XX": "object"}).data)
