@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from mlaiops import API_VERSION
 from mlaiops.api import KINDS
 from mlaiops.crdgen import openapi_schema
+from mlaiops.generated import write_or_check
 
 HEADER = f"""# API reference ({API_VERSION})
 
@@ -86,18 +86,7 @@ def render() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    path = Path(args.output)
-    text = render()
-    if args.check:
-        if not path.exists() or path.read_text() != text:
-            print(f"{path} is stale: run `mlaiops docs` and commit the result", file=sys.stderr)
-            return 1
-        print(f"{path} is up to date")
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"wrote {path}")
-    return 0
+    return write_or_check(Path(args.output), render(), "mlaiops docs", args.check)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,12 +8,13 @@ undocumented. ``mlaiops metrics-doc --check`` fails when the committed file is s
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
+
+from mlaiops.generated import write_or_check
 
 SERIES_LABELS = ("le", "quantile")
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
@@ -160,18 +161,7 @@ def render() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    path = Path(args.output)
-    text = render()
-    if args.check:
-        if not path.exists() or path.read_text() != text:
-            print(f"{path} is stale: run `mlaiops metrics-doc` and commit the result", file=sys.stderr)
-            return 1
-        print(f"{path} is up to date")
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    print(f"wrote {path}")
-    return 0
+    return write_or_check(Path(args.output), render(), "mlaiops metrics-doc", args.check)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
