@@ -101,8 +101,9 @@ def namespace(sandbox: Sandbox, webhook_operator: OperatorProcess) -> Iterator[s
 def webhooks(sandbox: Sandbox, webhook_operator: OperatorProcess, namespace: str) -> dict[str, Any]:
     """kopf registered its webhooks, and they answer (a broken spec is refused by the webhook)."""
     api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sandbox.kubeconfig_path)))
+    # kopf may create the configuration first and fill its webhooks in a later write.
     configuration = wait_for(
-        lambda: api.get_cluster_custom_object(*VWC, CONFIGURATION),
+        lambda: (found := api.get_cluster_custom_object(*VWC, CONFIGURATION)).get("webhooks") and found,
         timeout=60,
         what=f"the ValidatingWebhookConfiguration {CONFIGURATION} (log: {webhook_operator.log})",
     )
