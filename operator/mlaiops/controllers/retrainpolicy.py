@@ -108,18 +108,6 @@ def unpinned_champion(spec: RetrainPolicySpec, observed: Observed) -> str | None
     )
 
 
-def current_in_cache(client: Kube, namespace: str, name: str, meta: kopf.Meta, logger: Any) -> bool:
-    """Whether the object kopf handed us is the server's latest version (a run recorded by the previous
-    pass may not have reached the watch cache yet, after a dropped or slow watch)."""
-    live = client.get(API_VERSION, "RetrainPolicy", namespace, name)
-    if live is None:
-        return False
-    cached, server = meta.get("resourceVersion"), live["metadata"].get("resourceVersion")
-    if cached != server:
-        logger.info("waiting for the watch to catch up before starting a run (cache %s, server %s)", cached, server)
-    return cached == server
-
-
 def act(
     client: Kube, plan: Plan, spec: RetrainPolicySpec, body: JSON, ctx: Context, now: datetime, logger: Any
 ) -> list[Event]:
@@ -169,21 +157,26 @@ def reconcile(
         patch.status.update(invalid_spec_status(str(error), generation, now.isoformat()))
         patch.status["phase"] = "Failed"
         return
-    previous = parse_status(RetrainPolicyStatus, status)
+    # The server's copy, read now: kopf's cached body may lag behind the status the previous pass wrote
+    # (a dropped watch, a conflict on kopf's own patch), and a pass planned on it could stall or repeat.
+    live = client.get(API_VERSION, "RetrainPolicy", namespace, name)
+    if live is None:
+        return  # deleted meanwhile
+    server_status = live.get("status") or {}
+    previous = parse_status(RetrainPolicyStatus, server_status)
     created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
     ctx = Context(name, namespace, settings().image, created, generation)
-    observed = observe(client, parsed, previous, namespace, dict(meta.get("annotations") or {}))
+    annotations = dict((live.get("metadata") or {}).get("annotations") or {})
+    observed = dataclasses.replace(observe(client, parsed, previous, namespace, annotations), fresh=True)
     if settings().require_sha256 and (unpinned := unpinned_champion(parsed, observed)) is not None:
         patch.status.update(invalid_spec_status(unpinned, generation, now.isoformat()))
         patch.status["phase"] = "Failed"
         return
     plan = plan_pass(parsed, previous, observed, now, ctx)
-    if plan.deferred and current_in_cache(client, namespace, name, meta, logger):
-        plan = plan_pass(parsed, previous, dataclasses.replace(observed, fresh=True), now, ctx)
     events = plan.events + act(client, plan, parsed, dict(body), ctx, now, logger)
     new_status = status_patch(plan.status)
-    if status_changed(new_status, status):
-        patch.status.update(new_status)
+    if status_changed(new_status, server_status):
+        client.patch(API_VERSION, "RetrainPolicy", namespace, name, {"status": new_status}, sub="status")
     for event in events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s: %s", event.reason, event.message)
