@@ -7,7 +7,6 @@ running Job up instead of starting another.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,7 +93,6 @@ def observe(
         approval=annotations.get(APPROVE_ANNOTATION),
         deployed=deployed,
         rollout_history=history,
-        fresh=False,  # checked (one more read) only when a run may start: see current_in_cache
     )
 
 
@@ -167,7 +165,7 @@ def reconcile(
     created = datetime.fromisoformat(meta["creationTimestamp"].replace("Z", "+00:00"))
     ctx = Context(name, namespace, settings().image, created, generation)
     annotations = dict((live.get("metadata") or {}).get("annotations") or {})
-    observed = dataclasses.replace(observe(client, parsed, previous, namespace, annotations), fresh=True)
+    observed = observe(client, parsed, previous, namespace, annotations)
     if settings().require_sha256 and (unpinned := unpinned_champion(parsed, observed)) is not None:
         patch.status.update(invalid_spec_status(unpinned, generation, now.isoformat()))
         patch.status["phase"] = "Failed"

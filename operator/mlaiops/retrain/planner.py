@@ -45,8 +45,6 @@ class Observed:
     """(storage URI, sha256) the referenced ModelDeployment serves: the champion a candidate must beat."""
     rollout_history: Sequence[tuple[str | None, str | None]] = ()
     """(version, outcome) of the ModelDeployment's rollouts, newest first."""
-    fresh: bool = True
-    """Whether the object read is the server's latest version: a run only starts on the latest."""
 
 
 @dataclass(frozen=True)
@@ -94,8 +92,6 @@ class Plan:
     status: RetrainPolicyStatus
     actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-    deferred: bool = False
-    """Triggers fired but the object read was not the latest: plan again on a fresh copy."""
 
 
 @dataclass(frozen=True)
@@ -177,9 +173,6 @@ def start_run(spec: RetrainPolicySpec, plan: Plan, observed: Observed, ctx: Cont
     probe = plan.status.model_copy(deep=True)  # collect_triggers marks what it saw as handled
     request = observed.request
     triggers = runs.collect_triggers(spec, probe, now, ctx.created, request, dict(observed.rule_firings))
-    if triggers and not observed.fresh:
-        plan.deferred = True  # decide on a copy as new as the server's: the last pass may have started a run
-        return
     plan.status = status = probe
     for trigger in triggers:
         allowed, why = runs.may_start(spec, status, now, trigger)

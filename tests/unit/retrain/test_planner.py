@@ -60,7 +60,6 @@ class Cluster:
         self.approval: str | None = None
         self.deployed: tuple[str, str | None] | None = None
         self.history: list[tuple[str | None, str | None]] = []
-        self.fresh = True
         self.plans: list[Plan] = []
 
     def observed(self) -> Observed:
@@ -76,7 +75,6 @@ class Cluster:
             approval=self.approval,
             deployed=self.deployed,
             rollout_history=list(self.history),
-            fresh=self.fresh,
         )
 
     def plan(self) -> Plan:
@@ -329,17 +327,6 @@ def test_replaying_a_pass_on_its_own_result_changes_nothing() -> None:
     assert (
         plan.status.last_request == before.last_request and plan.status.last_schedule_time == before.last_schedule_time
     )
-
-
-def test_a_stale_copy_defers_the_start_without_consuming_the_trigger() -> None:
-    cluster = Cluster(make_spec())
-    cluster.request = "go@1"
-    cluster.fresh = False
-    plan = cluster.tick()
-    assert plan.deferred and plan.actions == [] and plan.status.last_request is None and plan.status.runs is None
-    cluster.fresh = True
-    plan = cluster.tick()
-    assert not plan.deferred and cluster.runs() == [("manual", "Pending")]
 
 
 def test_replace_deletes_the_running_job_before_recording_the_new_run() -> None:
