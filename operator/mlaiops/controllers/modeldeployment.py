@@ -127,7 +127,6 @@ def apply_children(
 def reconcile(
     body: kopf.Body,
     spec: kopf.Spec,
-    status: kopf.Status,
     meta: kopf.Meta,
     namespace: str | None,
     name: str,
@@ -152,7 +151,13 @@ def reconcile(
         patch.status["phase"] = "Failed"
         logger.warning("invalid spec: %s", error)
         return
-    previous = parse_status(ModelDeploymentStatus, status)
+    # The server's copy, read now: kopf's cached body may lag behind the status the previous pass wrote
+    # (a dropped watch, a conflict on kopf's own patch), and a pass planned on it could stall or repeat.
+    live = client.get(API_VERSION, "ModelDeployment", namespace, name)
+    if live is None:
+        return  # deleted meanwhile
+    server_status = live.get("status") or {}
+    previous = parse_status(ModelDeploymentStatus, server_status)
     due = analysis_due(parsed, previous, now)
     outcomes = run_analysis(memo.prometheus, parsed, previous, namespace, name) if due else None
     plan = plan_rollout(
@@ -163,14 +168,14 @@ def reconcile(
         now,
         generation,
         outcomes,
-        (meta.get("annotations") or {}).get(ROLLBACK_ANNOTATION),
+        ((live.get("metadata") or {}).get("annotations") or {}).get(ROLLBACK_ANNOTATION),
     )
     apply_children(client, dict(body), parsed, plan, namespace, name, children)
     plan.status.selector = ms.selector_string(name)
     plan.status.endpoint = ms.endpoint(name, namespace)
     new_status = status_patch(plan.status)
-    if status_changed(new_status, status):
-        patch.status.update(new_status)
+    if status_changed(new_status, server_status):
+        client.patch(API_VERSION, "ModelDeployment", namespace, name, {"status": new_status}, sub="status")
     for event in plan.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         operator_metrics.record_rollout_event(namespace, name, event.reason)
