@@ -19,6 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--prometheus-port", type=int, default=0, help="Prometheus port (default: a free one)")
     up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     up.add_argument("--config", help="YAML runtime config: ownImages, images (glob: outcome), back-off timings")
+    up.add_argument(
+        "--with-operator",
+        action="store_true",
+        help="also install the CRDs and run the installed operator with its validating webhook (log: DIR/operator.log)",
+    )
     up.add_argument("-v", "--verbose", action="store_true", help="log the runtime's decisions")
     up.set_defaults(func=_up)
     return parser
@@ -38,6 +43,7 @@ def _up(args: argparse.Namespace) -> int:
     import yaml
 
     from mlaiops_sandbox.cluster import Sandbox
+    from mlaiops_sandbox.local_operator import LocalOperator, OperatorUnavailable, start_operator
     from mlaiops_sandbox.runtime import RuntimeConfig
 
     logging.basicConfig(
@@ -47,6 +53,8 @@ def _up(args: argparse.Namespace) -> int:
     config = RuntimeConfig(sandbox_dir=directory)
     if args.config:
         config = RuntimeConfig.from_mapping(yaml.safe_load(Path(args.config).read_text()) or {}, directory)
+
+    failed: list[Exception] = []
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -60,8 +68,18 @@ def _up(args: argparse.Namespace) -> int:
             prometheus_port=args.prometheus_port,
             config=config,
         )
+        operator: LocalOperator | None = None
         try:
             await sandbox.start()
+            if args.with_operator:
+                try:
+                    operator = await asyncio.to_thread(
+                        start_operator, directory, sandbox.kubeconfig_path, sandbox.prometheus_url
+                    )
+                except OperatorUnavailable as error:
+                    print(f"mlaiops-sandbox: {error}", file=sys.stderr, flush=True)
+                    failed.append(error)
+                    return
             lines = [
                 f"mlaiops-sandbox is up ({sandbox.startup_seconds:.2f}s)",
                 f"  API server: {sandbox.api_url} (no credentials: cluster admin)",
@@ -73,16 +91,27 @@ def _up(args: argparse.Namespace) -> int:
                 "",
                 f"  export KUBECONFIG={sandbox.kubeconfig_path}; kubectl get ns",
                 "",
+            ]
+            if operator is not None:
+                lines += [
+                    f"  operator: running, CRDs installed, validating webhook on 127.0.0.1:{operator.webhook_port}",
+                    f"  operator log: {operator.log}",
+                    f"  operator metrics: http://127.0.0.1:{operator.metrics_port}/metrics",
+                    "",
+                ]
+            lines += [
                 "Stop with Ctrl-C (SIGINT) or SIGTERM.",
             ]
             print("\n".join(lines), flush=True)
             await stop.wait()
         finally:
+            if operator is not None:
+                await asyncio.to_thread(operator.stop)
             await sandbox.stop()
             print("mlaiops-sandbox stopped", flush=True)
 
     asyncio.run(main())
-    return 0
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":

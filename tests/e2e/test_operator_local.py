@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -16,6 +18,8 @@ import yaml
 from mlaiops_sandbox.apiserver.tls import token_kubeconfig
 from mlaiops_sandbox.cluster import Sandbox
 from mlaiops_sandbox.testing import Kubectl, OperatorProcess, wait_for
+
+from tests.e2e.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -116,3 +120,40 @@ def test_a_taken_port_is_one_line_and_exit_status_3(sandbox: Sandbox, tmp_path: 
         assert exit_status(operator) == 3
     text = operator.log.read_text()
     assert f"metrics port 127.0.0.1:{port} is already in use" in text and "Traceback" not in text
+
+
+def test_sandbox_up_with_operator_refuses_what_the_webhook_refuses(tmp_path: Path) -> None:
+    """`mlaiops-sandbox up --with-operator` is the whole local stack: CRDs installed, the operator running
+    with its validating webhook registered, so `kubectl apply` of a spec only the operator can judge (an
+    impossible cron) is refused as in a real install; SIGTERM stops both, exit status 0."""
+    output = tmp_path / "up.log"
+    with output.open("wb") as sink:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "mlaiops_sandbox", "up", "--with-operator", "--dir", str(tmp_path / "state")],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "operator: running" in output.read_text(), timeout=120, what=f"the stack ({output})")
+        kubeconfig = tmp_path / "state" / "kubeconfig"
+        policy = yaml.safe_load((ROOT / "examples" / "20-retrainpolicy.yaml").read_text())
+        policy["metadata"]["namespace"] = "default"
+        policy["spec"]["triggers"]["schedule"]["cron"] = "61 * * * *"
+
+        def refused() -> str | None:
+            done = subprocess.run(
+                ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
+                input=yaml.safe_dump(policy),
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode != 0, f"an impossible cron was admitted: {done.stdout}"
+            return done.stderr if "denied the request" in done.stderr else None
+
+        message = wait_for(refused, timeout=60, what="the webhook to answer")
+        assert "spec.triggers.schedule.cron" in message and "61 * * * *" in message
+    finally:
+        up.terminate()
+        status = up.wait(60)
+    assert status == 0, output.read_text()
+    assert "mlaiops-sandbox stopped" in output.read_text()
