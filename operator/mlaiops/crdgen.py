@@ -3,7 +3,8 @@
 Pydantic emits JSON Schema 2020-12; the API server wants a *structural* OpenAPI v3.0 schema:
 no ``$ref``, a ``type`` on every node, no ``additionalProperties`` beside ``properties``,
 no ``null`` branches, boolean ``exclusiveMinimum``. This module does that translation, and
-nothing else, so that the models stay the single source of truth.
+nothing else, so that the models stay the single source of truth. CEL rules
+(``x-kubernetes-validations``, from ``api.common.rule``) pass through unchanged.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ _KEPT = {
     "additionalProperties",
     "x-kubernetes-int-or-string",
     "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-validations",
     "anyOf",
 }
 
