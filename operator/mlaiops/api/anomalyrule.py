@@ -59,6 +59,7 @@ class DataRange(ApiModel):
         json_schema_extra=validations(
             rule(
                 "!has(self.min) || !has(self.max) || self.min < self.max",
+                "min must be less than max",
                 message_expression="'min (' + string(self.min) + ') must be less than max (' + string(self.max) + ')'",
             )
         )
@@ -81,6 +82,7 @@ def _detector_rules() -> dict[str, object]:
     rules = [
         rule(
             f"!has(self.{name}) || self.type in {sorted(kind for kind, params in DETECTOR_PARAMS.items() if name in params)}",
+            f"{name} applies only to detector types {', '.join(sorted(k for k, p in DETECTOR_PARAMS.items() if name in p))}",
             message_expression="'does not apply to detector type ' + self.type",
             field_path=f".{name}",
         )
@@ -89,15 +91,18 @@ def _detector_rules() -> dict[str, object]:
     rules += [
         rule(
             f"!has(self.sensitivity) || self.type in {list(SENSITIVE_TYPES)}",
+            f"sensitivity applies only to detector types {', '.join(SENSITIVE_TYPES)}",
             message_expression="'not used by detector type ' + self.type",
             field_path=".sensitivity",
         ),
         rule(
             "!(self.type in ['threshold', 'forecast']) || has(self.upper) || has(self.lower)",
+            "detector types threshold and forecast need upper, lower or both",
             message_expression="'detector type ' + self.type + ' needs upper, lower or both'",
         ),
         rule(
             "!has(self.lower) || !has(self.upper) || self.lower < self.upper",
+            "lower must be less than upper",
             message_expression="'lower (' + string(self.lower) + ') must be less than upper (' + string(self.upper) + ')'",
         ),
     ]

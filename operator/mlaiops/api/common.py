@@ -188,11 +188,13 @@ class LabelSelectorRequirement(ApiModel):
         json_schema_extra=validations(
             rule(
                 "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
+                "must be specified when operator is In or NotIn",
                 message_expression="'must be specified when operator is ' + self.operator",
                 field_path=".values",
             ),
             rule(
                 "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
+                "must be empty when operator is Exists or DoesNotExist",
                 message_expression="'must be empty when operator is ' + self.operator",
                 field_path=".values",
             ),

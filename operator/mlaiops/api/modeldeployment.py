@@ -195,6 +195,7 @@ class ThresholdRange(ApiModel):
             rule("has(self.min) || has(self.max)", "set min, max or both"),
             rule(
                 "!has(self.min) || !has(self.max) || self.min <= self.max",
+                "min must not exceed max",
                 message_expression="'min (' + string(self.min) + ') must not exceed max (' + string(self.max) + ')'",
             ),
         )
@@ -287,6 +288,7 @@ class AutoscalingSpec(ApiModel):
         json_schema_extra=validations(
             rule(
                 "!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
+                "minReplicas must not exceed maxReplicas",
                 message_expression="'minReplicas (' + string(self.minReplicas) + ') must not exceed maxReplicas ('"
                 " + string(self.maxReplicas) + ')'",
             )

@@ -87,6 +87,7 @@ class ScaleAction(ApiModel):
             ),
             rule(
                 "self.min <= self.max",
+                "min must not exceed max",
                 message_expression="'min (' + string(self.min) + ') must not exceed max (' + string(self.max) + ')'",
             ),
         )
@@ -186,6 +187,7 @@ class Action(ApiModel):
             *(
                 rule(
                     f"!has(self.{name}) || self.type == '{name}'",
+                    f"{name} is set but type is not {name}",
                     message_expression=f"'{name} is set but type is ' + self.type",
                     field_path=f".{name}",
                 )
@@ -284,6 +286,7 @@ class RemediationPlaybookSpec(ApiModel):
         json_schema_extra=validations(
             rule(
                 "!has(self.target) || self.target.kind == 'ModelDeployment' || self.actions.all(a, a.type != 'rollback')",
+                "rollback acts only on a ModelDeployment (it restores the last promoted model)",
                 message_expression="'rollback acts only on a ModelDeployment (it restores the last promoted model); "
                 "spec.target.kind is ' + self.target.kind",
                 field_path=".actions",

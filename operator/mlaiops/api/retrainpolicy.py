@@ -271,6 +271,7 @@ class RetrainPolicySpec(ApiModel):
             rule(
                 "!has(self.validation) || !has(self.validation.fairness) "
                 "|| self.validation.fairness.sensitiveAttribute != self.dataset.target",
+                "must not be the target column (spec.dataset.target)",
                 message_expression="'must not be the target column ' + self.dataset.target",
                 field_path=".validation.fairness.sensitiveAttribute",
             )
