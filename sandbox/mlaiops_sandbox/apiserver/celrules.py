@@ -202,16 +202,24 @@ def _rule_struct(rule: dict[str, Any]) -> str:
     )
 
 
-def _schema_nodes(schema: Any, path: str) -> Iterator[tuple[str, Schema]]:
+def _schema_nodes(
+    schema: Any, path: str, data_path: str = "", uncorrelatable: str | None = None
+) -> Iterator[tuple[str, Schema, str | None]]:
+    """Every node with its schema path and, under a list that is not a map list, that list's data path."""
     if not isinstance(schema, dict):
         return
-    yield path, schema
+    yield path, schema, uncorrelatable
     for name, sub in (schema.get("properties") or {}).items():
-        yield from _schema_nodes(sub, f"{path}.properties[{name}]")
+        child = f"{data_path}.{name}" if data_path else name
+        yield from _schema_nodes(sub, f"{path}.properties[{name}]", child, uncorrelatable)
     if isinstance(schema.get("items"), dict):
-        yield from _schema_nodes(schema["items"], f"{path}.items")
+        correlated = schema.get("x-kubernetes-list-type") == "map"
+        inner = uncorrelatable if correlated or uncorrelatable else f"{data_path}[*]"
+        yield from _schema_nodes(schema["items"], f"{path}.items", f"{data_path}[*]", inner)
     if isinstance(schema.get("additionalProperties"), dict):
-        yield from _schema_nodes(schema["additionalProperties"], f"{path}.additionalProperties")
+        yield from _schema_nodes(
+            schema["additionalProperties"], f"{path}.additionalProperties", f"{data_path}[*]", uncorrelatable
+        )
 
 
 def crd_problems(crd: dict[str, Any]) -> list[Cause]:
@@ -219,13 +227,13 @@ def crd_problems(crd: dict[str, Any]) -> list[Cause]:
     causes: list[Cause] = []
     for v, version in enumerate((crd.get("spec") or {}).get("versions") or []):
         root = ((version or {}).get("schema") or {}).get("openAPIV3Schema")
-        for path, node in _schema_nodes(root, f"spec.versions[{v}].schema.openAPIV3Schema"):
+        for path, node, uncorrelatable in _schema_nodes(root, f"spec.versions[{v}].schema.openAPIV3Schema"):
             for i, rule in enumerate(node.get(RULES) or []):
-                causes += _rule_problems(rule, node, f"{path}.{RULES}[{i}]")
+                causes += _rule_problems(rule, node, f"{path}.{RULES}[{i}]", uncorrelatable)
     return causes
 
 
-def _rule_problems(rule: Any, node: Schema, path: str) -> list[Cause]:
+def _rule_problems(rule: Any, node: Schema, path: str, uncorrelatable: str | None) -> list[Cause]:
     if not isinstance(rule, dict):
         return [{"reason": "FieldValueTypeInvalid", "message": "Invalid value: must be an object", "field": path}]
     expression, message = str(rule.get("rule") or ""), rule.get("message")
@@ -260,9 +268,13 @@ def _rule_problems(rule: Any, node: Schema, path: str) -> list[Cause]:
             }
         )
     try:
-        compile_expression(expression)
+        _, uses_old_self = compile_expression(expression)
     except CompileError as error:
         causes.append(invalid("rule", f"compilation failed: {error}"))
+    else:
+        if uses_old_self and uncorrelatable is not None:
+            detail = f"oldSelf cannot be used on the uncorrelatable portion of the schema within {uncorrelatable}"
+            causes.append(invalid("rule", detail, f'"{expression}"'))
     if rule.get("messageExpression"):
         try:
             compile_expression(str(rule["messageExpression"]))
@@ -290,7 +302,7 @@ def _rule_problems(rule: Any, node: Schema, path: str) -> list[Cause]:
 
 def has_rules(schema: Any) -> bool:
     """Whether any node of the schema carries CEL rules (only then does the API server run them)."""
-    return any(node.get(RULES) for _, node in _schema_nodes(schema, ""))
+    return any(node.get(RULES) for _, node, _ in _schema_nodes(schema, ""))
 
 
 def to_cel(value: Any, schema: Schema | None) -> Any:

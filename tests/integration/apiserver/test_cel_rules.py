@@ -102,6 +102,20 @@ GADGET_SPEC = {
                 {"rule": "self != 13 || !oldSelf.hasValue()", "optionalOldSelf": True, "message": "13 only on create"},
             ],
         },
+        "tasks": {
+            "type": "array",
+            "maxItems": 10,
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "limit": {"type": "integer"}},
+                "x-kubernetes-validations": [
+                    {"rule": "self.limit >= oldSelf.limit", "message": "limit may not shrink"}
+                ],
+            },
+        },
         "half": {
             "type": "number",
             "x-kubernetes-validations": [{"rule": "self == 0.5 || self == 1.0", "message": "a half or a whole"}],
@@ -264,6 +278,25 @@ def test_transition_rules_run_only_on_update(http: Http, namespace: str, gadgets
     assert [c["message"] for c in _causes(thirteen)] == ['Invalid value: "integer": 13 only on create']
 
 
+def test_map_list_items_correlate_by_key(http: Http, namespace: str, gadgets: str) -> None:
+    """Real server: items of an `x-kubernetes-list-type: map` list get the old item with the same keys as
+    oldSelf, wherever it moved; a new item has no old value, so its transition rules do not run."""
+    path = gadgets.format(ns=namespace)
+    tasks = [{"name": "a", "limit": 5}, {"name": "b", "limit": 5}]
+    assert http.post(path, gadget("m", tasks=tasks)).status_code == 201
+    moved = [{"name": "c", "limit": 1}, {"name": "b", "limit": 6}, {"name": "a", "limit": 5}]
+    assert http.patch(f"{path}/m", {"spec": {"tasks": moved}}).status_code == 200
+    shrunk = [{"name": "c", "limit": 1}, {"name": "a", "limit": 6}, {"name": "b", "limit": 2}]
+    causes = _causes(http.patch(f"{path}/m", {"spec": {"tasks": shrunk}}))
+    assert causes == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": 'Invalid value: "object": limit may not shrink',
+            "field": "spec.tasks[2]",
+        }
+    ]
+
+
 def test_unchanged_values_are_ratcheted(http: Http, namespace: str) -> None:
     """Real server (CRDValidationRatcheting, default on): an object stored before a rule existed can still be
     written while the offending value is unchanged (a warning is returned); changing that value is refused."""
@@ -310,6 +343,20 @@ def test_schema_errors_block_the_rules(http: Http, namespace: str, gadgets: str)
     ]
 
 
+def test_transition_rules_under_a_plain_list_are_refused(http: Http) -> None:
+    """Real server: items of a list that is not a map list have no old value to compare with, so a CRD whose
+    rule there uses oldSelf is refused: `oldSelf cannot be used on the uncorrelatable portion of the schema`."""
+    items = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    items["x-kubernetes-validations"] = [{"rule": "self.n >= oldSelf.n"}]
+    schema = {"type": "object", "properties": {"list": {"type": "array", "items": items}}}
+    causes = _causes(http.post(CRD_PATH, _crd("plains", "Plain", schema)))
+    where = "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[list].items.x-kubernetes-validations[0].rule"
+    assert [c["field"] for c in causes] == [where]
+    assert (
+        "oldSelf cannot be used on the uncorrelatable portion of the schema within spec.list[*]" in causes[0]["message"]
+    )
+
+
 @pytest.mark.parametrize(
     ("rule", "field", "fragment"),
     [
@@ -325,6 +372,7 @@ def test_schema_errors_block_the_rules(http: Http, namespace: str, gadgets: str)
         ({"rule": " "}, "rule", "Required value: rule is not specified"),
         ({"rule": "has(self.a)", "reason": "FieldValueBroken"}, "reason", "Unsupported value"),
     ],
+    ids=["syntax", "unknown-function", "message-expression", "field-path", "message-lines", "empty", "reason"],
 )
 def test_a_crd_with_a_broken_rule_is_refused(http: Http, rule: dict[str, Any], field: str, fragment: str) -> None:
     """Real server: the rules are compiled when the CRD is written; a broken one refuses the CRD at
