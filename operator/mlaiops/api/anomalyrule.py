@@ -8,7 +8,7 @@ alerting rules (``for``, ``keepFiringFor``, ``labels``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -77,7 +77,7 @@ class DataRange(ApiModel):
         return self
 
 
-def _detector_rules() -> dict[str, object]:
+def _detector_rules() -> dict[str, Any]:
     """The cross-field rules of DetectorSpec as CEL (the same table the model and the webhook use)."""
     rules = [
         rule(
