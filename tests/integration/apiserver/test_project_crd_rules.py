@@ -217,3 +217,26 @@ def test_what_cel_cannot_say_passes_the_schema(
     out = kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(manifest))
     assert "(server dry run)" in out.stdout
     assert webhook_validate(kind, obj, namespace=namespace)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "message"),
+    [
+        ("ModelDeployment", "1-fraud", 'metadata.name: Invalid value: "1-fraud": metadata.name in body should match'),
+        ("RemediationPlaybook", "p" * 44, "metadata.name: Too long: may not be more than 43 bytes"),
+        ("AnomalyRule", "r" * 52, "metadata.name: Too long: may not be more than 51 bytes"),
+    ],
+    ids=["modeldeployment-dns1035", "playbook-too-long", "rule-too-long"],
+)
+def test_names_the_children_cannot_carry_are_refused(
+    project_crds: None, kubectl, namespace: str, tmp_path: Path, kind: str, name: str, message: str
+) -> None:
+    """Children carry the label mlaiops.dev/owner=<Kind>.<name> (at most 63 characters) and a ModelDeployment's
+    Services are named after it (DNS-1035): the CRD's metadata schema refuses such names, as the webhook does."""
+    obj = _example(kind, "fraud-latency" if kind == "RemediationPlaybook" else None)
+    obj["metadata"]["name"] = name
+    assert any(line.startswith("metadata.name: ") for line in webhook_validate(kind, obj, namespace=namespace))
+    manifest = tmp_path / "obj.yaml"
+    manifest.write_text(yaml.safe_dump(obj))
+    result = kubectl("apply", "-n", namespace, "-f", str(manifest), check=False)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
