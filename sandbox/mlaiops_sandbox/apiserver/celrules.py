@@ -71,7 +71,8 @@ _BUILTINS = {
     "size", "matches", "contains", "startsWith", "endsWith", "string", "int", "uint", "double", "bool", "bytes",
     "timestamp", "duration", "dyn", "type", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear",
     "getFullYear", "getHours", "getMilliseconds", "getMinutes", "getMonth", "getSeconds",
-    "hasValue", "value", "orValue", "or", "optional.of", "optional.none", "optional.ofNonZeroValue",
+    "hasValue", "value", "orValue", "or", "optional.of", "optional.none", "optional.ofNonZeroValue", "of", "none",
+    "ofNonZeroValue",
 }  # fmt: skip
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
@@ -83,10 +84,10 @@ def _is_sorted(values: list[Any]) -> bool:
     return all(a <= b for a, b in itertools.pairwise(values))
 
 
-def _index_of(container: Any, item: Any) -> int:
-    """Kubernetes' lists ``indexOf`` and cel-go's strings ``indexOf`` share a name."""
+def _index_of(container: Any, item: Any, start: int = 0) -> int:
+    """Kubernetes' lists ``indexOf`` and cel-go's strings ``indexOf`` (with its offset) share a name."""
     if isinstance(container, str):
-        return container.find(item)
+        return container.find(item, start)
     return next((i for i, value in enumerate(container) if value == item), -1)
 
 
@@ -114,7 +115,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "findAll": _find_all,
 }
 _STDLIB = ("strings", "sets")
-_STDLIB_EXTRA = ("sum", "min", "max")  # the list library's aggregates, as cel-python's core defines them
+_STDLIB_EXTRA = ("sum", "min", "max")  # the Kubernetes list library's aggregates, from the package's core
 KNOWN_FUNCTIONS = (
     _BUILTINS
     | set(_FUNCTIONS)
@@ -156,7 +157,7 @@ def compile_expression(expression: str) -> tuple[cel.Program, bool]:
         if not function[0].isalpha() or function in KNOWN_FUNCTIONS:
             continue
         raise CompileError(f"ERROR: <input>: undeclared reference to '{function}' (in container '')")
-    bound = set(_MACRO_VARIABLE.findall(expression))
+    bound = set(_MACRO_VARIABLE.findall(expression)) | {name.split(".")[0] for name in KNOWN_FUNCTIONS if "." in name}
     for variable in references["variables"]:
         if variable not in ("self", "oldSelf") and variable not in bound:
             raise CompileError(f"ERROR: <input>: undeclared reference to '{variable}' (in container '')")
