@@ -124,6 +124,10 @@ KNOWN_FUNCTIONS = (
 )
 
 
+# ``sets.contains(...)`` is referenced as the function ``contains`` of the variable ``sets``.
+_NAMESPACED = {name.rsplit(".", 1)[1] for name in KNOWN_FUNCTIONS if "." in name}
+
+
 def _context(variables: dict[str, Any]) -> cel.Context:
     context = cel.Context()
     stdlib.add_stdlib_to_context(context, list(_STDLIB))
@@ -154,7 +158,7 @@ def compile_expression(expression: str) -> tuple[cel.Program, bool]:
         raise CompileError(text) from None
     references = program.references()
     for function in references["functions"]:
-        if not function[0].isalpha() or function in KNOWN_FUNCTIONS:
+        if not function[0].isalpha() or function in KNOWN_FUNCTIONS or function in _NAMESPACED:
             continue
         raise CompileError(f"ERROR: <input>: undeclared reference to '{function}' (in container '')")
     bound = set(_MACRO_VARIABLE.findall(expression)) | {name.split(".")[0] for name in KNOWN_FUNCTIONS if "." in name}

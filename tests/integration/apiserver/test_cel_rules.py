@@ -383,3 +383,30 @@ def test_a_crd_with_a_broken_rule_is_refused(http: Http, rule: dict[str, Any], f
     where = f"spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].{field}"
     assert any(c["field"] == where and fragment in c["message"] for c in causes), causes
     assert http.get(f"{CRD_PATH}/brokens.{GROUP}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "[1, 2, 2].isSorted() && ![2, 1].isSorted()",
+        "[1, 2].sum() == 3 && [3, 1].min() == 1 && [3, 1].max() == 3",
+        "[1, 2, 2].indexOf(2) == 1 && [1, 2, 2].lastIndexOf(2) == 2",
+        "'abcabc'.indexOf('c') == 2 && 'abcabc'.indexOf('c', 3) == 5 && 'abcabc'.lastIndexOf('a') == 3",
+        "['a', 'b'].join(', ') == 'a, b' && 'a,b'.split(',') == ['a', 'b'] && '  x '.trim() == 'x'",
+        "'Ab'.lowerAscii() == 'ab' && 'abc'.substring(1) == 'bc' && 'abc'.charAt(1) == 'b'",
+        "'x-1 y-2'.find('[0-9]') == '1' && 'x-1 y-2'.findAll('[0-9]') == ['1', '2']",
+        "sets.contains([1, 2], [1]) && sets.intersects([1], [1, 3]) && sets.equivalent([1, 2], [2, 1])",
+        "[1, 2, 3].all(x, x > 0) && [1, 2].exists(x, x == 2) && [1, 2].exists_one(x, x == 2)",
+        "[1, 2, 3].filter(x, x > 1).map(x, x * 2) == [4, 6] && size([1]) == 1 && 'abc'.size() == 3",
+        "'abc'.matches('^a') && 'abc'.startsWith('a') && 'abc'.endsWith('c') && 'abc'.contains('b')",
+        "1 < 1.5 && 2.0 == 2 && duration('1h') > duration('30m') && string(2.5) == '2.5'",
+        "optional.none().orValue(3) == 3 && optional.of(1).hasValue()",
+    ],
+)
+def test_the_library_functions_the_rules_may_use(expression: str) -> None:
+    """The Kubernetes list and regex libraries, cel-go's strings and sets extensions, the standard macros,
+    cross-type numeric comparison and optionals (Kubernetes 1.28+), as kube-apiserver evaluates them."""
+    from mlaiops_sandbox.apiserver import celrules
+
+    program, _ = celrules.compile_expression(expression)
+    assert program.execute(celrules._context({})) is True
