@@ -51,7 +51,16 @@ def _constraints(node: dict[str, Any], required: bool) -> str:
             parts.append(f"{label} {node[key]} items")
     if "pattern" in node and "enum" not in node:
         parts.append(f"pattern `{node['pattern']}`")
+    parts += _rules(node) + _rules(node.get("items") or {})
     return "; ".join(parts)
+
+
+def _rules(node: dict[str, Any]) -> list[str]:
+    """The node's CEL rules (x-kubernetes-validations) as their messages, prefixed by their fieldPath."""
+    return [
+        (f"`{rule['fieldPath']}`: " if rule.get("fieldPath") else "") + rule.get("message", rule["rule"])
+        for rule in node.get("x-kubernetes-validations", [])
+    ]
 
 
 def _rows(node: dict[str, Any], path: str, required: bool = False) -> Iterator[tuple[str, ...]]:
@@ -80,8 +89,11 @@ def render() -> str:
         out.append(f"\n## {info.kind} (`{info.short_name}`)\n\n{info.description}\n")
         for part, model in (("spec", info.spec), ("status", info.status)):
             out.append(f"\n### {part}\n\n| Field | Type | Default | Constraints | Description |\n|---|---|---|---|---|")
-            for row in _rows(openapi_schema(model), ""):
+            schema = openapi_schema(model)
+            for row in _rows(schema, ""):
                 out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+            if rules := _rules(schema):
+                out.append("\nRules on the whole " + part + ": " + "; ".join(rules) + ".")
     return "\n".join(out) + "\n"
 
 

@@ -138,8 +138,8 @@ def test_kopf_manages_one_https_webhook_per_kind(webhooks: dict[str, Any]) -> No
 REFUSED = [
     (
         "ModelDeployment",
-        lambda spec: spec["rollout"]["canary"].update(steps=[{"weight": 50, "pause": "1m"}, {"weight": 25}]),
-        "spec.rollout.canary: steps[1].weight (25) must be greater than steps[0].weight (50)",
+        lambda spec: spec["analysis"]["metrics"][1].update(query="sum(rate(x[5m])"),
+        "spec.analysis.metrics[1].query: invalid PromQL: ",
     ),
     (
         "AnomalyRule",
@@ -175,12 +175,13 @@ def test_kubectl_apply_is_refused_with_the_field_message_and_nothing_is_stored(
 def test_every_problem_is_listed(sandbox: Sandbox, webhooks: dict[str, Any], namespace: str) -> None:
     obj = example("ModelDeployment")
     obj["metadata"]["name"] = "two-problems"
-    obj["spec"]["rollout"]["canary"]["steps"] = [{"weight": 50}, {"weight": 25}]
-    obj["spec"]["autoscaling"] = {"minReplicas": 5, "maxReplicas": 2}
+    # Two problems the CRD's CEL rules cannot see (they would refuse the object before the webhook is asked).
+    obj["spec"]["analysis"]["metrics"][1]["query"] = "sum(rate(x[5m])"
+    obj["spec"]["runtime"]["env"] = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
     result = kubectl(sandbox, "apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
     assert result.returncode != 0
-    assert "spec.autoscaling: minReplicas (5) must not exceed maxReplicas (2)\n" in result.stderr
-    assert "spec.rollout.canary: steps[1].weight (25) must be greater than steps[0].weight (50)" in result.stderr
+    assert "spec.analysis.metrics[1].query: invalid PromQL: " in result.stderr
+    assert "spec.runtime.env[1].name: duplicate name 'A' (also spec.runtime.env[0].name)" in result.stderr
 
 
 def test_valid_specs_are_admitted(sandbox: Sandbox, webhooks: dict[str, Any], namespace: str) -> None:

@@ -74,15 +74,15 @@ def test_kubectl_scale_goes_through_to_the_pods(cluster: Cluster) -> None:
 
 def test_a_spec_only_the_models_reject_gets_a_condition_naming_the_field(cluster: Cluster) -> None:
     ns = cluster.namespace("md-invalid")
-    bad = model_deployment("bad", rollout={"canary": {"steps": [{"weight": 50}, {"weight": 20}]}})
-    cluster.apply(bad, ns)  # the CRD schema cannot say "increasing"; the controller can
+    bad = model_deployment("bad", analysis={"interval": "999999999w"})
+    cluster.apply(bad, ns)  # the CRD's pattern and rules cannot say "too long for a duration"; the controller can
     md = wait_for(
         lambda: (o := cluster.get("modeldeployments", ns, "bad")) and cluster.condition(o, "Ready") and o,
         what="a condition",
     )
     ready = cluster.condition(md, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
-    assert "spec.rollout.canary: steps[1].weight (20) must be greater than steps[0].weight (50)" in ready["message"]
+    assert "spec.analysis.interval: duration '999999999w' is too long" in ready["message"]
     assert cluster.apps.list_namespaced_deployment(ns).items == []  # nothing half-applied
     # Fixing the spec recovers without restarting anything.
     cluster.kubectl(
@@ -92,7 +92,7 @@ def test_a_spec_only_the_models_reject_gets_a_condition_naming_the_field(cluster
         "md/bad",
         "--type=merge",
         "-p",
-        '{"spec":{"rollout":{"canary":{"steps":[{"weight":20},{"weight":50}]}}}}',
+        '{"spec":{"analysis":{"interval":"30s"}}}',
     )
     wait_for(lambda: cluster.get("modeldeployments", ns, "bad")["status"].get("phase") == "Ready", what="recovery")
 

@@ -17,6 +17,8 @@ from mlaiops.api.remediationplaybook import RemediationPlaybookSpec, Remediation
 from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus
 
 CATEGORY = "mlaiops"
+OWNER_LABEL_MAX = 63
+DNS1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,19 @@ class KindInfo:
     columns: tuple[PrinterColumn, ...] = ()
     scale: bool = False
     extra_short_names: tuple[str, ...] = field(default=())
+    bounded_name: bool = True
+    """Whether metadata.name is limited to what the children the operator makes for it allow (users' kinds)."""
+    dns1035_name: bool = False
+    """Whether metadata.name must be a DNS-1035 label (Services are named after it)."""
 
     @property
     def singular(self) -> str:
         return self.kind.lower()
+
+    @property
+    def max_name_length(self) -> int:
+        """Children carry the label mlaiops.dev/owner=<Kind>.<name>, and a label value has at most 63 characters."""
+        return OWNER_LABEL_MAX - len(self.kind) - 1
 
     @property
     def crd_name(self) -> str:
@@ -72,6 +83,7 @@ KINDS: tuple[KindInfo, ...] = (
             _AGE,
         ),
         scale=True,
+        dns1035_name=True,
     ),
     KindInfo(
         kind="RetrainPolicy",
@@ -134,6 +146,7 @@ KINDS: tuple[KindInfo, ...] = (
             PrinterColumn("Resolution", ".status.resolution", priority=1),
             _AGE,
         ),
+        bounded_name=False,  # operator-owned, named by the operator
     ),
 )
 

@@ -8,9 +8,9 @@ alerting rules (``for``, ``keepFiringFor``, ``labels``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from mlaiops.api.common import (
     ApiModel,
@@ -19,6 +19,8 @@ from mlaiops.api.common import (
     Severity,
     WorkloadReference,
     nested,
+    rule,
+    validations,
 )
 
 DetectorType = Literal["auto", "threshold", "zscore", "mad", "ewma", "seasonal", "isolationForest", "forecast"]
@@ -53,6 +55,16 @@ class MinDeviation(ApiModel):
 class DataRange(ApiModel):
     """Values outside this range are invalid data, reported as anomalous (e.g. [0, 1] for a ratio)."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!has(self.min) || !has(self.max) || self.min < self.max",
+                "min must be less than max",
+                message_expression="'min (' + string(self.min) + ') must be less than max (' + string(self.max) + ')'",
+            )
+        )
+    )
+
     min: float | None = None
     """Lowest valid value."""
     max: float | None = None
@@ -65,8 +77,42 @@ class DataRange(ApiModel):
         return self
 
 
+def _detector_rules() -> dict[str, Any]:
+    """The cross-field rules of DetectorSpec as CEL (the same table the model and the webhook use)."""
+    rules = [
+        rule(
+            f"!has(self.{name}) || self.type in {sorted(kind for kind, params in DETECTOR_PARAMS.items() if name in params)}",
+            f"{name} applies only to detector types {', '.join(sorted(k for k, p in DETECTOR_PARAMS.items() if name in p))}",
+            message_expression="'does not apply to detector type ' + self.type",
+            field_path=f".{name}",
+        )
+        for name in ("upper", "lower", "window", "season", "horizon", "contamination")
+    ]
+    rules += [
+        rule(
+            f"!has(self.sensitivity) || self.type in {list(SENSITIVE_TYPES)}",
+            f"sensitivity applies only to detector types {', '.join(SENSITIVE_TYPES)}",
+            message_expression="'not used by detector type ' + self.type",
+            field_path=".sensitivity",
+        ),
+        rule(
+            "!(self.type in ['threshold', 'forecast']) || has(self.upper) || has(self.lower)",
+            "detector types threshold and forecast need upper, lower or both",
+            message_expression="'detector type ' + self.type + ' needs upper, lower or both'",
+        ),
+        rule(
+            "!has(self.lower) || !has(self.upper) || self.lower < self.upper",
+            "lower must be less than upper",
+            message_expression="'lower (' + string(self.lower) + ') must be less than upper (' + string(self.upper) + ')'",
+        ),
+    ]
+    return validations(*rules)
+
+
 class DetectorSpec(ApiModel):
     """The detector and its parameters; parameters that do not apply to the type are rejected."""
+
+    model_config = ConfigDict(json_schema_extra=_detector_rules())
 
     type: DetectorType = "auto"
     """auto combines the others; threshold, zscore, mad, ewma, seasonal, isolationForest, forecast."""
@@ -124,9 +170,26 @@ class NamedQuery(ApiModel):
 class AnomalyRuleSpec(ApiModel):
     """Desired state of an AnomalyRule."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule("has(self.query) != has(self.queries)", "set exactly one of query and queries"),
+            rule(
+                "!has(self.queries) || (has(self.detector) && self.detector.type == 'isolationForest')",
+                "queries (multivariate) needs detector.type isolationForest",
+            ),
+        )
+    )
+
     query: str | None = Field(default=None, min_length=1, max_length=8192)
     """PromQL; every series of the result is scored on its own, labels kept."""
-    queries: list[NamedQuery] | None = Field(default=None, min_length=2, max_length=16)
+    queries: list[NamedQuery] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=16,
+        json_schema_extra=validations(
+            rule("self.all(q, self.exists_one(r, r.name == q.name))", "query names must be unique")
+        ),
+    )
     """Several PromQL inputs scored together (isolationForest); series are joined on their labels."""
     interval: Duration = "30s"
     """How often the rule is evaluated."""

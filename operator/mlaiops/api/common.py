@@ -38,6 +38,36 @@ class ApiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def rule(
+    expression: str,
+    message: str | None = None,
+    *,
+    message_expression: str | None = None,
+    field_path: str | None = None,
+    reason: Literal["FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired"] | None = None,
+) -> dict[str, str]:
+    """One CEL ``x-kubernetes-validations`` rule: the API server refuses what the webhook would, even without it.
+
+    ``self`` is the value of the node the rule is attached to. Rules must stay cheap (the API server
+    refuses a CRD whose rules could cost too much): compare fields, and loop only over bounded lists.
+    """
+    entry = {"rule": expression}
+    if message is not None:
+        entry["message"] = message
+    if message_expression is not None:
+        entry["messageExpression"] = message_expression
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    if reason is not None:
+        entry["reason"] = reason
+    return entry
+
+
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
+    """``json_schema_extra`` of a model or field that carries CEL rules (crdgen copies them into the CRD)."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
 def nested(model: type[BaseModel]) -> Any:
     """A sub-object that defaults to all of its own defaults.
 
@@ -153,6 +183,23 @@ class WorkloadReference(ApiModel):
 
 class LabelSelectorRequirement(ApiModel):
     """One requirement of a label selector, as in Kubernetes."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!(self.operator in ['In', 'NotIn']) || (has(self.values) && size(self.values) > 0)",
+                "must be specified when operator is In or NotIn",
+                message_expression="'must be specified when operator is ' + self.operator",
+                field_path=".values",
+            ),
+            rule(
+                "!(self.operator in ['Exists', 'DoesNotExist']) || !has(self.values) || size(self.values) == 0",
+                "must be empty when operator is Exists or DoesNotExist",
+                message_expression="'must be empty when operator is ' + self.operator",
+                field_path=".values",
+            ),
+        )
+    )
 
     key: LabelKey
     """The label key the requirement applies to."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from mlaiops.api.common import (
     ApiModel,
@@ -20,6 +20,8 @@ from mlaiops.api.common import (
     LocalObjectReference,
     Quantity,
     nested,
+    rule,
+    validations,
 )
 
 STORAGE_URI_PATTERN = r"^(file|https?|pvc|s3)://.+$"
@@ -41,6 +43,17 @@ class ModelSource(ApiModel):
 
 class ModelSpec(ApiModel):
     """The model to serve."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule("has(self.storageUri) != has(self.source)", "set exactly one of storageUri and source"),
+            rule(
+                "!has(self.source) || !has(self.sha256)",
+                "sha256 comes from the RetrainPolicy when source is set; remove it",
+                field_path=".sha256",
+            ),
+        )
+    )
 
     format: Literal["sklearn", "skops", "xgboost", "lightgbm", "onnx", "custom"] = "sklearn"
     """Serialisation format; the built-in server loads sklearn (joblib or pickle) and skops. Like KServe's
@@ -129,7 +142,17 @@ class CanaryStrategy(ApiModel):
         default_factory=_default_steps,
         min_length=1,
         max_length=20,
-        json_schema_extra={"default": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "1m"}]},
+        json_schema_extra={
+            "default": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "1m"}],
+            **validations(
+                rule(
+                    "self.map(s, s.weight).isSorted() && self.all(s, self.exists_one(t, t.weight == s.weight))",
+                    "weights must strictly increase from step to step",
+                    message_expression="'weights must strictly increase from step to step, got ' + "
+                    "self.map(s, string(s.weight)).join(', ')",
+                )
+            ),
+        },
     )
     """Traffic steps; weights must strictly increase. After the last step the canary is promoted."""
 
@@ -167,6 +190,17 @@ class RolloutSpec(ApiModel):
 class ThresholdRange(ApiModel):
     """The range a metric must stay within; either bound may be left out."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule("has(self.min) || has(self.max)", "set min, max or both"),
+            rule(
+                "!has(self.min) || !has(self.max) || self.min <= self.max",
+                "min must not exceed max",
+                message_expression="'min (' + string(self.min) + ') must not exceed max (' + string(self.max) + ')'",
+            ),
+        )
+    )
+
     min: float | None = None
     """Lowest acceptable value."""
     max: float | None = None
@@ -183,6 +217,15 @@ class ThresholdRange(ApiModel):
 
 class AnalysisMetric(ApiModel):
     """One PromQL check of the canary, like a Flagger metric or an Argo AnalysisTemplate metric."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                f"has(self.query) || self.name in {list(BUILTIN_METRICS)}",
+                f"query is required unless name is one of {', '.join(BUILTIN_METRICS)}",
+            )
+        )
+    )
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     """Metric name; request-success-rate and request-duration are built in and need no query."""
@@ -212,7 +255,21 @@ class AnalysisSpec(ApiModel):
     """Failed checks tolerated; one more aborts the rollout and rolls back."""
     consecutive_error_limit: int = Field(default=4, ge=0, le=100)
     """Consecutive provider errors (Prometheus unreachable, bad query) tolerated before Degraded."""
-    metrics: list[AnalysisMetric] = Field(default_factory=list, max_length=20, json_schema_extra={"default": []})
+    metrics: list[AnalysisMetric] = Field(
+        default_factory=list,
+        max_length=20,
+        json_schema_extra={
+            "default": [],
+            **validations(
+                rule(
+                    "self.all(m, self.exists_one(n, n.name == m.name))",
+                    "metric names must be unique",
+                    message_expression="'metric names must be unique: ' + "
+                    "self.filter(m, !self.exists_one(n, n.name == m.name)).map(m, m.name).join(', ')",
+                )
+            ),
+        },
+    )
     """The checks; with none, steps advance on their pause alone."""
 
     @model_validator(mode="after")
@@ -226,6 +283,17 @@ class AnalysisSpec(ApiModel):
 
 class AutoscalingSpec(ApiModel):
     """A HorizontalPodAutoscaler for the stable track."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
+                "minReplicas must not exceed maxReplicas",
+                message_expression="'minReplicas (' + string(self.minReplicas) + ') must not exceed maxReplicas ('"
+                " + string(self.maxReplicas) + ')'",
+            )
+        )
+    )
 
     min_replicas: int = Field(default=1, ge=1, le=1000)
     """Lower bound of replicas."""

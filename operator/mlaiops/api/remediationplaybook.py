@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from mlaiops.api.common import (
     ApiModel,
@@ -26,6 +26,8 @@ from mlaiops.api.common import (
     Severity,
     WorkloadReference,
     nested,
+    rule,
+    validations,
 )
 
 ActionType = Literal["scale", "restart", "rollback", "retrain", "deletePod", "adjustResources", "notify", "suspendRule"]
@@ -33,6 +35,19 @@ ActionType = Literal["scale", "restart", "rollback", "retrain", "deletePod", "ad
 
 class Trigger(ApiModel):
     """What starts the playbook: AnomalyRules (by name or label) or Alertmanager alerts."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.source != 'AnomalyRule' || (has(self.rules) && size(self.rules) > 0) || has(self.selector)",
+                "an AnomalyRule trigger needs rules, selector or both",
+            ),
+            rule(
+                "self.source != 'Alertmanager' || (!(has(self.rules) && size(self.rules) > 0) && !has(self.selector))",
+                "rules and selector apply only to source AnomalyRule; use matchers",
+            ),
+        )
+    )
 
     source: Literal["AnomalyRule", "Alertmanager"] = "AnomalyRule"
     """Where the signal comes from."""
@@ -63,6 +78,20 @@ class Verify(ApiModel):
 
 class ScaleAction(ApiModel):
     """Change replicas, bounded; raises the HPA's bounds instead when an HPA owns replicas."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "[has(self.replicas), has(self.delta), has(self.factor)].filter(given, given).size() == 1",
+                "set exactly one of replicas, delta and factor",
+            ),
+            rule(
+                "self.min <= self.max",
+                "min must not exceed max",
+                message_expression="'min (' + string(self.min) + ') must not exceed max (' + string(self.max) + ')'",
+            ),
+        )
+    )
 
     replicas: int | None = Field(default=None, ge=0, le=1000)
     """Absolute replica count."""
@@ -146,8 +175,30 @@ class SuspendRuleAction(ApiModel):
     """How long to suspend."""
 
 
+_SETTINGS = ("scale", "deletePod", "adjustResources", "notify", "retrain", "suspendRule")
+_NEEDS_SETTINGS = ("scale", "notify", "retrain")
+
+
 class Action(ApiModel):
     """One step of the escalation ladder."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *(
+                rule(
+                    f"!has(self.{name}) || self.type == '{name}'",
+                    f"{name} is set but type is not {name}",
+                    message_expression=f"'{name} is set but type is ' + self.type",
+                    field_path=f".{name}",
+                )
+                for name in _SETTINGS
+            ),
+            *(
+                rule(f"self.type != '{name}' || has(self.{name})", f"type {name} needs its settings in {name}")
+                for name in _NEEDS_SETTINGS
+            ),
+        )
+    )
 
     name: str | None = Field(default=None, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     """Step name for status and events; defaults to the type and index."""
@@ -231,11 +282,32 @@ class IncidentSettings(ApiModel):
 class RemediationPlaybookSpec(ApiModel):
     """Desired state of a RemediationPlaybook."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!has(self.target) || self.target.kind == 'ModelDeployment' || self.actions.all(a, a.type != 'rollback')",
+                "rollback acts only on a ModelDeployment (it restores the last promoted model)",
+                message_expression="'rollback acts only on a ModelDeployment (it restores the last promoted model); "
+                "spec.target.kind is ' + self.target.kind",
+                field_path=".actions",
+            )
+        )
+    )
+
     triggers: list[Trigger] = Field(min_length=1, max_length=20)
     """Signals that start the playbook; any one is enough."""
     target: WorkloadReference | None = None
     """Act on this workload; when empty, on the target of the anomaly's rule."""
-    actions: list[Action] = Field(min_length=1, max_length=10)
+    actions: list[Action] = Field(
+        min_length=1,
+        max_length=10,
+        json_schema_extra=validations(
+            rule(
+                "self.all(a, !has(a.name) || self.exists_one(b, has(b.name) && b.name == a.name))",
+                "action names must be unique",
+            )
+        ),
+    )
     """The escalation ladder, run in order until one step is verified."""
     guardrails: Guardrails = nested(Guardrails)
     """Rate limits and safety checks."""

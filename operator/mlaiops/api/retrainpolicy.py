@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlaiops.api.common import (
     ApiModel,
@@ -20,6 +20,8 @@ from mlaiops.api.common import (
     LabelSelector,
     LocalObjectReference,
     nested,
+    rule,
+    validations,
 )
 from mlaiops.api.modeldeployment import SHA256_PATTERN, STORAGE_URI_PATTERN
 
@@ -86,6 +88,12 @@ class ScheduleTrigger(ApiModel):
 
 class AnomalyTrigger(ApiModel):
     """Retrain when AnomalyRules fire (drift is an AnomalyRule on the prediction distribution)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule("(has(self.rules) && size(self.rules) > 0) || has(self.selector)", "set rules, selector or both")
+        )
+    )
 
     rules: list[LocalObjectReference] | None = None
     """AnomalyRules by name."""
@@ -180,6 +188,15 @@ class MinImprovement(ApiModel):
 class FairnessGate(ApiModel):
     """Largest allowed gaps between the groups of a sensitive attribute."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "has(self.maxDemographicParityDifference) || has(self.maxEqualOpportunityDifference)",
+                "set maxDemographicParityDifference, maxEqualOpportunityDifference or both",
+            )
+        )
+    )
+
     sensitive_attribute: str = Field(min_length=1, max_length=256)
     """Column holding the group; it is not used as a feature."""
     max_demographic_parity_difference: float | None = Field(default=None, ge=0, le=1)
@@ -248,6 +265,18 @@ class MlflowSpec(ApiModel):
 
 class RetrainPolicySpec(ApiModel):
     """Desired state of a RetrainPolicy."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!has(self.validation) || !has(self.validation.fairness) "
+                "|| self.validation.fairness.sensitiveAttribute != self.dataset.target",
+                "must not be the target column (spec.dataset.target)",
+                message_expression="'must not be the target column ' + self.dataset.target",
+                field_path=".validation.fairness.sensitiveAttribute",
+            )
+        )
+    )
 
     model_deployment_ref: LocalObjectReference | None = None
     """The ModelDeployment whose current model is the champion."""

@@ -6,6 +6,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+from . import celrules
 from .resources import Column, ResourceInfo, ScaleSpec
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
@@ -73,6 +74,7 @@ def validate_crd(crd: dict[str, Any]) -> list[dict[str, Any]]:
                 "field": "metadata.name",
             }
         )
+    causes += celrules.crd_problems(crd)  # a rule that does not compile is refused with the CRD
     return causes
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import bootstrap, builtin_schema, crds, jsonpath, patch, schema
+from . import bootstrap, builtin_schema, celrules, crds, jsonpath, patch, schema
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found, success_status
 from .resources import Registry, ResourceInfo
 from .selectors import object_matcher
@@ -424,6 +424,13 @@ class Cluster:
             return warnings
         schema.apply_defaults(obj, info.schema)
         causes = schema.validate(obj, info.schema)
+        if celrules.has_rules(info.schema):  # x-kubernetes-validations, as the real server runs them
+            if any(cause["reason"] in celrules.BLOCKING for cause in causes):
+                causes.append(celrules.NOT_CHECKED)
+            else:
+                failed, ratcheted = celrules.validate(obj, info.schema, old)
+                causes += failed
+                warnings += ratcheted
         if causes:
             raise invalid(info.kind, info.group, obj["metadata"].get("name", ""), causes)
         return warnings
