@@ -187,6 +187,8 @@ def test_dangling_references_are_listed_and_clear_when_the_objects_appear(cluste
         refs = cluster.condition(obj, "ResolvedRefs")
         return obj if refs and refs["status"] == "True" else None
 
+    # A freshly created object has a STATE on the operator's first look (no blank column meanwhile).
+    wait_for(lambda: table(cluster, "anomalyrules", ns)["latency"]["STATE"], timeout=5, what="a new rule's STATE")
     # The operator re-checks every pass (1 s here; 5 s by default): a few seconds, not a restart.
     fixed = wait_for(lambda: resolved("remediationplaybooks", "fix"), timeout=10, what="playbook resolved")
     assert (cluster.condition(fixed, "Ready") or {}).get("status") == "True"

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from mlaiops.admission import PrometheusParser, review
+from mlaiops.admission import PrometheusParser, PromqlChecker, review
 from mlaiops.api import KINDS
 from mlaiops.controllers import settings
 from mlaiops.controllers.common import InvalidSpec, parse_spec
@@ -39,7 +39,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def every_problem(model: type[BaseModel], body: Mapping[str, Any], promql: Any = None) -> list[str]:
+def every_problem(model: type[BaseModel], body: Mapping[str, Any], promql: PromqlChecker | None = None) -> list[str]:
     """``path: message`` for every problem the webhook would refuse ``body`` for; empty if none.
 
     ``promql`` is a PromQL checker (tests pass their own); by default the operator's Prometheus.
@@ -47,11 +47,16 @@ def every_problem(model: type[BaseModel], body: Mapping[str, Any], promql: Any =
     checker = promql if promql is not None else _parser(str(settings().prometheus_url))
     obj = plain(body)
     namespace = (obj.get("metadata") or {}).get("namespace")
-    found = review(_KIND_OF[model], obj, namespace=namespace, promql=checker, require_sha256=settings().require_sha256)
+    try:
+        found = review(
+            _KIND_OF[model], obj, namespace=namespace, promql=checker, require_sha256=settings().require_sha256
+        )
+    except Exception:  # a bug in a check must not stop the controller: the model still judges the spec
+        return []
     return found.errors
 
 
-def checked_spec(model: type[M], body: Mapping[str, Any], promql: Any = None) -> M:
+def checked_spec(model: type[M], body: Mapping[str, Any], promql: PromqlChecker | None = None) -> M:
     """The parsed spec of ``body``; raises InvalidSpec naming every problem (not only pydantic's first)."""
     errors = every_problem(model, body, promql)
     try:

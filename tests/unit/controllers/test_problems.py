@@ -106,3 +106,13 @@ def test_a_dangling_reference_that_stops_the_pass_is_pending_with_both_condition
     conditions = {c["type"]: c for c in status["conditions"]}
     assert (conditions["Ready"]["reason"], conditions["ResolvedRefs"]["reason"]) == ("DanglingReference", "RefNotFound")
     assert conditions["Ready"]["lastTransitionTime"] == earlier  # unchanged status keeps its time: no rewrite
+
+
+def test_a_check_that_breaks_never_stops_the_controller_the_model_still_judges() -> None:
+    class Broken:
+        def check(self, query: str) -> str | None:
+            raise RuntimeError("a bug")
+
+    assert isinstance(checked_spec(AnomalyRuleSpec, example("AnomalyRule"), Broken()), AnomalyRuleSpec)
+    with pytest.raises(InvalidSpec, match=r"spec\.detector"):
+        checked_spec(AnomalyRuleSpec, edited(example("AnomalyRule"), "spec.detector", {"type": "threshold"}), Broken())
