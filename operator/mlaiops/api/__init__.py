@@ -108,7 +108,7 @@ KINDS: tuple[KindInfo, ...] = (
         status=AnomalyRuleStatus,
         description="PromQL series scored by a detector, firing anomalies with hysteresis.",
         columns=(
-            PrinterColumn("State", ".status.state", description="Normal, Pending, Firing, NoData or Error"),
+            PrinterColumn("State", ".status.state", description="Normal, Pending, Firing, NoData, Error or Invalid"),
             PrinterColumn("Detector", ".spec.detector.type"),
             PrinterColumn("Firing", ".status.firingSeries", "integer", "Series firing"),
             PrinterColumn("Last Evaluation", ".status.lastEvaluation", "date"),
@@ -123,7 +123,7 @@ KINDS: tuple[KindInfo, ...] = (
         status=RemediationPlaybookStatus,
         description="Anomalies and alerts turned into safe, audited, verified actions on workloads.",
         columns=(
-            PrinterColumn("State", ".status.state", description="Idle, Running, AwaitingApproval, ..."),
+            PrinterColumn("State", ".status.state", description="Idle, Running, AwaitingApproval, ..., Invalid"),
             PrinterColumn("Executions", ".status.totalExecutions", "integer"),
             PrinterColumn("Verified", ".status.verifiedExecutions", "integer"),
             PrinterColumn("Last Action", ".status.lastAction"),

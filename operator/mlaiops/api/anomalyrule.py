@@ -226,6 +226,7 @@ class AnomalyRuleSpec(ApiModel):
 # --- status ------------------------------------------------------------------------------------
 
 AnomalyState = Literal["Normal", "Pending", "Firing", "NoData", "Error"]
+RuleState = Literal["Normal", "Pending", "Firing", "NoData", "Error", "Invalid"]
 
 
 class SeriesStatus(ApiModel):
@@ -254,8 +255,8 @@ class SeriesStatus(ApiModel):
 class AnomalyRuleStatus(ApiModel):
     """Observed state of an AnomalyRule."""
 
-    state: AnomalyState | None = None
-    """Worst state over the series: Firing > Pending > Error > NoData > Normal."""
+    state: RuleState | None = None
+    """Worst state over the series (Firing > Pending > Error > NoData > Normal), or Invalid."""
     observed_generation: int | None = None
     """The spec generation this status describes."""
     last_evaluation: datetime | None = None

@@ -385,7 +385,7 @@ class MetricResult(ApiModel):
 class ModelDeploymentStatus(ApiModel):
     """Observed state of a ModelDeployment."""
 
-    phase: Literal["Pending", "Progressing", "Ready", "Degraded", "RolledBack", "Failed"] | None = None
+    phase: Literal["Pending", "Progressing", "Ready", "Degraded", "RolledBack", "Failed", "Invalid"] | None = None
     """Short summary for printer columns."""
     observed_generation: int | None = None
     """The spec generation this status describes."""
@@ -424,7 +424,7 @@ class ModelDeploymentStatus(ApiModel):
     history: list[RolloutRecord] | None = Field(default=None, max_length=20)
     """Finished rollouts, newest first (bounded)."""
     conditions: Conditions | None = None
-    """Ready, Progressing, Degraded, RolledBack."""
+    """Ready, Progressing, Degraded, RolledBack, ResolvedRefs."""
 
 
 SHA256_REQUIRED = (

@@ -396,7 +396,7 @@ class SuspendedRule(ApiModel):
 class RemediationPlaybookStatus(ApiModel):
     """Observed state of a RemediationPlaybook."""
 
-    state: Literal["Idle", "Running", "AwaitingApproval", "CoolingDown", "Suspended"] | None = None
+    state: Literal["Idle", "Running", "AwaitingApproval", "CoolingDown", "Suspended", "Invalid"] | None = None
     """Short summary for printer columns."""
     observed_generation: int | None = None
     """The spec generation this status describes."""
@@ -419,4 +419,4 @@ class RemediationPlaybookStatus(ApiModel):
     suspended_rules: list[SuspendedRule] | None = Field(default=None, max_length=50)
     """AnomalyRules whose triggers this playbook ignores for a while (suspendRule; the rule itself is untouched)."""
     conditions: Conditions | None = None
-    """Ready, Suspended."""
+    """Ready, Suspended, ResolvedRefs."""

@@ -392,7 +392,7 @@ class MlflowStatus(ApiModel):
 class RetrainPolicyStatus(ApiModel):
     """Observed state of a RetrainPolicy."""
 
-    phase: Literal["Idle", "Training", "AwaitingApproval", "Suspended", "Failed"] | None = None
+    phase: Literal["Idle", "Training", "AwaitingApproval", "Suspended", "Failed", "Invalid"] | None = None
     """Short summary for printer columns."""
     observed_generation: int | None = None
     """The spec generation this status describes."""
@@ -413,4 +413,4 @@ class RetrainPolicyStatus(ApiModel):
     mlflow: MlflowStatus | None = None
     """Model Registry aliases, when spec.mlflow is set."""
     conditions: Conditions | None = None
-    """Ready, Training, MLflowSynced."""
+    """Ready, Training, MLflowSynced, ResolvedRefs."""

@@ -21,10 +21,18 @@ from kubernetes.client.exceptions import ApiException
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.anomalyrule import AnomalyRuleSpec, AnomalyRuleStatus
 from mlaiops.api.common import seconds
-from mlaiops.controllers.common import InvalidSpec, parse_spec, parse_status, status_patch
+from mlaiops.controllers.common import InvalidSpec, parse_status, status_patch
+from mlaiops.controllers.problems import checked_spec
 from mlaiops.detection.events import BUS, AnomalyEvent
 from mlaiops.detection.joins import RangeResult, entity, join_history, join_samples, key_of, queries_of
-from mlaiops.detection.rule_status import WarmStart, apply_results, condition, evaluated_conditions, with_warm_start
+from mlaiops.detection.rule_status import (
+    WarmStart,
+    apply_results,
+    condition,
+    evaluated_conditions,
+    keep_transition_times,
+    with_warm_start,
+)
 from mlaiops.detection.rules import RuleEvaluator, SeriesResult, finite
 from mlaiops.kube import Kube
 from mlaiops.metrics import operator as operator_metrics
@@ -202,9 +210,11 @@ class RuleLoop:
         status = current.model_copy(deep=True)
         status.observed_generation = generation
         try:
-            spec = parse_spec(AnomalyRuleSpec, body.get("spec") or {})
+            spec = checked_spec(AnomalyRuleSpec, body)
         except InvalidSpec as error:
-            status.conditions = [condition("Ready", False, "InvalidSpec", str(error), now, generation)]
+            refused = [condition("Ready", False, "InvalidSpec", str(error), now, generation)]
+            status.conditions = keep_transition_times(refused, current.conditions)
+            status.state, status.message = "Invalid", str(error)
             write_status(self.clients.kube, namespace, name, status, current, logger)
             return INVALID_SPEC_RETRY
         if self.evaluator is None or self.built_for != generation:

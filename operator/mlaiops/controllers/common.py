@@ -19,6 +19,16 @@ M = TypeVar("M", bound=BaseModel)
 class InvalidSpec(Exception):
     """A spec the models reject; the message names every offending field."""
 
+    reason = "InvalidSpec"  # the Ready condition's reason
+    phase = "Invalid"  # what the printer column shows meanwhile
+
+
+class DanglingReference(InvalidSpec):
+    """A spec naming an object that does not exist, which the pass cannot go on without."""
+
+    reason = "DanglingReference"
+    phase = "Pending"
+
 
 def parse_spec(model: type[M], spec: Any) -> M:
     """Validate a spec with its model, turning pydantic's error into one line per field."""
@@ -72,14 +82,33 @@ def status_changed(new: dict[str, Any], current: Any) -> bool:
     return without_none(new) != without_none(dict(current or {}))
 
 
-def invalid_spec_status(message: str, generation: int, now: Any) -> dict[str, Any]:
-    """Status fields that report a rejected spec, kstatus-style, without touching anything else."""
-    condition = Condition(
-        type="Ready",
-        status="False",
-        reason="InvalidSpec",
-        message=message,
-        last_transition_time=now,
-        observed_generation=generation,
-    )
-    return {"observedGeneration": generation, "conditions": [condition.to_dict()]}
+def invalid_spec_status(
+    error: InvalidSpec | str, generation: int, now: Any, phase_field: str = "phase", current: Any = None
+) -> dict[str, Any]:
+    """Status fields that report a refused spec, kstatus-style, without touching anything else.
+
+    Ready=False with the error's reason (InvalidSpec, DanglingReference) and every problem in its
+    message; a dangling reference also sets ResolvedRefs=False. ``phase_field`` is the field the
+    kind's STATE/PHASE printer column reads, so that the column is never blank. A condition already
+    stored (``current``: the status on the server) as False keeps its lastTransitionTime, so
+    that a pass that finds the same problems writes nothing.
+    """
+    refused = error if isinstance(error, InvalidSpec) else InvalidSpec(error)
+    stored = {c.get("type"): c for c in dict(current or {}).get("conditions") or [] if isinstance(c, dict)}
+
+    def condition(kind: str, reason: str) -> dict[str, Any]:
+        old = stored.get(kind) or {}
+        since = old.get("lastTransitionTime") if old.get("status") == "False" else None
+        return Condition(
+            type=kind,
+            status="False",
+            reason=reason,
+            message=str(refused),
+            last_transition_time=since or now,
+            observed_generation=generation,
+        ).to_dict()
+
+    conditions = [condition("Ready", refused.reason)]
+    if isinstance(refused, DanglingReference):
+        conditions.append(condition("ResolvedRefs", "RefNotFound"))
+    return {"observedGeneration": generation, "conditions": conditions, phase_field: refused.phase}

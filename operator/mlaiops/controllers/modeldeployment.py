@@ -14,16 +14,17 @@ import kopf
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import ROLLBACK_ANNOTATION
 from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, unpinned_model
-from mlaiops.controllers import settings
+from mlaiops.controllers import references, settings
 from mlaiops.controllers.children import Children
 from mlaiops.controllers.common import (
+    DanglingReference,
     InvalidSpec,
     invalid_spec_status,
-    parse_spec,
     parse_status,
     status_changed,
     status_patch,
 )
+from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
 from mlaiops.metrics import operator as operator_metrics
 from mlaiops.metrics.prometheus import PrometheusProvider, single_value
@@ -58,7 +59,7 @@ def promoted_model(client: Kube, spec: ModelDeploymentSpec, namespace: str) -> d
         return None
     policy = client.get(API_VERSION, "RetrainPolicy", namespace, spec.model.source.retrain_policy_ref.name)
     if policy is None:
-        raise InvalidSpec(
+        raise DanglingReference(
             f"spec.model.source.retrainPolicyRef.name: RetrainPolicy {spec.model.source.retrain_policy_ref.name!r} not found"
         )
     return (policy.get("status") or {}).get("promoted")
@@ -142,13 +143,14 @@ def reconcile(
     now = datetime.now(UTC)
     generation = int(meta.get("generation", 0))
     try:
-        parsed = parse_spec(ModelDeploymentSpec, spec)
+        parsed = checked_spec(ModelDeploymentSpec, body)
         if settings().require_sha256 and (unpinned := unpinned_model(parsed)) is not None:
             raise InvalidSpec(unpinned)
+        if dangling := references.check(client, parsed, namespace):
+            raise DanglingReference(references.message(dangling))
         desired = ms.ResolvedModel.from_spec(parsed, promoted_model(client, parsed, namespace))
     except InvalidSpec as error:
-        patch.status.update(invalid_spec_status(str(error), generation, now.isoformat()))
-        patch.status["phase"] = "Failed"
+        patch.status.update(invalid_spec_status(error, generation, now.isoformat(), current=body.get("status")))
         logger.warning("invalid spec: %s", error)
         return
     # The server's copy, read now: kopf's cached body may lag behind the status the previous pass wrote
@@ -173,6 +175,7 @@ def reconcile(
     apply_children(client, dict(body), parsed, plan, namespace, name, children)
     plan.status.selector = ms.selector_string(name)
     plan.status.endpoint = ms.endpoint(name, namespace)
+    references.mark(plan.status, [], live, now)
     new_status = status_patch(plan.status)
     if status_changed(new_status, server_status):
         client.patch(API_VERSION, "ModelDeployment", namespace, name, {"status": new_status}, sub="status")

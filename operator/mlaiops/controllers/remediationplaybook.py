@@ -28,15 +28,9 @@ from kubernetes.client.exceptions import ApiException
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import APPROVE_ANNOTATION
 from mlaiops.api.remediationplaybook import RemediationPlaybookSpec, RemediationPlaybookStatus
-from mlaiops.controllers import alertreceiver, incident, settings  # noqa: F401  (alertreceiver: registers the receiver)
-from mlaiops.controllers.common import (
-    InvalidSpec,
-    invalid_spec_status,
-    parse_spec,
-    parse_status,
-    status_changed,
-    status_patch,
-)
+from mlaiops.controllers import alertreceiver, incident, references, settings  # noqa: F401  (alertreceiver: registers the receiver)
+from mlaiops.controllers.common import InvalidSpec, invalid_spec_status, parse_status, status_changed, status_patch
+from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
 from mlaiops.remediation import actions, ladder, outbound, signals
 from mlaiops.remediation.alertmanager import ALERTS
@@ -193,20 +187,22 @@ def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Lo
         return
     generation = int(body["metadata"].get("generation", 0))
     try:
-        spec = parse_spec(RemediationPlaybookSpec, body.get("spec") or {})
+        spec = checked_spec(RemediationPlaybookSpec, body)
     except InvalidSpec as error:
-        new = invalid_spec_status(str(error), generation, now.isoformat())
+        new = invalid_spec_status(error, generation, now.isoformat(), "state", body.get("status"))
         if status_changed({**dict(body.get("status") or {}), **new}, body.get("status")):
             kube.patch(API_VERSION, "RemediationPlaybook", namespace, name, {"status": new}, sub="status")
         logger.warning("invalid spec: %s", error)
         return
     status = parse_status(RemediationPlaybookStatus, body.get("status"))
     facts = read_facts(kube, body, spec, status, now)
+    dangling = references.check(kube, spec, namespace)
     planner = Planner(namespace, name, generation, spec, status, facts, now, settings().dry_run)
     written = status_patch(status)
 
     def write() -> None:
         nonlocal written
+        references.mark(planner.status, dangling, body, now)
         new = status_patch(planner.status)
         if status_changed(new, written):
             kube.patch(API_VERSION, "RemediationPlaybook", namespace, name, {"status": new}, sub="status")

@@ -7,6 +7,7 @@ running Job up instead of starting another.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,15 +18,9 @@ from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import APPROVE_ANNOTATION, RETRAIN_ANNOTATION
 from mlaiops.api.modeldeployment import SHA256_REQUIRED
 from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus
-from mlaiops.controllers import settings
-from mlaiops.controllers.common import (
-    InvalidSpec,
-    invalid_spec_status,
-    parse_spec,
-    parse_status,
-    status_changed,
-    status_patch,
-)
+from mlaiops.controllers import references, settings
+from mlaiops.controllers.common import InvalidSpec, invalid_spec_status, parse_status, status_changed, status_patch
+from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
 from mlaiops.remediation.matching import selector_matches
 from mlaiops.resources.trainjob import RUN_LABEL
@@ -45,9 +40,9 @@ from mlaiops.retrain.planner import (
 from mlaiops.retrain.schedule import ScheduleError, validate
 
 
-def parse(spec: kopf.Spec) -> RetrainPolicySpec:
+def parse(body: Mapping[str, Any]) -> RetrainPolicySpec:
     """The spec, with its schedule checked (a cron or time zone the schema cannot judge)."""
-    parsed = parse_spec(RetrainPolicySpec, spec)
+    parsed = checked_spec(RetrainPolicySpec, body)
     if parsed.triggers.schedule is not None:
         try:
             validate(parsed.triggers.schedule.cron, parsed.triggers.schedule.time_zone)
@@ -150,10 +145,9 @@ def reconcile(
     now = datetime.now(UTC)
     generation = int(meta.get("generation", 0))
     try:
-        parsed = parse(spec)
+        parsed = parse(body)
     except InvalidSpec as error:
-        patch.status.update(invalid_spec_status(str(error), generation, now.isoformat()))
-        patch.status["phase"] = "Failed"
+        patch.status.update(invalid_spec_status(error, generation, now.isoformat(), current=status))
         return
     # The server's copy, read now: kopf's cached body may lag behind the status the previous pass wrote
     # (a dropped watch, a conflict on kopf's own patch), and a pass planned on it could stall or repeat.
@@ -167,10 +161,10 @@ def reconcile(
     annotations = dict((live.get("metadata") or {}).get("annotations") or {})
     observed = observe(client, parsed, previous, namespace, annotations)
     if settings().require_sha256 and (unpinned := unpinned_champion(parsed, observed)) is not None:
-        patch.status.update(invalid_spec_status(unpinned, generation, now.isoformat()))
-        patch.status["phase"] = "Failed"
+        patch.status.update(invalid_spec_status(unpinned, generation, now.isoformat(), current=server_status))
         return
     plan = plan_pass(parsed, previous, observed, now, ctx)
+    references.mark(plan.status, references.check(client, parsed, namespace), live, now)
     events = plan.events + act(client, plan, parsed, dict(body), ctx, now, logger)
     new_status = status_patch(plan.status)
     if status_changed(new_status, server_status):
