@@ -216,8 +216,18 @@ def test_the_model_knows_its_feature_names_in_order() -> None:
     """The model server lists them in its V2 metadata; a champion is only compared on the same columns."""
     result = train(TABLE, target="is_fraud", estimator="LogisticRegression", features=["f2", "f0", "f1"], seed=3)
     assert list(result.model.feature_names_in_) == ["f2", "f0", "f1"]
-    again = train(TABLE, target="is_fraud", estimator="LogisticRegression", features=["f2", "f0", "f1"], seed=3,
-                  champion=result.model)
+    again = train(
+        TABLE,
+        target="is_fraud",
+        estimator="LogisticRegression",
+        features=["f2", "f0", "f1"],
+        seed=3,
+        champion=result.model,
+    )
     assert again.champion_metrics == result.metrics
-    with pytest.raises(TrainingError, match="trained on the features f2, f0, f1 .in this order.; the dataset gives f0, f1, f2"):
-        train(TABLE, target="is_fraud", estimator="LogisticRegression", features=["f0", "f1", "f2"], champion=result.model)
+    with pytest.raises(
+        TrainingError, match=r"trained on the features f2, f0, f1 \(in this order\); the dataset gives f0, f1, f2"
+    ):
+        train(
+            TABLE, target="is_fraud", estimator="LogisticRegression", features=["f0", "f1", "f2"], champion=result.model
+        )
