@@ -219,12 +219,15 @@ class ModelServer:
                 delay = min(delay * 2, 60.0)
                 continue
             log.error(
-                "model %r version %r cannot be loaded from %s: %s. The server stays live but will never be "
-                "ready; fix the model (storageUri, sha256 or format) and roll out again.",
+                "model %r version %r cannot be loaded from %s: %s. %s; fix the model (storageUri, sha256 or "
+                "format) and roll out again.",
                 self.name,
                 self.version,
                 self.config.model_uri,
                 self.load_error,
+                f"Exiting with code {EXIT_LOAD_FAILED}"
+                if self.config.exit_on_load_failure
+                else "The server stays live but will never be ready",
             )
             return False
 
