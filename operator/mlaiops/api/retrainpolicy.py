@@ -296,7 +296,7 @@ class PromotedModel(ApiModel):
     top_features: list[str] | None = None
     """Its most important features, most important first (permutation importance on the test split)."""
     fairness: dict[str, float] | None = None
-    """Its fairness gaps on the test split when dataset.sensitiveAttribute is set: the largest difference
+    """Its fairness gaps on the test split when validation.fairness.sensitiveAttribute is set: the largest difference
     between groups of the positive prediction rate (demographic_parity_difference) and of the true
     positive rate (equal_opportunity_difference); 0 is parity."""
 
