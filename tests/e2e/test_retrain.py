@@ -84,6 +84,10 @@ def test_requested_run_trains_promotes_and_deploys(cluster: Cluster) -> None:
     assert first["modelSha256"] and first["datasetSha256"] and first["topFeatures"]
     promoted = cluster.get("retrainpolicies", ns, "fraud-retrain")["status"]["promoted"]
     assert promoted["version"] == first["id"] and promoted["uri"].endswith(f"/{first['id']}/model.joblib")
+    # What the trainer measured is in status, not only in metrics.json.
+    assert promoted["topFeatures"] == first["topFeatures"]
+    assert set(first["fairness"]) == {"demographic_parity_difference", "equal_opportunity_difference"}
+    assert promoted["fairness"] == first["fairness"]
     assert (cluster.sandbox.dir / "volumes" / ns / "fraud-models" / "fraud" / first["id"] / "model.joblib").exists()
     md = wait_for(
         lambda: (o := cluster.get("modeldeployments", ns, "fraud"))["status"].get("phase") == "Ready" and o,
@@ -132,8 +136,17 @@ def test_failing_job_is_reported_with_the_pods_message(cluster: Cluster) -> None
         lambda: (r := runs(cluster, ns)) and r[0]["phase"] == "Failed" and r[0], timeout=60, what="run failed"
     )
     assert "missing.csv" in failed["decision"]
-    status = cluster.get("retrainpolicies", ns, "fraud-retrain")["status"]
-    assert status.get("promoted") is None and status["phase"] == "Idle"
+    policy_now = wait_for(
+        lambda: (
+            (o := cluster.get("retrainpolicies", ns, "fraud-retrain")) and cluster.condition(o, "LastRunFailed") and o
+        ),
+        what="LastRunFailed",
+    )
+    status = policy_now["status"]
+    assert status.get("promoted") is None and status["phase"] == "Failed"  # not Idle
+    condition = cluster.condition(policy_now, "LastRunFailed")
+    assert condition is not None and (condition["status"], condition["reason"]) == ("True", "RunFailed")
+    assert condition["message"].startswith(f"run {failed['id']} failed: ") and "missing.csv" in condition["message"]
 
 
 def prepare(cluster: Cluster, name: str) -> str:

@@ -349,8 +349,10 @@ class RolloutRecord(ApiModel):
     """Version that was rolled out."""
     storage_uri: str | None = None
     """Its artifact."""
-    outcome: Literal["Promoted", "RolledBack", "Aborted"]
-    """How it ended."""
+    outcome: Literal["Promoted", "RolledBack", "Aborted", "Failed"]
+    """How it ended: Promoted once its pods were Ready; RolledBack (analysis, request, or a canary that
+    cannot load); Aborted when the spec changed; Failed when the spec replaced a model whose server
+    never loaded it (the reason is the server's, from its termination message)."""
     reason: str = ""
     """CamelCase reason."""
     message: str = ""
@@ -424,7 +426,13 @@ class ModelDeploymentStatus(ApiModel):
     history: list[RolloutRecord] | None = Field(default=None, max_length=20)
     """Finished rollouts, newest first (bounded)."""
     conditions: Conditions | None = None
-    """Ready, Progressing, Degraded, RolledBack, ResolvedRefs."""
+    """Ready, Progressing, Degraded, RolledBack, ResolvedRefs, and Stalled while the model cannot load (kstatus: absent
+    otherwise). A model whose server cannot load it (missing file, sha256 mismatch, unloadable artifact,
+    crash) gives Ready=False, Progressing=False, Degraded=True and Stalled=True with reason ModelLoadFailed
+    (ServerStartFailed when the container cannot start at all, e.g. ErrImagePull) and the server's own
+    reason from its pod's termination message, e.g. "stable model v1 cannot load: NotFound: model file
+    /models/m.joblib does not exist (Error, exit code 3, 2 restarts, pod m-stable-...)"; phase Failed
+    (Degraded while some replicas still serve). A canary that cannot load is rolled back at once."""
 
 
 SHA256_REQUIRED = (

@@ -322,6 +322,12 @@ class PromotedModel(ApiModel):
     """When it was promoted."""
     mlflow_model_version: str | None = None
     """Its version in the MLflow Model Registry (the champion alias points to it)."""
+    top_features: list[str] | None = None
+    """Its most important features, most important first (permutation importance on the test split)."""
+    fairness: dict[str, float] | None = None
+    """Its fairness gaps on the test split when validation.fairness.sensitiveAttribute is set: the largest difference
+    between groups of the positive prediction rate (demographic_parity_difference) and of the true
+    positive rate (equal_opportunity_difference); 0 is parity."""
 
 
 class MlflowRunLineage(ApiModel):
@@ -365,7 +371,12 @@ class RunRecord(ApiModel):
     champion_metrics: dict[str, float] | None = None
     """Metrics of the current model on the same split."""
     top_features: list[str] | None = None
-    """Most important features of the candidate (permutation importance)."""
+    """Most important features of the candidate (permutation importance), most important first."""
+    fairness: dict[str, float] | None = None
+    """Fairness gaps of the candidate on the test split (see promoted.fairness), when a sensitive
+    attribute is set; what validation.fairness judged."""
+    champion_fairness: dict[str, float] | None = None
+    """The same gaps of the current model on the same rows."""
     model_uri: str | None = None
     """Where the candidate was written."""
     model_sha256: str | None = None
@@ -393,7 +404,8 @@ class RetrainPolicyStatus(ApiModel):
     """Observed state of a RetrainPolicy."""
 
     phase: Literal["Idle", "Training", "AwaitingApproval", "Suspended", "Failed", "Invalid"] | None = None
-    """Short summary for printer columns."""
+    """Short summary for printer columns: Invalid for a refused spec; Failed when the newest finished run failed
+    (condition LastRunFailed says why)."""
     observed_generation: int | None = None
     """The spec generation this status describes."""
     promoted: PromotedModel | None = None
@@ -413,4 +425,7 @@ class RetrainPolicyStatus(ApiModel):
     mlflow: MlflowStatus | None = None
     """Model Registry aliases, when spec.mlflow is set."""
     conditions: Conditions | None = None
-    """Ready, Training, MLflowSynced, ResolvedRefs."""
+    """LastRunFailed (once a run has finished: True with reason RunFailed and the run's error, e.g. the
+    trainer's termination message, when the newest finished run failed; False with reason RunSucceeded
+    when it trained, whatever the gate decided), MLflowSynced, ResolvedRefs, Training, and Ready=False
+    (InvalidSpec, DanglingReference)."""

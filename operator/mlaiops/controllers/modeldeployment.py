@@ -6,10 +6,12 @@ this module only does the I/O around them, once per timer tick, level-triggered.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import ROLLBACK_ANNOTATION
@@ -32,6 +34,7 @@ from mlaiops.metrics.provider import ProviderError
 from mlaiops.resources import modelserver as ms
 from mlaiops.rollout.analysis import MetricOutcome, QueryContext, judge, query_window, render_query
 from mlaiops.rollout.canary import Observed, Plan, analysis_due, plan_rollout
+from mlaiops.rollout.servers import ServerFailure, failures_of
 
 
 def _ready(deployment: JSON | None) -> tuple[int, int]:
@@ -45,11 +48,34 @@ def _ready(deployment: JSON | None) -> tuple[int, int]:
     return min(int(status.get("readyReplicas", 0)), int(status.get("updatedReplicas", 0))), desired
 
 
-def observe(namespace: str, name: str, children: Children) -> Observed:
-    stable_ready, stable = _ready(children.get("Deployment", namespace, ms.deployment_name(name, "stable")))
+def _template_version(deployment: JSON | None) -> str | None:
+    """The model version the Deployment's pod template runs (its version label)."""
+    if deployment is None:
+        return None
+    template = (deployment.get("spec") or {}).get("template") or {}
+    return ((template.get("metadata") or {}).get("labels") or {}).get(ms.VERSION_LABEL)
+
+
+def observe(client: Kube, namespace: str, name: str, children: Children) -> Observed:
+    """Both tracks from the watch cache; the model server pods only while a track is not Ready (their
+    termination messages say why a model cannot load), so a healthy rollout costs no request."""
+    stable_deployment = children.get("Deployment", namespace, ms.deployment_name(name, "stable"))
+    stable_ready, stable = _ready(stable_deployment)
     canary_ready, canary = _ready(children.get("Deployment", namespace, ms.deployment_name(name, "canary")))
+    failures: tuple[ServerFailure, ...] = ()
+    if stable_ready < stable or canary_ready < canary:
+        selector = ",".join(f"{key}={value}" for key, value in ms.selector(name).items())
+        try:
+            failures = failures_of(client.list("v1", "Pod", namespace, selector))
+        except ApiException as error:  # the rollout goes on without them; the next pass reads them again
+            logging.getLogger(__name__).warning("listing the model server pods of %s failed: %s", name, error.reason)
     return Observed(
-        stable_ready=stable_ready, canary_ready=canary_ready, stable_replicas=stable, canary_replicas=canary
+        stable_ready=stable_ready,
+        canary_ready=canary_ready,
+        stable_replicas=stable,
+        canary_replicas=canary,
+        stable_version=_template_version(stable_deployment),
+        failures=failures,
     )
 
 
@@ -166,7 +192,7 @@ def reconcile(
         parsed,
         previous,
         desired,
-        observe(namespace, name, children),
+        observe(client, namespace, name, children),
         now,
         generation,
         outcomes,

@@ -143,6 +143,8 @@ def server_container(
         "image": runtime.image or image,
         "env": env,
         "ports": ports,
+        # Custom servers that write no termination message still leave the end of their log there.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "readinessProbe": {
             "httpGet": {"path": runtime.readiness_path, "port": "http"},
             "periodSeconds": 2,
@@ -162,6 +164,9 @@ def server_container(
     else:
         container["command"] = ["mlaiops"]
         container["args"] = ["serve", "--port", str(runtime.port)]
+        # A model that cannot load exits with its reason in the termination message: the pod's status
+        # then says why, and the operator reports it (spec.runtime.env may set it back to false).
+        env.insert(0, {"name": "MLAIOPS_EXIT_ON_LOAD_FAILURE", "value": "true"})
         # Restarted only after three missed answers in a row (30 s): a slow moment is not a dead server.
         container["livenessProbe"] = {
             "httpGet": {"path": "/v2/health/live", "port": "http"},

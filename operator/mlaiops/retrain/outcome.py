@@ -1,4 +1,5 @@
-"""What a run's Job says about the run, pure: still running, or finished with the trainer's summary or an error.
+"""What a run's Job says about the run, pure: still running, or finished with the trainer's summary or an error;
+and what the newest finished run says about the policy (the LastRunFailed condition).
 
 The trainer reports through its container's termination message (its last line is the JSON
 summary), so the Job and its pods are all it takes: no log reading, no side channel.
@@ -10,7 +11,11 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
+
+from mlaiops.api.common import Condition
+from mlaiops.api.retrainpolicy import RetrainPolicyStatus, RunRecord
 
 JSON = dict[str, Any]
 
@@ -69,3 +74,35 @@ def job_outcome(job: JSON | None, pods: Sequence[JSON]) -> JobOutcome | None:
     return JobOutcome(
         "Failed", message=f"{failed.get('reason', 'Failed')}: {detail or failed.get('message', '')}".strip(": ")
     )
+
+
+LAST_RUN_FAILED = "LastRunFailed"
+FINISHED = frozenset({"Succeeded", "Rejected", "Promoted", "AwaitingApproval", "Expired", "Failed"})
+
+
+def newest_finished(status: RetrainPolicyStatus) -> RunRecord | None:
+    """The newest run that ended (runs are newest first); a run in progress does not hide the one before."""
+    return next((run for run in status.runs or [] if run.phase in FINISHED), None)
+
+
+def last_run_condition(status: RetrainPolicyStatus, now: datetime, generation: int) -> None:
+    """LastRunFailed from the newest finished run: True with its error when it failed, False when it trained
+    (promoted, rejected by the gate, awaiting approval or expired); absent before any run ends.
+    ``lastTransitionTime`` moves only when the status does."""
+    run = newest_finished(status)
+    if run is None:
+        return
+    failed = run.phase == "Failed"
+    decision = (run.decision or "").removeprefix("Failed: ")
+    condition = Condition(
+        type=LAST_RUN_FAILED,
+        status="True" if failed else "False",
+        reason="RunFailed" if failed else "RunSucceeded",
+        message=f"run {run.id} failed: {decision or 'no reason given'}" if failed else f"run {run.id}: {run.phase}",
+        last_transition_time=now,
+        observed_generation=generation,
+    )
+    previous = next((c for c in status.conditions or [] if c.type == LAST_RUN_FAILED), None)
+    if previous is not None and previous.status == condition.status:
+        condition.last_transition_time = previous.last_transition_time
+    status.conditions = [*(c for c in status.conditions or [] if c.type != LAST_RUN_FAILED), condition]

@@ -22,7 +22,7 @@ from mlaiops.api.common import seconds
 from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus, RunRecord
 from mlaiops.resources.trainjob import job_name, training_job
 from mlaiops.retrain import mlflow_lineage, runs
-from mlaiops.retrain.outcome import job_outcome
+from mlaiops.retrain.outcome import job_outcome, last_run_condition, newest_finished
 
 JSON = dict[str, Any]
 
@@ -119,9 +119,26 @@ def _job(spec: RetrainPolicySpec, status: RetrainPolicyStatus, observed: Observe
     return training_job(ctx.policy, ctx.namespace, spec, rid, ctx.image, champion_uri, champion_sha)
 
 
+def _numbers(value: Any) -> dict[str, float] | None:
+    """A trainer's ``{name: number}`` map (fairness gaps), None when absent or empty; other values are dropped."""
+    if not isinstance(value, dict):
+        return None
+    numbers = {str(k): float(v) for k, v in value.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return numbers or None
+
+
+def promote(status: RetrainPolicyStatus, run: RunRecord, now: datetime) -> None:
+    """Promote the run's model, carrying its top features and fairness gaps into ``status.promoted``."""
+    promoted = runs.promote(status, run, now)
+    promoted.top_features = run.top_features or None
+    promoted.fairness = run.fairness
+
+
 def _judge(spec: RetrainPolicySpec, plan: Plan, run: RunRecord, summary: JSON, now: datetime) -> None:
     """Gate a finished candidate: reject it, wait for approval, or promote it."""
     decision = runs.judge_result(spec, run, summary)
+    run.fairness = _numbers(summary.get("fairness"))
+    run.champion_fairness = _numbers(summary.get("championFairness"))
     mlflow_lineage.record_trainer_result(run, summary)
     if not decision.passed:
         run.phase, run.finished_at, run.decision = "Rejected", now, f"Rejected: {decision.summary}"
@@ -131,7 +148,7 @@ def _judge(spec: RetrainPolicySpec, plan: Plan, run: RunRecord, summary: JSON, n
         message = f"run {run.id} passed; approve with annotation {APPROVE_ANNOTATION}={run.id}"
         plan.events.append(Event("Normal", "AwaitingApproval", message))
     else:
-        runs.promote(plan.status, run, now)
+        promote(plan.status, run, now)
         run.decision = f"Promoted: {decision.summary}"
         plan.events.append(Event("Normal", "Promoted", f"run {run.id} promoted: {decision.summary}"))
 
@@ -160,7 +177,7 @@ def follow_approvals(spec: RetrainPolicySpec, plan: Plan, approval: str | None, 
     timeout = timedelta(seconds=seconds(spec.promotion.approval_timeout))
     for waiting in [r for r in plan.status.runs or [] if r.phase == "AwaitingApproval"]:
         if approval == waiting.id:
-            runs.promote(plan.status, waiting, now)
+            promote(plan.status, waiting, now)
             plan.events.append(Event("Normal", "Promoted", f"run {waiting.id} promoted after approval"))
         elif waiting.started_at and now - waiting.started_at > timeout:
             waiting.phase, waiting.finished_at = "Expired", now
@@ -205,14 +222,17 @@ def follow_rollout(status: RetrainPolicyStatus, history: Sequence[tuple[str | No
 
 def phase(
     spec: RetrainPolicySpec, status: RetrainPolicyStatus
-) -> Literal["Suspended", "Training", "AwaitingApproval", "Idle"]:
-    """The printer column: Suspended, Training, AwaitingApproval or Idle."""
+) -> Literal["Suspended", "Training", "AwaitingApproval", "Failed", "Idle"]:
+    """The printer column: Suspended, Training, AwaitingApproval, Failed (the newest finished run failed) or Idle."""
     if spec.suspend:
         return "Suspended"
     if runs.active_run(status):
         return "Training"
     if any(r.phase == "AwaitingApproval" for r in status.runs or []):
         return "AwaitingApproval"
+    last = newest_finished(status)
+    if last is not None and last.phase == "Failed":
+        return "Failed"
     return "Idle"
 
 
@@ -235,5 +255,6 @@ def plan_pass(
         plan.actions.append(SyncMlflow())
     else:
         mlflow_lineage.forget(plan.status)
+    last_run_condition(plan.status, now, ctx.generation)
     plan.status.phase = phase(spec, plan.status)
     return plan

@@ -7,6 +7,12 @@ to the API, so every transition is unit-tested; the controller applies the plan.
 
 GitOps-safe: the spec is never rewritten. A rolled-back model is remembered in
 ``status.failedModel`` and is not tried again until the spec names another model.
+
+A model is recorded as deployed (``Promoted`` in history) only once its pods are Ready. Until then
+the stable rollout is pending (``rolloutStartedAt`` set, no canary). A model whose server cannot load
+it (``Observed.failures``, read from the pods' termination messages) makes the ModelDeployment
+``Ready=False``/``Stalled=True`` with reason ``ModelLoadFailed`` and the server's own words; a failing
+canary is rolled back at once; a pending stable model is replaced directly when the spec names another.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from mlaiops.api.modeldeployment import (
 )
 from mlaiops.resources.modelserver import ResolvedModel, actual_weight, split_replicas
 from mlaiops.rollout.analysis import MetricOutcome
+from mlaiops.rollout.servers import ServerFailure, failing
 
 HISTORY_LIMIT = 20
 
@@ -37,6 +44,10 @@ class Observed:
     canary_ready: int = 0
     stable_replicas: int = 0
     canary_replicas: int = 0
+    stable_version: str | None = None
+    """The model version the stable Deployment's pod template runs (None: not known, taken as the planned one)."""
+    failures: tuple[ServerFailure, ...] = ()
+    """Model server pods that failed, with the server's reason (read only while a track is not ready)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +106,14 @@ def set_condition(
             observed_generation=generation,
         )
     )
-    order = {"Ready": 0, "Progressing": 1, "Degraded": 2, "RolledBack": 3}
+    order = {"Ready": 0, "Progressing": 1, "Degraded": 2, "Stalled": 3, "RolledBack": 4}
     status.conditions = sorted(conditions, key=lambda c: order.get(c.type, 9))
+
+
+def drop_condition(status: ModelDeploymentStatus, kind: str) -> None:
+    """Remove an abnormal-true condition that no longer holds (kstatus: Stalled is absent when not True)."""
+    if status.conditions:
+        status.conditions = [c for c in status.conditions if c.type != kind]
 
 
 def _record(status: ModelDeploymentStatus, record: RolloutRecord) -> None:
@@ -151,7 +168,7 @@ class StepOutcome:
 def _finish(
     status: ModelDeploymentStatus,
     now: datetime,
-    outcome: Literal["Promoted", "RolledBack", "Aborted"],
+    outcome: Literal["Promoted", "RolledBack", "Aborted", "Failed"],
     reason: str,
     message: str,
     model: ModelRef | None,
@@ -228,20 +245,52 @@ def wait_for_model(status: ModelDeploymentStatus, now: datetime, generation: int
 
 
 def deploy_first(plan: Plan, desired: ResolvedModel, now: datetime) -> None:
-    """First deployment: no analysis, there is nothing to compare with."""
+    """First deployment: no analysis, there is nothing to compare with. Recorded once its pods are Ready."""
     status = plan.status
     status.stable_model = _ref(desired)
-    status.last_action = f"Deployed {desired.version}"
-    record = RolloutRecord(
-        version=desired.version,
-        storage_uri=desired.storage_uri,
-        outcome="Promoted",
-        reason="InitialDeployment",
-        started_at=now,
-        finished_at=now,
-    )
-    _record(status, record)
+    status.rollout_started_at = now
+    status.last_action = f"Deploying {desired.version}"
     plan.events.append(Event("Normal", "Deployed", f"deploying {desired.version}"))
+
+
+def stable_pending(status: ModelDeploymentStatus) -> bool:
+    """Whether the stable model was rolled out without a canary and its pods have not been Ready yet."""
+    return status.canary_model is None and status.rollout_started_at is not None and status.stable_model is not None
+
+
+def replace_pending(plan: Plan, desired: ResolvedModel, failure: ServerFailure | None, now: datetime) -> None:
+    """The spec names another model while the stable one never became Ready: deploy it in its place.
+
+    No canary: nothing serves to compare with or to protect. The replaced model is recorded as
+    ``Failed`` with the server's reason when it was failing, else ``Aborted``.
+    """
+    status = plan.status
+    if failure is not None:
+        _finish(status, now, "Failed", failure.condition_reason, failure.describe(), status.stable_model)
+    else:
+        message = "the spec named another model before this one was ready"
+        _finish(status, now, "Aborted", "SpecChanged", message, status.stable_model)
+    status.stable_model = _ref(desired)
+    status.rollout_started_at = now
+    status.last_action = f"Deploying {desired.version}"
+    plan.events.append(Event("Normal", "Deployed", f"deploying {desired.version} in place of a model never ready"))
+
+
+def complete_pending(status: ModelDeploymentStatus, observed: Observed, replicas: int, now: datetime) -> None:
+    """A pending stable model whose own pods are all Ready is now deployed: record it (before any new model)."""
+    model = status.stable_model
+    if not stable_pending(status) or model is None:
+        return
+    if observed.stable_version not in (None, model.version):
+        return  # the Deployment still shows the previous template: its readiness says nothing yet
+    if observed.stable_ready < replicas or observed.stable_replicas != replicas:
+        return
+    if any(r.outcome == "Promoted" for r in status.history or []):
+        _finish(status, now, "Promoted", "RollingUpdate", f"{model.version} rolled out without analysis", model)
+        status.last_action = f"Promoted {model.version}"
+    else:
+        _finish(status, now, "Promoted", "InitialDeployment", "", model)
+        status.last_action = f"Deployed {model.version}"
 
 
 def abort_canary(plan: Plan, now: datetime) -> None:
@@ -260,13 +309,10 @@ def abort_canary(plan: Plan, now: datetime) -> None:
 def start_rollout(spec: ModelDeploymentSpec, plan: Plan, desired: ResolvedModel, now: datetime) -> None:
     """A new model: replace stable at once (RollingUpdate) or start a canary at step 0."""
     status = plan.status
-    if spec.rollout.strategy == "RollingUpdate":
+    if spec.rollout.strategy == "RollingUpdate":  # recorded as Promoted once its pods are Ready
         status.rollout_started_at = now
-        _finish(
-            status, now, "Promoted", "RollingUpdate", f"{desired.version} rolled out without analysis", _ref(desired)
-        )
         status.stable_model = _ref(desired)
-        status.last_action = f"Promoted {desired.version}"
+        status.last_action = f"RollingUpdate to {desired.version}"
         plan.events.append(Event("Normal", "RollingUpdate", f"rolling update to {desired.version}"))
         return
     stable = _resolved(status.stable_model)
@@ -395,28 +441,39 @@ def set_status_conditions(
     step: StepOutcome,
     now: datetime,
     generation: int,
+    failure: ServerFailure | None = None,
 ) -> None:
-    """Ready, Progressing, Degraded, RolledBack, the phase and the replica counts, from the plan and the cluster."""
+    """Ready, Progressing, Degraded, Stalled, RolledBack, the phase and the replica counts, from the plan and the
+    cluster; ``failure`` is the stable model's server failing, which outranks "replicas updating"."""
     status = plan.status
 
     def condition(kind: str, value: bool, reason: str, message: str) -> None:
         set_condition(status, kind, value, reason, message, now, generation)
 
-    stable_ready = observed.stable_ready >= plan.stable_replicas and observed.stable_replicas == plan.stable_replicas
-    if not step.degraded:
+    stable_ready = stable_track_ready(plan, observed)
+    if stable_ready:
+        failure = None  # every replica serves: an older pod's failure is history
+    if failure is not None:
+        condition("Degraded", True, failure.condition_reason, failure.describe())
+    elif not step.degraded:
         condition("Degraded", False, "AnalysisHealthy" if status.canary_model else "Healthy", "")
     rolled_back = rejected and status.canary_model is None
+    last = status.history[0] if status.history else None
     condition(
         "RolledBack",
         rolled_back,
         "RolledBack" if rolled_back else "NotRolledBack",
-        f"{desired.version if desired else ''} was rolled back; set a new model in the spec to roll out again"
+        f"{desired.version if desired else ''} was rolled back"
+        + (f" ({last.reason}: {last.message})" if last is not None and last.reason == "ModelLoadFailed" else "")
+        + "; set a new model in the spec to roll out again"
         if rolled_back
         else "",
     )
-    counts = f"{observed.stable_ready}/{plan.stable_replicas} replicas ready"
+    outdated = plan.stable is not None and observed.stable_version not in (None, plan.stable.version)
+    counts = f"{0 if outdated else observed.stable_ready}/{plan.stable_replicas} replicas ready"
+    drop_condition(status, "Stalled")
     if status.canary_model is not None:
-        status.phase = "Degraded" if step.degraded else "Progressing"
+        status.phase = "Degraded" if step.degraded or failure is not None else "Progressing"
         reason, message = step.hold or (
             "CanaryProgressing",
             f"step {status.current_step} of {len(spec.rollout.canary.steps)}: "
@@ -424,12 +481,21 @@ def set_status_conditions(
         )
         condition("Progressing", True, reason, message)
         stable_version = status.stable_model.version if status.stable_model else ""
-        condition("Ready", stable_ready, "CanaryInProgress", f"stable {stable_version} serving; canary in analysis")
+        if failure is not None:
+            condition("Ready", False, failure.condition_reason, failure.describe())
+        else:
+            condition("Ready", stable_ready, "CanaryInProgress", f"stable {stable_version} serving; canary in analysis")
     elif stable_ready:
         status.phase = "RolledBack" if rolled_back else "Ready"
         stable_version = status.stable_model.version if status.stable_model else None
         condition("Progressing", False, "RolloutComplete", f"{stable_version} is stable")
         condition("Ready", True, "RolledBack" if rolled_back else "Available", counts)
+    elif failure is not None:
+        status.phase = "Degraded" if observed.stable_ready > 0 else "Failed"
+        message = f"{failure.describe()}; {counts}"
+        condition("Progressing", False, failure.condition_reason, message)
+        condition("Ready", False, failure.condition_reason, message)
+        condition("Stalled", True, failure.condition_reason, message)
     else:
         status.phase = "Progressing"
         condition("Progressing", True, "ReplicasUpdating", counts)
@@ -438,6 +504,18 @@ def set_status_conditions(
     status.ready_replicas = ready
     status.replicas = observed.stable_replicas + observed.canary_replicas
     status.ready = f"{ready}/{plan.stable_replicas + plan.canary_replicas}"
+
+
+def stable_track_ready(plan: Plan, observed: Observed) -> bool:
+    """Whether the stable Deployment runs the planned model with every planned replica Ready."""
+    model = plan.stable
+    if model is not None and observed.stable_version not in (None, model.version):
+        return False  # the Deployment still shows the previous template (it is patched after this plan)
+    return observed.stable_ready >= plan.stable_replicas and observed.stable_replicas == plan.stable_replicas
+
+
+def _ready_reason(status: ModelDeploymentStatus) -> str | None:
+    return next((c.reason for c in status.conditions or [] if c.type == "Ready"), None)
 
 
 def plan_rollout(
@@ -460,6 +538,7 @@ def plan_rollout(
     if desired is None and status.stable_model is None:
         wait_for_model(status, now, generation)
         return plan
+    complete_pending(status, observed, replicas, now)
     if status.stable_model is None and desired is not None:
         deploy_first(plan, desired, now)
     wanted_new = desired is not None and not same(desired, status.stable_model)
@@ -467,13 +546,25 @@ def plan_rollout(
     if status.canary_model is not None and not (wanted_new and same(desired, status.canary_model)):
         abort_canary(plan, now)
     if wanted_new and not rejected and status.canary_model is None and desired is not None:
-        start_rollout(spec, plan, desired, now)
+        if stable_pending(status):
+            replace_pending(plan, desired, failing(observed.failures, "stable", status.stable_model), now)
+        else:
+            start_rollout(spec, plan, desired, now)
     canary = _resolved(status.canary_model)
     step = StepOutcome()
-    if canary is not None and status.current_step is not None:
+    canary_failure = failing(observed.failures, "canary", status.canary_model) if canary is not None else None
+    if canary is not None and canary_failure is not None:
+        _roll_back_canary(plan, now, canary_failure.condition_reason, f"canary {canary_failure.describe()}")
+        canary = None
+    elif canary is not None and status.current_step is not None:
         canary, step = run_canary_step(spec, plan, canary, observed, replicas, outcomes, now, generation)
     if canary is None:
         plan.stable, plan.stable_replicas = _resolved(status.stable_model), replicas
         plan.canary, plan.canary_replicas = None, 0
-    set_status_conditions(spec, plan, observed, desired, rejected, step, now, generation)
+    failure = failing(observed.failures, "stable", status.stable_model)
+    before = _ready_reason(status)
+    set_status_conditions(spec, plan, observed, desired, rejected, step, now, generation, failure)
+    after = next((c for c in status.conditions or [] if c.type == "Ready"), None)
+    if after is not None and after.reason in ("ModelLoadFailed", "ServerStartFailed") and before != after.reason:
+        plan.events.append(Event("Warning", after.reason, after.message))
     return plan

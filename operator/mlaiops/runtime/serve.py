@@ -124,7 +124,13 @@ def register(subparsers: Any, environ: Mapping[str, str] | None = None) -> None:
         "--exit-on-load-failure",
         action="store_true",
         default=_bool(_env(env, "exit-on-load-failure")),
-        help="exit with code 3 when the model can never load, instead of staying live and not ready",
+        help="exit with code 3 when the model can never load, instead of staying live and not ready, after writing "
+        "the reason to --termination-log",
+    )
+    add(
+        "--termination-log",
+        default=_env(env, "termination-log") or "/dev/termination-log",
+        help="the container's termination message file (default: /dev/termination-log; env MLAIOPS_TERMINATION_LOG)",
     )
     add("--log-level", default=_env(env, "log-level") or "INFO", help="DEBUG, INFO, WARNING or ERROR (default: INFO)")
     parser.set_defaults(func=_serve)
@@ -189,6 +195,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         body_timeout=args.body_timeout,
         access_log=args.access_log,
         exit_on_load_failure=args.exit_on_load_failure,
+        termination_log=Path(args.termination_log) if args.termination_log else None,
     )
 
 

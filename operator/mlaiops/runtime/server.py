@@ -8,7 +8,10 @@ live but never ready, with the reason in the log, in the readiness body and in
 Deployment's rollout stalls where the operator can see it, and the canary analysis rolls back,
 instead of a CrashLoopBackOff that re-downloads the artifact on every restart and hides the log
 behind ``--previous``. Network errors while downloading are retried with backoff.
-``--exit-on-load-failure`` restores the crash-and-restart behaviour for those who want it.
+``--exit-on-load-failure`` (what the operator's Deployments ask for) exits with code 3 instead, after
+writing ``<Reason>: <message>`` to the container's termination message file (``--termination-log``,
+``/dev/termination-log``): the kubelet puts it in the pod's ``lastState.terminated.message``, where
+the operator reads why a model cannot load and says so in the ModelDeployment's conditions.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class ServeConfig:
     """Seconds a client may take to send an inference body once the server starts reading it (408 beyond)."""
     access_log: bool = False
     exit_on_load_failure: bool = False
+    termination_log: Path | None = None
+    """Where the reason of a load failure goes before exiting (the container's terminationMessagePath)."""
 
     @property
     def version(self) -> str:
@@ -214,12 +219,15 @@ class ModelServer:
                 delay = min(delay * 2, 60.0)
                 continue
             log.error(
-                "model %r version %r cannot be loaded from %s: %s. The server stays live but will never be "
-                "ready; fix the model (storageUri, sha256 or format) and roll out again.",
+                "model %r version %r cannot be loaded from %s: %s. %s; fix the model (storageUri, sha256 or "
+                "format) and roll out again.",
                 self.name,
                 self.version,
                 self.config.model_uri,
                 self.load_error,
+                f"Exiting with code {EXIT_LOAD_FAILED}"
+                if self.config.exit_on_load_failure
+                else "The server stays live but will never be ready",
             )
             return False
 
@@ -305,8 +313,7 @@ class ModelServer:
         }
         if model is None:
             return metadata
-        shape = [-1, model.n_features if model.n_features is not None else -1]
-        metadata["inputs"] = [{"name": "input-0", "datatype": "FP64", "shape": shape}]
+        metadata["inputs"] = _input_tensors(model)
         outputs = [{"name": PREDICT, "datatype": _predict_datatype(model), "shape": [-1]}]
         if model.has_proba:
             classes = len(model.classes) if model.classes is not None else -1
@@ -314,6 +321,7 @@ class ModelServer:
         metadata["outputs"] = outputs
         parameters: dict[str, Any] = {}
         if model.feature_names is not None:
+            parameters["content_type"] = "pd"  # MLServer's tabular convention: one column per named input
             parameters["feature_names"] = list(model.feature_names)
         if model.classes is not None:
             parameters["classes"] = list(model.classes)
@@ -489,10 +497,36 @@ def _detached(function: Callable[..., T], *args: Any) -> T:
     raise ProtocolError(message)
 
 
+def _input_tensors(model: LoadedModel) -> list[dict[str, Any]]:
+    """The inputs of the model's metadata: one ``[-1, 1]`` tensor per feature, in the model's order, when its
+    features have names (as MLServer describes a tabular model); else one ``[-1, features]`` matrix.
+
+    Either request form is accepted: named columns (in any order, matched by name) or one matrix whose
+    columns follow the order listed here.
+    """
+    if model.feature_names is not None:
+        return [{"name": name, "datatype": "FP64", "shape": [-1, 1]} for name in model.feature_names]
+    shape = [-1, model.n_features if model.n_features is not None else -1]
+    return [{"name": "input-0", "datatype": "FP64", "shape": shape}]
+
+
 def _predict_datatype(model: LoadedModel) -> str:
     if model.classes is not None:
         return _V2_DATATYPE.get(np.asarray(model.classes).dtype.kind, "BYTES")
     return "FP64"
+
+
+TERMINATION_LIMIT = 4096
+"""Bytes of a termination message the kubelet keeps."""
+
+
+def write_termination_message(path: Path, message: str) -> None:
+    """The reason the server exits, where the kubelet reads it (trimmed to what it keeps)."""
+    data = message.encode()[:TERMINATION_LIMIT]
+    try:
+        path.write_bytes(data)
+    except OSError as error:  # outside a pod there may be no /dev/termination-log
+        log.warning("could not write the termination message to %s: %s", path, error)
 
 
 async def serve(config: ServeConfig) -> int:
@@ -538,6 +572,8 @@ async def serve(config: ServeConfig) -> int:
     await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if loading.done() and not loading.result() and config.exit_on_load_failure:
         exit_code = EXIT_LOAD_FAILED
+        if config.termination_log is not None:
+            write_termination_message(config.termination_log, server.load_error or "Error: the model cannot load")
     else:
         await stopping
     loading.cancel()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,6 +232,24 @@ def train(
         expected = getattr(champion, "n_features_in_", len(data.features))
         if expected != len(data.features):
             raise TrainingError(f"the champion expects {expected} features, the dataset gives {len(data.features)}")
-        result.champion_metrics = score(champion, data, classify)
-        result.champion_fairness = fairness(champion, data) if classify else {}
+        named = getattr(champion, "feature_names_in_", None)
+        if named is not None and [str(n) for n in named] != data.features:
+            raise TrainingError(
+                f"the champion was trained on the features {', '.join(map(str, named))} (in this order); "
+                f"the dataset gives {', '.join(data.features)}"
+            )
+        with warnings.catch_warnings():  # a named champion is scored on the same matrix as the candidate
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            result.champion_metrics = score(champion, data, classify)
+            result.champion_fairness = fairness(champion, data) if classify else {}
+    name_features(model, data.features)
     return result
+
+
+def name_features(model: Any, features: list[str]) -> None:
+    """Record the feature columns, in order, as ``feature_names_in_`` (what fitting on a DataFrame sets).
+
+    The model is fitted on a matrix, so it would not know them: the model server then lists them in
+    its V2 metadata and matches named input columns to them. Set after scoring, which feeds matrices.
+    """
+    model.feature_names_in_ = np.asarray(features, dtype=object)

@@ -236,9 +236,18 @@ def test_load_failures_stay_live_and_never_ready(servers: Servers, model_file: M
 
 
 def test_exit_on_load_failure(servers: Servers, tmp_path: Path) -> None:
-    server = servers.start("--model-uri", (tmp_path / "absent.joblib").as_uri(), "--exit-on-load-failure")
+    """The reason goes to the termination message file, where the kubelet reads it for the pod's status."""
+    termination = tmp_path / "termination-log"
+    server = servers.start(
+        "--model-uri",
+        (tmp_path / "absent.joblib").as_uri(),
+        "--exit-on-load-failure",
+        env={"MLAIOPS_TERMINATION_LOG": str(termination)},
+    )
     assert server.process.wait(30) == 3
     assert "cannot be loaded" in server.log()
+    message = termination.read_text()
+    assert message.startswith("NotFound: ") and "absent.joblib does not exist" in message
 
 
 def test_pvc_uri_and_environment_configuration(servers: Servers, model_file: ModelFile, tmp_path: Path) -> None:

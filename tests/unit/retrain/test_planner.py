@@ -222,7 +222,13 @@ def test_a_failed_job_fails_the_run_with_the_trainers_error() -> None:
     assert run.phase == "Failed" and run.finished_at is not None
     assert run.decision == "Failed: BackoffLimitExceeded: dataset pvc://fraud-data/transactions.csv not found"
     assert plan.events[-1].type == "Warning" and plan.events[-1].reason == "RunFailed"
-    assert plan.status.phase == "Idle" and plan.status.promoted is None
+    assert plan.status.phase == "Failed" and plan.status.promoted is None  # not Idle: the newest run failed
+    condition = next(c for c in plan.status.conditions or [] if c.type == "LastRunFailed")
+    assert (condition.status, condition.reason) == ("True", "RunFailed")
+    assert (
+        condition.message
+        == f"run {run.id} failed: BackoffLimitExceeded: dataset pvc://fraud-data/transactions.csv not found"
+    )
 
 
 def test_the_gate_rejects_a_candidate_that_does_not_beat_the_champion() -> None:
@@ -399,3 +405,48 @@ def test_at_most_one_run_starts_per_pass_even_when_a_schedule_may_replace() -> N
     plan = cluster.tick()
     assert [type(a) for a in plan.actions] == [RecordStatus, CreateJob] and len(cluster.runs()) == 1
     assert cluster.deleted == [] and [e.reason for e in plan.events] == ["RunStarted"]
+
+
+def last_run_failed(plan: Plan) -> tuple[str, str, str] | None:
+    found = next((c for c in plan.status.conditions or [] if c.type == "LastRunFailed"), None)
+    return (found.status, found.reason, found.last_transition_time.isoformat()) if found else None
+
+
+def test_last_run_failed_follows_the_newest_finished_run_and_a_later_success_clears_it() -> None:
+    cluster = Cluster(make_spec(triggers={"minInterval": "1m"}))
+    cluster.request = "go@1"
+    plan = cluster.tick()
+    assert last_run_failed(plan) is None  # no run has ended yet
+    cluster.finish(failure="out of memory")
+    failed_at = cluster.now
+    plan = cluster.tick(seconds=90)
+    assert last_run_failed(plan) == ("True", "RunFailed", failed_at.isoformat())
+    cluster.request = "again@2"
+    plan = cluster.tick()
+    assert plan.status.phase == "Training"  # a run in progress: the failure before it still shows
+    assert last_run_failed(plan) == ("True", "RunFailed", failed_at.isoformat())
+    result = summary(plan.status.runs[0].id, 0.95) | {
+        "topFeatures": ["amount", "hour"],
+        "fairness": {"demographic_parity_difference": 0.04, "equal_opportunity_difference": 0.02},
+        "championFairness": {"demographic_parity_difference": 0.07, "equal_opportunity_difference": 0.05},
+    }
+    cluster.finish(result)
+    plan = cluster.tick()
+    status, reason, _ = last_run_failed(plan) or ("", "", "")
+    assert (status, reason, plan.status.phase) == ("False", "RunSucceeded", "Idle")
+    run = plan.status.runs[0]
+    assert run.fairness == {"demographic_parity_difference": 0.04, "equal_opportunity_difference": 0.02}
+    assert run.champion_fairness == {"demographic_parity_difference": 0.07, "equal_opportunity_difference": 0.05}
+    promoted = plan.status.promoted
+    assert promoted is not None and promoted.top_features == ["amount", "hour"]
+    assert promoted.fairness == run.fairness
+
+
+def test_a_rejected_candidate_is_not_a_failed_run() -> None:
+    cluster = Cluster(make_spec())
+    cluster.request = "go@1"
+    cluster.tick()
+    cluster.finish(summary(cluster.status.runs[0].id, 0.5) | {"fairness": {"gap": "not a number"}})
+    plan = cluster.tick()
+    assert plan.status.runs[0].phase == "Rejected" and plan.status.runs[0].fairness is None
+    assert (last_run_failed(plan) or ("",))[0] == "False" and plan.status.phase == "Idle"

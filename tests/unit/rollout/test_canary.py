@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStat
 from mlaiops.resources.modelserver import ResolvedModel
 from mlaiops.rollout.analysis import MetricOutcome
 from mlaiops.rollout.canary import Observed, Plan, analysis_due, plan_rollout
+from mlaiops.rollout.servers import ServerFailure
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 V1 = ResolvedModel("file:///m/v1.joblib", "v1")
@@ -58,6 +60,7 @@ class Cluster:
             canary_ready=plan.canary_replicas if ready else 0,
             stable_replicas=plan.stable_replicas,
             canary_replicas=plan.canary_replicas,
+            stable_version=plan.stable.version if plan.stable else None,
         )
         self.now += timedelta(seconds=seconds)
         return plan
@@ -199,7 +202,9 @@ def test_rollback_request_aborts_a_canary_once() -> None:
 def test_rollback_request_after_promotion_restores_the_previous_stable() -> None:
     cluster = deployed(make_spec(rollout={"strategy": "RollingUpdate"}))
     plan = cluster.tick(V2)
-    assert (plan.stable, plan.canary) == (V2, None) and plan.status.history[0].reason == "RollingUpdate"
+    assert (plan.stable, plan.canary) == (V2, None) and plan.status.history[0].version == "v1"  # not Ready yet
+    plan = cluster.tick(V2)
+    assert plan.status.history[0].reason == "RollingUpdate" and plan.status.last_action == "Promoted v2"
     plan = cluster.tick(V2, rollback="latency")
     assert plan.stable == V1 and plan.status.failed_model.version == "v2"
     assert plan.status.last_action == "RolledBack to v1"
@@ -227,3 +232,84 @@ def test_conditions_keep_their_transition_time_while_unchanged() -> None:
     cluster.tick(V1)
     cluster.tick(V1)
     assert next(c for c in cluster.status.conditions if c.type == "Ready").last_transition_time == first
+
+
+# --- a model whose server cannot load it -------------------------------------------------------------
+
+NOT_FOUND = "NotFound: model file /models/v1.joblib does not exist"
+
+
+def crash(track: str, version: str, message: str = NOT_FOUND) -> ServerFailure:
+    return ServerFailure(track, version, f"m-{track}-1", "Error", message, exit_code=3, restarts=2)
+
+
+def failing_cluster(cluster: Cluster, *failures: ServerFailure) -> None:
+    """Pods exist but never become Ready: their servers exit with a reason."""
+    cluster.observed = replace(cluster.observed, stable_ready=0, canary_ready=0, failures=failures)
+
+
+def test_a_first_model_that_cannot_load_is_failed_with_the_servers_reason_and_never_recorded_as_deployed() -> None:
+    cluster = Cluster(make_spec())
+    cluster.tick(V1)
+    failing_cluster(cluster, crash("stable", "v1"))
+    plan = cluster.tick(V1)
+    status = plan.status
+    assert status.phase == "Failed" and not status.history and status.last_action == "Deploying v1"
+    for kind in ("Ready", "Progressing"):
+        assert cluster.condition(kind) == ("False", "ModelLoadFailed")
+    assert cluster.condition("Stalled") == ("True", "ModelLoadFailed")
+    assert cluster.condition("Degraded") == ("True", "ModelLoadFailed")
+    ready = next(c for c in status.conditions or [] if c.type == "Ready")
+    assert NOT_FOUND in ready.message and "exit code 3" in ready.message and "0/4 replicas ready" in ready.message
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "ModelLoadFailed")]
+    failing_cluster(cluster, crash("stable", "v1"))
+    assert cluster.tick(V1).events == []  # said once, while it lasts
+    # Fixed by the spec: the new model replaces the one never ready, without a canary.
+    failing_cluster(cluster, crash("stable", "v1"))
+    plan = cluster.tick(V2)
+    assert (plan.stable, plan.canary) == (V2, None) and plan.status.canary_model is None
+    record = plan.status.history[0]
+    assert (record.version, record.outcome, record.reason) == ("v1", "Failed", "ModelLoadFailed")
+    assert NOT_FOUND in record.message
+    assert plan.status.phase == "Progressing" and cluster.condition("Ready") == ("False", "ReplicasNotReady")
+    plan = cluster.tick(V2)  # the new model's pods are Ready; the old pod's failure no longer counts
+    assert plan.status.phase == "Ready" and cluster.condition("Ready") == ("True", "Available")
+    assert [(r.version, r.outcome) for r in plan.status.history] == [("v2", "Promoted"), ("v1", "Failed")]
+    assert plan.status.last_action == "Deployed v2"
+    assert all(c.type != "Stalled" for c in plan.status.conditions or [])
+    assert cluster.condition("Degraded") == ("False", "Healthy")
+
+
+def test_a_failure_of_an_older_version_or_the_other_track_does_not_count() -> None:
+    cluster = deployed()
+    failing_cluster(cluster, crash("stable", "v0"), crash("canary", "v1"))
+    plan = cluster.tick(V1)
+    assert plan.status.phase == "Progressing" and cluster.condition("Ready") == ("False", "ReplicasNotReady")
+
+
+def test_a_canary_that_cannot_load_is_rolled_back_at_once_with_the_servers_reason() -> None:
+    cluster = deployed()
+    cluster.tick(V2)
+    cluster.observed = replace(cluster.observed, canary_ready=0, failures=(crash("canary", "v2"),))
+    plan = cluster.tick(V2)
+    assert plan.status.canary_model is None and plan.status.failed_model.version == "v2"
+    assert (plan.stable, plan.stable_replicas, plan.canary) == (V1, 4, None)
+    record = plan.status.history[0]
+    assert (record.outcome, record.reason) == ("RolledBack", "ModelLoadFailed") and NOT_FOUND in record.message
+    assert ("Warning", "ModelLoadFailed") in [(e.type, e.reason) for e in plan.events]
+    plan = cluster.tick(V2)
+    assert plan.status.phase == "RolledBack" and cluster.condition("Ready") == ("True", "RolledBack")
+    rolled_back = next(c for c in plan.status.conditions or [] if c.type == "RolledBack")
+    assert NOT_FOUND in rolled_back.message
+
+
+def test_a_rolling_update_is_promoted_only_once_the_new_pods_are_ready() -> None:
+    cluster = deployed(make_spec(rollout={"strategy": "RollingUpdate"}))
+    plan = cluster.tick(V2)
+    assert plan.status.last_action == "RollingUpdate to v2" and plan.status.history[0].version == "v1"
+    failing_cluster(cluster, crash("stable", "v2"))
+    # v1's pods still serve (maxUnavailable 0): min(ready, updated), as the controller reads the Deployment
+    cluster.observed = replace(cluster.observed, stable_ready=1)
+    plan = cluster.tick(V2)
+    assert plan.status.history[0].version == "v1" and cluster.condition("Ready") == ("False", "ModelLoadFailed")
+    assert plan.status.phase == "Degraded"  # v1's replicas still answer

@@ -152,6 +152,7 @@ def test_history_is_bounded_newest_first() -> None:
     cluster = deployed(make_spec(rollout={"strategy": "RollingUpdate"}))
     for index in range(HISTORY_LIMIT + 5):
         plan = cluster.tick(ResolvedModel(f"file:///m/{index}.joblib", f"r{index}"))
+    plan = cluster.tick(ResolvedModel(f"file:///m/{index}.joblib", f"r{index}"))  # recorded once Ready
     assert HISTORY_LIMIT == 20 and len(plan.status.history) == HISTORY_LIMIT
     assert plan.status.history[0].version == f"r{HISTORY_LIMIT + 4}" and plan.status.history[-1].version == "r5"
 

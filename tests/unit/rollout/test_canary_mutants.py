@@ -165,7 +165,7 @@ FAILED_ANALYSIS = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 },
             ],
             "conditions": [
@@ -262,7 +262,7 @@ FAILED_ANALYSIS = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 },
             ],
             "conditions": [
@@ -333,18 +333,8 @@ FIRST_DEPLOYMENT = [
                 "storageUri": "file:///m/v1.joblib",
                 "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             },
-            "lastAction": "Deployed v1",
-            "history": [
-                {
-                    "version": "v1",
-                    "storageUri": "file:///m/v1.joblib",
-                    "outcome": "Promoted",
-                    "reason": "InitialDeployment",
-                    "message": "",
-                    "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
-                }
-            ],
+            "rolloutStartedAt": "2026-11-27T12:00:00Z",
+            "lastAction": "Deploying v1",
             "conditions": [
                 {
                     "type": "Ready",
@@ -413,7 +403,7 @@ FIRST_DEPLOYMENT = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 }
             ],
             "conditions": [
@@ -519,7 +509,7 @@ INCONCLUSIVE_HOLD = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 }
             ],
             "conditions": [
@@ -613,7 +603,7 @@ PAUSED = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 }
             ],
             "conditions": [
@@ -706,7 +696,7 @@ PROMOTION = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 }
             ],
             "conditions": [
@@ -802,7 +792,7 @@ PROMOTION = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 }
             ],
             "conditions": [
@@ -894,7 +884,7 @@ PROMOTION = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 },
             ],
             "conditions": [
@@ -902,7 +892,7 @@ PROMOTION = [
                     "type": "Ready",
                     "status": "False",
                     "reason": "ReplicasNotReady",
-                    "message": "2/4 replicas ready",
+                    "message": "0/4 replicas ready",
                     "lastTransitionTime": "2026-11-27T12:04:00Z",
                     "observedGeneration": 1,
                 },
@@ -910,7 +900,7 @@ PROMOTION = [
                     "type": "Progressing",
                     "status": "True",
                     "reason": "ReplicasUpdating",
-                    "message": "2/4 replicas ready",
+                    "message": "0/4 replicas ready",
                     "lastTransitionTime": "2026-11-27T12:01:00Z",
                     "observedGeneration": 1,
                 },
@@ -986,7 +976,7 @@ PROMOTION = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 },
             ],
             "conditions": [
@@ -1092,7 +1082,7 @@ PROVIDER_ERRORS = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 }
             ],
             "conditions": [
@@ -1173,7 +1163,7 @@ ROLLBACK_IMPOSSIBLE = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 }
             ],
             "conditions": [
@@ -1269,7 +1259,7 @@ ROLLBACK_OF_A_CANARY_ON_REQUEST = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 },
             ],
             "conditions": [
@@ -1330,7 +1320,7 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
             0,
         ),
         "status": {
-            "phase": "Ready",
+            "phase": "Progressing",
             "observedGeneration": 1,
             "replicas": 4,
             "readyReplicas": 4,
@@ -1340,17 +1330,9 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
                 "storageUri": "file:///m/v2.joblib",
                 "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             },
-            "lastAction": "Promoted v2",
+            "rolloutStartedAt": "2026-11-27T12:01:00Z",
+            "lastAction": "RollingUpdate to v2",
             "history": [
-                {
-                    "version": "v2",
-                    "storageUri": "file:///m/v2.joblib",
-                    "outcome": "Promoted",
-                    "reason": "RollingUpdate",
-                    "message": "v2 rolled out without analysis",
-                    "startedAt": "2026-11-27T12:01:00Z",
-                    "finishedAt": "2026-11-27T12:01:00Z",
-                },
                 {
                     "version": "v1",
                     "storageUri": "file:///m/v1.joblib",
@@ -1358,24 +1340,24 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
-                },
+                    "finishedAt": "2026-11-27T12:00:30Z",
+                }
             ],
             "conditions": [
                 {
                     "type": "Ready",
-                    "status": "True",
-                    "reason": "Available",
-                    "message": "4/4 replicas ready",
-                    "lastTransitionTime": "2026-11-27T12:00:30Z",
+                    "status": "False",
+                    "reason": "ReplicasNotReady",
+                    "message": "0/4 replicas ready",
+                    "lastTransitionTime": "2026-11-27T12:01:00Z",
                     "observedGeneration": 1,
                 },
                 {
                     "type": "Progressing",
-                    "status": "False",
-                    "reason": "RolloutComplete",
-                    "message": "v2 is stable",
-                    "lastTransitionTime": "2026-11-27T12:00:30Z",
+                    "status": "True",
+                    "reason": "ReplicasUpdating",
+                    "message": "0/4 replicas ready",
+                    "lastTransitionTime": "2026-11-27T12:01:00Z",
                     "observedGeneration": 1,
                 },
                 {
@@ -1399,14 +1381,26 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
     },
     {
         "events": [("Warning", "RollbackRequested", "rolled back to v1")],
-        "tracks": (ResolvedModel(storage_uri="file:///m/v1.joblib", version="v1", sha256=None), 4, None, 0),
+        "tracks": (
+            ResolvedModel(
+                storage_uri="file:///m/v1.joblib",
+                version="v1",
+                sha256=None,
+            ),
+            4,
+            None,
+            0,
+        ),
         "status": {
-            "phase": "RolledBack",
+            "phase": "Progressing",
             "observedGeneration": 1,
             "replicas": 4,
             "readyReplicas": 4,
             "ready": "4/4",
-            "stableModel": {"version": "v1", "storageUri": "file:///m/v1.joblib"},
+            "stableModel": {
+                "version": "v1",
+                "storageUri": "file:///m/v1.joblib",
+            },
             "failedModel": {
                 "version": "v2",
                 "storageUri": "file:///m/v2.joblib",
@@ -1431,7 +1425,7 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
                     "reason": "RollingUpdate",
                     "message": "v2 rolled out without analysis",
                     "startedAt": "2026-11-27T12:01:00Z",
-                    "finishedAt": "2026-11-27T12:01:00Z",
+                    "finishedAt": "2026-11-27T12:01:30Z",
                 },
                 {
                     "version": "v1",
@@ -1440,24 +1434,24 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 },
             ],
             "conditions": [
                 {
                     "type": "Ready",
-                    "status": "True",
-                    "reason": "RolledBack",
-                    "message": "4/4 replicas ready",
-                    "lastTransitionTime": "2026-11-27T12:00:30Z",
+                    "status": "False",
+                    "reason": "ReplicasNotReady",
+                    "message": "0/4 replicas ready",
+                    "lastTransitionTime": "2026-11-27T12:02:00Z",
                     "observedGeneration": 1,
                 },
                 {
                     "type": "Progressing",
-                    "status": "False",
-                    "reason": "RolloutComplete",
-                    "message": "v1 is stable",
-                    "lastTransitionTime": "2026-11-27T12:00:30Z",
+                    "status": "True",
+                    "reason": "ReplicasUpdating",
+                    "message": "0/4 replicas ready",
+                    "lastTransitionTime": "2026-11-27T12:02:00Z",
                     "observedGeneration": 1,
                 },
                 {
@@ -1481,14 +1475,26 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
     },
     {
         "events": [],
-        "tracks": (ResolvedModel(storage_uri="file:///m/v1.joblib", version="v1", sha256=None), 4, None, 0),
+        "tracks": (
+            ResolvedModel(
+                storage_uri="file:///m/v1.joblib",
+                version="v1",
+                sha256=None,
+            ),
+            4,
+            None,
+            0,
+        ),
         "status": {
             "phase": "RolledBack",
             "observedGeneration": 1,
             "replicas": 4,
             "readyReplicas": 4,
             "ready": "4/4",
-            "stableModel": {"version": "v1", "storageUri": "file:///m/v1.joblib"},
+            "stableModel": {
+                "version": "v1",
+                "storageUri": "file:///m/v1.joblib",
+            },
             "failedModel": {
                 "version": "v2",
                 "storageUri": "file:///m/v2.joblib",
@@ -1513,7 +1519,7 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
                     "reason": "RollingUpdate",
                     "message": "v2 rolled out without analysis",
                     "startedAt": "2026-11-27T12:01:00Z",
-                    "finishedAt": "2026-11-27T12:01:00Z",
+                    "finishedAt": "2026-11-27T12:01:30Z",
                 },
                 {
                     "version": "v1",
@@ -1522,7 +1528,7 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 },
             ],
             "conditions": [
@@ -1531,7 +1537,7 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
                     "status": "True",
                     "reason": "RolledBack",
                     "message": "4/4 replicas ready",
-                    "lastTransitionTime": "2026-11-27T12:00:30Z",
+                    "lastTransitionTime": "2026-11-27T12:02:30Z",
                     "observedGeneration": 1,
                 },
                 {
@@ -1539,7 +1545,7 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
                     "status": "False",
                     "reason": "RolloutComplete",
                     "message": "v1 is stable",
-                    "lastTransitionTime": "2026-11-27T12:00:30Z",
+                    "lastTransitionTime": "2026-11-27T12:02:30Z",
                     "observedGeneration": 1,
                 },
                 {
@@ -1612,7 +1618,7 @@ SPEC_CHANGED_DURING_CANARY = [
                     "reason": "InitialDeployment",
                     "message": "",
                     "startedAt": "2026-11-27T12:00:00Z",
-                    "finishedAt": "2026-11-27T12:00:00Z",
+                    "finishedAt": "2026-11-27T12:00:30Z",
                 },
             ],
             "conditions": [

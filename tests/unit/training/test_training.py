@@ -210,3 +210,24 @@ def test_cli_loads_a_skops_champion_without_unpickling(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert set(json.loads(log.read_text())["championMetrics"]) == {"accuracy", "f1", "roc_auc"}
+
+
+def test_the_model_knows_its_feature_names_in_order() -> None:
+    """The model server lists them in its V2 metadata; a champion is only compared on the same columns."""
+    result = train(TABLE, target="is_fraud", estimator="LogisticRegression", features=["f2", "f0", "f1"], seed=3)
+    assert list(result.model.feature_names_in_) == ["f2", "f0", "f1"]
+    again = train(
+        TABLE,
+        target="is_fraud",
+        estimator="LogisticRegression",
+        features=["f2", "f0", "f1"],
+        seed=3,
+        champion=result.model,
+    )
+    assert again.champion_metrics == result.metrics
+    with pytest.raises(
+        TrainingError, match=r"trained on the features f2, f0, f1 \(in this order\); the dataset gives f0, f1, f2"
+    ):
+        train(
+            TABLE, target="is_fraud", estimator="LogisticRegression", features=["f0", "f1", "f2"], champion=result.model
+        )
