@@ -3,7 +3,7 @@
 Mutation testing (benchmarks/mutation.py) showed the behaviour tests in test_planner.py check reasons
 and phases but not event types and messages, the Jobs' namespace and image, the run ids on actions or
 the promotion times. The expected values were recorded from the planner as it stands and read over
-(a deliberate change updates them).
+(a deliberate change updates them: the LastRunFailed condition and the Failed phase after a failed run).
 """
 
 from __future__ import annotations
@@ -104,6 +104,16 @@ APPROVAL_AT_EXACTLY_THE_TIMEOUT = {
     "actions": [("RecordStatus",), ("CreateJob", "r20261127-120030", False, "fraud", "mlaiops:test")],
     "status": {
         "phase": "AwaitingApproval",
+        "conditions": [
+            {
+                "type": "LastRunFailed",
+                "status": "False",
+                "reason": "RunSucceeded",
+                "message": "run r20261127-120030: AwaitingApproval",
+                "lastTransitionTime": "2026-11-27T12:00:30Z",
+                "observedGeneration": 3,
+            }
+        ],
         "observedGeneration": 3,
         "lastRun": "r20261127-120030",
         "lastRequest": "go@1",
@@ -146,6 +156,16 @@ APPROVAL_EXPIRED = {
     "actions": [("RecordStatus",), ("CreateJob", "r20261127-120030", False, "fraud", "mlaiops:test")],
     "status": {
         "phase": "Idle",
+        "conditions": [
+            {
+                "type": "LastRunFailed",
+                "status": "False",
+                "reason": "RunSucceeded",
+                "message": "run r20261127-120030: Expired",
+                "lastTransitionTime": "2026-11-27T12:01:00Z",
+                "observedGeneration": 3,
+            }
+        ],
         "observedGeneration": 3,
         "lastRun": "r20261127-120030",
         "lastRequest": "go@1",
@@ -189,6 +209,16 @@ APPROVED = {
     "actions": [("RecordStatus",), ("CreateJob", "r20261127-120030", False, "fraud", "mlaiops:test")],
     "status": {
         "phase": "Idle",
+        "conditions": [
+            {
+                "type": "LastRunFailed",
+                "status": "False",
+                "reason": "RunSucceeded",
+                "message": "run r20261127-120030: Promoted",
+                "lastTransitionTime": "2026-11-27T12:01:00Z",
+                "observedGeneration": 3,
+            }
+        ],
         "observedGeneration": 3,
         "promoted": {
             "uri": "pvc://fraud-models/fraud-detector/r20261127-120030/model.joblib",
@@ -235,6 +265,16 @@ PROMOTED = {
     "actions": [("RecordStatus",), ("CreateJob", "r20261127-120030", False, "fraud", "mlaiops:test")],
     "status": {
         "phase": "Idle",
+        "conditions": [
+            {
+                "type": "LastRunFailed",
+                "status": "False",
+                "reason": "RunSucceeded",
+                "message": "run r20261127-120030: Promoted",
+                "lastTransitionTime": "2026-11-27T12:01:00Z",
+                "observedGeneration": 3,
+            }
+        ],
         "observedGeneration": 3,
         "promoted": {
             "uri": "pvc://fraud-models/fraud-detector/r20261127-120030/model.joblib",
@@ -294,7 +334,17 @@ REJECTED_THEN_FAILED = {
         ("CreateJob", "r20261127-120130", False, "fraud", "mlaiops:test"),
     ],
     "status": {
-        "phase": "Idle",
+        "phase": "Failed",
+        "conditions": [
+            {
+                "type": "LastRunFailed",
+                "status": "True",
+                "reason": "RunFailed",
+                "message": "run r20261127-120130 failed: BackoffLimitExceeded: dataset not found",
+                "lastTransitionTime": "2026-11-27T12:02:30Z",
+                "observedGeneration": 3,
+            }
+        ],
         "observedGeneration": 3,
         "lastRun": "r20261127-120130",
         "lastRequest": "skipped@3",
