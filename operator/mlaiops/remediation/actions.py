@@ -272,14 +272,19 @@ def observe(ctx: Context, params: dict[str, str]) -> Observed:
         workload_kind, workload_name = ctx.kind, ctx.name
     obj = ctx.kube.get(_api_version(workload_kind), workload_kind, ctx.namespace, workload_name)
     seen = Observed(workload=workload_of(obj) if obj is not None else None)
+    # HPAs and pods are listed, never read one by one: the operator's role lists them and gets neither.
     if kind == "scale" and "hpa" in params:
-        hpa = ctx.kube.get("autoscaling/v2", "HorizontalPodAutoscaler", ctx.namespace, params["hpa"])
+        hpas = ctx.kube.list("autoscaling/v2", "HorizontalPodAutoscaler", ctx.namespace)
+        hpa = next((h for h in hpas if h["metadata"]["name"] == params["hpa"]), None)
         low = ((hpa or {}).get("spec") or {}).get("minReplicas", 1)
         return Observed(workload=seen.workload, hpa_min=int(low) if hpa is not None else None)
     if kind == "rollback":
         return Observed(workload=seen.workload, request=((obj or {}).get("status") or {}).get("rollbackRequest"))
     if kind == "deletePod":
-        pod = ctx.kube.get("v1", "Pod", ctx.namespace, params["pod"])
+        match = (((obj or {}).get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in match.items())
+        pods = ctx.kube.list("v1", "Pod", ctx.namespace, selector) if obj is not None else []
+        pod = next((p for p in pods if p["metadata"]["name"] == params["pod"]), None)
         created = ((pod or {}).get("metadata") or {}).get("creationTimestamp")
         return Observed(workload=seen.workload, pod_created=parse_time(created) if created else None)
     return seen
