@@ -134,6 +134,8 @@ def observe_effects(
             seen[(execution_id, index)] = actions.observe(ctx, step.params or {})
         except ApiException as error:  # not observed: the step is not credited on a guess
             seen[(execution_id, index)] = Observed(error=f"API error {error.status}: {error.reason}")
+        except (KeyError, TypeError, ValueError) as error:  # an object we cannot read: neither crash nor credit
+            seen[(execution_id, index)] = Observed(error=f"unreadable target: {error!r}")
     return seen
 
 

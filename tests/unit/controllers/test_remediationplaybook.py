@@ -264,3 +264,13 @@ def test_a_step_is_credited_only_once_the_replicas_it_asked_for_are_ready() -> N
     reconcile(kube)
     execution = playbook_status(kube)["executions"][0]
     assert (execution["state"], execution["reason"]) == ("Succeeded", "Verified")
+
+
+def test_a_target_that_cannot_be_read_is_not_credited_and_the_pass_goes_on() -> None:
+    kube = world()
+    kube.objects[("RemediationPlaybook", "fix")]["spec"]["actions"][0]["verify"] = {"within": "1h"}
+    reconcile(kube)
+    kube.objects[("AnomalyRule", "latency")]["status"] = {"state": "Normal", "series": []}
+    kube.objects[("Deployment", "web")]["spec"]["replicas"] = "many"  # not a number
+    reconcile(kube)
+    assert playbook_status(kube)["executions"][0]["state"] == "Verifying"
