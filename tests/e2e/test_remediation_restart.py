@@ -154,7 +154,7 @@ def test_sigkill_at_every_phase_boundary(cluster: Cluster, worlds: dict[str, Wor
             and not first.get("steps")
             and running.get("result") == "Running"
             and all((w.executions() or [{}])[0].get("state") == "Verifying" for w in (stuck, expired, within))
-            and stuck.rule_state() == "Normal"
+            and (stuck.executions() or [{}])[0].get("reason") == "AwaitingEffect"  # saw it resolve, held back
         )
 
     wait_for(at_the_boundaries, timeout=HELD - 3, interval=0.2, what="every scenario at its phase boundary")
@@ -162,7 +162,12 @@ def test_sigkill_at_every_phase_boundary(cluster: Cluster, worlds: dict[str, Wor
     killed_at = datetime.now(UTC)
     pending = [p["reason"] for p in before_act.status().get("pendingEvents") or []]
     assert pending == ["ExecutionStarted"], "written with the execution, not yet posted"
-    assert stuck.executions()[0]["steps"][0].get("verified") is None  # resolved, but not credited
+    waiting = stuck.executions()[0]
+    assert waiting["steps"][0].get("verified") is None  # resolved, but not credited, and status says why
+    assert (waiting["reason"], waiting["message"]) == (
+        "AwaitingEffect",
+        "add-one: the anomaly resolved; its effect does not hold yet (0 of 2 replicas ready)",
+    )
 
     # while the operator is down: two anomalies end, one of them where the rule's status already says so
     within.low()

@@ -299,7 +299,7 @@ class ExecutionRecord(ApiModel):
     ]
     """Where the execution is."""
     reason: str | None = None
-    """CamelCase reason of the last transition (e.g. Verified, Exhausted, Unverified, VerificationExpired, OutOfScope)."""
+    """CamelCase reason of the last transition (e.g. Verified, AwaitingEffect, Exhausted, Unverified, VerificationExpired, OutOfScope)."""
     message: str | None = None
     """Details of the last transition."""
     since: datetime | None = None

@@ -77,6 +77,7 @@ def progress(
                         finish(execution, "Succeeded", "Verified", f"{last.action} resolved the anomaly", now)
                         return Move("done")
                     execution.state = "Verifying"
+                    waiting_for_effect(execution, last, resolved, effect)
                     return Move("wait")
                 if resolved:  # seen resolved only now, after the window: never credited
                     last.verified = False
@@ -107,6 +108,15 @@ def verify_window_open(action: Action, step: StepRecord, now: datetime) -> bool:
     """Whether ``now`` is still inside the step's verification window (a step without a finish time: no)."""
     deadline = verify_deadline(action, step)
     return deadline is not None and now < deadline
+
+
+def waiting_for_effect(execution: ExecutionRecord, step: StepRecord, resolved: bool, effect: Effect) -> None:
+    """Say in status why a resolved anomaly is not credited yet (and stop saying it once it fires again)."""
+    if resolved and not effect.holds:
+        execution.reason = "AwaitingEffect"
+        execution.message = f"{step.action}: the anomaly resolved; its effect does not hold yet ({effect.message})"
+    elif execution.reason == "AwaitingEffect":
+        execution.reason, execution.message = "Verifying", f"{step.action}: the anomaly fires again"
 
 
 def unverified(execution: ExecutionRecord, step: StepRecord, action: Action, effect: Effect, now: datetime) -> None:

@@ -57,6 +57,13 @@ def test_resolved_while_the_effect_does_not_hold_waits_and_is_verified_once_it_h
     acted(record, 0, T0)
     assert ladder.progress(SPEC, record, True, T0 + timedelta(seconds=5), NOT_READY) == ladder.Move("wait")
     assert record.state == "Verifying" and record.steps[0].verified is None  # type: ignore[index]
+    assert ending(record) == (
+        "Verifying",
+        "AwaitingEffect",
+        "add-four: the anomaly resolved; its effect does not hold yet (2 of 6 replicas ready)",
+    )
+    ladder.progress(SPEC, record, False, T0 + timedelta(seconds=10), NOT_READY)  # fires again: no longer says so
+    assert ending(record) == ("Verifying", "Verifying", "add-four: the anomaly fires again")
     assert ladder.progress(SPEC, record, True, T0 + timedelta(seconds=20), effects.HOLDS) == ladder.Move("done")
     assert record.reason == "Verified"
 
