@@ -29,7 +29,11 @@ OPERATOR_USER = "system:serviceaccount:mlaiops-system:mlaiops-operator"
 COMPONENTS = ("components/webhook-self-signed",)
 WHOLE_SUITE = pytest.StashKey[bool]()
 # Files played on a cluster of their own when the suite runs in parallel.
-ISOLATED = {"test_faults.py": "e2e-faults", "test_demo_story.py": "e2e-story"}
+ISOLATED = {
+    "test_faults.py": "e2e-faults",
+    "test_demo_story.py": "e2e-story",
+    "test_remediation_restart.py": "e2e-restart",
+}
 MAIN_GROUP = "e2e"
 ISOLATED_GROUPS = tuple(sorted(set(ISOLATED.values())))
 AUDIT_FIELDS = ("user", "verb", "group", "resource", "subresource", "namespace", "name", "code")

@@ -348,7 +348,7 @@ class StepRecord(ApiModel):
     message: str = ""
     """Details."""
     verified: bool | None = None
-    """Whether the anomaly resolved within verify.within."""
+    """Whether the anomaly was seen resolved within verify.within of finishedAt while the step's effect held (e.g. the replicas it asked for Ready)."""
     params: dict[str, str] | None = None
     """Absolute values decided before acting (e.g. replicas, pod), so a resumed step repeats the same change."""
 
@@ -371,7 +371,7 @@ class ExecutionRecord(ApiModel):
     ]
     """Where the execution is."""
     reason: str | None = None
-    """CamelCase reason of the last transition (e.g. Verified, Exhausted, OutOfScope)."""
+    """CamelCase reason of the last transition (e.g. Verified, AwaitingEffect, Exhausted, Unverified, VerificationExpired, OutOfScope)."""
     message: str | None = None
     """Details of the last transition."""
     since: datetime | None = None
@@ -382,6 +382,23 @@ class ExecutionRecord(ApiModel):
     """When it ended."""
     steps: list[StepRecord] | None = None
     """Steps run so far."""
+
+
+class PendingEvent(ApiModel):
+    """A Kubernetes Event decided by a pass and written here before it is posted; removed once posted."""
+
+    key: str = Field(max_length=512)
+    """Stable key of the transition (execution id, step, reason); the Event's name derives from it, so posting twice creates one Event."""
+    type: Literal["Normal", "Warning"]
+    """Event type."""
+    reason: str = Field(max_length=128)
+    """Event reason."""
+    message: str = Field(default="", max_length=4096)
+    """Event message."""
+    about: list[str] | None = Field(default=None, max_length=10)
+    """Other objects it concerns besides the playbook (rule:<namespace>/<name>, target:<namespace>/<kind>/<name>)."""
+    time: datetime
+    """When the transition happened."""
 
 
 class SuspendedRule(ApiModel):
@@ -418,5 +435,7 @@ class RemediationPlaybookStatus(ApiModel):
     """Notify steps run when the circuit breaker opened."""
     suspended_rules: list[SuspendedRule] | None = Field(default=None, max_length=50)
     """AnomalyRules whose triggers this playbook ignores for a while (suspendRule; the rule itself is untouched)."""
+    pending_events: list[PendingEvent] | None = Field(default=None, max_length=200)
+    """Events of transitions already recorded here but not yet posted (e.g. the operator stopped in between); the next pass posts them."""
     conditions: Conditions | None = None
     """Ready, Suspended, ResolvedRefs."""

@@ -7,8 +7,13 @@ the playbook fresh from the API server, so a restarted operator resumes an execu
 write left it: a finished step is never run again, a step left Running re-applies the same values
 (unless it is past its action's timeout: then it is recorded Failed, timed out, and the ladder goes on).
 
-Every decision is ``mlaiops.remediation.planner``'s: this module reads (signals, rules, busy targets),
-runs the planner, writes status before every step it carries out, acts, and emits the events.
+Every decision is ``mlaiops.remediation.planner``'s: this module reads (signals, rules, busy targets,
+the effect of every step awaiting verification), runs the planner, writes status before every step
+it carries out, acts, and posts the events.
+
+Events are posted exactly once across restarts (``mlaiops.remediation.events``): each is written to
+``status.pendingEvents`` in the same write as the transition it describes, then posted under a
+deterministic name (a 409 AlreadyExists means an earlier, interrupted pass posted it), then removed.
 
 The timer is level-triggered (every ``reconcile_interval``). The anomaly bus is not used: a pass
 every interval is as fast as the rules' own intervals, and status alone must suffice after a restart.
@@ -27,15 +32,25 @@ from kubernetes.client.exceptions import ApiException
 
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import APPROVE_ANNOTATION
-from mlaiops.api.remediationplaybook import RemediationPlaybookSpec, RemediationPlaybookStatus
+from mlaiops.api.remediationplaybook import PendingEvent, RemediationPlaybookSpec, RemediationPlaybookStatus
 from mlaiops.controllers import alertreceiver, incident, references, settings  # noqa: F401  (alertreceiver: registers the receiver)
 from mlaiops.controllers.common import InvalidSpec, invalid_spec_status, parse_status, status_changed, status_patch
 from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
-from mlaiops.remediation import actions, ladder, outbound, signals
+from mlaiops.remediation import actions, events, ladder, outbound, signals
 from mlaiops.remediation.alertmanager import ALERTS
+from mlaiops.remediation.effects import Observed
 from mlaiops.remediation.incidents import Signal
-from mlaiops.remediation.planner import Event, Facts, Outcome, Planner, Step, Target, needs_busy_check
+from mlaiops.remediation.planner import (
+    Facts,
+    Outcome,
+    Planner,
+    Step,
+    Target,
+    needs_busy_check,
+    needs_effect_check,
+    request_reason,
+)
 
 # --- read ------------------------------------------------------------------------------------------
 
@@ -93,7 +108,29 @@ def read_facts(
             rules[key] = rule
     busy = {t: why for t in needs_busy_check(spec, status, found, namespace, now) if (why := target_busy(kube, t))}
     approve = (body["metadata"].get("annotations") or {}).get(APPROVE_ANNOTATION)
-    return Facts(found, rules, known, busy, approve)
+    return Facts(found, rules, known, busy, approve, observe_effects(kube, body, spec, status, now))
+
+
+def observe_effects(
+    kube: Kube, body: JSON, spec: RemediationPlaybookSpec, status: RemediationPlaybookStatus, now: datetime
+) -> dict[tuple[str, int], Observed]:
+    """What the target of every finished step awaiting verification shows now (after the step finished)."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    executions = {e.id: e for e in status.executions or []}
+    seen: dict[tuple[str, int], Observed] = {}
+    for execution_id, index in needs_effect_check(spec, status):
+        execution = executions[execution_id]
+        step = (execution.steps or [])[index]
+        kind, _, target = (execution.target or "/").partition("/")
+        reason = request_reason(name, execution_id)
+        ctx = actions.Context(kube, namespace, kind, target, spec, spec.actions[index], execution_id, reason, now=now)
+        try:
+            seen[(execution_id, index)] = actions.observe(ctx, step.params or {})
+        except ApiException as error:  # not observed: the step is not credited on a guess
+            seen[(execution_id, index)] = Observed(error=f"API error {error.status}: {error.reason}")
+        except (KeyError, TypeError, ValueError) as error:  # an object we cannot read: neither crash nor credit
+            seen[(execution_id, index)] = Observed(error=f"unreadable target: {error!r}")
+    return seen
 
 
 def target_busy(kube: Kube, target: Target) -> str | None:
@@ -154,21 +191,51 @@ def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybook
         return Outcome("Retry" if retry else "Failed", message, at=datetime.now(UTC))
 
 
-def event_objects(kube: Kube, body: JSON, event: Event, rules: dict[str, JSON]) -> list[JSON]:
-    """The playbook and the objects an event concerns (a vanished target is left out)."""
+def event_objects(kube: Kube, body: JSON, about: list[str], rules: dict[str, JSON]) -> list[JSON]:
+    """The playbook and the objects an event concerns (a vanished rule or target is left out)."""
     objects = [body]
-    for ref in event.about:
+    for ref in about:
         what, _, key = ref.partition(":")
-        if what == "rule" and key in rules:
-            objects.append(rules[key])
-        elif what == "target":
-            namespace, kind, name = key.split("/", 2)
-            try:
+        try:
+            if what == "rule":
+                rule_namespace, _, rule_name = key.partition("/")
+                obj = rules.get(key) or kube.get(API_VERSION, "AnomalyRule", rule_namespace, rule_name)
+            elif what == "target":
+                namespace, kind, name = key.split("/", 2)
                 obj = kube.get(API_VERSION if kind == "ModelDeployment" else "apps/v1", kind, namespace, name)
-            except ApiException:
+            else:
                 obj = None
-            objects += [obj] if obj else []
+        except ApiException:
+            obj = None
+        objects += [obj] if obj else []
     return objects
+
+
+def post_events(
+    kube: Kube, body: JSON, pending: list[PendingEvent], rules: dict[str, JSON], logger: Any
+) -> list[PendingEvent]:
+    """Post each pending event on its objects under its deterministic name; returns those still to post.
+
+    409 AlreadyExists: an interrupted earlier pass posted it. A transient error keeps the event for
+    the next pass; any other error drops it (logged): a refused Event must not block the rest.
+    """
+    owner = str(body["metadata"].get("uid") or f"{body['metadata']['namespace']}/{body['metadata']['name']}")
+    left = []
+    for record in pending:
+        try:
+            for obj in event_objects(kube, body, record.about or [], rules):
+                try:
+                    kube.create(events.event_object(record, owner, obj))
+                except ApiException as error:
+                    if error.status != 409:
+                        raise
+            logger.info("%s: %s", record.reason, record.message)
+        except ApiException as error:
+            if transient(error):
+                left.append(record)
+            else:
+                logger.warning("event %s dropped: API error %s: %s", record.key, error.status, error.reason)
+    return left
 
 
 # --- the pass --------------------------------------------------------------------------------------
@@ -201,8 +268,10 @@ def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Lo
     written = status_patch(status)
 
     def write() -> None:
+        """Write status if it changed, with the events decided so far pending in the same write."""
         nonlocal written
         references.mark(planner.status, dangling, body, now)
+        planner.status.pending_events = events.pending(status.pending_events, planner.events, now)
         new = status_patch(planner.status)
         if status_changed(new, written):
             kube.patch(API_VERSION, "RemediationPlaybook", namespace, name, {"status": new}, sub="status")
@@ -214,11 +283,11 @@ def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Lo
         while True:
             write()  # the execution, and the step Running with its values, are in status before it acts
             step = steps.send(carry_out(step, kube, memo.prometheus, spec, now))
-    except StopIteration as done:
-        events: list[Event] = done.value
+    except StopIteration:
+        pass
     write()
     incident.update(kube, body, spec, planner.status, facts.signals, now)
-    for event in events:
-        objects: list[Any] = event_objects(kube, body, event, facts.rules)  # kopf reads them as bodies
-        kopf.event(objects, type=event.type, reason=event.reason, message=event.message)
-        logger.info("%s: %s", event.reason, event.message)
+    left = post_events(kube, body, planner.status.pending_events or [], facts.rules, logger)
+    status.pending_events = left or None  # what write() starts from
+    planner.events.clear()
+    write()

@@ -16,10 +16,9 @@ from mlaiops.api.remediationplaybook import Action, RemediationPlaybookSpec
 from mlaiops.kube import JSON, Kube
 from mlaiops.metrics.provider import ProviderError
 from mlaiops.remediation import guardrails, outbound, quantity
+from mlaiops.remediation.effects import RESTARTED_AT, Observed, Workload
 from mlaiops.remediation.matching import selector_matches
 from mlaiops.resources import modelserver as ms
-
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 class ActionError(Exception):
@@ -255,6 +254,66 @@ def run(ctx: Context, params: dict[str, str]) -> str:
     if kind == "suspendRule":
         return "recorded in status"  # the controller records the suspension; the rule's spec is never touched
     raise ActionError(f"unknown action type {kind}")
+
+
+# --- observe: read what a finished step changed ----------------------------------------------------
+
+
+def observe(ctx: Context, params: dict[str, str]) -> Observed:
+    """What the step's target shows now, for ``effects.judge`` (reads only; API errors propagate)."""
+    kind = ctx.action.type
+    if kind == "retrain":
+        assert ctx.action.retrain is not None
+        policy = ctx.kube.get(API_VERSION, "RetrainPolicy", ctx.namespace, ctx.action.retrain.policy_ref.name)
+        return Observed(request=((policy or {}).get("status") or {}).get("lastRequest"))
+    if kind in ("restart", "deletePod") or (kind == "scale" and "hpa" in params):
+        workload_kind, workload_name = _pod_workload(ctx)
+    else:
+        workload_kind, workload_name = ctx.kind, ctx.name
+    obj = ctx.kube.get(_api_version(workload_kind), workload_kind, ctx.namespace, workload_name)
+    seen = Observed(workload=workload_of(obj) if obj is not None else None)
+    # HPAs and pods are listed, never read one by one: the operator's role lists them and gets neither.
+    if kind == "scale" and "hpa" in params:
+        hpas = ctx.kube.list("autoscaling/v2", "HorizontalPodAutoscaler", ctx.namespace)
+        hpa = next((h for h in hpas if h["metadata"]["name"] == params["hpa"]), None)
+        low = ((hpa or {}).get("spec") or {}).get("minReplicas", 1)
+        return Observed(workload=seen.workload, hpa_min=int(low) if hpa is not None else None)
+    if kind == "rollback":
+        return Observed(workload=seen.workload, request=((obj or {}).get("status") or {}).get("rollbackRequest"))
+    if kind == "deletePod":
+        match = (((obj or {}).get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in match.items())
+        pods = ctx.kube.list("v1", "Pod", ctx.namespace, selector) if obj is not None else []
+        pod = next((p for p in pods if p["metadata"]["name"] == params["pod"]), None)
+        created = ((pod or {}).get("metadata") or {}).get("creationTimestamp")
+        return Observed(workload=seen.workload, pod_created=parse_time(created) if created else None)
+    return seen
+
+
+def workload_of(obj: JSON) -> Workload:
+    """Replicas, generations and pod template of a Deployment, StatefulSet or ModelDeployment object."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    template = spec.get("template") or {}
+    limits = {
+        f"{c['name']}.{resource}": str(value)
+        for c in (template.get("spec") or {}).get("containers") or []
+        for resource, value in ((c.get("resources") or {}).get("limits") or {}).items()
+    }
+    return Workload(
+        desired=int(spec["replicas"]) if spec.get("replicas") is not None else 1,
+        replicas=int(status.get("replicas") or 0),
+        ready=int(status.get("readyReplicas") or 0),
+        updated=None if obj.get("kind") == "ModelDeployment" else int(status.get("updatedReplicas") or 0),
+        generation=int(obj.get("metadata", {}).get("generation") or 0),
+        observed_generation=status.get("observedGeneration"),
+        annotations=dict((template.get("metadata") or {}).get("annotations") or {}),
+        limits=limits,
+    )
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 time as Kubernetes writes it."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def notify(ctx: Context, text: str, details: dict[str, Any] | None = None) -> str:

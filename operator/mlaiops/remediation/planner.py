@@ -8,8 +8,13 @@ Acting needs the cluster, so the planner is a generator: it yields each ``Step``
 must carry out and receives the step's ``Outcome``. Between yields it only changes ``status``,
 which the controller writes before every step it carries out, so an execution is in status before
 its first action, a step is Running (with the absolute values it will set) before it acts, and its
-result is written right after. ``Planner.run`` returns the events to emit; time comes in as ``now``
-and as each outcome's ``at``, never from the clock.
+result is written right after. ``Planner.run`` returns the events to emit, each with a key that is
+stable across passes and restarts (the controller names the Kubernetes Event after it, so a repeat
+is a no-op); time comes in as ``now`` and as each outcome's ``at``, never from the clock.
+
+Verification is decided here from observations only: whether the anomaly resolved (the rule's
+status) and whether the last step's effect holds (``Facts.effects``, read by the controller for the
+steps ``needs_effect_check`` names, judged by ``mlaiops.remediation.effects``).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from mlaiops.api.remediationplaybook import (
     StepRecord,
     SuspendedRule,
 )
-from mlaiops.remediation import guardrails, ladder
+from mlaiops.remediation import effects, guardrails, ladder
+from mlaiops.remediation.effects import Observed
 from mlaiops.remediation.incidents import Signal, covering_execution, incident_name
 from mlaiops.remediation.signals import parse_time
 
@@ -56,6 +62,9 @@ class Facts:
     """Why a target is changing on its own (rolling out, retraining), for targets that are."""
     approve: str | None = None
     """The playbook's approve annotation (an execution id)."""
+    effects: dict[tuple[str, int], Observed] = field(default_factory=dict)
+    """What the target of each step awaiting verification shows, by (execution id, step index); read
+    after the step finished (``needs_effect_check`` says which)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,8 @@ class Event:
     reason: str
     message: str
     about: tuple[str, ...] = ()
+    key: str = ""
+    """Stable across passes and restarts: ``<execution id>/<step index>/<reason>`` and the like."""
 
 
 class RetryLater(Exception):
@@ -160,6 +171,40 @@ def needs_busy_check(
         if covering_execution(target_key(namespace, target), signal.since, status.executions or []) is None:
             wanted.add(target)
     return wanted
+
+
+def needs_effect_check(spec: RemediationPlaybookSpec, status: RemediationPlaybookStatus) -> list[tuple[str, int]]:
+    """(execution id, step index) of the finished steps awaiting verification whose effect must be observed."""
+    wanted = []
+    for execution in status.executions or []:
+        steps = execution.steps or []
+        if execution.state in ladder.FINAL_STATES or not steps or len(steps) > len(spec.actions):
+            continue
+        last = steps[-1]
+        observed = spec.actions[len(steps) - 1].type in effects.OBSERVED_TYPES
+        if last.result == "Succeeded" and last.verified is None and observed:
+            wanted.append((execution.id, len(steps) - 1))
+    return wanted
+
+
+def request_reason(playbook: str, execution_id: str) -> str:
+    """The value a rollback or retrain request of an execution carries (one per execution)."""
+    return f"playbook-{playbook}-{execution_id[-14:]}"
+
+
+def effect_of(spec: RemediationPlaybookSpec, execution: ExecutionRecord, facts: Facts, reason: str) -> effects.Effect:
+    """Whether the last step of ``execution`` still has its effect, from the observation made for it."""
+    steps = execution.steps or []
+    if not steps or len(steps) > len(spec.actions) or steps[-1].result != "Succeeded":
+        return effects.HOLDS
+    index = len(steps) - 1
+    action = spec.actions[index]
+    if action.type not in effects.OBSERVED_TYPES:
+        return effects.HOLDS
+    seen = facts.effects.get((execution.id, index))
+    if seen is None:
+        return effects.NOT_OBSERVED  # e.g. the step finished in this pass, after the reading
+    return effects.judge(action, steps[-1].params or {}, reason, steps[-1].started_at, seen)
 
 
 def timed_out(action: Action, started: datetime | None, at: datetime) -> bool:
@@ -266,7 +311,15 @@ class Planner:
                     finished_at=self.now,
                 )
                 state.executions = [refused, *executions]
-                self.events.append(Event("Warning", verdict.reason, f"{signal.rule}: {verdict.message}", about))
+                self.events.append(
+                    Event(
+                        "Warning",
+                        verdict.reason,
+                        f"{signal.rule}: {verdict.message}",
+                        about,
+                        key=f"{refused.id}/{verdict.reason}",
+                    )
+                )
             if (refused.reason, refused.message) != (verdict.reason, verdict.message):
                 refused.reason, refused.message, refused.finished_at = verdict.reason, verdict.message, self.now
             return None
@@ -299,6 +352,7 @@ class Planner:
                 "AwaitingApproval" if approval else "ExecutionStarted",
                 f"execution {execution.id} on {tname} for {signal.rule}" + (" awaits approval" if approval else ""),
                 about,
+                key=f"{execution.id}/{'AwaitingApproval' if approval else 'ExecutionStarted'}",
             )
         )
         return execution
@@ -318,19 +372,27 @@ class Planner:
         if execution.state == "AwaitingApproval":
             if self.facts.approve == execution.id:
                 execution.state, execution.reason, execution.message = "Running", "Approved", "approved by annotation"
-                self.events.append(Event("Normal", "Approved", f"execution {execution.id} approved"))
+                self.events.append(
+                    Event("Normal", "Approved", f"execution {execution.id} approved", key=f"{execution.id}/Approved")
+                )
             elif ladder.approval_expired(execution, self.spec.approval.timeout, self.now):
                 message = f"not approved within {self.spec.approval.timeout}"
                 ladder.finish(execution, "Expired", "ApprovalExpired", message, self.now)
                 self.events.append(
-                    Event("Warning", "ApprovalExpired", f"execution {execution.id} expired without approval")
+                    Event(
+                        "Warning",
+                        "ApprovalExpired",
+                        f"execution {execution.id} expired without approval",
+                        key=f"{execution.id}/ApprovalExpired",
+                    )
                 )
                 return
             else:
                 return
         while True:
             before = execution.state
-            move = ladder.progress(self.spec, execution, is_resolved(execution, self.facts), self.now)
+            effect = effect_of(self.spec, execution, self.facts, self.request_reason(execution))
+            move = ladder.progress(self.spec, execution, is_resolved(execution, self.facts), self.now, effect)
             if move.kind == "done":
                 if before != execution.state:
                     self.finished(execution)
@@ -354,9 +416,12 @@ class Planner:
             index=index,
             action=self.spec.actions[index],
             target=(namespace, kind_, name),
-            reason=f"playbook-{self.name}-{execution.id[-14:]}",
+            reason=self.request_reason(execution),
             **extra,
         )
+
+    def request_reason(self, execution: ExecutionRecord) -> str:
+        return request_reason(self.name, execution.id)
 
     def act(self, execution: ExecutionRecord, index: int, resume: bool) -> Generator[Step, Outcome, None]:
         """Prepare (unless resuming), record Running, act, record the result."""
@@ -376,7 +441,12 @@ class Planner:
                 record = ladder.begin_step(self.spec, execution, index, execution.target or "", self.now)
                 ladder.end_step(record, prepared.result, prepared.message, self.now)
                 self.events.append(
-                    Event("Warning", f"Step{prepared.result}", f"{record.action} on {record.target}: {record.message}")
+                    Event(
+                        "Warning",
+                        f"Step{prepared.result}",
+                        f"{record.action} on {record.target}: {record.message}",
+                        key=f"{execution.id}/{index}/Step{prepared.result}",
+                    )
                 )
                 return
             record = ladder.begin_step(self.spec, execution, index, execution.target or "", self.now, prepared.params)
@@ -419,6 +489,7 @@ class Planner:
                 f"Step{record.result}",
                 f"{execution.id} {record.action} on {record.target}: {record.message}",
                 (f"target:{self.namespace}/{kind}/{name}",),
+                key=f"{execution.id}/{len(execution.steps or []) - 1}/Step{record.result}",
             )
         )
 
@@ -440,7 +511,15 @@ class Planner:
         rule = execution.trigger.removeprefix("rule:")
         about = (f"rule:{rule}",) if rule in self.facts.rules else ()
         kind = "Normal" if execution.state in ("Succeeded", "DryRun") else "Warning"
-        self.events.append(Event(kind, f"Execution{execution.state}", f"{execution.id}: {execution.message}", about))
+        self.events.append(
+            Event(
+                kind,
+                f"Execution{execution.state}",
+                f"{execution.id}: {execution.message}",
+                about,
+                key=f"{execution.id}/Execution{execution.state}",
+            )
+        )
 
     # circuit breaker ---------------------------------------------------------------------------
 
@@ -460,6 +539,7 @@ class Planner:
                     "Warning",
                     "CircuitOpen",
                     f"{state.consecutive_unverified} executions in a row did not resolve the anomaly; playbook suspended",
+                    key=f"circuit/{self.now.isoformat()}/CircuitOpen",
                 )
             )
         for record in state.notifications or []:

@@ -1,5 +1,6 @@
 """The RemediationPlaybook controller's shell against an in-memory API: clients from ``memo``, status written
-before the step acts, errors turned into outcomes, events on the playbook, the rule and the target."""
+before the step acts, errors turned into outcomes, events on the playbook, the rule and the target, posted
+exactly once whatever pass is interrupted, and a step's effect read from the target before it is credited."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
-import kopf
 import pytest
 from kubernetes.client.exceptions import ApiException
 
@@ -27,6 +27,9 @@ class MemoryKube:
         self.objects = {(o["kind"], o["metadata"]["name"]): copy.deepcopy(o) for o in objects}
         self.calls: list[str] = []
         self.fail_scale: ApiException | None = None
+        self.events: dict[str, JSON] = {}
+        """Events by name, as the API server keeps them (a second create of a name is a 409)."""
+        self.fail_events: ApiException | None = None
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str, sub: str | None = None) -> Any:
         found = self.objects.get((kind, name))
@@ -50,6 +53,20 @@ class MemoryKube:
             self.calls.append(f"scale:{body['spec']['replicas']}")
             obj["spec"]["replicas"] = body["spec"]["replicas"]
         return copy.deepcopy(obj)
+
+    def create(self, obj: JSON) -> JSON:
+        assert obj["kind"] == "Event"
+        if self.fail_events is not None:
+            raise self.fail_events
+        name = obj["metadata"]["name"]
+        if name in self.events:
+            raise ApiException(status=409, reason="AlreadyExists")
+        self.events[name] = copy.deepcopy(obj)
+        return obj
+
+    def posted(self) -> list[tuple[str, str]]:
+        """(involved kind, reason) of every Event, in the order they were created."""
+        return [(e["involvedObject"]["kind"], e["reason"]) for e in self.events.values()]
 
     def apply(self, obj: JSON, owner: JSON | None = None, current: Any = None) -> tuple[JSON, bool]:
         self.objects[(obj["kind"], obj["metadata"]["name"])] = copy.deepcopy(obj)
@@ -80,21 +97,12 @@ def world() -> MemoryKube:
     return MemoryKube(rule, book, web)
 
 
-@pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], str]]:
-    posted: list[tuple[list[str], str]] = []
-    monkeypatch.setattr(
-        kopf, "event", lambda objs, type, reason, message: posted.append(([o["kind"] for o in objs], reason))
-    )
-    return posted
-
-
 def reconcile(kube: MemoryKube) -> None:
     memo = SimpleNamespace(kube=kube, prometheus=None)
     controller.reconcile(namespace=NS, name="fix", memo=memo, logger=logging.getLogger("test"))  # type: ignore[arg-type]
 
 
-def test_a_pass_writes_the_execution_before_it_scales_and_emits_events(events: list[tuple[list[str], str]]) -> None:
+def test_a_pass_writes_the_execution_before_it_scales_and_emits_events() -> None:
     kube = world()
     reconcile(kube)
     scaled = kube.calls.index("scale:2")
@@ -103,16 +111,19 @@ def test_a_pass_writes_the_execution_before_it_scales_and_emits_events(events: l
     execution = status["executions"][0]
     assert execution["state"] == "Verifying" and execution["steps"][0]["params"] == {"replicas": "2", "from": "1"}
     assert "apply:Incident" in kube.calls
-    assert events == [
-        (["RemediationPlaybook", "AnomalyRule"], "ExecutionStarted"),
-        (["RemediationPlaybook", "Deployment"], "StepSucceeded"),
+    assert kube.posted() == [
+        ("RemediationPlaybook", "ExecutionStarted"),
+        ("AnomalyRule", "ExecutionStarted"),
+        ("RemediationPlaybook", "StepSucceeded"),
+        ("Deployment", "StepSucceeded"),
     ]
+    assert "pendingEvents" not in without_nulls(status)  # posted, so no longer pending
     calls = len(kube.calls)
     reconcile(kube)  # level-triggered: nothing new to do, nothing written
     assert kube.calls[calls:] == []
 
 
-def test_a_transient_api_error_leaves_the_step_running_for_the_next_pass(events: list[Any]) -> None:
+def test_a_transient_api_error_leaves_the_step_running_for_the_next_pass() -> None:
     kube = world()
     kube.fail_scale = ApiException(status=503, reason="Unavailable")
     reconcile(kube)
@@ -124,7 +135,7 @@ def test_a_transient_api_error_leaves_the_step_running_for_the_next_pass(events:
     assert step["result"] == "Succeeded" and kube.calls.count("scale:2") == 1
 
 
-def test_an_invalid_spec_is_reported_in_status_and_nothing_acts(events: list[Any]) -> None:
+def test_an_invalid_spec_is_reported_in_status_and_nothing_acts() -> None:
     kube = world()
     kube.objects[("RemediationPlaybook", "fix")]["spec"]["actions"] = [{"type": "scale"}]
     reconcile(kube)
@@ -148,3 +159,118 @@ def test_api_errors_become_outcomes(error: ApiException, result: str) -> None:
     step = Step("act", "e1", 0, spec.actions[0], (NS, "Deployment", "web"), "r", params={"replicas": "2", "from": "1"})
     outcome = controller.carry_out(step, kube, None, spec, controller.datetime.now(controller.UTC))  # type: ignore[arg-type]
     assert (outcome.result, outcome.message) == (result, f"API error {error.status}: {error.reason}")
+
+
+def without_nulls(status: JSON) -> JSON:
+    return {k: v for k, v in status.items() if v is not None}
+
+
+class Interrupted(Exception):
+    """The operator was killed here."""
+
+
+def playbook_status(kube: MemoryKube) -> JSON:
+    return without_nulls(kube.objects[("RemediationPlaybook", "fix")]["status"])
+
+
+def test_killed_after_the_status_write_before_posting_the_next_pass_posts_every_event_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kube = world()
+
+    def killed(*_: Any) -> Any:
+        raise Interrupted
+
+    with monkeypatch.context() as patched:
+        patched.setattr(controller, "post_events", killed)
+        with pytest.raises(Interrupted):
+            reconcile(kube)
+    pending = playbook_status(kube)["pendingEvents"]  # the transitions and their events, in one write
+    assert [(p["reason"], p["key"].split("/", 1)[1]) for p in pending] == [
+        ("ExecutionStarted", "ExecutionStarted"),
+        ("StepSucceeded", "0/StepSucceeded"),
+    ]
+    assert kube.posted() == []
+    reconcile(kube)  # the restarted operator
+    assert [reason for _, reason in kube.posted()] == ["ExecutionStarted"] * 2 + ["StepSucceeded"] * 2
+    assert "pendingEvents" not in playbook_status(kube)
+
+
+def test_killed_after_posting_before_the_status_write_the_next_pass_posts_nothing_twice() -> None:
+    kube = world()
+    patch = kube.patch
+    posted_then_killed = {"armed": True}
+
+    def status_write_dies_after_posting(api_version: str, kind: str, namespace: Any, name: str, body: Any, **kw: Any):
+        if kw.get("sub") == "status" and kube.events and posted_then_killed["armed"]:
+            posted_then_killed["armed"] = False
+            raise Interrupted
+        return patch(api_version, kind, namespace, name, body, **kw)
+
+    kube.patch = status_write_dies_after_posting  # type: ignore[method-assign]
+    with pytest.raises(Interrupted):
+        reconcile(kube)
+    assert len(kube.events) == 4 and len(playbook_status(kube)["pendingEvents"]) == 2  # posted, still pending
+    reconcile(kube)  # the same names again: 409 AlreadyExists counts as posted
+    assert len(kube.events) == 4 and "pendingEvents" not in playbook_status(kube)
+
+
+def test_a_transient_error_while_posting_keeps_the_event_pending_and_a_refused_one_is_dropped() -> None:
+    kube = world()
+    kube.fail_events = ApiException(status=503, reason="Unavailable")
+    reconcile(kube)
+    assert len(playbook_status(kube)["pendingEvents"]) == 2 and kube.events == {}
+    kube.fail_events = ApiException(status=403, reason="Forbidden")
+    reconcile(kube)
+    assert "pendingEvents" not in playbook_status(kube) and kube.events == {}
+
+
+def test_event_names_are_the_same_for_the_same_transition_and_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two operators posting the same pending events name them alike: the second create is a 409."""
+    kube = world()
+    kube.objects[("RemediationPlaybook", "fix")]["metadata"]["uid"] = "uid-1"
+
+    def killed(*_: Any) -> Any:
+        raise Interrupted
+
+    with monkeypatch.context() as patched:
+        patched.setattr(controller, "post_events", killed)
+        with pytest.raises(Interrupted):
+            reconcile(kube)
+    replicas = [copy.deepcopy(kube), copy.deepcopy(kube)]
+    for replica in replicas:
+        reconcile(replica)
+    assert sorted(replicas[0].events) == sorted(replicas[1].events)
+    names = sorted(replicas[0].events)
+    assert len(names) == 4 and {name.split(".")[0] for name in names} == {"fix", "latency", "web"}
+    event = next(e for e in replicas[0].events.values() if e["involvedObject"]["kind"] == "RemediationPlaybook")
+    assert event["involvedObject"]["uid"] == "uid-1" and event["source"] == {"component": "mlaiops"}
+    assert event["metadata"]["namespace"] == NS and event["count"] == 1
+
+
+def test_a_step_is_credited_only_once_the_replicas_it_asked_for_are_ready() -> None:
+    kube = world()
+    playbook = kube.objects[("RemediationPlaybook", "fix")]
+    playbook["spec"]["actions"][0]["verify"] = {"within": "1h"}
+    reconcile(kube)  # scaled 1 -> 2
+    kube.objects[("AnomalyRule", "latency")]["status"] = {"state": "Normal", "series": []}  # resolved
+    web = kube.objects[("Deployment", "web")]
+    web["metadata"]["generation"] = 2
+    web["status"] = {"observedGeneration": 2, "replicas": 2, "readyReplicas": 1, "updatedReplicas": 2}
+    reconcile(kube)
+    execution = playbook_status(kube)["executions"][0]
+    assert execution["state"] == "Verifying" and execution["steps"][0].get("verified") is None
+    web["status"]["readyReplicas"] = 2
+    reconcile(kube)
+    execution = playbook_status(kube)["executions"][0]
+    assert (execution["state"], execution["reason"]) == ("Succeeded", "Verified")
+
+
+def test_a_target_that_cannot_be_read_is_not_credited_and_the_pass_goes_on() -> None:
+    kube = world()
+    kube.objects[("RemediationPlaybook", "fix")]["spec"]["actions"][0]["verify"] = {"within": "1h"}
+    reconcile(kube)
+    kube.objects[("AnomalyRule", "latency")]["status"] = {"state": "Normal", "series": []}
+    kube.objects[("Deployment", "web")]["spec"]["replicas"] = "many"  # not a number
+    reconcile(kube)
+    assert playbook_status(kube)["executions"][0]["state"] == "Verifying"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from mlaiops.api.remediationplaybook import RemediationPlaybookSpec, RemediationPlaybookStatus
+from mlaiops.remediation.effects import RESTARTED_AT, Observed, Workload
 from mlaiops.remediation.incidents import Signal
 from mlaiops.remediation.planner import (
     MAX_EXECUTIONS_KEPT,
@@ -24,6 +25,7 @@ from mlaiops.remediation.planner import (
     Step,
     is_resolved,
     needs_busy_check,
+    needs_effect_check,
 )
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -58,6 +60,8 @@ class Cluster:
         self.now = T0
         self.generation = 1
         self.replicas = 2
+        self.ready: int | None = None
+        """Ready replicas of the workload; None: all of them (a step's effect holds at once)."""
         self.firing_since: datetime | None = None
         self.rule_deleted = False
         self.approve: str | None = None
@@ -92,7 +96,26 @@ class Cluster:
                 Signal(source="AnomalyRule", rule=RULE, fingerprint="fp1", since=self.firing_since, namespace=NS)
             ]
         rules = {} if self.rule_deleted else {RULE: self.rule()}
-        return Facts(signals=signals, rules=rules, busy=self.busy, approve=self.approve)
+        return Facts(signals=signals, rules=rules, busy=self.busy, approve=self.approve, effects=self.observe())
+
+    def observe(self) -> dict[tuple[str, int], Observed]:
+        """What the controller would read for the steps awaiting verification: the workload as the step left it."""
+        seen = {}
+        executions = {e.id: e for e in self.status.executions or []}
+        for key in needs_effect_check(self.spec, self.status):
+            params = (executions[key[0]].steps or [])[key[1]].params or {}
+            workload = Workload(
+                desired=self.replicas,
+                replicas=self.replicas,
+                ready=self.replicas if self.ready is None else self.ready,
+                updated=self.replicas,
+                generation=1,
+                observed_generation=1,
+                annotations={RESTARTED_AT: params.get("restartedAt", "")},
+                limits=params,
+            )
+            seen[key] = Observed(workload=workload)
+        return seen
 
     # the executor ------------------------------------------------------------------------------
 
