@@ -39,12 +39,12 @@ lint: $(STAMP)
 	PYTHONPATH=operator $(BIN)/mypy
 	PYTHONPATH=operator:sandbox $(BIN)/lint-imports
 
-# Everything, every tier (the CI contract), in parallel: the e2e suite as three xdist groups (the fault
-# runs, the demo story and the rest, each on its own worker, session cluster and operator) beside the unit
-# and integration tiers. The e2e tests mostly wait on real time; three workers (one per e2e group at first) fit two cores. In
-# collection order the e2e groups are the first work units handed out, so they start at once and the
-# other tiers fill in beside them.
-PYTEST_WORKERS ?= 3
+# Everything, every tier (the CI contract), in parallel: the e2e suite as five xdist groups (two fault
+# groups, the demo story and two halves of the rest, each on its own worker, session cluster and operator;
+# tests/e2e/conftest.py) beside the unit and integration tiers. The e2e tests mostly wait on real time, so
+# six workers fit two cores: five start on the e2e groups, which are handed out first, and the sixth and
+# then every freed worker take the unit and integration modules.
+PYTEST_WORKERS ?= 6
 test: setup lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 

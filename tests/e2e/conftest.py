@@ -28,14 +28,33 @@ OPERATOR_USER = "system:serviceaccount:mlaiops-system:mlaiops-operator"
 # The webhook e2e test runs the operator in that managed mode: its RBAC is part of what it is granted.
 COMPONENTS = ("components/webhook-self-signed",)
 WHOLE_SUITE = pytest.StashKey[bool]()
-# Files played on a cluster of their own when the suite runs in parallel.
-ISOLATED = {
-    "test_faults.py": "e2e-faults",
-    "test_demo_story.py": "e2e-story",
-    "test_remediation_restart.py": "e2e-restart",
-}
+# Under ``pytest -n N --dist loadgroup`` (``make test``) the e2e suite is five xdist groups, each on its own
+# worker, session cluster and operator, beside the unit and integration tiers on the other workers. The
+# fault runs and the demo story stop Prometheus and inject API faults for their whole operator, so they
+# must not share it; the rest is split in two halves of about equal length. The order is the order in
+# which xdist hands the groups out: the longest first, so none waits behind another on one worker.
 MAIN_GROUP = "e2e"
-ISOLATED_GROUPS = tuple(sorted(set(ISOLATED.values())))
+GROUP_ORDER = ("e2e-story", "e2e-faults-a", "e2e-faults-b", MAIN_GROUP, "e2e-b")
+FILE_GROUPS = {
+    "test_demo_story.py": "e2e-story",
+    "test_faults.py": "e2e-faults-b",
+    "test_canary.py": "e2e-b",
+    "test_retrain.py": "e2e-b",
+    "test_retrain_mlflow.py": "e2e-b",
+    "test_plugin.py": "e2e-b",
+    "test_modeldeployment_lifecycle.py": "e2e-b",
+    "test_require_sha256.py": "e2e-b",
+    "test_operator_process.py": "e2e-b",
+    "test_ha.py": "e2e-b",
+    "test_model_status.py": "e2e-b",
+    "test_truthful_status.py": "e2e-b",
+    # SIGKILLs the group's operator with API faults injected, as the fault runs do.
+    "test_remediation_restart.py": "e2e-faults-a",
+}
+# The slowest fault runs go beside the others (each group plays the module's reference loop itself).
+TEST_GROUPS = {"test_api_latency": "e2e-faults-a", "test_api_500s_and_409s": "e2e-faults-a"}
+# Every group but the main one leaves its operator's requests for the least-privilege audit.
+ISOLATED_GROUPS = tuple(group for group in GROUP_ORDER if group != MAIN_GROUP)
 AUDIT_FIELDS = ("user", "verb", "group", "resource", "subresource", "namespace", "name", "code")
 
 __all__ = [
@@ -56,21 +75,28 @@ def operator_rbac() -> list[dict[str, Any]]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The least-privilege audit runs last, after every other test has driven the operator."""
-    items.sort(key=lambda item: Path(str(item.fspath)).name == "test_least_privilege.py")
+    """The e2e groups first, longest first (xdist hands groups out in the order they first appear),
+    and the least-privilege audit last, after every other test has driven an operator."""
+    here = Path(__file__).parent
+
+    def rank(item: pytest.Item) -> tuple[int, bool]:
+        last = Path(str(item.fspath)).name == "test_least_privilege.py"
+        if here not in Path(str(item.fspath)).parents:
+            return len(GROUP_ORDER), last
+        return GROUP_ORDER.index(group_of(item)), last
+
+    items.sort(key=rank)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    """Under ``pytest -n N --dist loadgroup`` (what ``make test`` runs) the e2e suite is two xdist groups,
-    each played by one worker on its own session cluster and operator while other workers run the
-    unit and integration tiers: the fault runs and the demo story (which stop Prometheus and inject
-    API faults for the whole operator, so they must not share it) and everything else."""
+    """Each e2e test joins its xdist group (see ``GROUP_ORDER``)."""
     if Path(__file__).parent in Path(str(item.fspath)).parents:
         item.add_marker(pytest.mark.xdist_group(group_of(item)))
 
 
 def group_of(item: pytest.Item) -> str:
-    return ISOLATED.get(Path(str(item.fspath)).name, MAIN_GROUP)
+    test = getattr(item, "originalname", None) or item.name
+    return TEST_GROUPS.get(test) or FILE_GROUPS.get(Path(str(item.fspath)).name, MAIN_GROUP)
 
 
 # --- the operator's requests on every e2e cluster, for the least-privilege audit ------------------------
