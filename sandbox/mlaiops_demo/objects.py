@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlaiops_demo.data import DRIFTING, FEATURES
+from mlaiops_demo.data import DRIFTING
 
 NAMESPACE = "fraud-detection"
 MODEL = "fraud-detector"
@@ -87,10 +87,10 @@ def drift_query() -> str:
     """Mean of the drifting feature over the last 10 s of requests, all replicas and tracks together.
 
     ``delta``, not ``rate``: the sum of a feature that takes negative values goes down as well as up,
-    and ``rate`` would read every decrease as a counter reset. The trainer fits on arrays, so the
-    server names features by position ("0", "1", ...).
+    and ``rate`` would read every decrease as a counter reset. The trainer records the dataset's column
+    names on the model, so the server labels each feature by its name.
     """
-    feature = f'{SELECTOR}, feature="{FEATURES.index(DRIFTING)}"'
+    feature = f'{SELECTOR}, feature="{DRIFTING}"'
     return (
         f"sum(delta(mlaiops_model_input_feature_sum{{{feature}}}[10s]))"
         f" / sum(delta(mlaiops_model_input_feature_count{{{feature}}}[10s]))"

@@ -192,7 +192,8 @@ def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybook
 
 
 def event_objects(kube: Kube, body: JSON, about: list[str], rules: dict[str, JSON]) -> list[JSON]:
-    """The playbook and the objects an event concerns (a vanished rule or target is left out)."""
+    """The playbook and the objects an event concerns (a vanished rule or target is left out; one that could
+    not be read raises, so the event is not taken for posted on a passing API error)."""
     objects = [body]
     for ref in about:
         what, _, key = ref.partition(":")
@@ -205,7 +206,9 @@ def event_objects(kube: Kube, body: JSON, about: list[str], rules: dict[str, JSO
                 obj = kube.get(API_VERSION if kind == "ModelDeployment" else "apps/v1", kind, namespace, name)
             else:
                 obj = None
-        except ApiException:
+        except ApiException as error:
+            if error.status != 404:
+                raise  # unknown, not vanished: post_events keeps the event for the next pass if transient
             obj = None
         objects += [obj] if obj else []
     return objects

@@ -274,3 +274,22 @@ def test_a_target_that_cannot_be_read_is_not_credited_and_the_pass_goes_on() -> 
     kube.objects[("Deployment", "web")]["spec"]["replicas"] = "many"  # not a number
     reconcile(kube)
     assert playbook_status(kube)["executions"][0]["state"] == "Verifying"
+
+
+def test_a_target_that_cannot_be_read_keeps_its_event_pending_and_a_vanished_one_is_left_out() -> None:
+    """A passing API error reading the target must not count the target's Event as posted."""
+    kube = world()
+    body = kube.objects[("RemediationPlaybook", "fix")]
+    about = [f"target:{NS}/Deployment/web"]
+
+    def failing(error: ApiException) -> Any:
+        def get(*_: Any, **__: Any) -> Any:
+            raise error
+
+        return get
+
+    kube.get = failing(ApiException(status=503, reason="Unavailable"))  # type: ignore[method-assign]
+    with pytest.raises(ApiException):
+        controller.event_objects(kube, body, about, {})
+    kube.get = failing(ApiException(status=404, reason="NotFound"))  # type: ignore[method-assign]
+    assert controller.event_objects(kube, body, about, {}) == [body]
