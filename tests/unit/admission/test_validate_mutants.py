@@ -99,6 +99,11 @@ CASES: list[tuple[str, list[tuple[str, Any]], list[str]]] = [
     ("AnomalyRule", [("spec.detector", _x(season="1d"))], ["spec.detector.x: unknown field"]),
     (
         "AnomalyRule",
+        [("spec.detector", _x(type="threshold", upper=1, window="1h"))],
+        ["spec.detector.x: unknown field", "spec.detector: window does not apply to detector type threshold"],
+    ),
+    (
+        "AnomalyRule",
         [("spec.detector", _x(type="threshold"))],
         ["spec.detector.x: unknown field", "spec.detector: detector type threshold needs upper, lower or both"],
     ),
@@ -763,7 +768,9 @@ def test_a_model_bug_never_crashes_admission(monkeypatch: pytest.MonkeyPatch, er
     huge = "9" * 30 + "w"
     obj = edited(example("RetrainPolicy"), "spec.triggers.minInterval", huge)
     obj = edited(obj, "spec.extra", [{"a": "1s"}, 5, "words", {"b": [huge]}])
+    obj = edited(obj, "metadata.name", "a" * 50)
     assert validate("RetrainPolicy", obj) == [
+        "metadata.name: must be at most 49 characters: children carry the label mlaiops.dev/owner=RetrainPolicy.<name>",
         f"spec.triggers.minInterval: duration '{huge}' is too long",
         f"spec.extra[3].b[0]: duration '{huge}' is too long",
     ]
