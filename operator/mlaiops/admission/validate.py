@@ -363,7 +363,7 @@ def _overflowing_durations(node: Any, path: str) -> list[Problem]:
     if isinstance(node, str) and _DURATION.match(node):
         try:
             parse_duration(node)
-        except OverflowError:
+        except (OverflowError, ValueError):  # parse_duration reports an overflow as a ValueError
             return [(path, f"duration {node!r} is too long")]
     return []
 

@@ -12,9 +12,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from mlaiops.api.remediationplaybook import ExecutionRecord, RemediationPlaybookStatus
+from mlaiops.api.remediationplaybook import ExecutionRecord, RemediationPlaybookStatus, StepRecord, SuspendedRule
 from mlaiops.remediation.incidents import Signal
-from mlaiops.remediation.planner import Facts, Outcome, Planner, Step
+from mlaiops.remediation.planner import (
+    MAX_EXECUTIONS_KEPT,
+    Facts,
+    Outcome,
+    Planner,
+    Step,
+    needs_busy_check,
+    target_of,
+    timed_out,
+)
 from tests.unit.remediation.test_planner import NS, T0, Cluster, make_spec
 
 NOTIFY = {"urlSecretRef": {"name": "hook", "key": "url"}}
@@ -2236,3 +2245,332 @@ def test_suspend_rule_without_settings_mutes_the_rule_for_an_hour() -> None:
     cluster.tick()
     assert cluster.status.suspended_rules is not None
     assert [s.until for s in cluster.status.suspended_rules] == [T0 + timedelta(hours=1)]
+
+
+# --- what a second mutation run found unpinned ---------------------------------------------------------
+
+PAGE = {"type": "notify", "notify": NOTIFY}
+
+
+def drive(planner: Planner, answer: Any = None) -> tuple[list[Step], list[Any]]:
+    """Run one pass; ``answer(step)`` gives each step's outcome (default: Succeeded at the pass's time)."""
+    steps: list[Step] = []
+    run = planner.run()
+    try:
+        step = next(run)
+        while True:
+            steps.append(step)
+            step = run.send(answer(step) if answer else Outcome("Succeeded", "done"))
+    except StopIteration as done:
+        return steps, done.value
+
+
+def signal(rule: str = "shop/latency", fp: str = "fp1", **fields: Any) -> Signal:
+    return Signal(fields.pop("source", "AnomalyRule"), rule, fp, fields.pop("since", T0), namespace=NS, **fields)
+
+
+def firing(*signals: Signal, **fields: Any) -> Facts:
+    """Facts with these signals and, for each, its rule firing (so nothing counts as resolved)."""
+    rules = {
+        s.rule: {
+            "status": {
+                "state": "Normal",
+                "series": [{"fingerprint": s.fingerprint, "state": "Firing", "since": s.since.isoformat()}],
+            }
+        }
+        for s in signals
+        if s.source == "AnomalyRule"
+    }
+    return Facts(signals=list(signals), rules=rules, **fields)
+
+
+def test_target_of_needs_both_the_kind_and_the_name_of_the_rule_target() -> None:
+    spec = make_spec(target=None)
+    assert target_of(spec, signal(target_kind="Deployment", target_name="web"), NS) == (NS, "Deployment", "web")
+    assert target_of(spec, signal(target_kind="Deployment"), NS) is None
+    assert target_of(spec, signal(target_name="web"), NS) is None
+
+
+def test_a_step_times_out_only_past_its_timeout() -> None:
+    action = make_spec().actions[0]  # timeout 2m
+    assert timed_out(action, T0, T0 + timedelta(minutes=2)) is False
+    assert timed_out(action, T0, T0 + timedelta(minutes=2, microseconds=1)) is True
+    assert timed_out(action, None, T0 + timedelta(days=1)) is False
+
+
+def test_busy_checks_are_asked_only_for_model_deployments_here_that_no_execution_covers() -> None:
+    spec = make_spec(target=None, guardrails={"suppressDuringRollout": True})
+    md = {"target_kind": "ModelDeployment"}
+    signals = [
+        signal("shop/muted", "m", target_name="muted", **md),
+        signal("shop/a", "a", target_kind="Deployment", target_name="web"),
+        Signal("AnomalyRule", "prod/b", "b", T0, namespace="prod", target_kind="ModelDeployment", target_name="b"),
+        signal("shop/c", "c", target_name="covered", **md),
+        signal("shop/d", "d", target_name="fraud", **md),
+        signal("shop/e", "e", target_name="expired-mute", **md),
+    ]
+    covered = ExecutionRecord(
+        id="x",
+        target="ModelDeployment/covered",
+        state="Failed",
+        since=T0,
+        started_at=T0,
+        finished_at=T0 + timedelta(minutes=1),
+    )
+    status = RemediationPlaybookStatus(
+        executions=[covered],
+        suspended_rules=[
+            SuspendedRule(rule="shop/muted", until=T0 + timedelta(seconds=1)),
+            SuspendedRule(rule="shop/e", until=T0),
+        ],
+    )
+    assert needs_busy_check(spec, status, signals, NS, T0) == {
+        (NS, "ModelDeployment", "fraud"),
+        (NS, "ModelDeployment", "expired-mute"),
+    }
+    later = [signal("shop/c", "c", since=T0 + timedelta(hours=2), target_name="covered", **md)]
+    assert needs_busy_check(spec, status, later, NS, T0 + timedelta(hours=2)) == {(NS, "ModelDeployment", "covered")}
+
+
+def test_a_rule_muted_until_now_is_no_longer_muted() -> None:
+    spec = make_spec()
+    status = RemediationPlaybookStatus(suspended_rules=[SuspendedRule(rule="shop/latency", until=T0)])
+    planner = Planner(NS, "fix", 1, spec, status, firing(signal()), T0)
+    steps, _ = drive(planner)
+    assert planner.status.suspended_rules is None
+    assert [s.kind for s in steps][:2] == ["prepare", "act"]
+
+
+def test_every_signal_of_a_pass_is_considered_after_one_that_is_skipped() -> None:
+    """A muted rule, a signal without a target and one an execution covers do not stop the next signal."""
+    spec = make_spec(target=None)
+    web = {"target_kind": "Deployment", "target_name": "web"}
+    covered = ExecutionRecord(
+        id="old", target="Deployment/covered", state="Failed", since=T0, started_at=T0, finished_at=T0
+    )
+    status = RemediationPlaybookStatus(
+        executions=[covered], suspended_rules=[SuspendedRule(rule="shop/muted", until=T0 + timedelta(hours=1))]
+    )
+    signals = [
+        signal("shop/muted", "m", **web),
+        signal("shop/none", "n"),
+        signal("shop/covered", "c", target_kind="Deployment", target_name="covered"),
+        signal("shop/latency", "fp1", **web),
+    ]
+    planner = Planner(NS, "fix", 1, spec, status, firing(*signals), T0)
+    drive(planner)
+    assert [(e.trigger, e.target) for e in planner.status.executions or []] == [
+        ("rule:shop/latency", "Deployment/web"),
+        ("", "Deployment/covered"),
+    ]
+
+
+def test_an_approved_execution_is_running_when_its_first_step_is_written() -> None:
+    cluster = Cluster(make_spec(approval={"required": True, "timeout": "5m"}))
+    cluster.fire()
+    cluster.tick()
+    waiting = cluster.execution()
+    assert (waiting.state, waiting.reason) == ("AwaitingApproval", "AwaitingApproval")
+    cluster.approve = waiting.id
+    cluster.tick()
+    first = cluster.written[0].executions[0]  # type: ignore[index]
+    assert (first.state, first.reason, first.message) == ("Running", "Approved", "approved by annotation")
+
+
+def test_a_resumed_step_past_its_timeout_fails_saying_it_was_still_running() -> None:
+    cluster = Cluster(make_spec())
+    cluster.fire()
+    cluster.handlers["scale-out"] = lambda step: Outcome("Retry", "conflict")
+    cluster.tick(150)  # the step stays Running; the next pass is past its 2m timeout
+    cluster.handlers.clear()
+    cluster.tick()
+    step = (cluster.execution().steps or [])[0]
+    assert (step.result, step.message) == (
+        "Failed",
+        "timed out: not finished within timeout 2m (the step was still running)",
+    )
+    assert step.finished_at == T0 + timedelta(seconds=150)
+
+
+def test_transient_errors_fail_the_step_once_the_retry_window_has_passed_exactly() -> None:
+    spec = make_spec([{"name": "scale-out", "type": "scale", "scale": {"delta": 1}, "timeout": "5m"}])
+    cluster = Cluster(spec)
+    cluster.fire()
+    cluster.handlers["scale-out"] = lambda step: Outcome("Retry", "conflict")
+    cluster.tick(59)
+    cluster.tick(1)
+    assert (cluster.execution().steps or [])[0].result == "Running"  # 59 s: within the window
+    cluster.tick()  # 60 s after the start: the window is over
+    step = (cluster.execution().steps or [])[0]
+    assert (step.result, step.message) == ("Failed", "conflict")
+
+
+def test_a_dry_run_describes_every_value_but_from() -> None:
+    spec = make_spec([{"name": "bounce", "type": "restart"}])
+    cluster = Cluster(spec)
+    cluster.dry_run = True
+    cluster.handlers["prepare:bounce"] = lambda step: Outcome("Succeeded", params={"b": "2", "a": "1", "from": "0"})
+    cluster.fire()
+    cluster.tick()
+    step = (cluster.execution().steps or [])[0]
+    assert (step.result, step.message) == ("DryRun", "would restart Deployment/web a=1 b=2")
+
+
+def test_exactly_max_executions_are_kept_in_their_order() -> None:
+    finished = [
+        ExecutionRecord(id=f"f{i}", target="Deployment/web", state="Failed", finished_at=T0)
+        for i in range(MAX_EXECUTIONS_KEPT - 1)
+    ]
+    running = ExecutionRecord(id="r", target="Deployment/web", state="Verifying", started_at=T0)
+    status = RemediationPlaybookStatus(executions=[*finished, running])
+    planner = Planner(NS, "fix", 1, make_spec(), status, Facts(signals=[]), T0)
+    planner.bound()
+    assert [e.id for e in planner.status.executions or []] == [*(e.id for e in finished), "r"]
+
+
+def test_finishing_counts_only_verified_successes_as_verified() -> None:
+    cluster = Cluster(make_spec())
+    cluster.fire()
+    cluster.tick()
+    cluster.resolve()
+    cluster.rule_deleted = True  # resolved because the rule is gone: the event names no rule
+    cluster.tick()
+    assert cluster.execution().reason == "Verified"
+    assert cluster.status.verified_executions == 1
+    assert cluster.events[-1].about == ()
+    early = Cluster(make_spec())
+    early.fire()
+    early.status = RemediationPlaybookStatus(
+        executions=[ExecutionRecord(id="e", trigger="rule:shop/latency", target="Deployment/web", state="Running")]
+    )
+    early.resolve()
+    early.tick()
+    assert early.status.executions[0].reason == "ResolvedBeforeAction"  # type: ignore[index]
+    assert early.status.verified_executions is None
+
+
+def test_an_alert_execution_names_no_rule_in_its_events() -> None:
+    alert = signal("HighLatency", "fp7", source="Alertmanager")
+    planner = Planner(NS, "fix", 1, make_spec(), RemediationPlaybookStatus(), Facts(signals=[alert]), T0)
+    _, events = drive(planner)
+    assert events[0].reason == "ExecutionStarted" and events[0].about == ()
+
+
+def test_a_refused_record_is_updated_only_for_its_own_signal() -> None:
+    """An episode refused once is updated in place; another fingerprint or episode gets its own record."""
+    spec = make_spec(suspend=True)
+    old = ExecutionRecord(
+        id="old",
+        trigger="rule:shop/latency",
+        fingerprint="fp1",
+        since=T0 - timedelta(hours=1),
+        target="Deployment/web",
+        state="Refused",
+        reason="Suspended",
+        message="spec.suspend is true",
+        finished_at=T0 - timedelta(hours=1),
+    )
+    other = ExecutionRecord(
+        id="other",
+        trigger="rule:shop/latency",
+        fingerprint="fp2",
+        since=T0,
+        target="Deployment/web",
+        state="Refused",
+        reason="Suspended",
+        message="spec.suspend is true",
+        finished_at=T0 - timedelta(hours=1),
+    )
+    status = RemediationPlaybookStatus(executions=[old, other])
+    planner = Planner(NS, "fix", 1, spec, status, Facts(signals=[signal()]), T0)
+    drive(planner)
+    assert [(e.id, e.fingerprint) for e in planner.status.executions or []] == [
+        ("fix-20261127120000", "fp1"),
+        ("old", "fp1"),
+        ("other", "fp2"),
+    ]
+
+
+def test_busy_facts_are_ignored_unless_the_playbook_suppresses_during_rollouts() -> None:
+    spec = make_spec(guardrails={"suppressDuringRollout": False})
+    busy = {(NS, "Deployment", "web"): "rolling out"}
+    planner = Planner(NS, "fix", 1, spec, RemediationPlaybookStatus(), firing(signal(), busy=busy), T0)
+    steps, _ = drive(planner)
+    assert [s.kind for s in steps][:2] == ["prepare", "act"]
+
+
+def test_refused_records_do_not_count_for_the_cooldown() -> None:
+    refused = ExecutionRecord(
+        id="r",
+        trigger="rule:shop/other",
+        fingerprint="x",
+        since=T0,
+        target="Deployment/web",
+        state="Refused",
+        reason="TargetBusy",
+        message="busy",
+        finished_at=T0,
+    )
+    planner = Planner(NS, "fix", 1, make_spec(), RemediationPlaybookStatus(executions=[refused]), firing(signal()), T0)
+    steps, _ = drive(planner)
+    assert [s.kind for s in steps][:2] == ["prepare", "act"]
+
+
+def test_suspending_a_rule_keeps_the_other_muted_rules() -> None:
+    spec = make_spec([{"name": "mute", "type": "suspendRule", "suspendRule": {"duration": "2m"}}])
+    other = SuspendedRule(rule="shop/other", until=T0 + timedelta(hours=1))
+    planner = Planner(NS, "fix", 1, spec, RemediationPlaybookStatus(suspended_rules=[other]), firing(signal()), T0)
+    drive(planner)
+    assert [(s.rule, s.until) for s in planner.status.suspended_rules or []] == [
+        ("shop/other", T0 + timedelta(hours=1)),
+        ("shop/latency", T0 + timedelta(minutes=2)),
+    ]
+
+
+# circuit breaker notifications: unnamed actions, several records, nothing to notify about
+
+
+def test_circuit_notifications_go_to_each_unnamed_notify_action_with_the_time_they_returned() -> None:
+    spec = make_spec([{"type": "scale", "scale": {"delta": 1}}, PAGE, PAGE])
+    refused = ExecutionRecord(id="z", target="prod/Deployment/db", state="Refused", finished_at=T0)
+    last = ExecutionRecord(id="fix-20261127110000", target="Deployment/web", state="Failed", finished_at=T0)
+    status = RemediationPlaybookStatus(consecutive_unverified=3, executions=[refused, last])
+    planner = Planner(NS, "fix", 1, spec, status, Facts(signals=[]), T0)
+    answers = iter([Outcome("Failed", "no hook"), Outcome("Succeeded", "sent", at=T0 + timedelta(seconds=5))])
+    steps, _ = drive(planner, lambda step: next(answers))
+    assert [(s.kind, s.index, s.execution, s.target) for s in steps] == [
+        ("notify", 1, "fix-20261127110000", (NS, "Deployment", "web")),
+        ("notify", 2, "fix-20261127110000", (NS, "Deployment", "web")),
+    ]
+    assert steps[0].text.endswith("did not resolve the anomaly on Deployment/web")
+    assert [(n.action, n.result, n.message, n.finished_at) for n in planner.status.notifications or []] == [
+        ("notify-1", "Failed", "no hook", T0),
+        ("notify-2", "Succeeded", "sent", T0 + timedelta(seconds=5)),
+    ]
+
+
+def test_circuit_notifications_with_nothing_to_name_are_skipped() -> None:
+    """No execution that acted, or a notification whose action is gone: recorded as Skipped, nothing sent."""
+    spec = make_spec([{"type": "scale", "scale": {"delta": 1}}, PAGE, PAGE])
+    refused = ExecutionRecord(id="z", target="Deployment/web", state="Refused", finished_at=T0)
+    status = RemediationPlaybookStatus(consecutive_unverified=3, executions=[refused])
+    planner = Planner(NS, "fix", 1, spec, status, Facts(signals=[]), T0)
+    steps, _ = drive(planner)
+    assert steps == []
+    assert [(n.action, n.result, n.message, n.finished_at) for n in planner.status.notifications or []] == [
+        ("notify-1", "Skipped", "circuit breaker opened", T0),
+        ("notify-2", "Skipped", "circuit breaker opened", T0),
+    ]
+    gone = StepRecord(action="page-old", target="fix", started_at=T0, result="Running")
+    done = StepRecord(action="notify-1", target="fix", started_at=T0, result="Succeeded")
+    last = ExecutionRecord(id="e", target="Deployment/web", state="Failed", finished_at=T0)
+    status = RemediationPlaybookStatus(
+        circuit_opened_at=T0, consecutive_unverified=3, executions=[last], notifications=[done, gone]
+    )
+    planner = Planner(NS, "fix", 1, spec, status, Facts(signals=[]), T0 + timedelta(seconds=1), dry_run=False)
+    steps, _ = drive(planner)
+    assert steps == []
+    assert [(n.action, n.result, n.message) for n in planner.status.notifications or []] == [
+        ("notify-1", "Succeeded", ""),
+        ("page-old", "Skipped", "circuit breaker opened"),
+    ]

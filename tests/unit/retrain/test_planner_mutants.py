@@ -400,3 +400,30 @@ def test_the_status_read_is_never_changed_by_a_pass() -> None:
     before = read.model_dump()
     assert cluster.plan().status.runs[0].phase == "Promoted"  # type: ignore[index]
     assert read.model_dump() == before
+
+
+def test_a_job_recreated_after_a_restart_carries_its_run_id() -> None:
+    cluster = Cluster(make_spec())
+    cluster.request = "go@1"
+    cluster.tick(crash_after_record=True)  # the operator died before creating the Job
+    run_id = cluster.status.runs[0].id  # type: ignore[union-attr,index]
+    (create,) = cluster.tick().actions
+    assert isinstance(create, CreateJob) and (create.run_id, create.missing) == (run_id, True)
+
+
+def test_a_trigger_that_may_not_start_does_not_stop_the_next_one() -> None:
+    """A manual request waits for the running run; the schedule, with concurrencyPolicy Replace, replaces it."""
+    cluster = Cluster(
+        make_spec(triggers={"schedule": {"cron": "0 * * * *", "concurrencyPolicy": "Replace"}, "minInterval": "1s"})
+    )
+    cluster.request = "go@1"
+    cluster.tick(seconds=3600)  # 12:00:30, the manual run starts; the next pass is past 13:00
+    first = cluster.status.runs[0].id  # type: ignore[union-attr,index]
+    cluster.request = "again@2"
+    plan = cluster.tick()
+    assert [(e.reason, e.message.split(":")[0]) for e in plan.events] == [
+        ("RunSkipped", "manual trigger (again@2) skipped"),
+        ("RunStarted", f"run {plan.status.runs[0].id} started by schedule"),  # type: ignore[index]
+    ]
+    assert plan.events[0].message.endswith(f"skipped: run {first} is still Running")
+    assert [r.phase for r in plan.status.runs or []] == ["Pending", "Failed"]
