@@ -70,8 +70,9 @@ def test_the_demo_objects_are_valid_specs(make: Callable[[], dict[str, Any]], mo
     model.model_validate(manifest["spec"])
 
 
-def test_the_drift_rule_watches_the_drifting_feature_by_position() -> None:
-    assert f'feature="{FEATURES.index(DRIFTING)}"' in objects.drift_query()
+def test_the_drift_rule_watches_the_drifting_feature_by_name() -> None:
+    """The trainer records the dataset's column names on the model; the server labels inputs by them."""
+    assert f'feature="{DRIFTING}"' in objects.drift_query()
     assert objects.load_rule()["spec"]["detector"]["upper"] == objects.PER_REPLICA_LIMIT
 
 
