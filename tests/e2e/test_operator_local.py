@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,7 @@ def test_a_taken_port_is_one_line_and_exit_status_3(sandbox: Sandbox, tmp_path: 
 def test_sandbox_up_with_operator_refuses_what_the_webhook_refuses(tmp_path: Path) -> None:
     """`mlaiops-sandbox up --with-operator` is the whole local stack: CRDs installed, the operator running
     with its validating webhook registered, so `kubectl apply` of a spec only the operator can judge (an
-    impossible cron) is refused as in a real install; SIGTERM stops both, exit status 0."""
+    impossible cron, PromQL Prometheus cannot parse) is refused as in a real install; SIGTERM stops both, exit status 0."""
     output = tmp_path / "up.log"
     with output.open("wb") as sink:
         up = subprocess.Popen(
@@ -139,19 +140,27 @@ def test_sandbox_up_with_operator_refuses_what_the_webhook_refuses(tmp_path: Pat
         policy = yaml.safe_load((ROOT / "examples" / "20-retrainpolicy.yaml").read_text())
         policy["metadata"]["namespace"] = "default"
         policy["spec"]["triggers"]["schedule"]["cron"] = "61 * * * *"
+        rule = next(yaml.safe_load_all((ROOT / "examples" / "30-anomalyrules.yaml").read_text()))
+        rule["metadata"]["namespace"] = "default"
+        rule["spec"]["query"] = "sum(rate(http_requests_total[5m]"  # unbalanced: Prometheus cannot parse it
 
-        def refused() -> str | None:
-            done = subprocess.run(
-                ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
-                input=yaml.safe_dump(policy),
-                capture_output=True,
-                text=True,
-            )
-            assert done.returncode != 0, f"an impossible cron was admitted: {done.stdout}"
-            return done.stderr if "denied the request" in done.stderr else None
+        def refused(document: dict[str, Any]) -> Callable[[], str | None]:
+            def attempt() -> str | None:
+                done = subprocess.run(
+                    ["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", "-"],
+                    input=yaml.safe_dump(document),
+                    capture_output=True,
+                    text=True,
+                )
+                assert done.returncode != 0, f"admitted: {done.stdout}"
+                return done.stderr if "denied the request" in done.stderr else None
 
-        message = wait_for(refused, timeout=60, what="the webhook to answer")
+            return attempt
+
+        message = wait_for(refused(policy), timeout=60, what="the webhook to answer")
         assert "spec.triggers.schedule.cron" in message and "61 * * * *" in message
+        message = wait_for(refused(rule), timeout=30, what="the PromQL refusal")
+        assert "spec.query" in message
     finally:
         up.terminate()
         status = up.wait(60)
