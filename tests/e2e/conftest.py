@@ -77,11 +77,10 @@ def operator_rbac() -> list[dict[str, Any]]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The e2e groups first, longest first (xdist hands groups out in the order they first appear),
     and the least-privilege audit last, after every other test has driven an operator."""
-    here = Path(__file__).parent
 
     def rank(item: pytest.Item) -> tuple[int, bool]:
         last = Path(str(item.fspath)).name == "test_least_privilege.py"
-        if here not in Path(str(item.fspath)).parents:
+        if not is_e2e(item):
             return len(GROUP_ORDER), last
         return GROUP_ORDER.index(group_of(item)), last
 
@@ -90,11 +89,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Each e2e test joins its xdist group (see ``GROUP_ORDER``)."""
-    if Path(__file__).parent in Path(str(item.fspath)).parents:
+    if is_e2e(item):
         item.add_marker(pytest.mark.xdist_group(group_of(item)))
 
 
+def is_e2e(item: pytest.Item) -> bool:
+    return Path(__file__).parent in Path(str(item.fspath)).parents
+
+
 def group_of(item: pytest.Item) -> str:
+    """The xdist group of an e2e test (by file name: only meaningful for items under tests/e2e)."""
     test = getattr(item, "originalname", None) or item.name
     return TEST_GROUPS.get(test) or FILE_GROUPS.get(Path(str(item.fspath)).name, MAIN_GROUP)
 
@@ -137,7 +141,7 @@ def _audit_after_an_isolated_group(
     done = folder / f"done-{group}.txt"
     with done.open("a") as log:
         log.write(request.node.nodeid + "\n")
-    members = {item.nodeid for item in request.session.items if group_of(item) == group}
+    members = {item.nodeid for item in request.session.items if is_e2e(item) and group_of(item) == group}
     if members <= set(done.read_text().splitlines()):
         audit_file(tmp_path_factory, group).write_text(json.dumps(operator_records(sandbox)))
 
