@@ -179,7 +179,7 @@ def run_cv(args: argparse.Namespace, cache: Path) -> None:
         leave_one_out(categories)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    folder = {s: cache / args.detector / f"g{i:03d}" for i, s in enumerate(grid)}
+    folder = {s: cache / args.detector / (",".join(s) or "defaults") for s in grid}  # a reused cache must match
     start = time.perf_counter()
     reports: dict[tuple[Setting, str], dict] = {}
     for setting in grid:

@@ -16,11 +16,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 NAB = ROOT.parent / "shared" / "nab"
-GRID = ["sensitivity=1.0,1.5,2"]  # settings g000, g001, g002 in this order
+GRID = ["sensitivity=1.0,1.5,2"]
 
-# Scores the results of one settings folder (g000, g001, ...; the pooled folder links each category to
-# one of them) per category from table.json: {category: [raw for g000, g001, ...]}, null -10, perfect 10
-# per category, so a category alone scores 5 x (raw + 10).
+# Scores the results of one settings folder (named by its settings; the pooled folder links each
+# category to one of them) per category from table.json: {category: [raw at sensitivity 1.0, 1.5, 2]},
+# null -10, perfect 10 per category, so a category alone scores 5 x (raw + 10).
 FAKE_SCORER = """
 import argparse, json, os
 from pathlib import Path
@@ -33,7 +33,8 @@ a = p.parse_args()
 table = json.loads((Path(__file__).parent / "table.json").read_text())
 raw = null = perfect = 0.0
 for category in a.category or sorted(table):
-    setting = int(Path(os.path.realpath(Path(a.results_dir) / category)).parent.name[1:])
+    folder = Path(os.path.realpath(Path(a.results_dir) / category)).parent.name
+    setting = ["sensitivity=1.0", "sensitivity=1.5", "sensitivity=2"].index(folder)
     raw, null, perfect = raw + table[category][setting], null - 10, perfect + 10
 score = 100 * (raw - null) / (perfect - null)
 rep = dict(raw=raw, null=null, perfect=perfect, score=score, tp_windows=1, fn_windows=0, fp_rows=0)
