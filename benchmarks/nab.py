@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def run_cv(args: argparse.Namespace, cache: Path) -> None:
             reports[setting, category] = score(args.nab, folder[setting], False, categories=[category])
     detect_seconds = time.perf_counter() - start
 
-    def on(setting: Setting, cats: list[str] | tuple[str, ...], profile: str = TUNING_PROFILE) -> float:
+    def on(setting: Setting, cats: Sequence[str], profile: str = TUNING_PROFILE) -> float:
         return normalised(tally(reports[setting, c], profile) for c in cats)
 
     folds = cross_validate(categories, grid, on)
