@@ -3,27 +3,55 @@
     python benchmarks/nab.py                       # auto detector, NAB data in ../shared/nab
     python benchmarks/nab.py --detector mad --nab DIR --results OUT -j 2
     python benchmarks/nab.py --set sensitivity=1.2   # same --set as mlaiops detect, for every file
+    python benchmarks/nab.py --cv                  # leave-one-category-out over a small grid of settings
+    python benchmarks/nab.py --cv --detector mad --grid threshold=4,5,7 --grid minDeviation.relative=0,0.1
 
 Writes NAB-format results (``OUT/<category>/<file>.csv`` with ``timestamp,value,anomaly_score,
 is_anomaly``) and scores the ``is_anomaly`` column (the decision after hysteresis, no threshold
 search) with NAB's scorer ``nab_score.py`` found in the NAB folder. Prints the standard,
 reward_low_FP_rate and reward_low_FN_rate scores. Paths default to ``../shared/nab`` relative to the
 project root.
+
+``--cv`` measures generalisation: for each category of the NAB folder in turn, the grid point with the
+best standard score on the *other* categories is chosen and then scored on the held-out one (the fold
+logic is ``benchmarks/nab_cv.py``). The cross-validated score is NAB's normalised score of all files
+pooled, each file scored once, with settings chosen without its category. The in-sample score (best
+grid point on all files, and the shipped defaults) is printed beside it. Detector output is computed
+once per (settings, file), in process through ``mlaiops.cli.main`` (the same code as ``mlaiops
+detect``), and reused by every fold.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nab_cv import Tally, cross_validate, leave_one_out, normalised
+
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
+TUNING_PROFILE = "standard"
+# Small stated grids for --cv: the sensitivity-like knob and the floor every detector honours. The
+# single-purpose detectors' thresholds span 10x: their defaults fire thousands of times on NAB.
+GRIDS: dict[str, dict[str, list[str]]] = {
+    "auto": {"sensitivity": ["0.8", "1.0", "1.25"], "minDeviation.relative": ["0", "0.03", "0.1"]},
+    "zscore": {"threshold": ["4", "12", "40"], "minDeviation.relative": ["0", "0.3", "1"]},
+    "mad": {"threshold": ["5", "15", "50"], "minDeviation.relative": ["0", "0.3", "1"]},
+    "ewma": {"threshold": ["5", "15", "50"], "minDeviation.relative": ["0", "0.3", "1"]},
+    "seasonal": {"threshold": ["5", "15", "50"], "minDeviation.relative": ["0", "0.3", "1"]},
+}
+Setting = tuple[str, ...]
 
 
 def detect_command(detector: str, settings: list[str], src: Path, dst: Path) -> list[str]:
@@ -50,9 +78,10 @@ def run_detector(nab: Path, results: Path, detector: str, settings: list[str], j
     return time.perf_counter() - start
 
 
-def score(nab: Path, results: Path, verbose: bool, optimize: bool = False) -> dict:
+def score(nab: Path, results: Path, verbose: bool, optimize: bool = False, categories: list[str] | None = None) -> dict:
     """Run NAB's scorer on ``is_anomaly`` (or, with ``optimize``, on ``anomaly_score`` with NAB's
-    per-profile threshold search, as NAB scored its published detectors); returns its JSON report."""
+    per-profile threshold search, as NAB scored its published detectors); returns its JSON report.
+    ``categories`` restricts it to those categories (the scorer's own ``--category``)."""
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "report.json"
         command = [
@@ -70,8 +99,154 @@ def score(nab: Path, results: Path, verbose: bool, optimize: bool = False) -> di
         command += ["--column", "anomaly_score", "--optimize-threshold"] if optimize else ["--column", "is_anomaly"]
         if verbose:
             command.append("--verbose")
+        for category in categories or []:
+            command += ["--category", category]
         subprocess.run(command, check=True, stdout=None if verbose else subprocess.DEVNULL)
         return json.loads(report_path.read_text())
+
+
+def parse_grid(detector: str, specs: list[str]) -> list[Setting]:
+    """``["a=1,2", "b=x"]`` (or the detector's stated grid) -> every combination as ``--set`` lists."""
+    if specs:
+        axes: dict[str, list[str]] = {}
+        for spec in specs:
+            key, sep, values = spec.partition("=")
+            if not sep or not key or not values:
+                raise SystemExit(f"--grid expects KEY=V1,V2,..., got {spec!r}")
+            axes[key] = values.split(",")
+    elif detector in GRIDS:
+        axes = GRIDS[detector]
+    else:
+        raise SystemExit(f"--grid: no stated grid for detector {detector!r}; give one with --grid KEY=V1,V2")
+    return [
+        tuple(f"{k}={v}" for k, v in zip(axes, values, strict=True)) for values in itertools.product(*axes.values())
+    ]
+
+
+def is_default(detector: str, setting: Setting) -> bool:
+    """Whether ``setting`` parses to exactly the detector's shipped defaults."""
+    from mlaiops.detection.cli import parse_settings
+    from mlaiops.detection.config import parse_detector_config
+
+    shipped = parse_detector_config({"type": detector})
+    return parse_detector_config({"type": detector, **parse_settings(list(setting))}) == shipped
+
+
+def label(setting: Setting) -> str:
+    return " ".join(setting) or "defaults"
+
+
+def categories_of(nab: Path) -> list[str]:
+    names = sorted(p.name for p in (nab / "data").iterdir() if p.is_dir() and any(p.glob("*.csv")))
+    if not names:
+        raise SystemExit(f"no NAB categories under {nab / 'data'}")
+    return names
+
+
+def run_in_process(nab: Path, results: Path, detector: str, setting: Setting) -> None:
+    """``mlaiops detect`` on every file, in this process (saves the interpreter start per file)."""
+    from mlaiops.cli import main as mlaiops_main
+
+    for src in sorted((nab / "data").glob("*/*.csv")):
+        dst = results / src.parent.name / src.name
+        if dst.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        argv = ["detect", "--detector", detector, str(src), "-o", str(dst)]
+        for item in setting:
+            argv += ["--set", item]
+        if mlaiops_main(argv) != 0:
+            raise SystemExit(f"mlaiops detect failed on {src} with {label(setting)}")
+
+
+def tally(report: dict, profile: str) -> Tally:
+    rep = report["profiles"][profile]
+    return Tally(float(rep["raw"]), float(rep["null"]), float(rep["perfect"]))
+
+
+def fmt(value: float) -> str:
+    return "    n/a" if math.isnan(value) else f"{value:7.2f}"
+
+
+def run_cv(args: argparse.Namespace, cache: Path) -> None:
+    """Leave-one-category-out: tune on the others, score the held-out one, rotate; print it all."""
+    grid = parse_grid(args.detector, args.grid)
+    defaults = next((s for s in grid if is_default(args.detector, s)), None)
+    if defaults is None:
+        defaults = ()
+        grid.append(defaults)
+    categories = categories_of(args.nab)
+    try:
+        leave_one_out(categories)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    folder = {s: cache / args.detector / (",".join(s) or "defaults") for s in grid}  # a reused cache must match
+    start = time.perf_counter()
+    reports: dict[tuple[Setting, str], dict] = {}
+    for setting in grid:
+        run_in_process(args.nab, folder[setting], args.detector, setting)
+        for category in categories:
+            reports[setting, category] = score(args.nab, folder[setting], False, categories=[category])
+    detect_seconds = time.perf_counter() - start
+
+    def on(setting: Setting, cats: Sequence[str], profile: str = TUNING_PROFILE) -> float:
+        return normalised(tally(reports[setting, c], profile) for c in cats)
+
+    folds = cross_validate(categories, grid, on)
+    pooled_dir = cache / args.detector / "cv"
+    pooled_dir.mkdir(parents=True, exist_ok=True)
+    for result in folds:
+        link = pooled_dir / result.fold.held_out
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(folder[result.chosen] / result.fold.held_out, target_is_directory=True)
+    pooled = score(args.nab, pooled_dir, False)
+    in_sample, in_sample_score = max(((s, on(s, categories)) for s in grid), key=lambda p: p[1])
+    seconds = time.perf_counter() - start
+
+    files = pooled["files"]
+    print(
+        f"NAB leave-one-category-out, detector={args.detector}, {len(grid)} settings x {files} files, "
+        f"tuned on the {TUNING_PROFILE} profile, is_anomaly column, {seconds:.0f} s "
+        f"({detect_seconds:.0f} s detecting and scoring)"
+    )
+    axes: dict[str, list[str]] = {}
+    for setting in grid:
+        for item in setting:
+            key, _, value = item.partition("=")
+            if value not in axes.setdefault(key, []):
+                axes[key].append(value)
+    stated = "; ".join(f"{k} in {{{', '.join(v)}}}" for k, v in axes.items())
+    print(f"grid: {stated}; shipped defaults = {label(defaults)}")
+    print(
+        f"{'held out':<22} {'chosen settings':<44} {'train':>7} {'held-out':>8} {'raw':>6} {'FP rows':>7}"
+        f"  | shipped defaults: held-out, raw"
+    )
+    for result in folds:
+        held = result.fold.held_out
+        rep = reports[result.chosen, held]["profiles"][TUNING_PROFILE]
+        shipped = tally(reports[defaults, held], TUNING_PROFILE)
+        print(
+            f"{held:<22} {label(result.chosen):<44} {fmt(result.train_score)} {fmt(float(rep['score'])):>8} "
+            f"{float(rep['raw']):6.2f} {rep['fp_rows']:7d}  | {fmt(on(defaults, [held]))} {shipped.raw:6.2f}"
+        )
+    check = normalised(tally(reports[r.chosen, r.fold.held_out], TUNING_PROFILE) for r in folds)
+    if not math.isclose(check, float(pooled["profiles"][TUNING_PROFILE]["score"]), abs_tol=1e-6):
+        raise SystemExit(f"pooled score {pooled['profiles'][TUNING_PROFILE]['score']} != sum of folds {check}")
+    print(f"cross-validated (held-out files pooled, {files} files, {pooled['windows']} windows):")
+    for profile in PROFILES:
+        rep = pooled["profiles"][profile]
+        print(
+            f"  {profile:<20} {float(rep['score']):7.2f}   TP windows {rep['tp_windows']:3d}  "
+            f"FN windows {rep['fn_windows']:3d}  FP rows {rep['fp_rows']:4d}"
+        )
+    print("in-sample (tuned and scored on all files):")
+    print(f"  best grid point     {in_sample_score:7.2f}   {label(in_sample)}")
+    print(
+        "  shipped defaults    "
+        + "   ".join(f"{p} {on(defaults, categories, p):.2f}" for p in PROFILES)
+        + f"   ({label(defaults)})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +263,34 @@ def main(argv: list[str] | None = None) -> int:
         help="also score anomaly_score with NAB's threshold search (chosen after seeing the labels: "
         "for comparison with NAB's published table only, not an operational number)",
     )
+    parser.add_argument(
+        "--cv", action="store_true", help="leave-one-category-out cross-validation over a grid of settings"
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="--cv grid axis (repeatable; default: the detector's stated grid in GRIDS)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="--cv: keep detector outputs here and reuse them on the next run (default: a temp dir; "
+        "clear it whenever the detector changes)",
+    )
     args = parser.parse_args(argv)
+
+    if args.cv:
+        if args.settings:
+            raise SystemExit("--cv tunes the settings itself: use --grid, not --set")
+        if args.cache:
+            run_cv(args, args.cache)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                run_cv(args, Path(tmp))
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         results = args.results or Path(tmp)
