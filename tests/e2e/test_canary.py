@@ -65,7 +65,9 @@ def manifest(version: str) -> dict:
                 "consecutiveErrorLimit": 2,
                 "metrics": [
                     {"name": "request-success-rate", "thresholdRange": {"min": 0.95}},
-                    {"name": "request-duration", "thresholdRange": {"max": 0.03}},
+                    # p99 of the interval: the logistic regressions answer in a few ms, the forest in about
+                    # 150 ms; 100 ms leaves a loaded CI machine's stalls on the right side of the line.
+                    {"name": "request-duration", "thresholdRange": {"max": 0.1}},
                 ],
             },
         },

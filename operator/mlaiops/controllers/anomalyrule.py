@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.anomalyrule import AnomalyRuleSpec, AnomalyRuleStatus
 from mlaiops.api.common import seconds
+from mlaiops.api.remediationplaybook import PendingEvent
 from mlaiops.controllers.common import InvalidSpec, parse_status, status_patch
 from mlaiops.controllers.problems import checked_spec
 from mlaiops.detection.events import BUS, AnomalyEvent
@@ -38,6 +40,9 @@ from mlaiops.kube import Kube
 from mlaiops.metrics import operator as operator_metrics
 from mlaiops.metrics.prometheus import PrometheusProvider
 from mlaiops.metrics.provider import ProviderError
+from mlaiops.remediation import events
+
+log = logging.getLogger(__name__)
 
 MAX_HISTORY_POINTS = 10_000  # Prometheus refuses range queries over 11,000 points per series
 # Threads that evaluate rules (Prometheus queries, detector updates, status writes): mostly I/O
@@ -103,9 +108,40 @@ def current_samples(
     return join_samples(results)
 
 
+def post_event(kube: Kube, body: Any, type_: str, reason: str, message: str, key: str, now: datetime) -> None:
+    """A rule's Event, posted now under a name derived from ``key`` (its transition): a pass that repeats
+    the transition after a SIGKILL (its status write lost) gets 409 AlreadyExists, not a second Event.
+
+    Posted before the status write that records the transition, and synchronously (kopf.event queues and
+    can lose an Event when the process is killed), so a transition in status always has its Event.
+    """
+    record = PendingEvent(
+        key=key, type="Warning" if type_ == "Warning" else "Normal", reason=reason, message=message, time=now
+    )
+    owner = str((body.get("metadata") or {}).get("uid") or "")
+    try:
+        kube.create(events.event_object(record, owner, dict(body)))
+    except ApiException as error:
+        if error.status != 409:
+            log.warning("event %s on %s not posted: API error %s: %s", reason, key, error.status, error.reason)
+
+
+def series_text(labels: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "the series"
+
+
 def publish(
-    result: SeriesResult, spec: AnomalyRuleSpec, namespace: str, name: str, labels: dict[str, str], body: Any
+    result: SeriesResult,
+    spec: AnomalyRuleSpec,
+    namespace: str,
+    name: str,
+    labels: dict[str, str],
+    body: Any,
+    kube: Kube,
+    firings: int,
+    now: datetime,
 ) -> None:
+    """The transition on the bus (remediation) and as an Event; ``firings`` numbers it for the Event's key."""
     kind: Literal["Firing", "Resolved"] = "Firing" if result.fired else "Resolved"
     target = (spec.target.kind, spec.target.name) if spec.target else None
     BUS.publish(
@@ -124,12 +160,13 @@ def publish(
             labels,
         )
     )
-    series = ", ".join(f"{k}={v}" for k, v in sorted(result.labels.items())) or "the series"
+    series = series_text(result.labels)
     if kind == "Firing":
         message = f"{series}: value {result.value:.4g}, expected {result.expected:.4g} (score {result.score:.2f})"
-        kopf.event(body, type="Warning", reason="AnomalyFiring", message=message)
+        post_event(kube, body, "Warning", "AnomalyFiring", message, f"{result.fingerprint}/Firing/{firings}", now)
     else:
-        kopf.event(body, type="Normal", reason="AnomalyResolved", message=f"{series} is back to normal")
+        message = f"{series} is back to normal"
+        post_event(kube, body, "Normal", "AnomalyResolved", message, f"{result.fingerprint}/Resolved/{firings}", now)
 
 
 def evaluate_once(
@@ -157,7 +194,9 @@ def evaluate_once(
             status.state, status.series, status.firing_series = "Normal", [], 0
         elif spec.on_no_data == "NoData":
             for gone in evaluator.forget_missing(set()):
-                kopf.event(body, type="Normal", reason="AnomalyResolved", message=f"{gone.labels} returned no data")
+                key = f"{series_text(gone.labels)}/NoData/{status.firings or 0}"
+                message = f"{series_text(gone.labels)} returned no data"
+                post_event(clients.kube, body, "Normal", "AnomalyResolved", message, key, now)
             status.state, status.series, status.firing_series = "NoData", [], 0
         return
     busy = target_busy(clients.kube, spec, namespace)
@@ -167,7 +206,7 @@ def evaluate_once(
         if result.fired:
             status.firings = (status.firings or 0) + 1
         if result.fired or result.resolved:
-            publish(result, spec, namespace, name, labels, body)
+            publish(result, spec, namespace, name, labels, body, clients.kube, status.firings or 0, now)
         operator_metrics.record_anomaly(
             namespace, name, result.fingerprint, result.score, result.expected, result.lower, result.upper
         )
@@ -267,7 +306,7 @@ async def run_rule(
     while not stopped:
         started = loop.time()
         operator_metrics.record_rule_evaluation_start(max(0.0, started - due))
-        # kopf.event() inside tick needs kopf's context variables: run it in a copy of ours.
+        # tick logs through kopf's per-object logger, which needs kopf's context variables: run it in a copy of ours.
         context = contextvars.copy_context()
         interval = await loop.run_in_executor(EVALUATORS, context.run, rule.tick, body, meta, logger)
         now = loop.time()
