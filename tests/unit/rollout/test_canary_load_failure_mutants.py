@@ -87,3 +87,18 @@ def test_a_server_that_cannot_start_is_said_once_with_its_own_reason_and_words()
     message = f"{failure.describe()}; 0/4 replicas ready"
     assert ready(cluster) == ("False", "ServerStartFailed", message)
     assert plan.events == [Event("Warning", "ServerStartFailed", message)]
+
+
+def test_stalled_sorts_between_degraded_and_rolled_back() -> None:
+    """Conditions keep one fixed order (Ready, Progressing, Degraded, Stalled, RolledBack), Stalled included."""
+    cluster = Cluster(make_spec())
+    cluster.tick(V1)
+    failing_cluster(cluster, crash("stable", "v1"))
+    plan = cluster.tick(V1)
+    assert [c.type for c in plan.status.conditions or []] == [
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "Stalled",
+        "RolledBack",
+    ]
