@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from mlaiops.remediation.planner import Outcome
 from tests.unit.remediation.test_planner import Cluster, make_spec
+from tests.unit.remediation.test_verification import scale_spec
 
 
 def test_the_only_step_is_credited_only_once_its_effect_holds() -> None:
@@ -24,3 +25,20 @@ def test_the_only_step_is_credited_only_once_its_effect_holds() -> None:
     cluster.ready = None  # every pod ready
     cluster.tick()
     assert (cluster.execution().state, cluster.execution().reason) == ("Succeeded", "Verified")
+
+
+def test_a_ladder_shortened_while_its_last_step_verifies_ends_exhausted() -> None:
+    """The playbook is edited down to one action while the second step verifies: no crash, the execution is
+    Failed/Exhausted and the removed step is never judged (it has no verify.within left)."""
+    cluster = Cluster(scale_spec())
+    cluster.fire()
+    for seconds in (10, 31, 31):
+        cluster.tick(seconds)
+    assert cluster.results() == [("add-four", "Succeeded", False), ("bounce", "Succeeded", None)]
+    cluster.spec = make_spec(
+        [{"name": "add-four", "type": "scale", "scale": {"delta": 4}, "verify": {"within": "30s"}}]
+    )
+    cluster.tick()
+    execution = cluster.status.executions[0]  # type: ignore[index]
+    assert (execution.state, execution.reason) == ("Failed", "Exhausted")
+    assert [step.verified for step in execution.steps or []] == [False, None]
