@@ -68,7 +68,8 @@ def progress(
         last = steps[-1]
         if last.result == "Running":  # the operator stopped while acting: finish that step
             return Move("resume", len(steps) - 1)
-        if last.verified is None and last.result != "DryRun":
+        # A step whose action an edit of the playbook removed has no window left to judge it by.
+        if last.verified is None and last.result != "DryRun" and len(steps) <= len(spec.actions):
             action = spec.actions[len(steps) - 1]
             if last.result == "Succeeded":
                 if verify_window_open(action, last, now):

@@ -85,3 +85,13 @@ def test_only_an_exhausted_failure_counts_against_the_circuit_breaker() -> None:
     assert not ladder.counts_as_unverified(record)
     ladder.finish(record, "Succeeded", "Exhausted", "x", NOW)
     assert not ladder.counts_as_unverified(record)
+
+
+def test_an_expired_verification_records_when_it_was_judged() -> None:
+    """Resolved, effect holding, but first seen after verify.within: Expired, finished at the tick that saw it."""
+    record = execution()
+    acted(record, 0, NOW)
+    at = NOW + timedelta(minutes=10)
+    assert ladder.progress(SPEC, record, True, at) == ladder.Move("done")
+    assert (record.state, record.reason, record.finished_at) == ("Expired", "VerificationExpired", at)
+    assert record.message is not None and record.message.endswith("had run out; not credited")
