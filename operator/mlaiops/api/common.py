@@ -246,6 +246,23 @@ class Condition(ApiModel):
     """The generation of the spec this condition was computed from."""
 
 
+def kept_condition(
+    kind: str, value: bool, reason: str, message: str, stored: list[Condition], now: datetime, generation: int
+) -> Condition:
+    """A condition that keeps its stored lastTransitionTime while its status does not change."""
+    text: Literal["True", "False"] = "True" if value else "False"
+    old = next((c for c in stored if c.type == kind), None)
+    since = old.last_transition_time if old is not None and old.status == text and old.last_transition_time else now
+    return Condition(
+        type=kind,
+        status=text,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+
+
 Conditions = Annotated[list[Condition], Field(max_length=16)]
 
 

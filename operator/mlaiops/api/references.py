@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 from mlaiops import API_VERSION
 from mlaiops.api.anomalyrule import AnomalyRuleSpec
-from mlaiops.api.common import ApiModel, Condition, WorkloadReference
+from mlaiops.api.common import ApiModel, Condition, WorkloadReference, kept_condition
 from mlaiops.api.modeldeployment import ModelDeploymentSpec
 from mlaiops.api.remediationplaybook import RemediationPlaybookSpec
 from mlaiops.api.retrainpolicy import RetrainPolicySpec
@@ -129,23 +129,6 @@ def problems(
     return found
 
 
-def _condition(
-    kind: str, value: bool, reason: str, message: str, stored: list[Condition], now: datetime, generation: int
-) -> Condition:
-    """A condition that keeps its stored lastTransitionTime while its status does not change."""
-    text: Literal["True", "False"] = "True" if value else "False"
-    old = next((c for c in stored if c.type == kind), None)
-    since = old.last_transition_time if old is not None and old.status == text and old.last_transition_time else now
-    return Condition(
-        type=kind,
-        status=text,
-        reason=reason,
-        message=message,
-        last_transition_time=since,
-        observed_generation=generation,
-    )
-
-
 def with_references(
     conditions: list[Condition] | None,
     found: list[RefProblem],
@@ -165,11 +148,13 @@ def with_references(
     message = "; ".join(problem.message for problem in found)
     if found:
         reason = NOT_FOUND if any(p.reason == NOT_FOUND for p in found) else NOT_PERMITTED
-        refs = _condition(RESOLVED_REFS, False, reason, message, stored, now, generation)
+        refs = kept_condition(RESOLVED_REFS, False, reason, message, stored, now, generation)
         ready_reason = DANGLING if reason == NOT_FOUND else NOT_PERMITTED
-        ready = _condition("Ready", False, ready_reason, message, stored, now, generation)
+        ready = kept_condition("Ready", False, ready_reason, message, stored, now, generation)
     else:
-        refs = _condition(RESOLVED_REFS, True, RESOLVED_REFS, "every referenced object exists", stored, now, generation)
+        refs = kept_condition(
+            RESOLVED_REFS, True, RESOLVED_REFS, "every referenced object exists", stored, now, generation
+        )
         if ready is None or ready.reason in REFUSAL_REASONS:
-            ready = _condition("Ready", True, "Ready", "", stored, now, generation)
+            ready = kept_condition("Ready", True, "Ready", "", stored, now, generation)
     return [ready, *kept, refs]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from mlaiops.api.common import Condition
+from mlaiops.api.common import kept_condition
 from mlaiops.api.retrainpolicy import MlflowRunLineage, MlflowSpec, RetrainPolicyStatus, RunRecord
 from mlaiops.resources import trainjob
 
@@ -97,15 +97,7 @@ def set_condition(
     """Set MLflowSynced, keeping lastTransitionTime while the status stays the same."""
     text: Literal["True", "False"] = "True" if ok else "False"
     previous = next((c for c in status.conditions or [] if c.type == CONDITION), None)
-    since = previous.last_transition_time if previous and previous.status == text else now
-    condition = Condition(
-        type=CONDITION,
-        status=text,
-        reason=reason,
-        message=message,
-        last_transition_time=since,
-        observed_generation=generation,
-    )
+    condition = kept_condition(CONDITION, ok, reason, message, status.conditions or [], now, generation)
     status.conditions = [*(c for c in status.conditions or [] if c.type != CONDITION), condition]
     changed = previous is None or previous.status != text or previous.message != message
     return ConditionChange(
