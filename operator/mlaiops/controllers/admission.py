@@ -28,17 +28,16 @@ variables:
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from mlaiops import GROUP, VERSION
-from mlaiops.admission import PrometheusParser, PromqlChecker, review
+from mlaiops.admission import PromqlChecker, review
 from mlaiops.controllers import settings as operator_settings
+from mlaiops.controllers.problems import plain, promql_parser
 
 MANAGED_CONFIGURATION = GROUP  # the ValidatingWebhookConfiguration kopf manages in managed mode
 HANDLERS = {
@@ -105,27 +104,13 @@ def server(config: WebhookConfig) -> kopf.WebhookServer:
     )
 
 
-@functools.cache
-def promql_parser() -> PrometheusParser:
-    return PrometheusParser(str(operator_settings().prometheus_url))
-
-
-def _plain(value: Any) -> Any:
-    """kopf's bodies as plain JSON (the pure checks compare and walk dicts and lists)."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
-
-
 def check(kind: str, body: Any, old: Any, warnings: list[str], promql: PromqlChecker | None = None) -> None:
     """Refuse with every problem, one per line; pass PromQL-unchecked warnings back to the client."""
     parser = promql if promql is not None else promql_parser()
     result = review(
         kind,
-        _plain(body),
-        old=_plain(old) if old else None,
+        plain(body),
+        old=plain(old) if old else None,
         promql=parser,
         require_sha256=operator_settings().require_sha256,
     )

@@ -26,8 +26,9 @@ _KIND_OF: dict[type[BaseModel], str] = {info.spec: info.kind for info in KINDS}
 
 
 @functools.cache
-def _parser(url: str) -> PrometheusParser:
-    return PrometheusParser(url)
+def promql_parser() -> PrometheusParser:
+    """The operator's one PromQL checker (webhook and controllers share its cache of parsed queries)."""
+    return PrometheusParser(str(settings().prometheus_url))
 
 
 def plain(value: Any) -> Any:
@@ -44,7 +45,7 @@ def every_problem(model: type[BaseModel], body: Mapping[str, Any], promql: Promq
 
     ``promql`` is a PromQL checker (tests pass their own); by default the operator's Prometheus.
     """
-    checker = promql if promql is not None else _parser(str(settings().prometheus_url))
+    checker = promql if promql is not None else promql_parser()
     obj = plain(body)
     namespace = (obj.get("metadata") or {}).get("namespace")
     try:
