@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlaiops_sandbox.apiserver.tls import ServingCert
+from mlaiops_sandbox.testing.operator import stop_process
 from mlaiops_sandbox.testing.ports import free_port
 from mlaiops_sandbox.testing.wait import seconds_until
 
@@ -39,12 +40,7 @@ class LocalOperator:
     log: Path
 
     def stop(self, timeout: float = 20) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=timeout)
 
 
 def _run(command: list[str], env: dict[str, str], what: str) -> None:
@@ -64,6 +60,42 @@ def _operator_command() -> list[str]:
     raise OperatorUnavailable("the operator is not installed: pip install mlaiops (or run without --with-operator)")
 
 
+PORT_ATTEMPTS = 3
+EXIT_PORT_IN_USE = 3
+"""``mlaiops run``'s exit status when a port is taken: a free port can be taken by another process between
+being found and being bound, so the operator is started again on new ports."""
+
+
+def _launch(command: list[str], env: dict[str, str], log: Path) -> LocalOperator:
+    """``mlaiops run`` on free ports, once it answers /healthz or has exited (its returncode says which)."""
+    ports = {name: free_port() for name in ("health", "metrics", "webhook")}
+    env = {
+        **env,
+        "MLAIOPS_HEALTH_PORT": str(ports["health"]),
+        "MLAIOPS_METRICS_PORT": str(ports["metrics"]),
+        "MLAIOPS_WEBHOOK_PORT": str(ports["webhook"]),
+    }
+    with log.open("ab") as output:
+        process = subprocess.Popen([*command, "run", "-A"], env=env, stdout=output, stderr=subprocess.STDOUT)
+    operator = LocalOperator(process, ports["health"], ports["metrics"], ports["webhook"], log)
+    url = f"http://127.0.0.1:{ports['health']}/healthz"
+
+    def healthy_or_exited() -> bool:
+        if process.poll() is not None:
+            return True
+        try:
+            return bool(urllib.request.urlopen(url, timeout=2).status == 200)
+        except OSError:
+            return False
+
+    try:
+        seconds_until(healthy_or_exited, 60, interval=0.2, what="the operator's /healthz")
+    except AssertionError as error:
+        operator.stop()
+        raise OperatorUnavailable(f"the operator did not become healthy in 60 s (see {log}): {error}") from None
+    return operator
+
+
 def start_operator(directory: Path, kubeconfig: Path, prometheus_url: str | None) -> LocalOperator:
     """Install the CRDs, write a webhook certificate, start ``mlaiops run`` and wait until it is healthy."""
     command = _operator_command()
@@ -76,12 +108,8 @@ def start_operator(directory: Path, kubeconfig: Path, prometheus_url: str | None
     cert.write_bytes(certificate.cert_pem + certificate.ca_pem)
     key.write_bytes(certificate.key_pem)
     key.chmod(0o600)
-    ports = {name: free_port() for name in ("health", "metrics", "webhook")}
     env.update(
         {
-            "MLAIOPS_HEALTH_PORT": str(ports["health"]),
-            "MLAIOPS_METRICS_PORT": str(ports["metrics"]),
-            "MLAIOPS_WEBHOOK_PORT": str(ports["webhook"]),
             "MLAIOPS_WEBHOOK_LISTEN": "127.0.0.1",
             "MLAIOPS_WEBHOOK_HOST": "127.0.0.1",
             "MLAIOPS_WEBHOOK_CERT_FILE": str(cert),
@@ -92,25 +120,13 @@ def start_operator(directory: Path, kubeconfig: Path, prometheus_url: str | None
     if prometheus_url is not None:
         env["MLAIOPS_PROMETHEUS_URL"] = prometheus_url
     log = directory / "operator.log"
-    with log.open("ab") as output:
-        process = subprocess.Popen([*command, "run", "-A"], env=env, stdout=output, stderr=subprocess.STDOUT)
-    operator = LocalOperator(process, ports["health"], ports["metrics"], ports["webhook"], log)
-    url = f"http://127.0.0.1:{ports['health']}/healthz"
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            lines = log.read_text(errors="replace").strip().splitlines()
-            raise OperatorUnavailable(f"the operator exited ({process.returncode}): {lines[-1] if lines else ''}")
-        try:
-            return bool(urllib.request.urlopen(url, timeout=2).status == 200)
-        except OSError:
-            return False
-
-    try:
-        seconds_until(healthy, 60, interval=0.2, what="the operator's /healthz")
-    except AssertionError as error:
-        operator.stop()
-        raise OperatorUnavailable(f"the operator did not become healthy in 60 s (see {log}): {error}") from None
+    for _ in range(PORT_ATTEMPTS):
+        operator = _launch(command, env, log)
+        if operator.process.returncode != EXIT_PORT_IN_USE:
+            break
+    if operator.process.returncode is not None:
+        lines = log.read_text(errors="replace").strip().splitlines()
+        raise OperatorUnavailable(f"the operator exited ({operator.process.returncode}): {lines[-1] if lines else ''}")
 
     def webhooks_registered() -> bool:
         # kopf may create its configuration first and fill in the webhooks in a later write.

@@ -26,6 +26,19 @@ OPERATOR_NAMESPACE = "mlaiops-system"
 RBAC_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 
+def stop_process(process: subprocess.Popen[bytes], kill: bool = False, timeout: float = 20) -> None:
+    """SIGTERM (or SIGKILL), and SIGKILL after ``timeout`` seconds if it is still running."""
+    if kill:
+        process.kill()
+    else:
+        process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class OperatorProcess:
     """``python -m mlaiops run`` against a kubeconfig; tests may kill and restart it."""
 
@@ -77,15 +90,7 @@ class OperatorProcess:
     def stop(self, kill: bool = False, timeout: float = 20) -> None:
         if self.process is None:
             return
-        if kill:
-            self.process.kill()
-        else:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, kill, timeout)
         self.process = None
 
     def restart(self, kill: bool = True) -> None:
