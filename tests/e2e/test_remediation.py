@@ -66,6 +66,12 @@ class World:
         return [(e.reason, e.message or "") for e in items]
 
 
+def posted(world: World, name: str, reason: str) -> None:
+    """An Event arrives right after the status write that records its transition (pending in status until
+    posted, so it survives a kill): a test that has just read that status waits a moment for it."""
+    wait_for(lambda: any(r == reason for r, _ in world.events(name)), timeout=30, what=f"a {reason} Event on {name}")
+
+
 def web_deployment(replicas: int = 1) -> dict[str, Any]:
     labels = {"app.kubernetes.io/name": "web"}
     return {
@@ -187,8 +193,8 @@ def test_scale_resolves_the_anomaly_and_is_verified(world: World) -> None:
     assert status["verifiedExecutions"] == 1 and status["totalExecutions"] == 1
     assert status.get("consecutiveUnverified", 0) == 0
     assert world.replicas() == 3  # nothing more happened
-    assert any(r == "StepSucceeded" for r, _ in world.events("web")), "an Event on the target"
-    assert any(r == "ExecutionStarted" for r, _ in world.events("latency")), "an Event on the rule"
+    posted(world, "web", "StepSucceeded")  # an Event on the target
+    posted(world, "latency", "ExecutionStarted")  # an Event on the rule
     incident = world.cluster.get("incidents", world.namespace, done["incident"])
     assert incident["spec"] == {"target": "Deployment/web", "playbook": "fix"}
     wait_for(
@@ -357,7 +363,7 @@ def test_notify_steps_and_the_open_circuit_reach_the_webhook(world: World, recei
     circuit = [b for b in receiver.bodies if "suspended" in b["text"]]
     assert len(circuit) == 1 and set(circuit[0]) == {"text"}  # Slack-compatible, sent once
     assert len([b for b in receiver.bodies if "suspended" not in b["text"]]) == 1  # the ladder's own notify step
-    assert any(r == "CircuitOpen" for r, _ in world.events("fix"))
+    posted(world, "fix", "CircuitOpen")
 
 
 # --- the operator is killed between two steps ------------------------------------------------------------
