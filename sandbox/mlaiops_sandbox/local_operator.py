@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlaiops_sandbox.apiserver.tls import ServingCert
-from mlaiops_sandbox.testing.operator import stop_process
+from mlaiops_sandbox.testing.operator import EXIT_PORT_IN_USE, PORT_ATTEMPTS, stop_process
 from mlaiops_sandbox.testing.ports import free_port
 from mlaiops_sandbox.testing.wait import seconds_until
 
@@ -60,10 +60,8 @@ def _operator_command() -> list[str]:
     raise OperatorUnavailable("the operator is not installed: pip install mlaiops (or run without --with-operator)")
 
 
-PORT_ATTEMPTS = 3
-EXIT_PORT_IN_USE = 3
-"""``mlaiops run``'s exit status when a port is taken: a free port can be taken by another process between
-being found and being bound, so the operator is started again on new ports."""
+# A free port can be taken by another process between being found and being bound: the operator is then
+# started again on new ports.
 
 
 def _launch(command: list[str], env: dict[str, str], log: Path) -> LocalOperator:

@@ -126,6 +126,28 @@ def operator_records(sandbox: Sandbox) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
+def _the_operator_stays_up(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A group's operator that exited on its own fails the test it died in, with its log's end, and is
+    started again: one crash must not time out every later test of the group without a word."""
+    if "cluster" not in request.fixturenames:
+        yield
+        return
+    operator = request.getfixturevalue("cluster").operator
+    check_alive(operator, "before this test")
+    yield
+    check_alive(operator, "during this test")
+
+
+def check_alive(operator: OperatorProcess, when: str) -> None:
+    status = operator.exited()
+    if status is None:
+        return
+    tail = "\n".join(operator.log.read_text(errors="replace").splitlines()[-40:])
+    operator.start()
+    pytest.fail(f"the group's operator exited {when} (status {status}); the end of its log:\n{tail}")
+
+
+@pytest.fixture(autouse=True)
 def _audit_after_an_isolated_group(
     request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:

@@ -123,6 +123,23 @@ def test_a_taken_port_is_one_line_and_exit_status_3(sandbox: Sandbox, tmp_path: 
     assert f"metrics port 127.0.0.1:{port} is already in use" in text and "Traceback" not in text
 
 
+def test_the_test_launcher_starts_again_on_new_ports_when_one_it_chose_was_taken(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A port the launcher found free can be taken before the operator binds it (or while a test has
+    stopped it): the launcher starts it again on new ports instead of leaving the group without one."""
+    operator = local_operator(sandbox.kubeconfig_path, tmp_path / "operator.log", f"clash-{uuid.uuid4().hex[:6]}")
+    chosen = int(operator.env["MLAIOPS_METRICS_PORT"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", chosen))
+        taken.listen()
+        with operator:
+            operator.wait_healthy()
+            assert operator.exited() is None and operator.attempt == 2
+            assert int(operator.env["MLAIOPS_METRICS_PORT"]) != chosen
+            assert f"metrics port 127.0.0.1:{chosen} is already in use" in operator.log.read_text()
+
+
 def test_sandbox_up_with_operator_refuses_what_the_webhook_refuses(tmp_path: Path) -> None:
     """`mlaiops-sandbox up --with-operator` is the whole local stack: CRDs installed, the operator running
     with its validating webhook registered, so `kubectl apply` of a spec only the operator can judge (an

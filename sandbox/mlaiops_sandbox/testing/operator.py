@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,10 @@ from mlaiops_sandbox.testing.wait import seconds_until
 
 OPERATOR_NAMESPACE = "mlaiops-system"
 RBAC_KINDS = ("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+PORT_KEYS = ("MLAIOPS_HEALTH_PORT", "MLAIOPS_METRICS_PORT", "MLAIOPS_ALERTMANAGER_PORT")
+EXIT_PORT_IN_USE = 3
+"""``mlaiops run``'s exit status when a port it listens on is taken."""
+PORT_ATTEMPTS = 3
 
 
 def stop_process(process: subprocess.Popen[bytes], kill: bool = False, timeout: float = 20) -> None:
@@ -59,9 +64,7 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(kubeconfig),
             "MLAIOPS_PROMETHEUS_URL": prometheus_url or "http://127.0.0.1:9",
-            "MLAIOPS_HEALTH_PORT": str(free_port()),
-            "MLAIOPS_METRICS_PORT": str(free_port()),
-            "MLAIOPS_ALERTMANAGER_PORT": str(free_port()),
+            **{key: str(free_port()) for key in PORT_KEYS},
             "MLAIOPS_IMAGE": image,
             # Everything in the sandbox listens on loopback over plain http: the operator's outbound
             # calls (notify receivers of tests and the demo) must be allowed to reach it.
@@ -74,24 +77,54 @@ class OperatorProcess:
             # A stable identity, as a pod's name: a restarted process takes its Lease back at once.
             self.env.update({"POD_NAME": identity, "POD_NAMESPACE": OPERATOR_NAMESPACE})
         self.env.update(extra_env or {})
+        # Ports this launcher chose may be taken by another process while the operator is stopped (a
+        # test's restart): it then starts again on new ones. Ports the caller chose are kept as asked.
+        self.own_ports = not set(PORT_KEYS) & set(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
+        self.attempt = 0
+        self._lock = threading.Lock()
 
     # --- life cycle -------------------------------------------------------------------------------
     def start(self) -> OperatorProcess:
+        with self._lock:
+            self._launch(attempt=1)
+        return self
+
+    def _launch(self, attempt: int) -> None:
         with self.log.open("ab") as output:
-            self.process = subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "mlaiops", "run", *self.args],
                 env=self.env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-        return self
+        self.process, self.attempt = process, attempt
+        if self.relaunches(attempt):
+            threading.Thread(target=self._relaunch_on_port_clash, args=(process, attempt), daemon=True).start()
+
+    def relaunches(self, attempt: int) -> bool:
+        return self.own_ports and attempt < PORT_ATTEMPTS
+
+    def _relaunch_on_port_clash(self, process: subprocess.Popen[bytes], attempt: int) -> None:
+        """Start again on new ports if ``process`` exits because a port was taken, unless stopped since."""
+        status = process.wait()
+        with self._lock:
+            if status != EXIT_PORT_IN_USE or self.process is not process:
+                return
+            self.env.update({key: str(free_port()) for key in PORT_KEYS})
+            self._launch(attempt + 1)
 
     def stop(self, kill: bool = False, timeout: float = 20) -> None:
-        if self.process is None:
-            return
-        stop_process(self.process, kill, timeout)
-        self.process = None
+        with self._lock:
+            process, self.process = self.process, None
+        if process is not None:
+            stop_process(process, kill, timeout)
+
+    def exited(self) -> int | None:
+        """The exit status of an operator that stopped without being asked to (None while it runs)."""
+        with self._lock:
+            status = None if self.process is None else self.process.poll()
+            return None if status == EXIT_PORT_IN_USE and self.relaunches(self.attempt) else status
 
     def restart(self, kill: bool = True) -> None:
         self.stop(kill=kill)
@@ -110,9 +143,9 @@ class OperatorProcess:
 
     def wait_healthy(self, timeout: float = 60) -> float:
         """Seconds until kopf's liveness endpoint answers (the operator has started its watches)."""
-        url = f"http://127.0.0.1:{self.env['MLAIOPS_HEALTH_PORT']}/healthz"
 
         def healthy() -> bool:
+            url = f"http://127.0.0.1:{self.env['MLAIOPS_HEALTH_PORT']}/healthz"  # new after a port clash
             try:
                 return bool(urllib.request.urlopen(url, timeout=2).status == 200)
             except OSError:
