@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup prometheus lint conformance mutation test test-quick test-unit crds demo clean
+.PHONY: all setup prometheus lint conformance mutation test test-quick test-unit crds demo image clean
 
 all: test
 
@@ -72,6 +72,12 @@ crds: $(STAMP)
 
 demo: setup
 	$(BIN)/python -m mlaiops_demo $(DEMO_ARGS)
+
+# The Dockerfile built with podman on a Debian base made here by debootstrap (built once, then cached): no
+# registry pulls. Prints the size and the three largest layers; IMAGE names the tag.
+IMAGE ?= mlaiops:dev
+image:
+	image/build $(IMAGE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .conformance-venv .mypy_cache .import_linter_cache .grimp_cache
