@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup prometheus lint conformance mutation test test-quick test-unit crds demo image clean
+.PHONY: all setup prometheus lint conformance mutation test test-quick test-unit test-image crds demo image clean
 
 all: test
 
@@ -78,6 +78,11 @@ demo: setup
 IMAGE ?= mlaiops:dev
 image:
 	image/build $(IMAGE)
+
+# The demo story with the operator run from the image as the manifests' Deployment runs it (its
+# ServiceAccount token mounted in-cluster, non-root, read-only root filesystem, the manifests' limits).
+test-image: setup image
+	$(BIN)/pytest tests/e2e/test_demo_story.py --operator-image $(IMAGE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .conformance-venv .mypy_cache .import_linter_cache .grimp_cache

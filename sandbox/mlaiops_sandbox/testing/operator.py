@@ -93,7 +93,7 @@ class OperatorProcess:
     def _launch(self, attempt: int) -> None:
         with self.log.open("ab") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "mlaiops", "run", *self.args],
+                self.command(),
                 env=self.env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -101,6 +101,9 @@ class OperatorProcess:
         self.process, self.attempt = process, attempt
         if self.relaunches(attempt):
             threading.Thread(target=self._relaunch_on_port_clash, args=(process, attempt), daemon=True).start()
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "mlaiops", "run", *self.args]
 
     def relaunches(self, attempt: int) -> bool:
         return self.own_ports and attempt < PORT_ATTEMPTS

@@ -5,6 +5,9 @@
 - ``operator_process``: one ``mlaiops run`` process for the session, running as that ServiceAccount;
 - ``cluster``: what a test needs: clients, kubectl, a namespace helper.
 
+``--operator-image IMAGE`` runs every operator of the session from that image, in a container configured
+as the manifests' Deployment (``ImageOperator``), instead of as a process of the checkout.
+
 Where the CRDs and manifests are is configured in the project's pytest settings
 (``mlaiops_crds``, ``mlaiops_manifests``, ``mlaiops_manifest_components``), relative to the rootdir.
 """
@@ -21,14 +24,24 @@ import pytest
 from kubernetes import client, config
 
 from mlaiops_sandbox.cluster import Sandbox
+from mlaiops_sandbox.testing.image_operator import ImageOperator
 from mlaiops_sandbox.testing.kubectl import Kubectl
 from mlaiops_sandbox.testing.operator import OPERATOR_NAMESPACE, OperatorProcess, install_operator_identity
+
+_from_image: dict[str, tuple[str, Path]] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mlaiops_crds", "folder of CustomResourceDefinitions to install in the sandbox", default="crds")
     parser.addini("mlaiops_manifests", "kustomize folder whose RBAC the operator runs with", default="manifests")
     parser.addini("mlaiops_manifest_components", "kustomize components to add to it", type="linelist", default=[])
+    parser.addoption("--operator-image", help="run the operator from this image (podman), as the manifests do")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    image = config.getoption("--operator-image", None)
+    if image:
+        _from_image["operator"] = (str(image), _path(config, "mlaiops_manifests"))
 
 
 def _path(config_: pytest.Config, name: str) -> Path:
@@ -95,7 +108,19 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Confi
 def operator_for(
     sandbox: Sandbox, log: Path, extra_env: dict[str, str] | None = None, **kwargs: Any
 ) -> OperatorProcess:
-    """An operator process as the session's: its ServiceAccount's kubeconfig, RBAC enforced (not started)."""
+    """An operator process as the session's: its ServiceAccount's kubeconfig, RBAC enforced (not started);
+    in a container of the image given with ``--operator-image``."""
+    if "operator" in _from_image:
+        image, manifests = _from_image["operator"]
+        return ImageOperator(
+            operator_kubeconfig(sandbox),
+            sandbox.prometheus_url,
+            log,
+            extra_env=extra_env,
+            operator_image=image,
+            manifests=manifests,
+            **kwargs,
+        )
     return OperatorProcess(operator_kubeconfig(sandbox), sandbox.prometheus_url, log, extra_env=extra_env, **kwargs)
 
 
