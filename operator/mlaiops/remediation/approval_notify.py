@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from mlaiops.api.common import seconds
-from mlaiops.api.remediationplaybook import ExecutionRecord
 from mlaiops.remediation import outbound
 from mlaiops.remediation.actions import ActionError, Context
 from mlaiops.remediation.approval_messages import Pending, generic_request, slack_request
 
 
-def pending(ctx: Context, playbook: str, execution: ExecutionRecord | None) -> Pending:
-    """What the message shows about the execution (its trigger from status when known)."""
+def pending(ctx: Context, playbook: str, trigger: str | None) -> Pending:
+    """What the message shows about the execution."""
     return Pending(
         namespace=ctx.namespace,
         playbook=playbook,
         execution=ctx.execution,
         target=ctx.target,
-        trigger=(execution.trigger if execution else "") or "a trigger",
+        trigger=trigger or "a trigger",
         expires=ctx.spec.approval.timeout,
     )
 
