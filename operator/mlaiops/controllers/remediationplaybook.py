@@ -183,7 +183,9 @@ def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybook
         if step.kind == "notify":
             message = actions.notify(ctx, step.text, {"event": "CircuitOpen"})
         elif step.kind == "approval":
-            message = approval_notify.send(ctx, approval_notify.pending(ctx, step.params["playbook"], step.params.get("trigger")))
+            message = approval_notify.send(
+                ctx, approval_notify.pending(ctx, step.params["playbook"], step.params.get("trigger"))
+            )
         else:
             message = actions.run(ctx, step.params)
         return Outcome("Succeeded", message, at=datetime.now(UTC))

@@ -426,7 +426,9 @@ class Planner:
             if self.dry_run:
                 ladder.end_step(record, "DryRun", "dry run: approval request not sent", self.now)
                 continue
-            outcome = yield self._emit(self._step("approval", execution, index, params={"playbook": self.name, "trigger": execution.trigger}))
+            outcome = yield self._emit(
+                self._step("approval", execution, index, params={"playbook": self.name, "trigger": execution.trigger})
+            )
             result = "Succeeded" if outcome.result == "Succeeded" else "Failed"
             ladder.end_step(record, result, outcome.message, outcome.at or self.now)
             if result == "Failed":
