@@ -246,6 +246,9 @@ def add_routes(made: web.Application, settings: Settings, kube_of: Callable[[], 
         except ApiException as error:
             log.warning("Slack request for %s/%s: API error %s", press.namespace, press.playbook, error.status)
             answer = _refused(502, f"API error {error.status}: {error.reason}")
+        except (KeyError, TypeError, ValueError) as error:  # an object we cannot read: refuse, never crash
+            log.warning("Slack request for %s/%s: unreadable object: %r", press.namespace, press.playbook, error)
+            answer = _refused(502, "the playbook could not be read")
         if answer.status != 200:
             log.warning("Slack %s by %s refused: %s", press.value, press.shown_user, answer.body.get("error"))
         if press.response_url and answer.reply is not None:
@@ -260,6 +263,9 @@ def add_routes(made: web.Application, settings: Settings, kube_of: Callable[[], 
 def routes(settings: Settings, kube_of: Callable[[], Kube]) -> Callable[[web.Application], None] | None:
     """The route adder when Slack is configured, else None (the receiver serves no Slack path)."""
     if not settings.slack_enabled:
+        return None
+    if settings.alertmanager_port == 0:
+        log.warning("a Slack signing secret is set but MLAIOPS_ALERTMANAGER_PORT is 0: %s is not served", PATH)
         return None
     try:
         signing_secret(settings)
