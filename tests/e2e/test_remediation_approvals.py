@@ -240,6 +240,12 @@ def awaiting(cluster: Cluster, operator: Operator, slack: Slack, request: pytest
             playbook(
                 [
                     {"name": "page", "type": "notify", "notify": notify, "verify": {"within": "1s"}},
+                    {
+                        "name": "page-generic",
+                        "type": "notify",
+                        "notify": {**notify, "format": "generic"},
+                        "verify": {"within": "1s"},
+                    },
                     {"name": "scale-out", "type": "scale", "scale": {"replicas": 3}, "verify": {"within": "60s"}},
                 ],
                 triggers=[{"source": "Alertmanager", "matchers": ['alertname="HighLatency"']}],
@@ -256,7 +262,7 @@ def awaiting(cluster: Cluster, operator: Operator, slack: Slack, request: pytest
             what="an execution awaiting approval",
         )
         message = wait_for(
-            lambda: next((m for m in slack.messages[before:] if execution["id"] in m["text"]), None),
+            lambda: next((m for m in slack.messages[before:] if execution["id"] in m["text"] and "blocks" in m), None),
             timeout=30,
             what="the approval request in Slack",
         )
@@ -291,10 +297,20 @@ def test_a_signed_slack_approval_resumes_the_execution_and_records_who(
     approval = done["approval"]
     assert (approval["decision"], approval["via"], approval["user"]) == ("Approved", "slack", "alice@example.com")
     assert approval["slackUser"] == f"{ALICE} {ALICE.lower()}"
-    assert [(r["action"], r["result"]) for r in approval["requests"]] == [("page", "Succeeded")]
+    assert [(r["action"], r["result"]) for r in approval["requests"]] == [
+        ("page", "Succeeded"),
+        ("page-generic", "Succeeded"),
+    ]
     wait_for(lambda: cluster.apps.read_namespaced_deployment("web", namespace).spec.replicas == 3, what="scaled")
-    # One request message per pending approval, replaced in place when decided (through response_url).
-    assert len([m for m in slack.messages if execution["id"] in m.get("text", "") and "blocks" in m]) == 1
+    # One request message per pending approval (and notify action), replaced in place when decided.
+    requests = [m for m in slack.messages if m.get("event") == "AwaitingApproval" or "blocks" in m]
+    requests = [m for m in requests if m.get("execution") == execution["id"] or execution["id"] in m["text"]]
+    assert len(requests) == 2, requests
+    (generic,) = [m for m in requests if m.get("event") == "AwaitingApproval"]
+    assert [(a["id"], a["value"]) for a in generic["approval"]["actions"]] == [
+        ("mlaiops_approve", value),
+        ("mlaiops_reject", value),
+    ]
     replaced = wait_for(
         lambda: next((b for n, b in slack.responses if n == "approve"), None), timeout=10, what="message replaced"
     )
@@ -302,7 +318,7 @@ def test_a_signed_slack_approval_resumes_the_execution_and_records_who(
     assert all(block["type"] != "actions" for block in replaced["blocks"])
     # A replay of the press (within the five minutes) finds the execution decided and changes nothing.
     status, body = operator.press(ALICE, value, slack.url("/response/replay"))
-    assert status == 409 and "is " in body["error"]
+    assert status == 409 and f"execution {execution['id']} is " in body["error"]
 
 
 def test_unsigned_stale_unmapped_and_unauthorized_presses_are_refused_and_nothing_is_approved(

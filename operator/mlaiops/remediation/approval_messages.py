@@ -122,6 +122,19 @@ def slack_decided(value: str, approved: bool, who: str) -> dict[str, Any]:
     }
 
 
+def slack_closed(value: str, state: str, message: str) -> dict[str, Any]:
+    """The body that replaces a request decided elsewhere (kubectl, expiry) when someone presses it."""
+    namespace, playbook, execution = button_value(value)
+    text = f"RemediationPlaybook {namespace}/{playbook} execution {execution} is {state}" + (
+        f": {message}" if message else ""
+    )
+    return {
+        "replace_original": True,
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }
+
+
 def slack_refusal(reason: str) -> dict[str, Any]:
     """An ephemeral reply to the one who pressed (the request stays as it was)."""
     return {"response_type": "ephemeral", "replace_original": False, "text": f"Not done: {reason}"}

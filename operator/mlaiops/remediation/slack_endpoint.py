@@ -165,10 +165,10 @@ def decide(kube: Kube, settings: Settings, press: Press, key: bytes, now: dateti
         execution = next((e for e in executions if e.get("id") == press.execution), None)
         if execution is None:
             return _refused(404, f"execution {press.execution} not found in {press.namespace}/{press.playbook}")
-        if execution.get("state") != "AwaitingApproval":
-            return _refused(
-                409, f"execution {press.execution} is {execution.get('state')} ({execution.get('message') or ''})"
-            )
+        if execution.get("state") != "AwaitingApproval":  # decided elsewhere, or expired: the message says so now
+            state, message = str(execution.get("state")), str(execution.get("message") or "")
+            reason = f"execution {press.execution} is {state} ({message})"
+            return Answer(409, {"error": reason}, approval_messages.slack_closed(press.value, state, message))
         annotations = playbook["metadata"].get("annotations") or {}
         earlier = approvals.parse(annotations.get(approvals.APPROVALS_ANNOTATION), key).get(press.execution)
         if earlier is not None:
