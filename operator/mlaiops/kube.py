@@ -49,6 +49,8 @@ PLURALS: dict[tuple[str, str], str] = {
     ("v1", "Pod"): "pods",
     ("v1", "Secret"): "secrets",
     ("v1", "Event"): "events",
+    ("v1", "ConfigMap"): "configmaps",
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): "subjectaccessreviews",
     ("batch/v1", "Job"): "jobs",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
     **{(API_VERSION, info.kind): info.plural for info in KINDS},

@@ -146,6 +146,17 @@ class Settings(BaseSettings):
     alertmanager_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     """Largest webhook body accepted (413 beyond)."""
 
+    # --- approvals in Slack: POST /slack/interactive on the receiver's port (docs/approvals.md) ---
+    slack_signing_secret_file: str | None = None
+    """File holding the Slack app's signing secret (a mounted Secret; re-read when it changes). With it (or
+    slack_signing_secret) the receiver's port also serves POST /slack/interactive, Alertmanager credential or not."""
+    slack_signing_secret: SecretStr | None = None
+    """The signing secret itself; the file wins when both are set."""
+    slack_users_configmap: str = "mlaiops-slack-users"
+    """ConfigMap mapping Slack user ids to Kubernetes identities (in slack_users_namespace; the Role grants get on this name only)."""
+    slack_users_namespace: str = ""
+    """Namespace of that ConfigMap; empty: lease_namespace (the operator's own namespace)."""
+
     # --- outbound calls of notify (see SECURITY.md) ---
     outbound_allow_http: bool = False
     """Allow plain http:// webhook URLs (https only by default)."""
@@ -209,6 +220,17 @@ class Settings(BaseSettings):
         if not self.webhook_listen:
             self.webhook_listen = self.bind_address
         return self
+
+    @model_validator(mode="after")
+    def _slack_users_namespace(self) -> Settings:
+        if not self.slack_users_namespace:
+            self.slack_users_namespace = self.lease_namespace
+        return self
+
+    @property
+    def slack_enabled(self) -> bool:
+        """Whether the Slack interactive endpoint is configured (a signing secret is given)."""
+        return bool(self.slack_signing_secret or self.slack_signing_secret_file)
 
     @model_validator(mode="after")
     def _receiver_tls(self) -> Settings:

@@ -267,7 +267,7 @@ class Approval(ApiModel):
     """Human approval before acting."""
 
     required: bool = False
-    """Wait in AwaitingApproval for the mlaiops.dev/approve: <execution-id> annotation."""
+    """Wait in AwaitingApproval for the mlaiops.dev/approve: <execution-id> annotation, or an Approve in chat (notify actions carry Approve / Reject buttons; docs/approvals.md)."""
     timeout: Duration = "1h"
     """The execution expires if not approved within this time."""
 
@@ -353,6 +353,23 @@ class StepRecord(ApiModel):
     """Absolute values decided before acting (e.g. replicas, pod), so a resumed step repeats the same change."""
 
 
+class ApprovalRecord(ApiModel):
+    """The human decision an execution waited for, who took it, and the requests sent for it."""
+
+    decision: Literal["Approved", "Rejected"] | None = None
+    """The decision, once taken."""
+    via: Literal["annotation", "slack"] | None = None
+    """How it came: the mlaiops.dev/approve annotation, or a button in Slack."""
+    user: str | None = None
+    """The Kubernetes identity that decided (Slack: the one its user maps to, checked by a SubjectAccessReview); unknown for the annotation, whose writer the API server's audit log names."""
+    slack_user: str | None = None
+    """The Slack user who pressed the button: id and, after a space, the user name."""
+    decided_at: datetime | None = None
+    """When the decision was taken."""
+    requests: list[StepRecord] | None = Field(default=None, max_length=10)
+    """Approval requests with Approve / Reject buttons sent through the playbook's notify actions (one per action)."""
+
+
 class ExecutionRecord(ApiModel):
     """One execution of the playbook; written before its first action."""
 
@@ -367,7 +384,16 @@ class ExecutionRecord(ApiModel):
     target: str | None = None
     """kind/name it acts on."""
     state: Literal[
-        "Pending", "AwaitingApproval", "Running", "Verifying", "Succeeded", "Failed", "Expired", "Refused", "DryRun"
+        "Pending",
+        "AwaitingApproval",
+        "Running",
+        "Verifying",
+        "Succeeded",
+        "Failed",
+        "Expired",
+        "Refused",
+        "Rejected",
+        "DryRun",
     ]
     """Where the execution is."""
     reason: str | None = None
@@ -382,6 +408,8 @@ class ExecutionRecord(ApiModel):
     """When it ended."""
     steps: list[StepRecord] | None = None
     """Steps run so far."""
+    approval: ApprovalRecord | None = None
+    """Approval (spec.approval.required): the requests sent and who decided."""
 
 
 class PendingEvent(ApiModel):

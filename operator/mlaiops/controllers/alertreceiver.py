@@ -12,14 +12,17 @@ from typing import Any
 import kopf
 
 from mlaiops.controllers import settings
-from mlaiops.remediation import receiver
+from mlaiops.remediation import receiver, slack_endpoint
 from mlaiops.remediation.alertmanager import ALERTS
 
 
 @kopf.on.startup(retries=3, backoff=1)  # a failing start exits (and restarts), never 60 s loops
 async def start_receiver(memo: kopf.Memo, **_: Any) -> None:
-    """Serve the Alertmanager webhook receiver when a port and a credential are configured."""
-    runner = await receiver.start(settings(), ALERTS)
+    """Serve the Alertmanager webhook receiver when a port and a credential are configured, and Slack's
+    interactive callbacks on the same port when a signing secret is (memo.kube is read per request:
+    the client is made by another startup handler)."""
+    slack = slack_endpoint.routes(settings(), lambda: memo.kube)
+    runner = await receiver.start(settings(), ALERTS, [slack] if slack else [])
     if runner is not None:
         memo["alertmanager_runner"] = runner
 

@@ -37,7 +37,7 @@ from mlaiops.controllers import alertreceiver, incident, references, settings  #
 from mlaiops.controllers.common import InvalidSpec, invalid_spec_status, parse_status, status_changed, status_patch
 from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
-from mlaiops.remediation import actions, events, ladder, outbound, signals
+from mlaiops.remediation import actions, approval_notify, approvals, events, ladder, outbound, signals, slack_endpoint
 from mlaiops.remediation.alertmanager import ALERTS
 from mlaiops.remediation.effects import Observed
 from mlaiops.remediation.incidents import Signal
@@ -107,8 +107,12 @@ def read_facts(
         if rule is not None:  # a deleted rule stays out: nothing fires any more
             rules[key] = rule
     busy = {t: why for t in needs_busy_check(spec, status, found, namespace, now) if (why := target_busy(kube, t))}
-    approve = (body["metadata"].get("annotations") or {}).get(APPROVE_ANNOTATION)
-    return Facts(found, rules, known, busy, approve, observe_effects(kube, body, spec, status, now))
+    annotations = body["metadata"].get("annotations") or {}
+    approve = annotations.get(APPROVE_ANNOTATION)
+    decisions = approvals.parse(
+        annotations.get(approvals.APPROVALS_ANNOTATION), slack_endpoint.decision_key(settings())
+    )
+    return Facts(found, rules, known, busy, approve, observe_effects(kube, body, spec, status, now), decisions)
 
 
 def observe_effects(
@@ -178,6 +182,10 @@ def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybook
             return Outcome("Succeeded", params=actions.plan(ctx))
         if step.kind == "notify":
             message = actions.notify(ctx, step.text, {"event": "CircuitOpen"})
+        elif step.kind == "approval":
+            message = approval_notify.send(
+                ctx, approval_notify.pending(ctx, step.params["playbook"], step.params.get("trigger"))
+            )
         else:
             message = actions.run(ctx, step.params)
         return Outcome("Succeeded", message, at=datetime.now(UTC))
@@ -187,7 +195,7 @@ def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybook
         return Outcome("Failed", str(error), at=datetime.now(UTC))
     except ApiException as error:
         message = f"API error {error.status}: {error.reason}"
-        retry = transient(error) and step.kind != "notify"
+        retry = transient(error) and step.kind not in ("notify", "approval")
         return Outcome("Retry" if retry else "Failed", message, at=datetime.now(UTC))
 
 

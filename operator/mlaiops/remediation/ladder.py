@@ -31,7 +31,7 @@ from mlaiops.api.common import seconds
 from mlaiops.api.remediationplaybook import Action, ExecutionRecord, RemediationPlaybookSpec, StepRecord
 from mlaiops.remediation.effects import HOLDS, Effect
 
-FINAL_STATES = frozenset({"Succeeded", "Failed", "Expired", "Refused", "DryRun"})
+FINAL_STATES = frozenset({"Succeeded", "Failed", "Expired", "Refused", "Rejected", "DryRun"})
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from mlaiops.api.remediationplaybook import (
     StepRecord,
     SuspendedRule,
 )
-from mlaiops.remediation import effects, guardrails, ladder
+from mlaiops.remediation import approvals, effects, guardrails, ladder
 from mlaiops.remediation.effects import Observed
 from mlaiops.remediation.incidents import Signal, covering_execution, incident_name
 from mlaiops.remediation.signals import parse_time
@@ -65,6 +65,8 @@ class Facts:
     effects: dict[tuple[str, int], Observed] = field(default_factory=dict)
     """What the target of each step awaiting verification shows, by (execution id, step index); read
     after the step finished (``needs_effect_check`` says which)."""
+    decisions: dict[str, approvals.Decision] = field(default_factory=dict)
+    """Verified decisions taken in chat, by execution id (the mlaiops.dev/approvals annotation)."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,10 @@ class Step:
 
     ``prepare``: decide the step's absolute values (``Outcome.params``), reading only.
     ``act``: apply ``params``. ``notify``: post ``text`` (the circuit breaker opened).
+    ``approval``: post the approval request with Approve / Reject buttons through notify action ``index``.
     """
 
-    kind: Literal["prepare", "act", "notify"]
+    kind: Literal["prepare", "act", "notify", "approval"]
     execution: str
     index: int
     action: Action
@@ -370,10 +373,19 @@ class Planner:
     def drive(self, execution: ExecutionRecord) -> Generator[Step, Outcome, None]:
         """Take ``execution`` as far as it can go in this pass."""
         if execution.state == "AwaitingApproval":
-            if self.facts.approve == execution.id:
-                execution.state, execution.reason, execution.message = "Running", "Approved", "approved by annotation"
+            decision = approvals.decided(execution.id, self.facts.approve, self.facts.decisions)
+            if decision is not None:  # the annotation's and chat's decisions, one way through
+                approvals.apply(execution, decision, self.now)
+                if not decision.approved:
+                    self.finished(execution)
+                    return
                 self.events.append(
-                    Event("Normal", "Approved", f"execution {execution.id} approved", key=f"{execution.id}/Approved")
+                    Event(
+                        "Normal",
+                        "Approved",
+                        f"execution {execution.id} approved" + (f" by {decision.who()}" if decision.user else ""),
+                        key=f"{execution.id}/Approved",
+                    )
                 )
             elif ladder.approval_expired(execution, self.spec.approval.timeout, self.now):
                 message = f"not approved within {self.spec.approval.timeout}"
@@ -388,6 +400,7 @@ class Planner:
                 )
                 return
             else:
+                yield from self.request_approval(execution)
                 return
         while True:
             before = execution.state
@@ -405,8 +418,35 @@ class Planner:
             except RetryLater:
                 return  # the next pass plans again or resumes the Running step
 
+    def request_approval(self, execution: ExecutionRecord) -> Generator[Step, Outcome, None]:
+        """Send the approval request once through each notify action (recorded Running before it is sent)."""
+        notify_steps = [(i, ladder.step_name(a, i)) for i, a in enumerate(self.spec.actions) if a.type == "notify"]
+        for index, name in approvals.unsent_requests(notify_steps, execution):
+            record = approvals.begin_request(execution, name, self.now)
+            if self.dry_run:
+                ladder.end_step(record, "DryRun", "dry run: approval request not sent", self.now)
+                continue
+            outcome = yield self._emit(
+                self._step("approval", execution, index, params={"playbook": self.name, "trigger": execution.trigger})
+            )
+            result = "Succeeded" if outcome.result == "Succeeded" else "Failed"
+            ladder.end_step(record, result, outcome.message, outcome.at or self.now)
+            if result == "Failed":
+                self.events.append(
+                    Event(
+                        "Warning",
+                        "ApprovalRequestFailed",
+                        f"execution {execution.id}: approval request through {name} not sent: {outcome.message}",
+                        key=f"{execution.id}/{name}/ApprovalRequestFailed",
+                    )
+                )
+
     def _step(
-        self, kind: Literal["prepare", "act", "notify"], execution: ExecutionRecord, index: int, **extra: Any
+        self,
+        kind: Literal["prepare", "act", "notify", "approval"],
+        execution: ExecutionRecord,
+        index: int,
+        **extra: Any,
     ) -> Step:
         namespace = self.namespace
         kind_, _, name = (execution.target or "/").partition("/")

@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import ssl
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,11 +116,11 @@ class Credentials:
         return False
 
 
-def app(store: AlertStore, credentials: Credentials, max_body: int) -> web.Application:
-    """The receiver's routes: POST /alertmanager (authenticated) and GET /healthz."""
+def app(store: AlertStore, credentials: Credentials | None, max_body: int) -> web.Application:
+    """The receiver's routes: POST /alertmanager (authenticated; not served without credentials) and GET /healthz."""
 
     async def receive(request: web.Request) -> web.Response:
-        if not credentials.allows(request.headers.get("Authorization")):
+        if credentials is None or not credentials.allows(request.headers.get("Authorization")):
             REQUESTS.labels("unauthorized").inc()
             return web.json_response(
                 {"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": 'Bearer realm="mlaiops"'}
@@ -146,7 +147,8 @@ def app(store: AlertStore, credentials: Credentials, max_body: int) -> web.Appli
         return web.Response(text="ok")
 
     made = web.Application(client_max_size=max_body)
-    made.router.add_post("/alertmanager", receive)
+    if credentials is not None:
+        made.router.add_post("/alertmanager", receive)
     made.router.add_get("/healthz", healthz)
     return made
 
@@ -162,18 +164,33 @@ def _tls(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def start(settings: Settings, store: AlertStore) -> web.AppRunner | None:
-    """Serve the receiver as configured; None when it is off (port 0) or cannot serve (logged)."""
+async def start(
+    settings: Settings, store: AlertStore, extra: Sequence[Callable[[web.Application], None]] = ()
+) -> web.AppRunner | None:
+    """Serve the receiver as configured; None when it is off (port 0) or cannot serve (logged).
+
+    ``extra`` adds routes of other receivers on the same port (Slack's interactive callbacks), which
+    authenticate requests their own way: with them the port serves even without an Alertmanager credential.
+    """
     if settings.alertmanager_port == 0:
         return None
+    credentials: Credentials | None = None
     try:
         credentials = Credentials.from_settings(settings)
+    except ReceiverConfigError as error:  # playbooks on AnomalyRules still work
+        log.log(logging.INFO if extra else logging.ERROR, "Alertmanager receiver not started: %s", error)
+        if not extra:
+            return None
+    try:
         tls = _tls(settings)
-    except (ReceiverConfigError, OSError, ssl.SSLError) as error:  # playbooks on AnomalyRules still work
+    except (OSError, ssl.SSLError) as error:
         log.error("Alertmanager receiver not started: %s", error)
         return None
     store.configure(settings.alertmanager_max_alerts, timedelta(seconds=settings.alertmanager_alert_ttl))
-    runner = web.AppRunner(app(store, credentials, settings.alertmanager_max_body_bytes), access_log=None)
+    made = app(store, credentials, settings.alertmanager_max_body_bytes)
+    for add in extra:
+        add(made)
+    runner = web.AppRunner(made, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.alertmanager_host, settings.alertmanager_port, ssl_context=tls)
@@ -184,9 +201,10 @@ async def start(settings: Settings, store: AlertStore) -> web.AppRunner | None:
         return None
     scheme = "https" if tls else "http"
     log.info(
-        "Alertmanager receiver on %s://%s:%d/alertmanager",
+        "Alertmanager receiver on %s://%s:%d serving %s",
         scheme,
         settings.alertmanager_host,
         settings.alertmanager_port,
+        ", ".join(sorted({route.resource.canonical for route in made.router.routes() if route.resource})),
     )
     return runner

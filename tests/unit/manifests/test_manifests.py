@@ -142,6 +142,8 @@ def test_kustomize_renders_the_expected_objects() -> None:
         "Namespace",
         "PodDisruptionBudget",
         "Role",
+        "Role",
+        "RoleBinding",
         "RoleBinding",
         "Service",
         "Service",
@@ -197,6 +199,7 @@ def test_roles_have_no_wildcards_and_every_rule_has_a_reason(path: str) -> None:
     [
         ("ClusterRoleBinding", "ClusterRole", "mlaiops-operator", RENDERED),
         ("RoleBinding", "Role", "mlaiops-operator-leader-election", RENDERED),
+        ("RoleBinding", "Role", "mlaiops-operator-slack-approvals", RENDERED),
         ("ClusterRoleBinding", "ClusterRole", "mlaiops-operator-webhook", SELF_SIGNED_RENDERED),
     ],
 )
@@ -214,7 +217,7 @@ def test_bindings_point_at_the_operator_service_account(
 
 def test_leader_election_is_a_namespaced_role_on_one_lease() -> None:
     """The Lease permissions stay in the operator's namespace, limited to its Lease where the API allows."""
-    role = _one("Role")
+    role = _one("Role", name="mlaiops-operator-leader-election")
     assert role["metadata"]["namespace"] == "mlaiops-system"
     granted = {(verb, tuple(rule.get("resourceNames", []))) for rule in role["rules"] for verb in rule["verbs"]}
     assert granted == {("create", ()), ("get", ("mlaiops-operator",)), ("update", ("mlaiops-operator",))}
@@ -223,6 +226,16 @@ def test_leader_election_is_a_namespaced_role_on_one_lease() -> None:
     )
     cluster_rules = _one("ClusterRole")["rules"]
     assert not [rule for rule in cluster_rules if "leases" in rule["resources"]]
+
+
+def test_slack_user_mapping_is_one_configmap_in_the_operators_namespace() -> None:
+    """Approvals in chat read one ConfigMap by name, in mlaiops-system only; no ConfigMap cluster-wide."""
+    role = _one("Role", name="mlaiops-operator-slack-approvals")
+    assert role["metadata"]["namespace"] == "mlaiops-system"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["mlaiops-slack-users"], "verbs": ["get"]}
+    ]
+    assert not [rule for rule in _one("ClusterRole")["rules"] if "configmaps" in rule["resources"]]
 
 
 def test_two_replicas_roll_and_spread_for_leader_election() -> None:

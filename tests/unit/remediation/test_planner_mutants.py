@@ -316,6 +316,7 @@ APPROVED = {
                 "message": "approved by annotation",
                 "since": "2026-11-27T12:00:00Z",
                 "startedAt": "2026-11-27T12:00:00Z",
+                "approval": {"decision": "Approved", "via": "annotation", "decidedAt": "2026-11-27T12:00:10Z"},
                 "steps": [
                     {
                         "action": "scale-out",
