@@ -49,11 +49,16 @@ class Sandbox:
         prometheus: bool = True,
         prometheus_port: int = 0,
         config: RuntimeConfig | None = None,
+        containers: str | None = None,
     ) -> None:
+        """``containers``: a local image (e.g. ``mlaiops:dev`` from ``make image``) that the project's
+        pods run as, as real podman containers; None keeps them local processes (the fast default)."""
         self.dir = Path(directory).resolve()
         self.port = port
         self.config = config or RuntimeConfig()
         self.config.sandbox_dir = self.dir
+        if containers:
+            self.config.container_image = containers
         self.with_prometheus = prometheus
         self.prometheus: Prometheus | None = (
             Prometheus(self.dir / "prometheus", prometheus_port) if prometheus else None

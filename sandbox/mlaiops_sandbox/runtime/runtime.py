@@ -13,6 +13,7 @@ from mlaiops_sandbox.runtime.events import EventRecorder
 from mlaiops_sandbox.runtime.informer import Informer
 from mlaiops_sandbox.runtime.jobs import JobController
 from mlaiops_sandbox.runtime.node import register_node
+from mlaiops_sandbox.runtime.podman import ContainerEngine
 from mlaiops_sandbox.runtime.pods import Kubelet
 from mlaiops_sandbox.runtime.replicasets import ReplicaSetController
 from mlaiops_sandbox.runtime.services import ServiceController
@@ -36,6 +37,8 @@ class Runtime:
         self.claims = Informer(self.client, PVCS)
         self.service_controller = ServiceController(self.client, self.services, self.pods)
         self.kubelet = Kubelet(self.client, self.pods, config, self.service_controller.service_env)
+        if config.container_image:
+            self.kubelet.engine = ContainerEngine(config.sandbox_dir, config.container_image)
         self.controllers: list[Controller] = [
             ReplicaSetController(self.client, self.replicasets, self.pods),
             DeploymentController(self.client, self.deployments, self.replicasets, self.pods),
@@ -55,6 +58,12 @@ class Runtime:
 
     async def start(self, timeout: float = 10.0) -> None:
         self.config.sandbox_dir.mkdir(parents=True, exist_ok=True)
+        engine = self.kubelet.engine
+        if engine is not None:
+            await engine.check()
+            leftovers = await engine.cleanup()
+            if leftovers:
+                log.warning("removed %d containers a previous sandbox in this folder left", len(leftovers))
         loop = asyncio.get_running_loop()
         for informer in self.informers:
             self._tasks.append(loop.create_task(informer.run(), name=f"informer-{informer.resource.plural}"))
@@ -77,4 +86,6 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.service_controller.stop()
+        if self.kubelet.engine is not None:
+            await self.kubelet.engine.cleanup()  # whatever a cut-short stop left
         await self.client.close()

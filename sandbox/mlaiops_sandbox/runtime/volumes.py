@@ -110,3 +110,28 @@ class ClaimBinder(Controller):
         meta = claim["metadata"]
         written = await self.client.patch_status(PVCS, meta.get("namespace"), meta["name"], status)
         await self.claims.wait_for_write(written)
+
+
+ALWAYS_READ_ONLY = ("configMap", "secret", "projected", "downwardAPI")  # the kubelet mounts these read-only
+WRITABLE = ("emptyDir", "persistentVolumeClaim")  # world-writable, as the kubelet makes an emptyDir
+
+
+def container_bind_mounts(pod: JSON, container: JSON, volumes: dict[str, Path]) -> list[tuple[Path, str, bool]]:
+    """(local folder or file, mountPath, read-only) for each of the container's volumeMounts, for a real
+    container (``subPath`` honoured). emptyDir and claim folders are made writable for any user, so a
+    non-root container can write to them as on a cluster."""
+    kinds = {v["name"]: next((k for k in v if k != "name"), "") for v in (pod.get("spec") or {}).get("volumes") or []}
+    mounts: list[tuple[Path, str, bool]] = []
+    for mount in container.get("volumeMounts") or []:
+        base = volumes.get(mount["name"])
+        if base is None:
+            continue
+        kind = kinds.get(mount["name"], "")
+        local = base / mount["subPath"] if mount.get("subPath") else base
+        if mount.get("subPath") and not local.exists():
+            local.mkdir(parents=True, exist_ok=True)
+        if kind in WRITABLE and local.is_dir():
+            with contextlib.suppress(OSError):
+                os.chmod(local, 0o777)
+        mounts.append((local, mount["mountPath"], bool(mount.get("readOnly")) or kind in ALWAYS_READ_ONLY))
+    return mounts

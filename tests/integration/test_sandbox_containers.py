@@ -1,0 +1,201 @@
+"""The sandbox running the project's pods as real podman containers of the image `make image` builds:
+memory limits and OOM kills with back-off, securityContext, read-only root, mounted volumes, a model
+server answering through its Service, and kube-state-metrics series in Prometheus.
+
+Each container start costs about a second: few tests, each checking several things on one pod.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pytest
+from mlaiops_sandbox.cluster import Sandbox
+from sklearn.linear_model import LogisticRegression
+
+from mlaiops.api.modeldeployment import ModelDeploymentSpec
+from mlaiops.controllers.common import parse_spec
+from mlaiops.resources.modelserver import ResolvedModel, model_server_deployment, service
+from tests.integration.runtime.helpers import Kube, wait_for
+
+pytestmark = pytest.mark.integration
+
+IMAGE = "mlaiops:dev"  # what `make image` builds
+POD_IMAGE = "ghcr.io/example/mlaiops:0.1.0"  # any tag of the project's image runs as IMAGE
+JSON = dict[str, Any]
+
+
+def _skip_reason() -> str | None:
+    if shutil.which("podman") is None or shutil.which("runc") is None:
+        return "podman and runc are not installed (apt-get install podman runc; make setup does)"
+    if subprocess.run(["podman", "image", "exists", IMAGE], capture_output=True).returncode != 0:
+        return f"the image {IMAGE} is not built (make image)"
+    if shutil.which("prometheus") is None:
+        return "the prometheus binary is not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with Sandbox(tmp_path_factory.mktemp("containers"), containers=IMAGE) as sb:
+        yield sb
+    names = subprocess.run(
+        ["podman", "ps", "--all", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    prefix = sb.runtime.kubelet.engine.prefix  # type: ignore[union-attr]
+    assert [name for name in names if name.startswith(prefix)] == [], "containers left behind"
+
+
+@pytest.fixture(scope="module")
+def kube(sandbox: Sandbox) -> Kube:
+    return Kube(sandbox.api_url)
+
+
+def pod(name: str, container: JSON, restart: str = "Never", **spec: Any) -> JSON:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": restart, "containers": [{"name": "main", "image": POD_IMAGE, **container}], **spec},
+    }
+
+
+def status_of(kube: Kube, namespace: str, name: str) -> JSON:
+    """The first container's status, with an empty ``state`` until the kubelet wrote one."""
+    statuses = (kube.get(f"/api/v1/namespaces/{namespace}/pods/{name}").get("status") or {}).get("containerStatuses")
+    return {"state": {}, **(statuses or [{}])[0]}
+
+
+def query(sandbox: Sandbox, promql: str) -> list[JSON]:
+    url = f"{sandbox.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())["data"]["result"]
+
+
+def test_over_its_memory_limit_a_container_is_oom_killed_restarted_with_back_off_and_counted(
+    sandbox: Sandbox, kube: Kube
+) -> None:
+    ns = kube.namespace("oom")
+    allocate = {
+        "command": ["python", "-c", "b = bytearray(300 * 2**20); print('survived', flush=True)"],
+        "resources": {"limits": {"memory": "64Mi", "cpu": "500m"}},
+    }
+    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("hog", allocate, restart="Always"))
+
+    def looped() -> JSON | None:
+        status = status_of(kube, ns, "hog")
+        return status if status.get("restartCount", 0) >= 2 and status.get("lastState") else None
+
+    status = wait_for(looped, timeout=60, what="two restarts")
+    last = status["lastState"]["terminated"]
+    assert (last["reason"], last["exitCode"]) == ("OOMKilled", 137)
+    assert last["containerID"].startswith("podman://")
+    log = Path(kube.get(f"/api/v1/namespaces/{ns}/pods/hog")["metadata"]["annotations"]["sandbox.mlaiops.dev/pod-dir"])
+    assert "survived" not in (log / "logs" / "main.log").read_text()
+    waiting = wait_for(lambda: status_of(kube, ns, "hog")["state"].get("waiting"), timeout=30, what="CrashLoopBackOff")
+    assert waiting["reason"] == "CrashLoopBackOff"
+
+    # kube-state-metrics' series for it, scraped by the sandbox's Prometheus
+    selector = f'namespace="{ns}",pod="hog",container="main"'
+    reason = wait_for(
+        lambda: query(sandbox, f'kube_pod_container_status_last_terminated_reason{{{selector},reason="OOMKilled"}}'),
+        timeout=30,
+        what="last terminated reason OOMKilled in Prometheus",
+    )
+    assert reason[0]["value"][1] == "1"
+    restarts = query(sandbox, f"kube_pod_container_status_restarts_total{{{selector}}}")
+    assert float(restarts[0]["value"][1]) >= 2
+    limits = query(sandbox, f"kube_pod_container_resource_limits{{{selector}}}")
+    by_resource = {r["metric"]["resource"]: (r["metric"]["unit"], float(r["value"][1])) for r in limits}
+    assert by_resource == {"memory": ("byte", 64 * 2**20), "cpu": ("core", 0.5)}
+    kube.delete(f"/api/v1/namespaces/{ns}/pods/hog")
+
+
+def test_security_context_read_only_root_and_volumes_are_enforced(kube: Kube) -> None:
+    ns = kube.namespace("secure")
+    kube.create(
+        f"/api/v1/namespaces/{ns}/configmaps",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"greeting": "hello"}},
+    )
+    script = (
+        "id -u > /scratch/uid; id -g >> /scratch/uid;"
+        " if touch /root-file 2>/dev/null; then echo root-writable; else echo root-read-only; fi > /scratch/root;"
+        " if touch /settings/x 2>/dev/null; then echo cm-writable; else echo cm-read-only; fi > /scratch/cm;"
+        " cat /scratch/uid /scratch/root /scratch/cm /settings/greeting > /dev/termination-log"
+    )
+    container = {
+        "command": ["sh", "-c", script],
+        "securityContext": {"readOnlyRootFilesystem": True, "runAsUser": 12345, "runAsGroup": 2345},
+        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}, {"name": "settings", "mountPath": "/settings"}],
+    }
+    volumes = [{"name": "scratch", "emptyDir": {}}, {"name": "settings", "configMap": {"name": "settings"}}]
+    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("check", container, volumes=volumes))
+    done = wait_for(
+        lambda: status_of(kube, ns, "check")["state"].get("terminated"), timeout=60, what="the check pod to finish"
+    )
+    assert done["exitCode"] == 0, done
+    assert done["message"].split() == ["12345", "2345", "root-read-only", "cm-read-only", "hello"]
+
+    # runAsNonRoot with uid 0 is refused before any container is made, with the kubelet's message
+    refused = {"command": ["true"], "securityContext": {"runAsNonRoot": True, "runAsUser": 0}}
+    created = kube.create(f"/api/v1/namespaces/{ns}/pods", pod("rooted", refused))
+    waiting = wait_for(
+        lambda: status_of(kube, ns, "rooted")["state"].get("waiting", {}).get("message"),
+        timeout=30,
+        what="CreateContainerConfigError",
+    )
+    uid = created["metadata"]["uid"]
+    assert waiting == f'container\'s runAsUser breaks non-root policy (pod: "rooted_{ns}({uid})", container: main)'
+    assert status_of(kube, ns, "rooted")["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+    assert kube.get(f"/api/v1/namespaces/{ns}/pods/rooted")["status"]["phase"] == "Pending"
+
+
+def test_a_model_server_pod_as_the_controller_builds_it_serves_through_its_service(
+    sandbox: Sandbox, kube: Kube
+) -> None:
+    ns = kube.namespace("serving")
+    store = sandbox.dir / "volumes" / ns / "models"
+    store.mkdir(parents=True)
+    estimator = LogisticRegression().fit([[0.0, 0.0], [1.0, 1.0], [0.1, 0.0], [0.9, 1.0]], [0, 1, 0, 1])
+    joblib.dump(estimator, store / "model.joblib")
+    spec = parse_spec(
+        ModelDeploymentSpec,
+        {
+            "model": {"format": "sklearn", "storageUri": "pvc://models/model.joblib", "version": "v1"},
+            "runtime": {"resources": {"limits": {"memory": "512Mi", "cpu": "1"}}},
+        },
+    )
+    model = ResolvedModel.from_spec(spec)
+    assert model is not None
+    deployment = model_server_deployment("iris", ns, spec, model, "stable", 1, POD_IMAGE)
+    kube.create(f"/apis/apps/v1/namespaces/{ns}/deployments", deployment)
+    kube.create(f"/api/v1/namespaces/{ns}/services", service("iris", ns, spec.runtime.port))
+
+    def ready() -> JSON | None:
+        pods = kube.pods(ns)
+        conditions = {c["type"]: c["status"] for p in pods for c in (p.get("status") or {}).get("conditions") or []}
+        return pods[0] if pods and conditions.get("Ready") == "True" else None
+
+    server = wait_for(ready, timeout=90, interval=0.5, what="the model server to be Ready")
+    assert server["status"]["containerStatuses"][0]["containerID"].startswith("podman://")
+    endpoint = kube.get(f"/api/v1/namespaces/{ns}/services/iris")["metadata"]["annotations"][
+        "sandbox.mlaiops.dev/endpoint"
+    ]
+    body = {"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [[1.0, 1.0]]}]}
+    request = urllib.request.Request(
+        f"{endpoint}/v2/models/iris/infer", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        answer = json.loads(resp.read())
+    assert answer["outputs"][0]["data"] == [1]
