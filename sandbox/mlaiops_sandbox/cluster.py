@@ -96,7 +96,7 @@ class Sandbox:
         self.server.add_subresource("", "pods", "log", log_handler(self.runtime.kubelet))
         await self.runtime.start()
         if self.prometheus is not None:
-            TargetWriter(self.runtime.pods, self.prometheus.targets_file)
+            TargetWriter(self.runtime.pods, self.prometheus.targets_file, self.runtime.state_metrics.address)
             await self.prometheus.astart()
         self.kubeconfig_path.write_text(yaml.safe_dump(kubeconfig(self.server.url), sort_keys=False))
         self.secure_kubeconfig_path.write_text(yaml.safe_dump(self._admin_kubeconfig(), sort_keys=False))

@@ -1,4 +1,5 @@
-"""The local runtime: shared informers, the kubelet and the built-in controllers, as one API client."""
+"""The local runtime: shared informers, the kubelet and the built-in controllers, as one API client;
+plus kube-state-metrics' pod series on a local port (``state_metrics.address``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from mlaiops_sandbox.runtime.podman import ContainerEngine
 from mlaiops_sandbox.runtime.pods import Kubelet
 from mlaiops_sandbox.runtime.replicasets import ReplicaSetController
 from mlaiops_sandbox.runtime.services import ServiceController
+from mlaiops_sandbox.runtime.state_metrics import StateMetricsServer
 from mlaiops_sandbox.runtime.volumes import ClaimBinder
 from mlaiops_sandbox.runtime.workqueue import Controller
 
@@ -46,6 +48,7 @@ class Runtime:
             self.service_controller,
             ClaimBinder(self.client, self.claims),
         ]
+        self.state_metrics = StateMetricsServer(self.pods.items)
         self.events = EventRecorder(self.client, config.node_name)
         self.kubelet.events = self.events
         for controller in self.controllers:
@@ -71,6 +74,7 @@ class Runtime:
             self._tasks.append(loop.create_task(controller.run(), name=controller.name))
         await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in self.informers)), timeout)
         await register_node(self.client, self.config)
+        await self.state_metrics.start()
 
     async def stop(self) -> None:
         """Stop every pod's processes, then the controllers; leaves API objects as they are."""
@@ -86,6 +90,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.service_controller.stop()
+        await self.state_metrics.stop()
         if self.kubelet.engine is not None:
             await self.kubelet.engine.cleanup()  # whatever a cut-short stop left
         await self.client.close()
