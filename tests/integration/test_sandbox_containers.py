@@ -19,6 +19,10 @@ from typing import Any
 import joblib
 import pytest
 from mlaiops_sandbox.cluster import Sandbox
+from mlaiops_sandbox.runtime.config import RuntimeConfig
+from mlaiops_sandbox.runtime.podman import LABEL, ContainerEngine, ContainerSpec, Mount, run_argv
+from mlaiops_sandbox.runtime.security import non_root_violation, resource_flags, security_flags, user_flag
+from mlaiops_sandbox.runtime.state_metrics import render
 from sklearn.linear_model import LogisticRegression
 
 from mlaiops.api.modeldeployment import ModelDeploymentSpec
@@ -199,3 +203,146 @@ def test_a_model_server_pod_as_the_controller_builds_it_serves_through_its_servi
     with urllib.request.urlopen(request, timeout=10) as resp:
         answer = json.loads(resp.read())
     assert answer["outputs"][0]["data"] == [1]
+
+
+def test_a_sandbox_removes_the_containers_a_crashed_one_left_in_its_folder(tmp_path: Path) -> None:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    engine = ContainerEngine(tmp_path, IMAGE)
+    other = ContainerEngine(tmp_path / "other", IMAGE)
+    for name, owner in ((engine.name("uid-1", "main"), engine), (other.name("uid-2", "main"), other)):
+        labels = ["--label", f"{LABEL}={owner.prefix}"]
+        subprocess.run(["podman", "create", "--name", name, *labels, IMAGE], capture_output=True, check=True)
+    try:
+        with Sandbox(tmp_path, prometheus=False, containers=IMAGE):
+            left = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True)
+            assert engine.name("uid-1", "main") not in left.stdout.split()
+            assert other.name("uid-2", "main") in left.stdout.split()  # another sandbox's: untouched
+    finally:
+        subprocess.run(["podman", "rm", "-f", other.name("uid-2", "main")], capture_output=True)
+
+
+# --- the pure pieces (no podman needed) ------------------------------------------------------------
+
+
+def _pod(pod_context: JSON | None = None, **container: Any) -> JSON:
+    return {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u-1"},
+        "spec": {"securityContext": pod_context or {}, "containers": [{"name": "c", **container}]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("pod_context", "container_context", "image_user", "expected"),
+    [
+        ({"runAsNonRoot": True}, {}, "", "container has runAsNonRoot and image will run as root"),
+        ({"runAsNonRoot": True}, {}, "0:0", "container has runAsNonRoot and image will run as root"),
+        ({}, {"runAsNonRoot": True}, "app", "container has runAsNonRoot and image has non-numeric user (app)"),
+        ({"runAsNonRoot": True, "runAsUser": 0}, {}, "10001", "container's runAsUser breaks non-root policy"),
+        ({"runAsNonRoot": True}, {"runAsUser": 5}, "", None),
+        ({"runAsNonRoot": True}, {}, "10001:10001", None),
+        ({"runAsNonRoot": True}, {"runAsNonRoot": False}, "", None),
+        ({}, {}, "", None),
+    ],
+)
+def test_run_as_non_root_is_refused_as_the_kubelet_refuses_it(
+    pod_context: JSON, container_context: JSON, image_user: str, expected: str | None
+) -> None:
+    pod = _pod(pod_context, securityContext=container_context)
+    refusal = non_root_violation(pod, pod["spec"]["containers"][0], image_user)
+    if expected is None:
+        assert refusal is None
+    else:
+        assert refusal is not None and refusal.startswith(expected)
+        assert refusal.endswith('(pod: "p_ns(u-1)", container: c)')
+
+
+def test_limits_and_security_context_become_podman_flags() -> None:
+    pod = _pod(
+        {"runAsUser": 1000, "fsGroup": 2000, "supplementalGroups": [3000]},
+        securityContext={
+            "runAsGroup": 1500,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
+        },
+        resources={"limits": {"memory": "64Mi", "cpu": "250m"}, "requests": {"cpu": "100m"}},
+    )
+    container = pod["spec"]["containers"][0]
+    assert resource_flags(container) == [
+        "--memory", "67108864", "--memory-swap", "67108864", "--cpus", "0.25", "--cpu-shares", "102",
+    ]  # fmt: skip
+    assert security_flags(pod, container, "10001:10001") == [
+        "--user", "1000:1500", "--group-add", "2000", "--group-add", "3000",
+        "--read-only", "--read-only-tmpfs=false", "--security-opt", "no-new-privileges",
+        "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE",
+    ]  # fmt: skip
+    assert (
+        user_flag(
+            _pod(securityContext={"runAsGroup": 7}), {"name": "c", "securityContext": {"runAsGroup": 7}}, "10001:10001"
+        )
+        == "10001:7"
+    )
+    with pytest.raises(ValueError, match=r"containers\[c\].resources.limits.memory"):
+        resource_flags({"name": "c", "resources": {"limits": {"memory": "lots"}}})
+
+
+def test_the_podman_command_mounts_volumes_and_keeps_kubernetes_command_semantics() -> None:
+    spec = ContainerSpec(
+        name="n",
+        image="mlaiops:dev",
+        entrypoint=["python", "-c"],
+        args=["print(1)"],
+        env={"A": "1"},
+        mounts=[Mount(Path("/local/cm"), "/config", read_only=True), Mount(Path("/local/tmp"), "/tmp")],
+        flags=["--memory", "1"],
+    )
+    argv = run_argv("podman", spec)
+    assert argv[:2] == ["podman", "run"]
+    assert argv[argv.index("--entrypoint") + 1] == '["python", "-c"]'
+    assert argv[-2:] == ["mlaiops:dev", "print(1)"]
+    assert "type=bind,source=/local/cm,destination=/config,readonly=true" in argv
+    assert "type=bind,source=/local/tmp,destination=/tmp" in argv
+    assert argv[argv.index("--network") + 1] == "host" and argv[argv.index("--runtime") + 1] == "runc"
+    assert "--entrypoint" not in run_argv("podman", ContainerSpec("n", "i", None, ["serve"], {}))
+
+
+def test_kube_state_metrics_text_for_an_oom_killed_container() -> None:
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"mlaiops.dev/model": "iris"}},
+        "spec": {"containers": [{"name": "c", "resources": {"limits": {"memory": "64Mi", "cpu": "500m"}}}]},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": "c",
+                    "restartCount": 3,
+                    "ready": False,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+                }
+            ],
+        },
+    }
+    lines = render([pod]).splitlines()
+    labels = 'namespace="ns",pod="p",uid="u",container="c"'
+    assert f"kube_pod_container_status_restarts_total{{{labels}}} 3" in lines
+    assert f'kube_pod_container_status_last_terminated_reason{{{labels},reason="OOMKilled"}} 1' in lines
+    assert f"kube_pod_container_status_last_terminated_exitcode{{{labels}}} 137" in lines
+    assert f'kube_pod_container_status_waiting_reason{{{labels},reason="CrashLoopBackOff"}} 1' in lines
+    assert f'kube_pod_container_resource_limits{{{labels},node="",resource="memory",unit="byte"}} 67108864' in lines
+    assert f'kube_pod_container_resource_limits{{{labels},node="",resource="cpu",unit="core"}} 0.5' in lines
+    assert 'kube_pod_labels{namespace="ns",pod="p",uid="u",label_mlaiops_dev_model="iris"} 1' in lines
+    assert "# TYPE kube_pod_container_status_restarts_total counter" in lines
+
+
+def test_the_runtime_option_is_read_from_the_config_file(tmp_path: Path) -> None:
+    assert RuntimeConfig.from_mapping({}, tmp_path).container_image is None
+    assert RuntimeConfig.from_mapping({"runtime": "containers"}, tmp_path).container_image == "mlaiops:dev"
+    chosen = RuntimeConfig.from_mapping({"runtime": "containers", "containerImage": "mlaiops:x"}, tmp_path)
+    assert chosen.container_image == "mlaiops:x"
+    with pytest.raises(ValueError, match="runtime: 'vm'"):
+        RuntimeConfig.from_mapping({"runtime": "vm"}, tmp_path)
+    with pytest.raises(ValueError, match="containerImage"):
+        RuntimeConfig.from_mapping({"containerImage": "mlaiops:x"}, tmp_path)
