@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import subprocess
 import urllib.parse
 import urllib.request
@@ -35,6 +36,18 @@ pytestmark = pytest.mark.integration
 IMAGE = "mlaiops:dev"  # what `make image` builds
 POD_IMAGE = "ghcr.io/example/mlaiops:0.1.0"  # any tag of the project's image runs as IMAGE
 JSON = dict[str, Any]
+POD_DIR = "sandbox.mlaiops.dev/pod-dir"
+ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+KUBE_API_ACCESS = {  # what ServiceAccount admission adds to every pod of a real cluster
+    "name": "kube-api-access",
+    "projected": {
+        "sources": [
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+        ]
+    },
+}
 
 
 def _skip_reason() -> str | None:
@@ -105,7 +118,7 @@ def test_over_its_memory_limit_a_container_is_oom_killed_restarted_with_back_off
     last = status["lastState"]["terminated"]
     assert (last["reason"], last["exitCode"]) == ("OOMKilled", 137)
     assert last["containerID"].startswith("podman://")
-    log = Path(kube.get(f"/api/v1/namespaces/{ns}/pods/hog")["metadata"]["annotations"]["sandbox.mlaiops.dev/pod-dir"])
+    log = Path(kube.get(f"/api/v1/namespaces/{ns}/pods/hog")["metadata"]["annotations"][POD_DIR])
     assert "survived" not in (log / "logs" / "main.log").read_text()
     waiting = wait_for(lambda: status_of(kube, ns, "hog")["state"].get("waiting"), timeout=30, what="CrashLoopBackOff")
     assert waiting["reason"] == "CrashLoopBackOff"
@@ -126,7 +139,7 @@ def test_over_its_memory_limit_a_container_is_oom_killed_restarted_with_back_off
     kube.delete(f"/api/v1/namespaces/{ns}/pods/hog")
 
 
-def test_security_context_read_only_root_and_volumes_are_enforced(kube: Kube) -> None:
+def test_security_context_read_only_root_and_volumes_are_enforced(sandbox: Sandbox, kube: Kube) -> None:
     ns = kube.namespace("secure")
     kube.create(
         f"/api/v1/namespaces/{ns}/configmaps",
@@ -136,20 +149,44 @@ def test_security_context_read_only_root_and_volumes_are_enforced(kube: Kube) ->
         "id -u > /scratch/uid; id -g >> /scratch/uid;"
         " if touch /root-file 2>/dev/null; then echo root-writable; else echo root-read-only; fi > /scratch/root;"
         " if touch /settings/x 2>/dev/null; then echo cm-writable; else echo cm-read-only; fi > /scratch/cm;"
-        " cat /scratch/uid /scratch/root /scratch/cm /settings/greeting > /dev/termination-log"
+        " if test -s $SA/token && test -s $SA/ca.crt; then echo token-and-ca; fi > /scratch/sa;"
+        " for f in /scratch/uid /scratch/root /scratch/cm /settings/greeting /scratch/sa $SA/namespace;"
+        " do cat $f; echo; done > /dev/termination-log"
     )
     container = {
         "command": ["sh", "-c", script],
         "securityContext": {"readOnlyRootFilesystem": True, "runAsUser": 12345, "runAsGroup": 2345},
-        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}, {"name": "settings", "mountPath": "/settings"}],
+        "env": [{"name": "SA", "value": ACCOUNT_DIR}],
+        "volumeMounts": [
+            {"name": "scratch", "mountPath": "/scratch"},
+            {"name": "settings", "mountPath": "/settings"},
+            {"name": "kube-api-access", "mountPath": ACCOUNT_DIR, "readOnly": True},
+        ],
     }
-    volumes = [{"name": "scratch", "emptyDir": {}}, {"name": "settings", "configMap": {"name": "settings"}}]
+    volumes = [
+        {"name": "scratch", "emptyDir": {}},
+        {"name": "settings", "configMap": {"name": "settings"}},
+        KUBE_API_ACCESS,
+    ]
     kube.create(f"/api/v1/namespaces/{ns}/pods", pod("check", container, volumes=volumes))
     done = wait_for(
         lambda: status_of(kube, ns, "check")["state"].get("terminated"), timeout=60, what="the check pod to finish"
     )
     assert done["exitCode"] == 0, done
-    assert done["message"].split() == ["12345", "2345", "root-read-only", "cm-read-only", "hello"]
+    assert done["message"].split() == ["12345", "2345", "root-read-only", "cm-read-only", "hello", "token-and-ca", ns]
+
+    # the mounted token is the default ServiceAccount's, and the API server takes it
+    pod_dir = Path(kube.get(f"/api/v1/namespaces/{ns}/pods/check")["metadata"]["annotations"][POD_DIR])
+    token = (pod_dir / "volumes" / "kube-api-access" / "token").read_text()
+    context = ssl.create_default_context(cafile=str(sandbox.ca_path))
+    request = urllib.request.Request(
+        f"{sandbox.secure_url}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).encode(),
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10, context=context) as resp:
+        user = json.loads(resp.read())["status"]["userInfo"]["username"]
+    assert user == f"system:serviceaccount:{ns}:default"
 
     # runAsNonRoot with uid 0 is refused before any container is made, with the kubelet's message
     refused = {"command": ["true"], "securityContext": {"runAsNonRoot": True, "runAsUser": 0}}
