@@ -325,7 +325,7 @@ class PodWorker:
                 volumes = await prepare_volumes(
                     self.kubelet.client, self.pod, self.dir, self.kubelet.config.sandbox_dir
                 )
-                launches = {}
+                launches: dict[str, LaunchSpec | None] = {}
                 for c in containers + inits:
                     own = self.kubelet.config.outcome(c.get("image", ""), self.restart_policy).kind == "process"
                     engine = self.kubelet.engine

@@ -63,7 +63,7 @@ def pod_samples(pod: JSON) -> Iterable[tuple[str, dict[str, str], float]]:
     """(metric, labels, value) for one pod."""
     m, spec, status = meta(pod), pod.get("spec") or {}, pod.get("status") or {}
     base = {"namespace": m.get("namespace") or "default", "pod": m.get("name", ""), "uid": m.get("uid", "")}
-    owner = next(iter(m.get("ownerReferences") or []), {})
+    owner: JSON = next(iter(m.get("ownerReferences") or []), {})
     yield (
         "kube_pod_info",
         base
