@@ -48,7 +48,7 @@ class Runtime:
             self.service_controller,
             ClaimBinder(self.client, self.claims),
         ]
-        self.state_metrics = StateMetricsServer(self.pods.items)
+        self.state_metrics = StateMetricsServer(self.pods)
         self.events = EventRecorder(self.client, config.node_name)
         self.kubelet.events = self.events
         for controller in self.controllers:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from aiohttp import web
 
+from mlaiops_sandbox.runtime.informer import Informer
 from mlaiops_sandbox.runtime.security import quantity
 from mlaiops_sandbox.runtime.util import JSON, free_port, meta
 
@@ -135,18 +136,26 @@ def render(pods: Iterable[JSON]) -> str:
 
 
 class StateMetricsServer:
-    """Serves :func:`render` of the current pods on ``127.0.0.1:<port>/metrics``."""
+    """Serves :func:`render` of the informer's pods on ``127.0.0.1:<port>/metrics``, rendered again only
+    after a pod changed (Prometheus scrapes every second; a thousand pods would otherwise cost)."""
 
-    def __init__(self, pods: Callable[[], Iterable[JSON]], port: int = 0) -> None:
+    def __init__(self, pods: Informer, port: int = 0) -> None:
         self.pods, self.port = pods, port or free_port()
         self._runner: web.AppRunner | None = None
+        self._text: str | None = None
+        pods.add_handler(self._changed)
+
+    def _changed(self, _kind: str, _obj: JSON, _old: JSON | None) -> None:
+        self._text = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        return web.Response(text=render(self.pods()), content_type="text/plain", charset="utf-8")
+        if self._text is None:
+            self._text = render(self.pods.items())
+        return web.Response(text=self._text, content_type="text/plain", charset="utf-8")
 
     async def start(self) -> None:
         app = web.Application()
