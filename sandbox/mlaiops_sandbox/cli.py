@@ -57,6 +57,7 @@ def _up(args: argparse.Namespace) -> int:
     from mlaiops_sandbox.cluster import Sandbox
     from mlaiops_sandbox.local_operator import LocalOperator, OperatorUnavailable, start_operator
     from mlaiops_sandbox.runtime import RuntimeConfig
+    from mlaiops_sandbox.runtime.podman import ContainerEngineError
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -83,7 +84,12 @@ def _up(args: argparse.Namespace) -> int:
         )
         operator: LocalOperator | None = None
         try:
-            await sandbox.start()
+            try:
+                await sandbox.start()
+            except ContainerEngineError as error:
+                print(f"mlaiops-sandbox: {error}", file=sys.stderr, flush=True)
+                failed.append(error)
+                return
             if args.with_operator:
                 try:
                     operator = await asyncio.to_thread(

@@ -139,9 +139,8 @@ class ContainerEngine:
             raise ContainerEngineError("containers need podman and runc (apt-get install podman runc)")
         code, out = await self._run("image", "exists", self.image)
         if code != 0:
-            raise ContainerEngineError(
-                f"image {self.image!r} not found by podman (build it: make image): {out.strip()}"
-            )
+            detail = f": {out.strip()}" if out.strip() else ""
+            raise ContainerEngineError(f"image {self.image!r} not found by podman (build it: make image){detail}")
 
     async def image_user(self, image: str) -> str:
         """The image's ``USER`` (``""`` is root), cached."""
