@@ -149,8 +149,9 @@ def test_security_context_read_only_root_and_volumes_are_enforced(sandbox: Sandb
         "id -u > /scratch/uid; id -g >> /scratch/uid;"
         " if touch /root-file 2>/dev/null; then echo root-writable; else echo root-read-only; fi > /scratch/root;"
         " if touch /settings/x 2>/dev/null; then echo cm-writable; else echo cm-read-only; fi > /scratch/cm;"
+        " touch /scratch/new; stat -c %g /scratch/new > /scratch/fsgroup;"
         " if test -s $SA/token && test -s $SA/ca.crt; then echo token-and-ca; fi > /scratch/sa;"
-        " for f in /scratch/uid /scratch/root /scratch/cm /settings/greeting /scratch/sa $SA/namespace;"
+        " for f in /scratch/uid /scratch/fsgroup /scratch/root /scratch/cm /settings/greeting /scratch/sa $SA/namespace;"
         " do cat $f; echo; done > /dev/termination-log"
     )
     container = {
@@ -168,12 +169,22 @@ def test_security_context_read_only_root_and_volumes_are_enforced(sandbox: Sandb
         {"name": "settings", "configMap": {"name": "settings"}},
         KUBE_API_ACCESS,
     ]
-    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("check", container, volumes=volumes))
+    security = {"fsGroup": 4000}  # new files in the volumes get this group (setgid folders)
+    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("check", container, volumes=volumes, securityContext=security))
     done = wait_for(
         lambda: status_of(kube, ns, "check")["state"].get("terminated"), timeout=60, what="the check pod to finish"
     )
     assert done["exitCode"] == 0, done
-    assert done["message"].split() == ["12345", "2345", "root-read-only", "cm-read-only", "hello", "token-and-ca", ns]
+    assert done["message"].split() == [
+        "12345",
+        "2345",
+        "4000",
+        "root-read-only",
+        "cm-read-only",
+        "hello",
+        "token-and-ca",
+        ns,
+    ]
 
     # the mounted token is the default ServiceAccount's, and the API server takes it
     pod_dir = Path(kube.get(f"/api/v1/namespaces/{ns}/pods/check")["metadata"]["annotations"][POD_DIR])

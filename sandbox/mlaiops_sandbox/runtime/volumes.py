@@ -206,10 +206,24 @@ ALWAYS_READ_ONLY = ("configMap", "secret", "projected", "downwardAPI")  # the ku
 WRITABLE = ("emptyDir", "persistentVolumeClaim")  # world-writable, as the kubelet makes an emptyDir
 
 
+def apply_fs_group(folder: Path, group: int, writable: bool) -> None:
+    """The kubelet's volume ownership change for ``fsGroup``: every file's group becomes ``group``,
+    group-readable (and writable, for writable volumes), folders setgid so new files inherit it."""
+    paths = [folder, *folder.rglob("*")] if folder.is_dir() else [folder]
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.chown(path, -1, group, follow_symlinks=False)
+            mode = path.stat().st_mode
+            extra = 0o040 | (0o020 if writable else 0) | (0o2010 if path.is_dir() else 0)
+            os.chmod(path, mode | extra)
+
+
 def container_bind_mounts(pod: JSON, container: JSON, volumes: dict[str, Path]) -> list[tuple[Path, str, bool]]:
     """(local folder or file, mountPath, read-only) for each of the container's volumeMounts, for a real
     container (``subPath`` honoured). emptyDir and claim folders are made writable for any user, so a
-    non-root container can write to them as on a cluster."""
+    non-root container can write to them as on a cluster; with the pod's ``fsGroup`` every volume's
+    files get that group, as the kubelet's ownership change gives them."""
+    fs_group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
     kinds = {v["name"]: next((k for k in v if k != "name"), "") for v in (pod.get("spec") or {}).get("volumes") or []}
     mounts: list[tuple[Path, str, bool]] = []
     for mount in container.get("volumeMounts") or []:
@@ -223,5 +237,7 @@ def container_bind_mounts(pod: JSON, container: JSON, volumes: dict[str, Path]) 
         if kind in WRITABLE and local.is_dir():
             with contextlib.suppress(OSError):
                 os.chmod(local, 0o777)
+        if fs_group is not None and kind in (*WRITABLE, *ALWAYS_READ_ONLY):
+            apply_fs_group(local, int(fs_group), kind in WRITABLE)
         mounts.append((local, mount["mountPath"], bool(mount.get("readOnly")) or kind in ALWAYS_READ_ONLY))
     return mounts
