@@ -8,6 +8,7 @@ Each container start costs about a second: few tests, each checking several thin
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -117,7 +118,7 @@ def test_over_its_memory_limit_a_container_is_oom_killed_restarted_with_back_off
     status = wait_for(looped, timeout=60, what="two restarts")
     last = status["lastState"]["terminated"]
     assert (last["reason"], last["exitCode"]) == ("OOMKilled", 137)
-    assert last["containerID"].startswith("podman://")
+    assert re.fullmatch(r"podman://[0-9a-f]{64}", last["containerID"])
     log = Path(kube.get(f"/api/v1/namespaces/{ns}/pods/hog")["metadata"]["annotations"][POD_DIR])
     assert "survived" not in (log / "logs" / "main.log").read_text()
     waiting = wait_for(lambda: status_of(kube, ns, "hog")["state"].get("waiting"), timeout=30, what="CrashLoopBackOff")
@@ -240,7 +241,7 @@ def test_a_model_server_pod_as_the_controller_builds_it_serves_through_its_servi
         return pods[0] if pods and conditions.get("Ready") == "True" else None
 
     server = wait_for(ready, timeout=90, interval=0.5, what="the model server to be Ready")
-    assert server["status"]["containerStatuses"][0]["containerID"].startswith("podman://")
+    assert re.fullmatch(r"podman://[0-9a-f]{64}", server["status"]["containerStatuses"][0]["containerID"])
     endpoint = kube.get(f"/api/v1/namespaces/{ns}/services/iris")["metadata"]["annotations"][
         "sandbox.mlaiops.dev/endpoint"
     ]

@@ -142,7 +142,7 @@ class ContainerRunner:
                 pid = self.process.pid  # a local process's id; simulated containers get a random one
                 self.container_id = f"sandbox://{pid}" if pid else f"simulated://{secrets.token_hex(32)}"
                 if isinstance(self.process, ContainerProcess):
-                    self.container_id = f"podman://{self.process.spec.name}"
+                    self.container_id = self.process.container_id or f"podman://{self.process.spec.name}"
                 self.state = {"running": {"startedAt": started_at}}
                 self.event("Started", f"Started container {self.name}")
                 self.changed()

@@ -193,17 +193,32 @@ class ContainerProcess:
         return self._proc.pid if self._proc else None
 
     async def start(self) -> None:
+        """Returns once podman made the container (its id is known) or gave up."""
         await self.engine.remove(self.spec.name)  # a leftover of a crashed runtime
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cidfile = self.log_path.parent / f".{self.spec.name}.cid"
+        cidfile.unlink(missing_ok=True)
+        argv = run_argv(self.engine.podman, self.spec)
+        argv[2:2] = ["--cidfile", str(cidfile)]
         with self.log_path.open("ab") as log_file:
             self._proc = await asyncio.create_subprocess_exec(
-                *run_argv(self.engine.podman, self.spec),
+                *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
+        for _ in range(100):  # podman writes the id when it has created the container
+            with contextlib.suppress(OSError):
+                ident = cidfile.read_text().strip()
+                if ident:
+                    self.container_id = f"podman://{ident}"
+                    break
+            if self._proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        cidfile.unlink(missing_ok=True)
 
     async def wait(self) -> int:
         """The container's exit code, once it is gone; sets ``reason`` for OOM kills and failed starts."""
