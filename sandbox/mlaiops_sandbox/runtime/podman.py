@@ -183,7 +183,6 @@ class ContainerProcess:
         self.engine, self.spec, self.log_path = engine, spec, log_path
         self._proc: asyncio.subprocess.Process | None = None
         self._killed_by_us = False
-        self._code: int | None = None
         self.reason: str | None = None  # OOMKilled / StartError, after wait()
         self.message = ""
         self.container_id = ""
@@ -231,7 +230,6 @@ class ContainerProcess:
         started = state is not None and not str(state.get("StartedAt", "0001")).startswith("0001")
         if code in START_ERRORS and not started:
             self.reason, self.message = "StartError", self._log_tail()
-            self._code = 128
             return 128
         if state is not None and started:
             code = int(state.get("ExitCode", code))  # type: ignore[call-overload]
@@ -240,7 +238,6 @@ class ContainerProcess:
             oom = True  # the engine did not see the OOM event (see the module docstring)
         if oom:
             self.reason = "OOMKilled"
-        self._code = code
         return code
 
     def _log_tail(self) -> str:
