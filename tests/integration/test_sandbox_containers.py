@@ -152,7 +152,7 @@ def test_security_context_read_only_root_and_volumes_are_enforced(sandbox: Sandb
         " if touch /settings/x 2>/dev/null; then echo cm-writable; else echo cm-read-only; fi > /scratch/cm;"
         " touch /scratch/new; stat -c %g /scratch/new > /scratch/fsgroup;"
         " if test -s $SA/token && test -s $SA/ca.crt; then echo token-and-ca; fi > /scratch/sa;"
-        " for f in /scratch/uid /scratch/fsgroup /scratch/root /scratch/cm /settings/greeting /scratch/sa $SA/namespace;"
+        " for f in /scratch/init /scratch/uid /scratch/fsgroup /scratch/root /scratch/cm /settings/greeting /scratch/sa $SA/namespace;"
         " do cat $f; echo; done > /dev/termination-log"
     )
     container = {
@@ -171,12 +171,16 @@ def test_security_context_read_only_root_and_volumes_are_enforced(sandbox: Sandb
         KUBE_API_ACCESS,
     ]
     security = {"fsGroup": 4000}  # new files in the volumes get this group (setgid folders)
-    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("check", container, volumes=volumes, securityContext=security))
+    init = {"name": "init", "image": POD_IMAGE, "command": ["sh", "-c", "echo from-init > /scratch/init"]}
+    init["volumeMounts"] = [{"name": "scratch", "mountPath": "/scratch"}]
+    checker = pod("check", container, volumes=volumes, securityContext=security, initContainers=[init])
+    kube.create(f"/api/v1/namespaces/{ns}/pods", checker)
     done = wait_for(
         lambda: status_of(kube, ns, "check")["state"].get("terminated"), timeout=60, what="the check pod to finish"
     )
     assert done["exitCode"] == 0, done
     assert done["message"].split() == [
+        "from-init",
         "12345",
         "2345",
         "4000",
