@@ -20,6 +20,7 @@ from typing import Any
 
 import joblib
 import pytest
+from mlaiops_sandbox.cli import build_parser
 from mlaiops_sandbox.cluster import Sandbox
 from mlaiops_sandbox.runtime.config import RuntimeConfig
 from mlaiops_sandbox.runtime.podman import LABEL, ContainerEngine, ContainerSpec, Mount, run_argv
@@ -399,3 +400,10 @@ def test_the_runtime_option_is_read_from_the_config_file(tmp_path: Path) -> None
         RuntimeConfig.from_mapping({"runtime": "vm"}, tmp_path)
     with pytest.raises(ValueError, match="containerImage"):
         RuntimeConfig.from_mapping({"containerImage": "mlaiops:x"}, tmp_path)
+
+
+def test_up_takes_containers_with_the_image_make_image_builds_by_default() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["up"]).containers is None
+    assert parser.parse_args(["up", "--containers"]).containers == "mlaiops:dev"
+    assert parser.parse_args(["up", "--containers", "mlaiops:x"]).containers == "mlaiops:x"
