@@ -219,6 +219,16 @@ def test_security_context_read_only_root_and_volumes_are_enforced(sandbox: Sandb
     assert kube.get(f"/api/v1/namespaces/{ns}/pods/rooted")["status"]["phase"] == "Pending"
 
 
+def test_exec_probes_run_inside_the_container(kube: Kube) -> None:
+    ns = kube.namespace("probes")
+    # true only inside the image (its user is 10001; the sandbox runs as another user or root)
+    probe = {"exec": {"command": ["sh", "-c", 'test "$(id -u)" = 10001']}, "periodSeconds": 1}
+    container = {"command": ["sleep", "60"], "readinessProbe": probe}
+    kube.create(f"/api/v1/namespaces/{ns}/pods", pod("probed", container, "Always", terminationGracePeriodSeconds=1))
+    wait_for(lambda: status_of(kube, ns, "probed").get("ready"), timeout=30, what="Ready through an exec probe")
+    kube.delete(f"/api/v1/namespaces/{ns}/pods/probed")
+
+
 def test_a_model_server_pod_as_the_controller_builds_it_serves_through_its_service(
     sandbox: Sandbox, kube: Kube
 ) -> None:
