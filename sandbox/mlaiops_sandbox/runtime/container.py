@@ -115,7 +115,7 @@ class ContainerRunner:
         if self.outcome.kind == "process" and self.launch is not None:
             launch = self.launch
             if launch.container is not None and launch.engine is not None:
-                return ContainerProcess(launch.engine, launch.container, launch.log_path)
+                return ContainerProcess(launch.engine, launch.container, launch.log_path, launch.cwd)
             return LocalProcess(launch.argv, launch.env, launch.cwd, launch.log_path)
         return SimulatedProcess(self.outcome)
 

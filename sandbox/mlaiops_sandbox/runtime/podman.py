@@ -11,9 +11,10 @@ values at or below the current hard limits (raising them needs CAP_SYS_RESOURCE)
 (pods share the host's loopback, as local processes do; never a bridge network) and ``--log-driver
 none`` (the attached output is the log).
 
-OOM kills: podman's ``State.OOMKilled`` when the engine reports it; where it does not (cgroup v1
-set-ups whose OOM events do not reach conmon), a container with a memory limit that died of SIGKILL
-the runtime did not send counts as OOM-killed.
+OOM kills: podman's ``State.OOMKilled``, or the ``oom`` file conmon writes into its working directory
+when the kernel reports the container's OOM kill (conmon versions whose podman does not read it back
+there, as Debian bookworm's, leave ``State.OOMKilled`` false). Each container's podman therefore runs in
+a folder of its own, ``<pod>/containers/<name>/``, which also keeps that file out of anyone's way.
 """
 
 from __future__ import annotations
@@ -179,8 +180,9 @@ class ContainerEngine:
 class ContainerProcess:
     """The :class:`~mlaiops_sandbox.runtime.process.LocalProcess` interface over one podman container."""
 
-    def __init__(self, engine: ContainerEngine, spec: ContainerSpec, log_path: Path) -> None:
-        self.engine, self.spec, self.log_path = engine, spec, log_path
+    def __init__(self, engine: ContainerEngine, spec: ContainerSpec, log_path: Path, state_dir: Path) -> None:
+        """``state_dir``: podman's working directory for this container (conmon's ``oom`` file lands there)."""
+        self.engine, self.spec, self.log_path, self.state_dir = engine, spec, log_path, state_dir
         self._proc: asyncio.subprocess.Process | None = None
         self._killed_by_us = False
         self.reason: str | None = None  # OOMKilled / StartError, after wait()
@@ -195,8 +197,10 @@ class ContainerProcess:
         """Returns once podman made the container (its id is known) or gave up."""
         await self.engine.remove(self.spec.name)  # a leftover of a crashed runtime
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        cidfile = self.log_path.parent / f".{self.spec.name}.cid"
-        cidfile.unlink(missing_ok=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        cidfile = self.state_dir / "cid"
+        for stale in (cidfile, self.state_dir / "oom"):
+            stale.unlink(missing_ok=True)
         argv = run_argv(self.engine.podman, self.spec)
         argv[2:2] = ["--cidfile", str(cidfile)]
         with self.log_path.open("ab") as log_file:
@@ -205,6 +209,7 @@ class ContainerProcess:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=asyncio.subprocess.STDOUT,
+                cwd=str(self.state_dir),
                 start_new_session=True,
                 preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
@@ -233,12 +238,21 @@ class ContainerProcess:
             return 128
         if state is not None and started:
             code = int(state.get("ExitCode", code))  # type: ignore[call-overload]
-        oom = bool(state and state.get("OOMKilled"))
-        if not oom and code == SIGKILL_EXIT and self.spec.memory_limited and not self._killed_by_us:
-            oom = True  # the engine did not see the OOM event (see the module docstring)
-        if oom:
+        if (state and state.get("OOMKilled")) or await self._conmon_saw_oom(code):
             self.reason = "OOMKilled"
         return code
+
+    async def _conmon_saw_oom(self, code: int) -> bool:
+        """conmon's ``oom`` file; after a SIGKILL exit, give its event handler a moment to write it."""
+        marker = self.state_dir / "oom"
+        waits = 10 if code == SIGKILL_EXIT and self.spec.memory_limited and not self._killed_by_us else 0
+        for _ in range(waits):
+            if marker.exists():
+                break
+            await asyncio.sleep(0.05)
+        seen = marker.exists()
+        marker.unlink(missing_ok=True)
+        return seen
 
     def _log_tail(self) -> str:
         with contextlib.suppress(OSError):
