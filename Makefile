@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup prometheus lint conformance mutation test test-quick test-unit test-image crds demo image clean
+.PHONY: all setup prometheus containers lint conformance mutation test test-quick test-unit test-image crds demo image clean
 
 all: test
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]' -e ./sandbox
 	touch $@
 
-setup: $(STAMP) prometheus
+setup: $(STAMP) prometheus containers
 
 # Debian's prometheus and alertmanager: the tests and the sandbox start them themselves on 127.0.0.1.
 prometheus:
@@ -26,6 +26,17 @@ prometheus:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
 	  else \
 	    echo "missing: run 'sudo apt-get install --no-install-recommends prometheus prometheus-alertmanager'" >&2; exit 1; \
+	  fi; \
+	fi
+
+# Debian's podman, runc and debootstrap: `make image` and the sandbox's container runtime (--containers).
+containers:
+	@if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's podman, runc and debootstrap"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc debootstrap >/dev/null; \
+	  else \
+	    echo "missing: run 'sudo apt-get install --no-install-recommends podman runc debootstrap'" >&2; exit 1; \
 	  fi; \
 	fi
 
@@ -45,7 +56,7 @@ lint: $(STAMP)
 # six workers fit two cores: five start on the e2e groups, which are handed out first, and the sixth and
 # then every freed worker take the unit and integration modules.
 PYTEST_WORKERS ?= 6
-test: setup lint
+test: setup lint image
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # The quick loop: unit + integration (no closed-loop e2e), fewer Hypothesis examples.
@@ -76,7 +87,7 @@ demo: setup
 # The Dockerfile built with podman on a Debian base made here by debootstrap (built once, then cached): no
 # registry pulls. Prints the size and the three largest layers; IMAGE names the tag.
 IMAGE ?= mlaiops:dev
-image:
+image: containers
 	image/build $(IMAGE)
 
 # The demo story with the operator run from the image as the manifests' Deployment runs it (its

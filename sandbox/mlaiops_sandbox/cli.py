@@ -20,6 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     up.add_argument("--config", help="YAML runtime config: ownImages, images (glob: outcome), back-off timings")
     up.add_argument(
+        "--containers",
+        nargs="?",
+        const="mlaiops:dev",
+        metavar="IMAGE",
+        help="run the project's pods as podman containers of this local image (default: mlaiops:dev, from make image)",
+    )
+    up.add_argument(
         "--with-operator",
         action="store_true",
         help="also install the CRDs and run the installed operator with its validating webhook (log: DIR/operator.log)",
@@ -34,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.func(args) or 0)
 
 
+def _pods_as(config: object) -> str:
+    image = getattr(config, "container_image", None)
+    return f"podman containers of {image}" if image else "local processes"
+
+
 def _up(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -45,6 +57,7 @@ def _up(args: argparse.Namespace) -> int:
     from mlaiops_sandbox.cluster import Sandbox
     from mlaiops_sandbox.local_operator import LocalOperator, OperatorUnavailable, start_operator
     from mlaiops_sandbox.runtime import RuntimeConfig
+    from mlaiops_sandbox.runtime.podman import ContainerEngineError
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -67,10 +80,16 @@ def _up(args: argparse.Namespace) -> int:
             prometheus=not args.no_prometheus,
             prometheus_port=args.prometheus_port,
             config=config,
+            containers=args.containers,
         )
         operator: LocalOperator | None = None
         try:
-            await sandbox.start()
+            try:
+                await sandbox.start()
+            except ContainerEngineError as error:
+                print(f"mlaiops-sandbox: {error}", file=sys.stderr, flush=True)
+                failed.append(error)
+                return
             if args.with_operator:
                 try:
                     operator = await asyncio.to_thread(
@@ -86,6 +105,7 @@ def _up(args: argparse.Namespace) -> int:
                 f"  API server (HTTPS): {sandbox.secure_url}",
                 f"  CA certificate: {sandbox.ca_path}",
                 f"  Prometheus: {sandbox.prometheus_url or 'disabled'}",
+                f"  pods of the project's image: {_pods_as(config)}",
                 f"  kubeconfig: {sandbox.kubeconfig_path}",
                 f"  kubeconfig (HTTPS, CA, a cluster-admin ServiceAccount's token): {sandbox.secure_kubeconfig_path}",
                 "",

@@ -49,11 +49,16 @@ class Sandbox:
         prometheus: bool = True,
         prometheus_port: int = 0,
         config: RuntimeConfig | None = None,
+        containers: str | None = None,
     ) -> None:
+        """``containers``: a local image (e.g. ``mlaiops:dev`` from ``make image``) that the project's
+        pods run as, as real podman containers; None keeps them local processes (the fast default)."""
         self.dir = Path(directory).resolve()
         self.port = port
         self.config = config or RuntimeConfig()
         self.config.sandbox_dir = self.dir
+        if containers:
+            self.config.container_image = containers
         self.with_prometheus = prometheus
         self.prometheus: Prometheus | None = (
             Prometheus(self.dir / "prometheus", prometheus_port) if prometheus else None
@@ -91,7 +96,7 @@ class Sandbox:
         self.server.add_subresource("", "pods", "log", log_handler(self.runtime.kubelet))
         await self.runtime.start()
         if self.prometheus is not None:
-            TargetWriter(self.runtime.pods, self.prometheus.targets_file)
+            TargetWriter(self.runtime.pods, self.prometheus.targets_file, self.runtime.state_metrics.address)
             await self.prometheus.astart()
         self.kubeconfig_path.write_text(yaml.safe_dump(kubeconfig(self.server.url), sort_keys=False))
         self.secure_kubeconfig_path.write_text(yaml.safe_dump(self._admin_kubeconfig(), sort_keys=False))

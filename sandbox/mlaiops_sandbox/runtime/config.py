@@ -1,6 +1,7 @@
 """What the local runtime does with each image, and the timings it shortens for a laptop.
 
-The project's own image runs the container's command as a local process; any other image gets a
+The project's own image runs the container's command as a local process, or, with ``container_image``
+set (``runtime: containers``), as a real container of that local image; any other image gets a
 simulated outcome, chosen by the first matching glob in ``images``.
 """
 
@@ -16,6 +17,9 @@ from typing import Any
 # "succeed"/"fail" (exit 0/1 at once), "succeed-after: 2s"/"fail-after: 2s", "crash" (exit 1, for
 # CrashLoopBackOff), "default" (run for restartPolicy Always, succeed otherwise).
 OUTCOME_RE = re.compile(r"^(process|run|succeed|fail|crash|default)(?:-after)?(?::\s*([0-9.]+)s?)?$")
+
+RUNTIMES = ("processes", "containers")
+DEFAULT_CONTAINER_IMAGE = "mlaiops:dev"  # what `make image` builds
 
 OWN_IMAGES = ("mlaiops", "mlaiops:*", "mlaiops@*", "*/mlaiops", "*/mlaiops:*", "*/mlaiops@*")
 
@@ -53,6 +57,9 @@ class RuntimeConfig:
     pod_ip: str = "127.0.0.1"
     host_ip: str = "127.0.0.1"
     node_name: str = "sandbox"
+    # None: own-image containers run as local processes (fast). An image name: they run as podman
+    # containers of that local image, whatever tag the pod names (the sandbox pulls nothing).
+    container_image: str | None = None
 
     def outcome(self, image: str, restart_policy: str) -> Outcome:
         for pattern in self.own_images:
@@ -69,8 +76,16 @@ class RuntimeConfig:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], sandbox_dir: Path) -> RuntimeConfig:
-        """Build from a YAML document: ``ownImages: [...]``, ``images: {glob: outcome}``, timings."""
+        """Build from a YAML document: ``ownImages: [...]``, ``images: {glob: outcome}``, timings,
+        ``runtime: processes|containers`` and ``containerImage`` (default ``mlaiops:dev``)."""
         config = cls(sandbox_dir=sandbox_dir)
+        runtime = str(data.get("runtime") or "processes")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime: {runtime!r} is not one of {', '.join(RUNTIMES)}")
+        if data.get("containerImage") and runtime != "containers":
+            raise ValueError("containerImage: only used with runtime: containers")
+        if runtime == "containers":
+            config.container_image = str(data.get("containerImage") or DEFAULT_CONTAINER_IMAGE)
         if data.get("ownImages"):
             config.own_images = tuple(data["ownImages"])
         for pattern, text in (data.get("images") or {}).items():

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from mlaiops_sandbox.runtime.config import Outcome
+from mlaiops_sandbox.runtime.podman import ContainerEngine, ContainerProcess, ContainerSpec
 from mlaiops_sandbox.runtime.probes import run_probe
 from mlaiops_sandbox.runtime.process import LocalProcess, Process, SimulatedProcess
 from mlaiops_sandbox.runtime.util import timestamp
@@ -37,6 +38,7 @@ def image_id(image: str) -> str:
 
 JSON = dict[str, Any]
 MAX_MESSAGE = 4096
+Running = Process | ContainerProcess
 
 
 @dataclass
@@ -50,6 +52,9 @@ class LaunchSpec:
     termination_path: Path
     ports: dict[int, int]
     exec_probe_argv: Callable[[list[str]], list[str]] = field(default=lambda argv: argv)
+    # set when the sandbox runs containers: the podman container instead of a local process
+    container: ContainerSpec | None = None
+    engine: ContainerEngine | None = None
 
 
 class ContainerRunner:
@@ -76,7 +81,7 @@ class ContainerRunner:
         self.restart_count = 0
         self.ready = False
         self.started = False
-        self.process: Process | None = None
+        self.process: Running | None = None
         self.container_id = ""  # of the last container started, kept while waiting to restart (kubelet)
         self.finished = False  # terminated and will not restart
         self.exit_code: int | None = None
@@ -106,9 +111,11 @@ class ContainerRunner:
         self.changed()
 
     # --- lifecycle ----------------------------------------------------------------------------------
-    def _new_process(self) -> Process:
+    def _new_process(self) -> Running:
         if self.outcome.kind == "process" and self.launch is not None:
             launch = self.launch
+            if launch.container is not None and launch.engine is not None:
+                return ContainerProcess(launch.engine, launch.container, launch.log_path, launch.cwd)
             return LocalProcess(launch.argv, launch.env, launch.cwd, launch.log_path)
         return SimulatedProcess(self.outcome)
 
@@ -134,6 +141,8 @@ class ContainerRunner:
             else:
                 pid = self.process.pid  # a local process's id; simulated containers get a random one
                 self.container_id = f"sandbox://{pid}" if pid else f"simulated://{secrets.token_hex(32)}"
+                if isinstance(self.process, ContainerProcess):
+                    self.container_id = self.process.container_id or f"podman://{self.process.spec.name}"
                 self.state = {"running": {"startedAt": started_at}}
                 self.event("Started", f"Started container {self.name}")
                 self.changed()
@@ -146,6 +155,10 @@ class ContainerRunner:
                         await probes
                 reason = "Completed" if code == 0 else "Error"
                 message = self._termination_message(code)
+                if isinstance(self.process, ContainerProcess):
+                    self.container_id = self.process.container_id or self.container_id
+                    reason = self.process.reason or reason
+                    message = message or self.process.message
             self.ready = False
             self.started = False
             terminated = {
@@ -216,7 +229,7 @@ class ContainerRunner:
             argv = launch.exec_probe_argv(list(probe["exec"].get("command") or []))
         return await run_probe(probe, self.spec, launch.ports, self.session, argv, launch.env, launch.cwd)
 
-    async def _probe(self, process: Process) -> None:
+    async def _probe(self, process: Running) -> None:
         startup = self.spec.get("startupProbe")
         if startup and not await self._probe_until(startup, want_success=True):
             await self._kill_for_probe(process)
@@ -264,7 +277,7 @@ class ContainerRunner:
                     self.changed()
             await asyncio.sleep(float(probe.get("periodSeconds") or 10))
 
-    async def _liveness(self, probe: JSON, process: Process) -> None:
+    async def _liveness(self, probe: JSON, process: Running) -> None:
         await asyncio.sleep(float(probe.get("initialDelaySeconds") or 0))
         failures = 0
         while True:
@@ -279,6 +292,6 @@ class ContainerRunner:
                     return
             await asyncio.sleep(float(probe.get("periodSeconds") or 10))
 
-    async def _kill_for_probe(self, process: Process) -> None:
+    async def _kill_for_probe(self, process: Running) -> None:
         # Runs inside the probe task, which the supervisor cancels once the process exits: shield it.
         await asyncio.shield(process.terminate(self.grace()))

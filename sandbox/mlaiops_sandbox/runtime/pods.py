@@ -28,17 +28,21 @@ from mlaiops_sandbox.runtime.container import ContainerRunner, LaunchSpec
 from mlaiops_sandbox.runtime.env import ConfigError, EnvResolver
 from mlaiops_sandbox.runtime.events import EventRecorder, NullRecorder
 from mlaiops_sandbox.runtime.informer import Informer
+from mlaiops_sandbox.runtime.podman import ContainerEngine, ContainerSpec, Mount
 from mlaiops_sandbox.runtime.podspec import (
     MOUNTS_ENV,
     POD_DIR_ENV,
     TERMINATION_ENV,
     PathMap,
+    expand,
     port_env,
     resolve_argv,
     resolve_env_values,
+    rewrite_port_token,
 )
+from mlaiops_sandbox.runtime.security import non_root_violation, resource_flags, security_flags
 from mlaiops_sandbox.runtime.util import condition, free_port, is_terminating, meta, timestamp
-from mlaiops_sandbox.runtime.volumes import VolumeError, container_mounts, prepare_volumes
+from mlaiops_sandbox.runtime.volumes import VolumeError, container_bind_mounts, container_mounts, prepare_volumes
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -237,6 +241,55 @@ class PodWorker:
             argv, env, cwd, self.dir / "logs" / f"{container['name']}.log", termination, self.ports, exec_argv
         )
 
+    async def _container_launch(self, container: JSON, volumes: dict[str, Path], engine: ContainerEngine) -> LaunchSpec:
+        """A real container: volumes mounted at their mountPath, no path rewriting; ports stay the host
+        ports the runtime assigned (host network), with the same port rewriting as for processes."""
+        name = container["name"]
+        cdir = self.dir / "containers" / name
+        termination = cdir / "termination-log"
+        cdir.mkdir(parents=True, exist_ok=True)
+        termination.touch()
+        os.chmod(termination, 0o666)  # whatever user the container runs as writes its message here
+        hostname = (self.pod.get("spec") or {}).get("hostname") or self.name
+        base = {"HOSTNAME": hostname} | self.kubelet.service_env(self.namespace)
+        base |= port_env(container.get("ports") or [], self.ports)
+        pairs = await EnvResolver(self.kubelet.client, self.pod, self.kubelet.config).pairs(container)
+        env = resolve_env_values(pairs, PathMap({}), self.ports, preset=base)
+
+        def resolve(parts: list[str]) -> list[str]:
+            return [rewrite_port_token(expand(part, env), self.ports) for part in parts]
+
+        image_user = await engine.image_user(engine.image)
+        refusal = non_root_violation(self.pod, container, image_user)
+        if refusal:
+            raise ConfigError(refusal)
+        try:
+            flags = resource_flags(container) + security_flags(self.pod, container, image_user)
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+        mounts = [Mount(src, dst, ro) for src, dst, ro in container_bind_mounts(self.pod, container, volumes)]
+        mounts.append(Mount(termination, container.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH))
+        spec = ContainerSpec(
+            name=engine.name(self.uid, name),
+            image=engine.image,
+            entrypoint=resolve(container["command"]) if container.get("command") else None,
+            args=resolve(container.get("args") or []),
+            env=env,
+            mounts=mounts,
+            flags=flags,
+            workdir=container.get("workingDir"),
+            hostname=hostname,
+            memory_limited="memory" in ((container.get("resources") or {}).get("limits") or {}),
+            labels={"mlaiops.dev/sandbox": engine.prefix, "mlaiops.dev/pod": f"{self.namespace}/{self.name}"},
+        )
+
+        def exec_argv(command: list[str]) -> list[str]:
+            return [engine.podman, "exec", spec.name, *resolve(command)]
+
+        log_path = self.dir / "logs" / f"{name}.log"
+        host_env = dict(os.environ)  # for podman itself (exec probes)
+        return LaunchSpec([], host_env, cdir, log_path, termination, self.ports, exec_argv, spec, engine)
+
     def _runner(self, container: JSON, launch: LaunchSpec | None, init: bool) -> ContainerRunner:
         config = self.kubelet.config
         # an init container of a foreign image must finish: its default outcome is "succeed"
@@ -272,10 +325,16 @@ class PodWorker:
                 volumes = await prepare_volumes(
                     self.kubelet.client, self.pod, self.dir, self.kubelet.config.sandbox_dir
                 )
-                launches = {}
+                launches: dict[str, LaunchSpec | None] = {}
                 for c in containers + inits:
                     own = self.kubelet.config.outcome(c.get("image", ""), self.restart_policy).kind == "process"
-                    launches[c["name"]] = await self._launch(c, volumes) if own else None
+                    engine = self.kubelet.engine
+                    if not own:
+                        launches[c["name"]] = None
+                    elif engine is not None:
+                        launches[c["name"]] = await self._container_launch(c, volumes, engine)
+                    else:
+                        launches[c["name"]] = await self._launch(c, volumes)
             except (VolumeError, ConfigError) as exc:
                 reason = "CreateContainerConfigError" if isinstance(exc, ConfigError) else "ContainerCreating"
                 self.runners = [self._runner(c, None, False) for c in containers]
@@ -367,6 +426,7 @@ class Kubelet:
     ) -> None:
         self.client, self.pods, self.config = client, pods, config
         self.service_env = service_env or (lambda _ns: {})
+        self.engine: ContainerEngine | None = None  # set when own-image pods run as real containers
         self.workers: dict[str, PodWorker] = {}
         self.events: EventRecorder = NullRecorder()
         self._background: set[asyncio.Task[Any]] = set()

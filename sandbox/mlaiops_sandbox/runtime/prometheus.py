@@ -8,6 +8,9 @@ Target labels: ``namespace``, ``pod``, ``container``, and every pod label under 
 -> ``app_kubernetes_io_name``, ``mlaiops.dev/model`` -> ``mlaiops_dev_model``), as a ``labelmap`` of
 ``__meta_kubernetes_pod_label_(.+)`` produces. Scrape job name: ``kubernetes-pods``.
 
+A second job, ``kube-state-metrics`` (``honor_labels``), scrapes the runtime's kube-state-metrics-style
+endpoint (state_metrics.py) from ``targets/kube-state-metrics.json``.
+
 Prometheus 2.42 applies new targets at most every 5 s: poll for them, never sleep.
 """
 
@@ -33,6 +36,8 @@ from mlaiops_sandbox.runtime.util import JSON, free_port, is_terminating, meta
 
 LABEL_PREFIXES = ("app.kubernetes.io/", "mlaiops.dev/")
 JOB_NAME = "kubernetes-pods"
+STATE_METRICS_JOB = "kube-state-metrics"
+STATE_METRICS_FILE = "kube-state-metrics.json"  # beside the pods' targets file
 
 CONFIG = """\
 global:
@@ -43,6 +48,11 @@ scrape_configs:
   - job_name: {job}
     file_sd_configs:
       - files: ["{targets}"]
+        refresh_interval: 1s
+  - job_name: {state_job}
+    honor_labels: true
+    file_sd_configs:
+      - files: ["{state_targets}"]
         refresh_interval: 1s
 """
 
@@ -84,10 +94,13 @@ def pod_targets(pod: JSON) -> list[JSON]:
 class TargetWriter:
     """Rewrites the file_sd JSON whenever a pod's scrape-relevant state changes (atomic rename)."""
 
-    def __init__(self, pods: Informer, path: Path) -> None:
+    def __init__(self, pods: Informer, path: Path, state_metrics: str | None = None) -> None:
+        """``state_metrics``: ``host:port`` of the runtime's kube-state-metrics endpoint, if any."""
         self.pods, self.path = pods, path
         self._last = ""
         path.parent.mkdir(parents=True, exist_ok=True)
+        groups = [{"targets": [state_metrics], "labels": {}}] if state_metrics else []
+        (path.parent / STATE_METRICS_FILE).write_text(json.dumps(groups))
         self.write()
         pods.add_handler(lambda _k, _o, _p: self.write())
 
@@ -124,9 +137,15 @@ class Prometheus:
     def write_config(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.targets_file.parent.mkdir(parents=True, exist_ok=True)
-        if not self.targets_file.exists():
-            self.targets_file.write_text("[]")
-        self.config_file.write_text(CONFIG.format(job=JOB_NAME, targets=self.targets_file))
+        state_targets = self.targets_file.parent / STATE_METRICS_FILE
+        for path in (self.targets_file, state_targets):
+            if not path.exists():
+                path.write_text("[]")
+        self.config_file.write_text(
+            CONFIG.format(
+                job=JOB_NAME, targets=self.targets_file, state_job=STATE_METRICS_JOB, state_targets=state_targets
+            )
+        )
 
     def start(self, timeout: float = 30.0) -> None:
         """Start and wait until ``/-/ready`` answers (blocking; use :meth:`astart` inside a loop)."""
