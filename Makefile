@@ -91,7 +91,8 @@ image: containers
 	image/build $(IMAGE)
 
 # The demo story with the operator run from the image as the manifests' Deployment runs it (its
-# ServiceAccount token mounted in-cluster, non-root, read-only root filesystem, the manifests' limits).
+# ServiceAccount token mounted in-cluster, non-root, read-only root filesystem, the manifests' limits), and
+# its model servers and trainer Jobs as containers of the same image.
 test-image: setup image
 	$(BIN)/pytest tests/e2e/test_demo_story.py --operator-image $(IMAGE)
 

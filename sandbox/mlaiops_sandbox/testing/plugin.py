@@ -6,7 +6,8 @@
 - ``cluster``: what a test needs: clients, kubectl, a namespace helper.
 
 ``--operator-image IMAGE`` runs every operator of the session from that image, in a container configured
-as the manifests' Deployment (``ImageOperator``), instead of as a process of the checkout.
+as the manifests' Deployment (``ImageOperator``), instead of as a process of the checkout, and the
+sandbox runs the project's pods (model servers, trainer Jobs) as containers of the same image.
 
 Where the CRDs and manifests are is configured in the project's pytest settings
 (``mlaiops_crds``, ``mlaiops_manifests``, ``mlaiops_manifest_components``), relative to the rootdir.
@@ -89,7 +90,9 @@ def operator_kubeconfig(sandbox: Sandbox) -> Path:
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path_factory.mktemp("sandbox")) as running:
+    # With --operator-image the project's pods (model servers, trainer Jobs) are containers of that image too.
+    image = _from_image.get("operator", (None,))[0]
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), containers=image) as running:
         admin = Kubectl(running.kubeconfig_path)
         admin.apply_path(_path(pytestconfig, "mlaiops_crds"))
         assert running.server is not None
