@@ -37,7 +37,7 @@ from mlaiops.controllers import alertreceiver, incident, references, settings  #
 from mlaiops.controllers.common import InvalidSpec, invalid_spec_status, parse_status, status_changed, status_patch
 from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
-from mlaiops.remediation import actions, events, ladder, outbound, signals
+from mlaiops.remediation import actions, events, extensible, ladder, outbound, signals
 from mlaiops.remediation.alertmanager import ALERTS
 from mlaiops.remediation.effects import Observed
 from mlaiops.remediation.incidents import Signal
@@ -157,7 +157,9 @@ def transient(error: ApiException) -> bool:
     return not error.status or error.status >= 500 or error.status in (409, 429)
 
 
-def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybookSpec, now: datetime) -> Outcome:
+def carry_out(
+    step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybookSpec, now: datetime, playbook: JSON | None = None
+) -> Outcome:
     """Do one step against the cluster and say how it went (errors become outcomes, never exceptions)."""
     namespace, kind, name = step.target
     ctx = actions.Context(
@@ -172,15 +174,23 @@ def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybook
         prometheus,
         now,
         outbound_policy=outbound.Policy.from_settings(settings()),
+        playbook=playbook,
+        index=step.index,
+        trigger=step.trigger,
+        fingerprint=step.fingerprint,
+        incident=step.incident,
     )
+    extended = step.action.type in extensible.TYPES and step.kind != "notify"
     try:
         if step.kind == "prepare":
-            return Outcome("Succeeded", params=actions.plan(ctx))
+            return Outcome("Succeeded", params=extensible.plan(ctx) if extended else actions.plan(ctx))
         if step.kind == "notify":
             message = actions.notify(ctx, step.text, {"event": "CircuitOpen"})
         else:
-            message = actions.run(ctx, step.params)
+            message = extensible.run(ctx, step.params) if extended else actions.run(ctx, step.params)
         return Outcome("Succeeded", message, at=datetime.now(UTC))
+    except actions.ActionPending as error:
+        return Outcome("Pending", str(error), at=datetime.now(UTC))
     except actions.ActionRefused as error:
         return Outcome("Refused", str(error), at=datetime.now(UTC))
     except actions.ActionError as error:
@@ -285,7 +295,7 @@ def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Lo
         step = next(steps)
         while True:
             write()  # the execution, and the step Running with its values, are in status before it acts
-            step = steps.send(carry_out(step, kube, memo.prometheus, spec, now))
+            step = steps.send(carry_out(step, kube, memo.prometheus, spec, now, body))
     except StopIteration:
         pass
     write()
