@@ -2,7 +2,8 @@
 next step, a succeeding one sees the incident's context as environment), a ``webhook`` step reaches a
 local receiver that checks the signature as docs/remediation-actions.md tells a receiver to, and the
 operator SIGKILLed while each of them is in flight: the restarted operator adopts the running Job
-(no second Job, the command ran once) and never POSTs the interrupted webhook step again.
+(no second Job, the command ran once) and never POSTs the interrupted webhook step again. And a
+firing rule and an Alertmanager alert wake their playbooks at once, with the timer 120 s away.
 
 The planner's decisions (a Pending job step, an interrupted webhook step, timeouts) and the signing
 and retry rules are unit tests (tests/unit/remediation/test_planner_extensible.py, test_webhook.py).
@@ -13,22 +14,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
+from mlaiops_sandbox.testing import OperatorProcess
+from mlaiops_sandbox.testing.plugin import operator_for
 
-from tests.e2e.conftest import Cluster, wait_for
+from tests.e2e.conftest import Cluster, free_port, wait_for
 from tests.e2e.test_remediation import World, make_world, playbook, step, web_deployment
 
 pytestmark = pytest.mark.integration
 
 SIGNING_KEY = "a shared secret"
+SLOW_TIMER = 120.0  # seconds between two timer passes of a playbook in the wake test
+WOKEN_WITHIN = 5.0  # seconds from the firing (or the alert) to the scale: only a wake explains it
 WRITE_CONTEXT = (
     "import json, os, sys\n"
     "path = os.environ['OUT']\n"
@@ -276,3 +285,88 @@ def test_sigkill_mid_action_neither_creates_a_second_job_nor_posts_twice(cluster
         receiver.close()
         for world in (jobs_world, hook_world):
             cluster.kubectl("delete", "namespace", world.namespace, "--wait=false", check=False)
+
+
+# --- wake on firing: a playbook acts long before its timer ---------------------------------------------
+
+
+@dataclass
+class SlowOperator:
+    """An operator whose playbooks' timer is 120 s, serving the Alertmanager receiver with a token."""
+
+    operator: OperatorProcess
+    port: int
+    token: str
+
+    def post_alerts(self, body: dict[str, Any]) -> int:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/alertmanager", json.dumps(body).encode(), headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.URLError:
+            return 0
+
+
+@pytest.fixture
+def slow_operator(cluster: Cluster, tmp_path: Path) -> Iterator[SlowOperator]:
+    token = secrets.token_urlsafe(32)
+    (tmp_path / "token").write_text(token + "\n")
+    port = free_port()
+    env = {
+        "MLAIOPS_ALERTMANAGER_PORT": str(port),
+        "MLAIOPS_ALERTMANAGER_HOST": "127.0.0.1",
+        "MLAIOPS_ALERTMANAGER_TOKEN_FILE": str(tmp_path / "token"),
+    }
+    cluster.operator.stop()  # graceful: the session operator releases the Lease
+    operator = operator_for(cluster.sandbox, tmp_path / "operator.log", extra_env=env, reconcile_interval=SLOW_TIMER)
+    operator.start()
+    try:
+        made = SlowOperator(operator, port, token)
+        wait_for(lambda: made.post_alerts({"alerts": []}) == 200, timeout=60, what="the receiver")
+        yield made
+    finally:
+        operator.stop()
+        cluster.operator.start()
+
+
+def first_pass_done(cluster: Cluster, namespace: str) -> bool:
+    return bool(cluster.get("remediationplaybooks", namespace, "fix").get("status"))
+
+
+def test_a_firing_rule_and_an_alert_wake_their_playbooks_long_before_the_timer(
+    cluster: Cluster, slow_operator: SlowOperator
+) -> None:
+    scale = {"name": "scale-out", "type": "scale", "scale": {"delta": 1, "max": 5}, "verify": {"within": "60s"}}
+    ruled = make_world(cluster, "ra-wake-rule")
+    alerted = cluster.namespace("ra-wake-alert")
+    try:
+        cluster.apply(web_deployment(), ruled.namespace)
+        cluster.apply(playbook([scale]), ruled.namespace)
+        cluster.apply(web_deployment(), alerted)
+        trigger = {"source": "Alertmanager", "matchers": ['alertname="HighLatency"']}
+        cluster.apply(playbook([scale], triggers=[trigger], target={"kind": "Deployment", "name": "web"}), alerted)
+        for namespace in (ruled.namespace, alerted):
+            wait_for(lambda n=namespace: first_pass_done(cluster, n), timeout=60, what=f"{namespace}: first pass")
+        time.sleep(1)  # the next timer pass is now 119 s away
+
+        ruled.high()
+        firing = wait_for(lambda: ruled.rule_state() == "Firing" and time.monotonic(), interval=0.05, what="Firing")
+        wait_for(lambda: ruled.replicas() == 2, timeout=30, interval=0.05, what="scaled after the firing")
+        assert time.monotonic() - firing < WOKEN_WITHIN
+
+        labels = {"alertname": "HighLatency", "namespace": alerted, "severity": "critical"}
+        sent = time.monotonic()
+        assert slow_operator.post_alerts({"version": "4", "status": "firing", "alerts": [{"labels": labels}]}) == 200
+        wait_for(
+            lambda: cluster.apps.read_namespaced_deployment("web", alerted).spec.replicas == 2,
+            timeout=30,
+            interval=0.05,
+            what="scaled after the alert",
+        )
+        assert time.monotonic() - sent < WOKEN_WITHIN
+    finally:
+        for namespace in (ruled.namespace, alerted):
+            cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
