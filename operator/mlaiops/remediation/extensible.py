@@ -13,6 +13,7 @@ step's timeout runs out. A webhook step is carried out once, within one pass (se
 from __future__ import annotations
 
 import base64
+import json
 
 from kubernetes.client.exceptions import ApiException
 
@@ -71,6 +72,8 @@ def run_job(ctx: Context, params: dict[str, str]) -> str:
         try:
             job = ctx.kube.create(wanted)
         except ApiException as error:
+            if error.status in (400, 403, 422):  # the template (or a policy) refuses this Job: say why, do not retry
+                raise ActionError(f"Job {name} refused by the API server: {api_message(error)}") from None
             if error.status != 409:
                 raise
             job = ctx.kube.get("batch/v1", "Job", ctx.namespace, name)  # created meanwhile: adopt it
@@ -84,6 +87,15 @@ def run_job(ctx: Context, params: dict[str, str]) -> str:
     if state.phase == "Failed":
         raise ActionError(state.message)
     raise ActionPending(state.message)
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own explanation of a refusal (its Status message), else the HTTP reason."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or f"HTTP {error.status} {error.reason}")[:500]
 
 
 # --- webhook -------------------------------------------------------------------------------------
@@ -103,7 +115,6 @@ def payload(ctx: Context) -> dict[str, object]:
         "rule": context.rule,
         "fingerprint": context.fingerprint,
         "target": {"namespace": context.namespace, "kind": context.target_kind, "name": context.target_name},
-        "dryRun": False,
     }
 
 

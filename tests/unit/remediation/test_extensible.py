@@ -229,3 +229,15 @@ def test_a_4xx_fails_the_step_after_one_attempt() -> None:
         assert len(made.requests) == 1
     finally:
         made.http.shutdown()
+
+
+def test_a_job_the_api_server_refuses_fails_the_step_with_its_message() -> None:
+    class Refusing(FakeKube):
+        def create(self, obj: JSON) -> JSON:
+            error = ApiException(status=422, reason="Unprocessable Entity")
+            error.body = json.dumps({"message": 'Job.batch "x" is invalid: spec.template.spec.containers[0].image'})
+            raise error
+
+    ctx = context(Refusing(), {"type": "job", "job": JOB})
+    with pytest.raises(actions.ActionError, match=r"refused by the API server: Job.batch \"x\" is invalid"):
+        extensible.run(ctx, extensible.plan(ctx))
