@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from mlaiops.api.references import references
 from mlaiops.api.remediationplaybook import RemediationPlaybookSpec
 from mlaiops.remediation import actions, extensible, jobs, outbound, webhook
 
@@ -241,3 +242,9 @@ def test_a_job_the_api_server_refuses_fails_the_step_with_its_message() -> None:
     ctx = context(Refusing(), {"type": "job", "job": JOB})
     with pytest.raises(actions.ActionError, match=r"refused by the API server: Job.batch \"x\" is invalid"):
         extensible.run(ctx, extensible.plan(ctx))
+
+
+def test_the_signing_secret_is_a_reference_checked_like_the_notify_secret() -> None:
+    spec = context(FakeKube(), hook("https://hooks.example.com/x")).spec
+    (ref,) = [r for r in references(spec) if r.kind == "Secret"]
+    assert (ref.path, ref.name, ref.key) == ("spec.actions[1].webhook.signingSecretRef", "mlaiops-notify", "hmac")
