@@ -63,11 +63,13 @@ def test_a_job_still_running_at_its_timeout_fails_the_step_and_the_ladder_moves_
 
 def test_a_pending_answer_that_arrives_after_the_timeout_fails_the_step() -> None:
     cluster = job_cluster(timeout="5s")
-    cluster.handlers["first"] = lambda step: Outcome("Pending", "running", at=cluster.now + timedelta(seconds=6))
+    cluster.handlers["first"] = lambda step: Outcome("Pending", "Job j running", at=cluster.now + timedelta(seconds=6))
     cluster.fire()
+    started = cluster.now
     cluster.tick()
-    assert cluster.results()[0][:2] == ("first", "Failed")
-    assert "timed out" in cluster.execution().steps[0].message
+    first = cluster.execution().steps[0]
+    assert (first.result, first.message) == ("Failed", "timed out: not finished within timeout 5s (Job j running)")
+    assert first.finished_at == started + timedelta(seconds=6)  # when the answer came
 
 
 def test_a_failed_job_escalates_at_once() -> None:
@@ -98,9 +100,11 @@ def test_a_webhook_step_found_running_is_never_posted_again() -> None:
     cluster.fire()
     cluster.tick()
     assert cluster.results() == [("first", "Running", None)]
+    restarted = cluster.now
     cluster.tick()
     assert [s.kind for s in cluster.steps if s.index == 0] == ["prepare", "act"]  # no second act
     first = cluster.execution().steps[0]
+    assert first.finished_at == restarted
     assert (first.result, first.message) == (
         "Failed",
         "interrupted: the operator stopped while the webhook step ran; not repeated",
