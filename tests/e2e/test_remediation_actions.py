@@ -131,12 +131,13 @@ def test_a_job_step_in_dry_run_creates_no_job(world: World, tmp_path: Path) -> N
 
 
 class Receiver:
-    """A local webhook receiver that verifies requests as the docs tell a receiver to; ``hold`` seconds
-    before answering the first request (the operator can be killed while it waits)."""
+    """A local webhook receiver that verifies requests as the docs tell a receiver to; with ``hold``, it
+    answers the first request only once ``release`` is set (the operator can be killed while it waits)."""
 
-    def __init__(self, hold: float = 0.0) -> None:
+    def __init__(self, hold: bool = False) -> None:
         self.requests: list[dict[str, Any]] = []
         self.hold = hold
+        self.release = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -146,7 +147,7 @@ class Receiver:
                     {"headers": dict(self.headers), "body": body, "valid": receiver.valid(dict(self.headers), body)}
                 )
                 if len(receiver.requests) == 1 and receiver.hold:
-                    time.sleep(receiver.hold)
+                    receiver.release.wait(30)
                 try:
                     self.send_response(200)
                     self.send_header("Content-Length", "0")
@@ -173,6 +174,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.http.server_address[1]}/hook"
 
     def close(self) -> None:
+        self.release.set()
         self.http.shutdown()
 
 
@@ -186,8 +188,8 @@ def signing_secret() -> dict[str, Any]:
     }
 
 
-def webhook_step(url: str) -> dict[str, Any]:
-    settings = {"url": url, "signingSecretRef": {"name": "mlaiops-notify", "key": "signing"}}
+def webhook_step(url: str, **extra: Any) -> dict[str, Any]:
+    settings = {"url": url, "signingSecretRef": {"name": "mlaiops-notify", "key": "signing"}, **extra}
     return {"name": "tell", "type": "webhook", "webhook": settings, "timeout": "30s", "verify": {"within": "60s"}}
 
 
@@ -225,17 +227,18 @@ def test_the_incident_reaches_the_webhook_signed_once(world: World, receiver: Re
 
 
 def test_sigkill_mid_action_neither_creates_a_second_job_nor_posts_twice(cluster: Cluster, tmp_path: Path) -> None:
-    receiver = Receiver(hold=6.0)
+    receiver = Receiver(hold=True)
     jobs_world = make_world(cluster, "ra-kill-job")
     hook_world = make_world(cluster, "ra-kill-hook")
     try:
         out = tmp_path / "slow.jsonl"
         cluster.apply(web_deployment(), jobs_world.namespace)
-        cluster.apply(playbook([job_step("repair", out, sleep=8, timeout="2m")]), jobs_world.namespace)
+        cluster.apply(playbook([job_step("repair", out, sleep=12, timeout="2m")]), jobs_world.namespace)
         cluster.apply(web_deployment(), hook_world.namespace)
         cluster.apply(signing_secret(), hook_world.namespace)
         scale = {"name": "scale-out", "type": "scale", "scale": {"delta": 1, "max": 5}, "verify": {"within": "60s"}}
-        cluster.apply(playbook([webhook_step(receiver.url), scale]), hook_world.namespace)
+        # No retry: an attempt that waits out its 10 s for the held answer must not POST again before the kill.
+        cluster.apply(playbook([webhook_step(receiver.url, retries=0), scale]), hook_world.namespace)
         jobs_world.high()
         hook_world.high()
 
@@ -252,6 +255,7 @@ def test_sigkill_mid_action_neither_creates_a_second_job_nor_posts_twice(cluster
         wait_for(in_flight, timeout=60, interval=0.1, what="a Job running and a POST in flight")
         (before,) = jobs_of(cluster, jobs_world.namespace)
         cluster.operator.stop(kill=True)  # SIGKILL
+        receiver.release.set()  # the answer goes nowhere: the operator that asked is gone
         cluster.operator.start()
         cluster.operator.wait_healthy()
 
