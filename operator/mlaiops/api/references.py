@@ -77,6 +77,10 @@ def references(spec: ApiModel) -> list[Reference]:
                 secret = action.notify.url_secret_ref
                 path = f"spec.actions[{index}].notify.urlSecretRef"
                 refs.append(Reference(path, "v1", "Secret", secret.name, secret.key))
+            if action.webhook is not None:
+                secret = action.webhook.signing_secret_ref
+                path = f"spec.actions[{index}].webhook.signingSecretRef"
+                refs.append(Reference(path, "v1", "Secret", secret.name, secret.key))
     elif isinstance(spec, ModelDeploymentSpec):
         if spec.model.source is not None:
             path = "spec.model.source.retrainPolicyRef.name"

@@ -9,14 +9,15 @@ so the CRD schema stays structural.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlaiops.api.common import (
     ApiModel,
     Conditions,
     Duration,
+    FreeForm,
     IntOrPercent,
     LabelSelector,
     LocalObjectReference,
@@ -30,7 +31,9 @@ from mlaiops.api.common import (
     validations,
 )
 
-ActionType = Literal["scale", "restart", "rollback", "retrain", "deletePod", "adjustResources", "notify", "suspendRule"]
+ActionType = Literal[
+    "scale", "restart", "rollback", "retrain", "deletePod", "adjustResources", "notify", "suspendRule", "job", "webhook"
+]
 
 
 class Trigger(ApiModel):
@@ -175,8 +178,77 @@ class SuspendRuleAction(ApiModel):
     """How long to suspend."""
 
 
-_SETTINGS = ("scale", "deletePod", "adjustResources", "notify", "retrain", "suspendRule")
-_NEEDS_SETTINGS = ("scale", "notify", "retrain")
+def job_template_problems(template: dict[str, Any]) -> list[str]:
+    """What makes a job action's pod template unusable (empty when it can run), naming the field."""
+    spec = template.get("spec")
+    if not isinstance(spec, dict):
+        return ["template.spec: a pod spec is required"]
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        return ["template.spec.containers: at least one container is required"]
+    problems = []
+    for index, container in enumerate(containers):
+        where = f"template.spec.containers[{index}]"
+        if not isinstance(container, dict):
+            problems.append(f"{where}: must be an object")
+            continue
+        for key in ("name", "image"):
+            if not isinstance(container.get(key), str) or not container.get(key):
+                problems.append(f"{where}.{key}: required")
+        if "env" in container and not isinstance(container["env"], list):
+            problems.append(f"{where}.env: must be a list")
+    if spec.get("restartPolicy", "Never") not in ("Never", "OnFailure"):
+        problems.append("template.spec.restartPolicy: a Job's pods restart Never or OnFailure")
+    return problems
+
+
+class JobAction(ApiModel):
+    """Run a Job from a pod template in the playbook's namespace; the step succeeds when the Job completes.
+
+    The Job is named after the execution and step (the same name after an operator restart, so a
+    resumed step finds its Job instead of creating a second one), owned by the playbook, and its
+    containers get the incident's context as environment: MLAIOPS_INCIDENT, MLAIOPS_EXECUTION,
+    MLAIOPS_STEP, MLAIOPS_RULE, MLAIOPS_TRIGGER, MLAIOPS_FINGERPRINT, MLAIOPS_TARGET_KIND,
+    MLAIOPS_TARGET_NAME, MLAIOPS_PLAYBOOK and MLAIOPS_NAMESPACE.
+    """
+
+    template: FreeForm
+    """The Job's pod template (metadata, spec), as in a Job's spec.template; restartPolicy defaults to Never."""
+    backoff_limit: int = Field(default=0, ge=0, le=10)
+    """Retries of a failed pod (0: the first failure fails the step)."""
+    ttl_seconds_after_finished: int = Field(default=86400, ge=60)
+    """How long the finished Job is kept (it records what the step ran)."""
+
+    @field_validator("template")
+    @classmethod
+    def _runnable(cls, template: dict[str, Any]) -> dict[str, Any]:
+        problems = job_template_problems(template)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return template
+
+
+class WebhookAction(ApiModel):
+    """POST the incident as JSON to a URL, signed with HMAC-SHA256 (see docs/remediation-actions.md).
+
+    Headers: ``X-Mlaiops-Timestamp`` (Unix seconds), ``X-Mlaiops-Signature: v1=<hex>`` where hex is
+    HMAC-SHA256(secret, timestamp + "." + body), and ``Idempotency-Key: <execution id>/<step index>``.
+    A 2xx answer is success; network errors, 429 and 5xx are retried with doubling pauses, all within
+    the action's ``timeout``. The operator's outbound policy applies as for notify.
+    """
+
+    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2048)
+    """Where to POST (https, or http when the operator allows it)."""
+    signing_secret_ref: SecretKeySelector
+    """Secret key holding the shared signing secret (only Secret names the operator may read)."""
+    retries: int = Field(default=2, ge=0, le=5)
+    """Attempts after the first one, for network errors, 429 and 5xx answers."""
+    backoff: Duration = "1s"
+    """Pause before the first retry; doubled before each next one."""
+
+
+_SETTINGS = ("scale", "deletePod", "adjustResources", "notify", "retrain", "suspendRule", "job", "webhook")
+_NEEDS_SETTINGS = ("scale", "notify", "retrain", "job", "webhook")
 
 
 class Action(ApiModel):
@@ -220,6 +292,10 @@ class Action(ApiModel):
     """Settings for type retrain."""
     suspend_rule: SuspendRuleAction | None = None
     """Settings for type suspendRule."""
+    job: JobAction | None = None
+    """Settings for type job."""
+    webhook: WebhookAction | None = None
+    """Settings for type webhook."""
 
     @model_validator(mode="after")
     def _settings_match_type(self) -> Action:
@@ -230,11 +306,13 @@ class Action(ApiModel):
             "notify": self.notify,
             "retrain": self.retrain,
             "suspendRule": self.suspend_rule,
+            "job": self.job,
+            "webhook": self.webhook,
         }
         for name, value in settings.items():
             if value is not None and name != self.type:
                 raise ValueError(f"{name} is set but type is {self.type}")
-        if self.type in ("scale", "notify", "retrain") and settings[self.type] is None:
+        if self.type in _NEEDS_SETTINGS and settings[self.type] is None:
             raise ValueError(f"type {self.type} needs its settings in {self.type}")
         return self
 

@@ -41,6 +41,7 @@ from mlaiops.metrics import operator as operator_metrics
 from mlaiops.metrics.prometheus import PrometheusProvider
 from mlaiops.metrics.provider import ProviderError
 from mlaiops.remediation import events
+from mlaiops.remediation.wake import WAKEUPS, Ping
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +279,9 @@ class RuleLoop:
             status.conditions = evaluated_conditions(status, current.conditions, now, generation)
         status.conditions = with_warm_start(status.conditions, self.warm, current.conditions, now, generation)
         write_status(self.clients.kube, namespace, name, status, current, logger)
+        if (status.firings, status.firing_series) != (current.firings, current.firing_series):
+            # after the write: the playbook pass this wakes reads the transition from the rule's status
+            WAKEUPS.ping(Ping("AnomalyRule", namespace, name, dict(meta.get("labels") or {})))
         return seconds(spec.interval)
 
 

@@ -15,8 +15,10 @@ Events are posted exactly once across restarts (``mlaiops.remediation.events``):
 ``status.pendingEvents`` in the same write as the transition it describes, then posted under a
 deterministic name (a 409 AlreadyExists means an earlier, interrupted pass posted it), then removed.
 
-The timer is level-triggered (every ``reconcile_interval``). The anomaly bus is not used: a pass
-every interval is as fast as the rules' own intervals, and status alone must suffice after a restart.
+Each playbook has a daemon that runs a level-triggered pass every ``reconcile_interval`` and at once
+when woken (``mlaiops.remediation.wake``): an AnomalyRule it triggers on changed state (announced after
+the rule's status is written) or Alertmanager alerts arrived. The wake carries no facts, so status
+alone still suffices after a restart; the interval is the safety net for a lost wake.
 
 suspendRule never touches the AnomalyRule (its spec belongs to the user): the playbook records the
 suspension in its own status and ignores that rule's triggers until it expires.
@@ -24,6 +26,10 @@ suspension in its own status and ignores that rule's triggers until it expires.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +43,18 @@ from mlaiops.controllers import alertreceiver, incident, references, settings  #
 from mlaiops.controllers.common import InvalidSpec, invalid_spec_status, parse_status, status_changed, status_patch
 from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
-from mlaiops.remediation import actions, approval_notify, approvals, events, ladder, outbound, signals, slack_endpoint
+from mlaiops.remediation import (
+    actions,
+    approval_notify,
+    approvals,
+    events,
+    extensible,
+    ladder,
+    outbound,
+    signals,
+    slack_endpoint,
+    wake,
+)
 from mlaiops.remediation.alertmanager import ALERTS
 from mlaiops.remediation.effects import Observed
 from mlaiops.remediation.incidents import Signal
@@ -161,7 +178,9 @@ def transient(error: ApiException) -> bool:
     return not error.status or error.status >= 500 or error.status in (409, 429)
 
 
-def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybookSpec, now: datetime) -> Outcome:
+def carry_out(
+    step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybookSpec, now: datetime, playbook: JSON | None = None
+) -> Outcome:
     """Do one step against the cluster and say how it went (errors become outcomes, never exceptions)."""
     namespace, kind, name = step.target
     ctx = actions.Context(
@@ -176,10 +195,16 @@ def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybook
         prometheus,
         now,
         outbound_policy=outbound.Policy.from_settings(settings()),
+        playbook=playbook,
+        index=step.index,
+        trigger=step.trigger,
+        fingerprint=step.fingerprint,
+        incident=step.incident,
     )
+    extended = step.action.type in extensible.TYPES and step.kind != "notify"
     try:
         if step.kind == "prepare":
-            return Outcome("Succeeded", params=actions.plan(ctx))
+            return Outcome("Succeeded", params=extensible.plan(ctx) if extended else actions.plan(ctx))
         if step.kind == "notify":
             message = actions.notify(ctx, step.text, {"event": "CircuitOpen"})
         elif step.kind == "approval":
@@ -187,8 +212,10 @@ def carry_out(step: Step, kube: Kube, prometheus: Any, spec: RemediationPlaybook
                 ctx, approval_notify.pending(ctx, step.params["playbook"], step.params.get("trigger"))
             )
         else:
-            message = actions.run(ctx, step.params)
+            message = extensible.run(ctx, step.params) if extended else actions.run(ctx, step.params)
         return Outcome("Succeeded", message, at=datetime.now(UTC))
+    except actions.ActionPending as error:
+        return Outcome("Pending", str(error), at=datetime.now(UTC))
     except actions.ActionRefused as error:
         return Outcome("Refused", str(error), at=datetime.now(UTC))
     except actions.ActionError as error:
@@ -251,10 +278,65 @@ def post_events(
 
 # --- the pass --------------------------------------------------------------------------------------
 
+# Passes block on the API (and a webhook step on its receiver, within its timeout): they run on threads
+# of their own so playbooks and the other controllers' handlers never starve each other.
+PASSES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="playbook")
+RETRY_AFTER_ERROR = 5.0  # seconds before a pass that raised is tried again (kopf's timer backoff before)
 
-@kopf.timer(
-    GROUP, VERSION, "remediationplaybooks", interval=settings().reconcile_interval, initial_delay=0.1, backoff=5
-)
+
+def parsed_spec(spec: Any) -> RemediationPlaybookSpec | None:
+    """The playbook's spec for deciding which signals wake it; None (wake on any) when it does not parse."""
+    try:
+        return RemediationPlaybookSpec.model_validate(dict(spec or {}))
+    except ValueError:
+        return None
+
+
+async def woken_or_due(stopped: kopf.DaemonStopped, event: asyncio.Event, delay: float) -> None:
+    """Return when the playbook is woken, ``delay`` has passed, or the daemon is stopped."""
+
+    async def stop() -> None:
+        await stopped.wait(delay)
+
+    waits = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+
+
+@kopf.daemon(GROUP, VERSION, "remediationplaybooks", cancellation_timeout=10, backoff=5)
+async def run_playbook(
+    stopped: kopf.DaemonStopped,
+    namespace: str | None,
+    name: str,
+    spec: kopf.Spec,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """A pass now, then one every ``reconcile_interval`` or as soon as a signal the playbook acts on arrives."""
+    assert namespace is not None  # a namespaced kind
+    loop = asyncio.get_running_loop()
+    waiter = wake.WAKEUPS.register(namespace, name, loop)
+    one_pass = functools.partial(reconcile, namespace=namespace, name=name, memo=memo, logger=logger)
+    try:
+        while not stopped:
+            waiter.spec = parsed_spec(spec)
+            waiter.event.clear()  # a wake from now on (even during the pass) means one more pass
+            delay = settings().reconcile_interval
+            try:
+                # the pass logs through kopf's per-object logger, which needs kopf's context variables
+                await loop.run_in_executor(PASSES, contextvars.copy_context().run, one_pass)
+            except Exception:  # the daemon outlives a failing pass, as the timer did
+                logger.exception("pass failed; trying again in %.0f s", RETRY_AFTER_ERROR)
+                delay = RETRY_AFTER_ERROR
+            await woken_or_due(stopped, waiter.event, delay)
+    finally:
+        wake.WAKEUPS.unregister(waiter)
+
+
 def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """One level-triggered pass over a RemediationPlaybook: read, plan, write status before every act."""
     assert namespace is not None  # a namespaced kind
@@ -293,7 +375,7 @@ def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Lo
         step = next(steps)
         while True:
             write()  # the execution, and the step Running with its values, are in status before it acts
-            step = steps.send(carry_out(step, kube, memo.prometheus, spec, now))
+            step = steps.send(carry_out(step, kube, memo.prometheus, spec, now, body))
     except StopIteration:
         pass
     write()

@@ -29,6 +29,10 @@ class ActionRefused(Exception):
     """A guardrail forbids the action (the step is Refused)."""
 
 
+class ActionPending(Exception):
+    """The action started and is not done yet (a Job running): the step stays Running; the message says where it is."""
+
+
 @dataclass
 class Context:
     """Everything an action needs."""
@@ -44,6 +48,13 @@ class Context:
     prometheus: Any = None
     now: datetime | None = None
     outbound_policy: outbound.Policy = field(default_factory=outbound.Policy)
+    playbook: JSON | None = None
+    """The playbook object (its name and uid: a job's Job is owned by it)."""
+    index: int = 0
+    """The step's index in the ladder."""
+    trigger: str = ""
+    fingerprint: str = ""
+    incident: str = ""
 
     @property
     def target(self) -> str:

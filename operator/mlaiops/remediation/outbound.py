@@ -53,7 +53,11 @@ class Refused(OutboundError):
 
 
 class DeliveryFailed(OutboundError):
-    """The call was made and failed (network, or a non-2xx answer)."""
+    """The call was made and failed (network, or a non-2xx answer: ``status``)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,20 @@ def post_json(
     """POST ``body`` as JSON under ``policy``; the HTTP status (2xx), else Refused or DeliveryFailed.
 
     ``context`` verifies the server (default: the system's CAs, host name checked)."""
+    return post_bytes(url, json.dumps(body).encode(), {}, policy, timeout, resolver, context)
+
+
+def post_bytes(
+    url: str,
+    data: bytes,
+    headers: dict[str, str],
+    policy: Policy,
+    timeout: float,
+    resolver: Resolver = system_resolver,
+    context: ssl.SSLContext | None = None,
+) -> int:
+    """POST ``data`` (JSON) with extra ``headers`` under ``policy``; as ``post_json`` (the bytes are sent as given,
+    so a signature over them holds)."""
     target = check_url(url, policy)
     addresses = checked_addresses(target, policy, resolver)
     connection = _pinned(target, addresses, timeout, context)
@@ -205,8 +223,8 @@ def post_json(
         connection.request(
             "POST",
             target.path,
-            body=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": "mlaiops-notify"},
+            body=data,
+            headers={"Content-Type": "application/json", "User-Agent": "mlaiops-notify", **headers},
         )
         response = connection.getresponse()
         response.read(64 * 1024)
@@ -218,7 +236,7 @@ def post_json(
         connection.close()
     if not 200 <= status < 300:  # a 3xx is not followed: its Location could point anywhere
         log.info("outbound: POST to %s answered HTTP %d", target.host, status)
-        raise DeliveryFailed(f"delivery failed (HTTP {status // 100}xx)")
+        raise DeliveryFailed(f"delivery failed (HTTP {status // 100}xx)", status)
     return status
 
 

@@ -43,6 +43,9 @@ JSON = dict[str, Any]
 MAX_EXECUTIONS_KEPT = 50
 RETRY_WINDOW = timedelta(seconds=60)
 """How long a step keeps retrying transient API errors before it counts as Failed."""
+NOT_REPEATABLE = frozenset({"webhook"})
+"""Action types whose effect cannot be read back: a step of them found Running after a restart may have
+acted already, so it is never carried out again (at most once per step); it is recorded Failed."""
 
 Target = tuple[str, str, str]
 """(namespace, kind, name) of the workload a step acts on."""
@@ -87,6 +90,10 @@ class Step:
     """The value a rollback or retrain request carries (one per execution)."""
     params: dict[str, str] = field(default_factory=dict)
     text: str = ""
+    trigger: str = ""
+    """The execution's trigger (``rule:<namespace>/<name>`` or ``alert:<name>``), for job and webhook."""
+    fingerprint: str = ""
+    incident: str = ""
 
     @property
     def target_name(self) -> str:
@@ -95,9 +102,11 @@ class Step:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a step went. ``Retry``: a transient API error; the step is tried again at the next pass."""
+    """How a step went. ``Retry``: a transient API error; the step is tried again at the next pass.
+    ``Pending``: the action started and is not done yet (a Job running); the step stays Running and is
+    carried out again at the next pass, until its timeout."""
 
-    result: Literal["Succeeded", "Failed", "Refused", "Retry"]
+    result: Literal["Succeeded", "Failed", "Refused", "Retry", "Pending"]
     message: str = ""
     at: datetime | None = None
     """When the step returned (the controller's clock); the pass's ``now`` when not given."""
@@ -457,6 +466,9 @@ class Planner:
             action=self.spec.actions[index],
             target=(namespace, kind_, name),
             reason=self.request_reason(execution),
+            trigger=execution.trigger,
+            fingerprint=execution.fingerprint or "",
+            incident=execution.incident or "",
             **extra,
         )
 
@@ -472,6 +484,10 @@ class Planner:
                 self._end(
                     execution, record, "Failed", self._timeout_message(action, "the step was still running"), self.now
                 )
+                return
+            if action.type in NOT_REPEATABLE:
+                message = f"interrupted: the operator stopped while the {action.type} step ran; not repeated"
+                self._end(execution, record, "Failed", message, self.now)
                 return
         else:
             prepared = yield self._emit(self._step("prepare", execution, index))
@@ -497,6 +513,12 @@ class Planner:
             return
         outcome = yield self._emit(self._step("act", execution, index, params=params))
         at = outcome.at or self.now
+        if outcome.result == "Pending":
+            if timed_out(action, record.started_at, at):
+                self._end(execution, record, "Failed", self._timeout_message(action, outcome.message), at)
+                return
+            record.message = outcome.message
+            raise RetryLater  # the step stays Running: the next pass looks again
         if outcome.result == "Retry":
             if timed_out(action, record.started_at, at):
                 self._end(execution, record, "Failed", self._timeout_message(action, outcome.message), at)

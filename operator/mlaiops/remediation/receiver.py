@@ -23,6 +23,7 @@ from prometheus_client import Counter
 
 from mlaiops.metrics.operator import REGISTRY
 from mlaiops.remediation.alertmanager import AlertStore, PayloadError, parse_received
+from mlaiops.remediation.wake import ALERTS_ARRIVED, WAKEUPS
 from mlaiops.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ def app(store: AlertStore, credentials: Credentials | None, max_body: int) -> we
             REQUESTS.labels("invalid").inc()
             return web.json_response({"error": str(error)[:300]}, status=400)
         dropped = store.update(received)
+        WAKEUPS.ping(ALERTS_ARRIVED)  # the playbooks on Alertmanager triggers act now, not at their next pass
         REQUESTS.labels("accepted").inc()
         return web.json_response({"received": len(received), "dropped": sum(dropped.values())})
 
