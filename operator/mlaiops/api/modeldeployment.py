@@ -185,6 +185,11 @@ class RolloutSpec(ApiModel):
     """Canary settings, used when strategy is Canary."""
     rolling_update: RollingUpdateStrategy = nested(RollingUpdateStrategy)
     """Rolling update settings, used for RollingUpdate and for replica changes."""
+    progress_deadline: Duration = "10m"
+    """How long a canary may make no progress before it is rolled back (reason ProgressDeadlineExceeded): its pods
+    not Ready this long after a step began, or a step not advanced this long after its pause ended (e.g. a metric
+    inconclusive for want of data). Provider errors hold the rollout as Degraded instead, and a paused rollout's
+    deadline starts again when it resumes, as in Argo Rollouts' progressDeadlineSeconds."""
 
 
 class ThresholdRange(ApiModel):
@@ -415,6 +420,9 @@ class ModelDeploymentStatus(ApiModel):
     """When the rollout in progress began."""
     step_started_at: datetime | None = None
     """When the current step's canary pods became ready (its pause counts from here)."""
+    last_progress_at: datetime | None = None
+    """When the canary last made progress (started, entered a step, its pods became Ready, or held paused);
+    rollout.progressDeadline counts from here."""
     last_analysis_at: datetime | None = None
     """When the analysis last ran."""
     rollback_request: str | None = None

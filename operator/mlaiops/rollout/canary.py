@@ -192,6 +192,7 @@ def _finish(
     status.step_started_at = None
     status.rollout_started_at = None
     status.last_analysis_at = None
+    status.last_progress_at = None
 
 
 def _roll_back_canary(plan: Plan, now: datetime, reason: str, message: str) -> None:
@@ -319,6 +320,7 @@ def start_rollout(spec: ModelDeploymentSpec, plan: Plan, desired: ResolvedModel,
     status.canary_model = _ref(desired)
     status.current_step = 0
     status.rollout_started_at = now
+    status.last_progress_at = now
     status.step_started_at = None
     status.last_analysis_at = None
     status.analysis = []
@@ -377,6 +379,7 @@ def advance_step(
         return None, StepOutcome()
     status.current_step += 1
     status.step_started_at = None
+    status.last_progress_at = now
     next_weight = steps[status.current_step].weight
     _place_tracks(plan, canary, replicas, next_weight)
     message = f"step {status.current_step}: {next_weight}% to {canary.version}"
@@ -406,6 +409,7 @@ def run_canary_step(
     canary_ready = observed.canary_ready >= plan.canary_replicas and observed.canary_replicas == plan.canary_replicas
     if status.step_started_at is None and canary_ready:
         status.step_started_at = now  # the step's pause and analysis start once its pods serve
+        status.last_progress_at = now
     if outcomes:
         status.last_analysis_at = now
         _apply_outcomes(status, outcomes)
@@ -424,12 +428,74 @@ def run_canary_step(
         set_condition(status, "Degraded", True, "AnalysisError", message, now, generation)
         return canary, StepOutcome(degraded=True)
     if spec.paused:
+        status.last_progress_at = now  # held on request: the deadline starts again on resume
         return canary, StepOutcome(
             hold=("Paused", f"paused at step {status.current_step} ({status.canary_weight}% on canary)")
         )
     if status.step_started_at is None:
+        stalled = not_ready_too_long(spec, plan, observed, now)
+    else:
+        before = status.current_step
+        live, outcome = advance_step(spec, plan, canary, results, replicas, now)
+        if live is None or status.current_step != before:
+            return live, outcome
+        stalled = step_stalled(spec, status, results, now)
+        if stalled is None:
+            return live, outcome
+    if stalled is None:
         return canary, StepOutcome()
-    return advance_step(spec, plan, canary, results, replicas, now)
+    _roll_back_canary(plan, now, "ProgressDeadlineExceeded", f"canary {canary.version} {stalled}; rolled back")
+    plan.canary, plan.canary_replicas = None, 0
+    plan.stable_replicas = replicas
+    return None, StepOutcome()
+
+
+def _progress_since(status: ModelDeploymentStatus, now: datetime) -> datetime:
+    """When the canary last made progress (a status written before progressDeadline existed: its step's start)."""
+    return status.last_progress_at or status.step_started_at or status.rollout_started_at or now
+
+
+def _duration(total: float) -> str:
+    """``90`` -> ``1m30s``: how long a rollout has been stuck, for messages."""
+    minutes, rest = divmod(int(total), 60)
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
+def not_ready_too_long(spec: ModelDeploymentSpec, plan: Plan, observed: Observed, now: datetime) -> str | None:
+    """Why the canary is stuck when its step's pods have not been Ready within progressDeadline, else None."""
+    status = plan.status
+    waited = (now - _progress_since(status, now)).total_seconds()
+    if waited <= seconds(spec.rollout.progress_deadline):
+        return None
+    return (
+        f"not Ready {_duration(waited)} after step {status.current_step} began "
+        f"({observed.canary_ready}/{plan.canary_replicas} canary replicas ready; "
+        f"progressDeadline {spec.rollout.progress_deadline})"
+    )
+
+
+def step_stalled(
+    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, results: dict[str, MetricResult], now: datetime
+) -> str | None:
+    """Why the live step is stuck when it has not advanced within progressDeadline after its pause, else None."""
+    assert status.current_step is not None and status.step_started_at is not None
+    steps = spec.rollout.canary.steps
+    step = steps[min(status.current_step, len(steps) - 1)]
+    pause_over = status.step_started_at + timedelta(seconds=seconds(step.pause))
+    held = (now - max(_progress_since(status, now), pause_over)).total_seconds()
+    if held <= seconds(spec.rollout.progress_deadline):
+        return None
+    pending = [
+        f"{m.name}: {results[m.name].phase} {results[m.name].message}".strip()
+        if m.name in results
+        else f"{m.name}: never evaluated"
+        for m in spec.analysis.metrics
+        if m.name not in results or results[m.name].step_successes == 0
+    ]
+    return (
+        f"step {status.current_step} ({step.weight}%) stalled {_duration(held)} after its pause "
+        f"(progressDeadline {spec.rollout.progress_deadline}): no pass of {'; '.join(pending)}"
+    )
 
 
 def set_status_conditions(
@@ -459,12 +525,13 @@ def set_status_conditions(
         condition("Degraded", False, "AnalysisHealthy" if status.canary_model else "Healthy", "")
     rolled_back = rejected and status.canary_model is None
     last = status.history[0] if status.history else None
+    said = last is not None and last.reason in ("ModelLoadFailed", "ProgressDeadlineExceeded")
     condition(
         "RolledBack",
         rolled_back,
         "RolledBack" if rolled_back else "NotRolledBack",
         f"{desired.version if desired else ''} was rolled back"
-        + (f" ({last.reason}: {last.message})" if last is not None and last.reason == "ModelLoadFailed" else "")
+        + (f" ({last.reason}: {last.message})" if last is not None and said else "")
         + "; set a new model in the spec to roll out again"
         if rolled_back
         else "",
@@ -488,7 +555,10 @@ def set_status_conditions(
     elif stable_ready:
         status.phase = "RolledBack" if rolled_back else "Ready"
         stable_version = status.stable_model.version if status.stable_model else None
-        condition("Progressing", False, "RolloutComplete", f"{stable_version} is stable")
+        if rolled_back and last is not None and last.reason == "ProgressDeadlineExceeded":
+            condition("Progressing", False, last.reason, last.message)  # as a Deployment's own deadline says
+        else:
+            condition("Progressing", False, "RolloutComplete", f"{stable_version} is stable")
         condition("Ready", True, "RolledBack" if rolled_back else "Available", counts)
     elif failure is not None:
         status.phase = "Degraded" if observed.stable_ready > 0 else "Failed"

@@ -313,3 +313,139 @@ def test_a_rolling_update_is_promoted_only_once_the_new_pods_are_ready() -> None
     plan = cluster.tick(V2)
     assert plan.status.history[0].version == "v1" and cluster.condition("Ready") == ("False", "ModelLoadFailed")
     assert plan.status.phase == "Degraded"  # v1's replicas still answer
+
+
+# --- progressDeadline: a canary that is stuck is rolled back, never left sitting ---------------------
+
+
+def deadline_spec(deadline: str = "2m", **changes: Any) -> ModelDeploymentSpec:
+    spec = make_spec(**changes)
+    return spec.model_copy(
+        update={"rollout": spec.rollout.model_copy(update={"progress_deadline": deadline})}, deep=True
+    )
+
+
+def canary_never_ready(cluster: Cluster, ticks: int, seconds: float = 30) -> list[Plan]:
+    """Ticks in which the canary's pods exist but never become Ready (stable serves throughout)."""
+    plans = []
+    for _ in range(ticks):
+        cluster.observed = replace(cluster.observed, canary_ready=0)
+        plans.append(cluster.tick(V2, seconds=seconds))
+    return plans
+
+
+def test_progress_deadline_defaults_to_ten_minutes() -> None:
+    assert make_spec().rollout.progress_deadline == "10m"
+
+
+def test_a_canary_never_ready_is_rolled_back_at_its_progress_deadline_and_stable_keeps_everything() -> None:
+    cluster = deployed(deadline_spec("2m"))
+    plans = canary_never_ready(cluster, 5)  # t = 0, 30, 60, 90, 120 s after the canary started: within 2 m
+    assert all(p.status.canary_model is not None for p in plans) and "ProgressDeadlineExceeded" not in cluster.events()
+    plan = canary_never_ready(cluster, 1)[0]  # 150 s
+    assert plan.status.canary_model is None and plan.status.failed_model.version == "v2"
+    assert (plan.stable, plan.stable_replicas, plan.canary, plan.canary_replicas) == (V1, 4, None, 0)
+    record = plan.status.history[0]
+    assert (record.version, record.outcome, record.reason) == ("v2", "RolledBack", "ProgressDeadlineExceeded")
+    assert record.message == (
+        "canary v2 not Ready 2m30s after step 0 began (0/1 canary replicas ready; progressDeadline 2m); rolled back"
+    )
+    assert [(e.type, e.reason, e.message) for e in plan.events] == [
+        ("Warning", "ProgressDeadlineExceeded", record.message)
+    ]
+    assert plan.status.last_progress_at is None  # cleared with the other canary fields
+    plan = cluster.tick(V2)  # the spec still names v2: it is not tried again
+    assert plan.status.canary_model is None and plan.status.phase == "RolledBack"
+    status, reason = cluster.condition("Progressing")
+    progressing = next(c for c in plan.status.conditions or [] if c.type == "Progressing")
+    assert (status, reason, progressing.message) == ("False", "ProgressDeadlineExceeded", record.message)
+    rolled_back = next(c for c in plan.status.conditions or [] if c.type == "RolledBack")
+    assert rolled_back.status == "True" and f"(ProgressDeadlineExceeded: {record.message})" in rolled_back.message
+    assert cluster.condition("Ready") == ("True", "RolledBack")
+
+
+def test_the_deadline_counts_from_the_step_not_from_the_rollout() -> None:
+    # A slow rollout that keeps making progress is never aborted: entering a step restarts the clock.
+    cluster = deployed(
+        deadline_spec(
+            "2m", rollout={"canary": {"steps": [{"weight": 25, "pause": "3m"}, {"weight": 50, "pause": "1m"}]}}
+        )
+    )
+    cluster.tick(V2)
+    for _ in range(7):  # 3m30s at step 0, pods ready, passing: longer than the deadline, not stuck
+        plan = cluster.tick(V2, "Successful")
+    assert plan.status.current_step == 1 and [e.reason for e in plan.events] == ["StepAdvanced"]
+    assert plan.status.last_progress_at == cluster.now - timedelta(seconds=30)
+    plans = canary_never_ready(cluster, 4)  # step 1's new pods are slow, but within 2 m of entering it
+    assert all(p.status.canary_model is not None for p in plans)
+    plan = canary_never_ready(cluster, 1)[0]
+    assert plan.status.history[0].reason == "ProgressDeadlineExceeded"
+    assert "not Ready 2m30s after step 1 began (0/2 canary replicas ready" in plan.status.history[0].message
+
+
+def test_a_step_inconclusive_past_its_pause_for_the_deadline_is_rolled_back_naming_the_metric() -> None:
+    cluster = deployed(deadline_spec("2m"))
+    cluster.tick(V2)
+    started = cluster.tick(V2).status.step_started_at  # pods ready: step 0 starts, its pause is 1 m
+    assert started is not None
+    plans = []
+    while cluster.now <= started + timedelta(minutes=3):  # pause (1 m) + deadline (2 m): held, not aborted
+        plans.append(cluster.tick(V2, "Inconclusive"))
+    assert all(p.status.canary_model is not None for p in plans)
+    assert cluster.condition("Progressing") == ("True", "AnalysisInconclusive")
+    plan = cluster.tick(V2, "Inconclusive")
+    record = plan.status.history[0]
+    assert (record.outcome, record.reason) == ("RolledBack", "ProgressDeadlineExceeded")
+    assert record.message == (
+        "canary v2 step 0 (25%) stalled 2m30s after its pause (progressDeadline 2m): "
+        "no pass of request-success-rate: Inconclusive; rolled back"
+    )
+    assert (plan.stable, plan.stable_replicas, plan.canary) == (V1, 4, None)
+    assert ("Warning", "ProgressDeadlineExceeded") in [(e.type, e.reason) for e in plan.events]
+
+
+def test_a_step_whose_metric_was_never_evaluated_says_so_when_it_stalls() -> None:
+    cluster = deployed(deadline_spec("1m"))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    for _ in range(5):
+        plan = cluster.tick(V2)
+    assert plan.status.canary_model is None
+    assert "no pass of request-success-rate: never evaluated" in plan.status.history[0].message
+
+
+def test_provider_errors_hold_as_degraded_and_never_hit_the_deadline() -> None:
+    cluster = deployed(deadline_spec("1m"))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    for _ in range(20):  # ten minutes of Prometheus errors
+        plan = cluster.tick(V2, "Error")
+    assert plan.status.canary_model is not None and plan.status.failed_model is None
+    assert cluster.condition("Degraded") == ("True", "AnalysisError")
+
+
+def test_a_paused_rollout_is_never_past_its_deadline_and_the_clock_restarts_on_resume() -> None:
+    cluster = deployed(deadline_spec("2m", paused=True))
+    cluster.tick(V2)
+    for _ in range(20):  # ten minutes paused, canary never Ready
+        cluster.observed = replace(cluster.observed, canary_ready=0)
+        plan = cluster.tick(V2)
+    assert plan.status.canary_model is not None
+    assert plan.status.last_progress_at == cluster.now - timedelta(seconds=30)
+    cluster.spec = deadline_spec("2m")  # resumed
+    plans = canary_never_ready(cluster, 4)
+    assert all(p.status.canary_model is not None for p in plans)
+    assert canary_never_ready(cluster, 1)[0].status.history[0].reason == "ProgressDeadlineExceeded"
+
+
+def test_a_status_from_before_progress_deadline_counts_from_the_step_start() -> None:
+    cluster = deployed(deadline_spec("2m"))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    assert cluster.status is not None
+    cluster.status = cluster.status.model_copy(update={"last_progress_at": None})
+    started = cluster.status.step_started_at
+    while cluster.now <= started + timedelta(minutes=3):
+        plan = cluster.tick(V2, "Inconclusive")
+        assert plan.status.canary_model is not None
+    assert cluster.tick(V2, "Inconclusive").status.canary_model is None

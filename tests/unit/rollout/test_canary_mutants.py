@@ -487,6 +487,7 @@ INCONCLUSIVE_HOLD = [
             "canaryWeight": 25,
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
             "stepStartedAt": "2026-11-27T12:01:30Z",
+            "lastProgressAt": "2026-11-27T12:01:30Z",
             "lastAnalysisAt": "2026-11-27T12:02:30Z",
             "analysis": [
                 {
@@ -593,6 +594,7 @@ PAUSED = [
             "canaryWeight": 25,
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
             "stepStartedAt": "2026-11-27T12:01:30Z",
+            "lastProgressAt": "2026-11-27T12:01:30Z",
             "analysis": [],
             "lastAction": "Deployed v1",
             "history": [
@@ -686,6 +688,7 @@ PROMOTION = [
             "currentStep": 0,
             "canaryWeight": 25,
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
+            "lastProgressAt": "2026-11-27T12:01:00Z",
             "analysis": [],
             "lastAction": "Deployed v1",
             "history": [
@@ -770,6 +773,7 @@ PROMOTION = [
             "currentStep": 1,
             "canaryWeight": 50,
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
+            "lastProgressAt": "2026-11-27T12:02:30Z",
             "lastAnalysisAt": "2026-11-27T12:02:30Z",
             "analysis": [
                 {
@@ -1060,6 +1064,7 @@ PROVIDER_ERRORS = [
             "canaryWeight": 25,
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
             "stepStartedAt": "2026-11-27T12:01:30Z",
+            "lastProgressAt": "2026-11-27T12:01:30Z",
             "lastAnalysisAt": "2026-11-27T12:03:00Z",
             "analysis": [
                 {
