@@ -243,6 +243,10 @@ class AnalysisMetric(ApiModel):
     """Overrides analysis.interval for this metric."""
     on_no_data: Literal["fail", "pass", "inconclusive"] = "inconclusive"
     """What an empty result means: fail, pass, or inconclusive (pause and say why in a condition)."""
+    dry_run: bool = False
+    """Evaluate the metric and record its result in status.analysis (with dryRun: true), but never let it decide:
+    its failures, errors and missing data neither roll back, hold nor gate a step (as in Argo Rollouts). For
+    trying a new check on live rollouts before trusting it."""
 
     @model_validator(mode="after")
     def _query_or_builtin(self) -> AnalysisMetric:
@@ -385,6 +389,8 @@ class MetricResult(ApiModel):
     """Provider errors in a row."""
     step_successes: int = 0
     """Passing evaluations in the current step; a step advances only after one."""
+    dry_run: bool = False
+    """The metric is in dry run: recorded here, never deciding."""
     message: str = ""
     """Details, e.g. the provider error."""
 
@@ -416,6 +422,9 @@ class ModelDeploymentStatus(ApiModel):
     """Index of the canary step in progress."""
     canary_weight: int | None = None
     """Percentage of traffic on the canary (the replica ratio actually reached)."""
+    traffic_routing: Literal["ReplicaRatio"] | None = None
+    """How traffic is split between stable and canary: ReplicaRatio (both tracks' pods behind the one Service, so
+    the weight is a ratio of replicas; see canaryWeight)."""
     rollout_started_at: datetime | None = None
     """When the rollout in progress began."""
     step_started_at: datetime | None = None

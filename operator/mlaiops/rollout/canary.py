@@ -136,12 +136,22 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     return now - status.last_analysis_at >= timedelta(seconds=seconds(spec.analysis.interval))
 
 
-def _apply_outcomes(status: ModelDeploymentStatus, outcomes: list[MetricOutcome]) -> None:
+def dry_run_metrics(spec: ModelDeploymentSpec) -> set[str]:
+    """Names of the metrics that are evaluated and recorded but never decide."""
+    return {metric.name for metric in spec.analysis.metrics if metric.dry_run}
+
+
+def _apply_outcomes(status: ModelDeploymentStatus, outcomes: list[MetricOutcome], dry: set[str]) -> None:
     results = {result.name: result for result in status.analysis or []}
     for outcome in outcomes:
         result = results.get(outcome.name) or MetricResult(name=outcome.name, phase=outcome.outcome)
         result = result.model_copy(
-            update={"phase": outcome.outcome, "value": outcome.value, "message": outcome.message}
+            update={
+                "phase": outcome.outcome,
+                "value": outcome.value,
+                "message": outcome.message,
+                "dry_run": outcome.name in dry,
+            }
         )
         if outcome.outcome == "Error":
             result.consecutive_errors += 1
@@ -362,10 +372,13 @@ def advance_step(
     steps = spec.rollout.canary.steps
     step = steps[min(status.current_step, len(steps) - 1)]
     elapsed = (now - status.step_started_at).total_seconds()
+    dry = dry_run_metrics(spec)
     waiting = [
-        m.name for m in spec.analysis.metrics if results.get(m.name) is None or results[m.name].step_successes == 0
+        m.name
+        for m in spec.analysis.metrics
+        if m.name not in dry and (results.get(m.name) is None or results[m.name].step_successes == 0)
     ]
-    inconclusive = [r.name for r in results.values() if r.phase == "Inconclusive"]
+    inconclusive = [r.name for r in results.values() if r.phase == "Inconclusive" and r.name not in dry]
     if elapsed < seconds(step.pause) or waiting:
         if inconclusive and elapsed >= seconds(step.pause):
             return canary, StepOutcome(
@@ -410,12 +423,14 @@ def run_canary_step(
     if status.step_started_at is None and canary_ready:
         status.step_started_at = now  # the step's pause and analysis start once its pods serve
         status.last_progress_at = now
+    dry = dry_run_metrics(spec)
     if outcomes:
         status.last_analysis_at = now
-        _apply_outcomes(status, outcomes)
+        _apply_outcomes(status, outcomes, dry)
     results = {result.name: result for result in status.analysis or []}
-    failing = [r for r in results.values() if r.failures > spec.analysis.failure_limit]
-    erroring = [r for r in results.values() if r.consecutive_errors > spec.analysis.consecutive_error_limit]
+    deciding = [r for r in results.values() if r.name not in dry]
+    failing = [r for r in deciding if r.failures > spec.analysis.failure_limit]
+    erroring = [r for r in deciding if r.consecutive_errors > spec.analysis.consecutive_error_limit]
     if failing:
         details = "; ".join(f"{r.name}: {r.message}" for r in failing)
         _roll_back_canary(plan, now, "AnalysisFailed", f"canary {canary.version} failed analysis ({details})")
@@ -490,7 +505,7 @@ def step_stalled(
         if m.name in results
         else f"{m.name}: never evaluated"
         for m in spec.analysis.metrics
-        if m.name not in results or results[m.name].step_successes == 0
+        if not m.dry_run and (m.name not in results or results[m.name].step_successes == 0)
     ]
     return (
         f"step {status.current_step} ({step.weight}%) stalled {_duration(held)} after its pause "
@@ -601,6 +616,7 @@ def plan_rollout(
     """The next status, the replicas of each track and the events, for one reconcile tick."""
     status = (previous or ModelDeploymentStatus()).model_copy(deep=True)
     status.observed_generation = generation
+    status.traffic_routing = "ReplicaRatio"  # the only mode so far: the replica ratio behind one Service
     plan = Plan(status=status)
     replicas = desired_replicas(spec, observed)
     if rollback_request and rollback_request != status.rollback_request:  # each distinct request acts once

@@ -50,8 +50,10 @@ class Cluster:
         seconds: float = 30,
         rollback: str | None = None,
         ready: bool = True,
+        outcomes: list[MetricOutcome] | None = None,
     ) -> Plan:
-        outcomes = [MetricOutcome("request-success-rate", outcome, 0.5)] if outcome else None
+        if outcomes is None and outcome:
+            outcomes = [MetricOutcome("request-success-rate", outcome, 0.5)]
         plan = plan_rollout(self.spec, self.status, desired, self.observed, self.now, 1, outcomes, rollback)
         self.status = plan.status
         self.plans.append(plan)
@@ -449,3 +451,83 @@ def test_a_status_from_before_progress_deadline_counts_from_the_step_start() -> 
         plan = cluster.tick(V2, "Inconclusive")
         assert plan.status.canary_model is not None
     assert cluster.tick(V2, "Inconclusive").status.canary_model is None
+
+
+# --- analysis.metrics[].dryRun: evaluated and recorded, never deciding -------------------------------
+
+DRY = {"name": "p99-latency", "query": "x", "thresholdRange": {"max": 0.1}, "dryRun": True}
+
+
+def dry_run_spec(**changes: Any) -> ModelDeploymentSpec:
+    return make_spec(
+        analysis={
+            "interval": "30s",
+            "failureLimit": 1,
+            "consecutiveErrorLimit": 2,
+            "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 0.99}}, DRY],
+        },
+        **changes,
+    )
+
+
+def both(success: str | None, dry: str) -> list[MetricOutcome]:
+    outcomes = [MetricOutcome("p99-latency", dry, 0.3, f"dry {dry}")]
+    return outcomes + ([MetricOutcome("request-success-rate", success, 0.999)] if success else [])
+
+
+def test_a_failing_dry_run_metric_is_recorded_but_the_canary_is_promoted() -> None:
+    cluster = deployed(dry_run_spec())
+    cluster.tick(V2)
+    plan = cluster.tick(V2)
+    for _ in range(8):
+        if plan.status.canary_model is None:
+            break
+        plan = cluster.tick(V2, outcomes=both("Successful", "Failed"))
+        recorded = {r.name: r for r in plan.status.analysis or []}
+        if recorded:
+            assert recorded["p99-latency"].dry_run and not recorded["request-success-rate"].dry_run
+            assert recorded["p99-latency"].phase == "Failed" and recorded["p99-latency"].message == "dry Failed"
+    assert plan.status.stable_model.version == "v2" and plan.status.history[0].reason == "AnalysisPassed"
+    assert "AnalysisFailed" not in cluster.events()
+
+
+def test_a_dry_run_metric_neither_gates_nor_holds_nor_degrades_a_step() -> None:
+    for dry in ("Inconclusive", "Error"):
+        cluster = deployed(dry_run_spec())
+        cluster.tick(V2)
+        cluster.tick(V2)
+        cluster.tick(V2, outcomes=both("Successful", dry))
+        for _ in range(3):
+            plan = cluster.tick(V2, outcomes=both(None, dry))
+        assert plan.status.current_step == 1, dry  # advanced on the deciding metric's pass alone
+        assert cluster.condition("Degraded")[0] == "False"
+        assert cluster.condition("Progressing") == ("True", "CanaryProgressing")
+
+
+def test_a_dry_run_metric_waiting_does_not_count_toward_the_progress_deadline() -> None:
+    spec = dry_run_spec()
+    spec = spec.model_copy(update={"rollout": spec.rollout.model_copy(update={"progress_deadline": "1m"})})
+    cluster = deployed(spec)
+    cluster.tick(V2)
+    cluster.tick(V2)
+    for _ in range(8):  # the deciding metric never passes: stalled, and only it is named
+        plan = cluster.tick(V2, outcomes=both("Inconclusive", "Inconclusive"))
+    assert plan.status.canary_model is None
+    message = plan.status.history[0].message
+    assert "no pass of request-success-rate: Inconclusive" in message and "p99-latency" not in message
+
+
+def test_a_deciding_metric_still_decides_beside_a_dry_run_one() -> None:
+    cluster = deployed(dry_run_spec())
+    cluster.tick(V2)
+    cluster.tick(V2)
+    cluster.tick(V2, outcomes=both("Failed", "Successful"))
+    plan = cluster.tick(V2, outcomes=both("Failed", "Successful"))
+    assert plan.status.canary_model is None and plan.status.history[0].reason == "AnalysisFailed"
+    assert "p99-latency" not in plan.status.history[0].message
+
+
+def test_status_says_which_traffic_routing_is_in_use() -> None:
+    cluster = deployed()
+    assert cluster.status is not None and cluster.status.traffic_routing == "ReplicaRatio"
+    assert cluster.tick(V2).status.traffic_routing == "ReplicaRatio"
