@@ -447,27 +447,20 @@ def run_canary_step(
         return canary, StepOutcome(
             hold=("Paused", f"paused at step {status.current_step} ({status.canary_weight}% on canary)")
         )
-    if status.step_started_at is None:
+    step_index, started = status.current_step, status.step_started_at
+    if started is None:
         stalled = not_ready_too_long(spec, plan, observed, now)
     else:
-        before = status.current_step
         live, outcome = advance_step(spec, plan, canary, results, replicas, now)
-        if live is None or status.current_step != before:
+        if live is None or status.current_step != step_index:
             return live, outcome
-        stalled = step_stalled(spec, status, results, now)
+        stalled = step_stalled(spec, status, step_index, started, results, now)
         if stalled is None:
             return live, outcome
     if stalled is None:
         return canary, StepOutcome()
     _roll_back_canary(plan, now, "ProgressDeadlineExceeded", f"canary {canary.version} {stalled}; rolled back")
-    plan.canary, plan.canary_replicas = None, 0
-    plan.stable_replicas = replicas
-    return None, StepOutcome()
-
-
-def _progress_since(status: ModelDeploymentStatus, now: datetime) -> datetime:
-    """When the canary last made progress (a status written before progressDeadline existed: its step's start)."""
-    return status.last_progress_at or status.step_started_at or status.rollout_started_at or now
+    return None, StepOutcome()  # plan_rollout gives stable every replica once the canary is gone
 
 
 def _duration(total: float) -> str:
@@ -479,7 +472,9 @@ def _duration(total: float) -> str:
 def not_ready_too_long(spec: ModelDeploymentSpec, plan: Plan, observed: Observed, now: datetime) -> str | None:
     """Why the canary is stuck when its step's pods have not been Ready within progressDeadline, else None."""
     status = plan.status
-    waited = (now - _progress_since(status, now)).total_seconds()
+    since = status.last_progress_at or status.rollout_started_at  # a status written before lastProgressAt existed
+    assert since is not None  # a live canary always has rollout_started_at
+    waited = (now - since).total_seconds()
     if waited <= seconds(spec.rollout.progress_deadline):
         return None
     return (
@@ -490,14 +485,18 @@ def not_ready_too_long(spec: ModelDeploymentSpec, plan: Plan, observed: Observed
 
 
 def step_stalled(
-    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, results: dict[str, MetricResult], now: datetime
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    step_index: int,
+    started: datetime,
+    results: dict[str, MetricResult],
+    now: datetime,
 ) -> str | None:
     """Why the live step is stuck when it has not advanced within progressDeadline after its pause, else None."""
-    assert status.current_step is not None and status.step_started_at is not None
     steps = spec.rollout.canary.steps
-    step = steps[min(status.current_step, len(steps) - 1)]
-    pause_over = status.step_started_at + timedelta(seconds=seconds(step.pause))
-    held = (now - max(_progress_since(status, now), pause_over)).total_seconds()
+    step = steps[min(step_index, len(steps) - 1)]
+    pause_over = started + timedelta(seconds=seconds(step.pause))
+    held = (now - max(status.last_progress_at or started, pause_over)).total_seconds()  # later: resumed
     if held <= seconds(spec.rollout.progress_deadline):
         return None
     pending = [
@@ -508,7 +507,7 @@ def step_stalled(
         if not m.dry_run and (m.name not in results or results[m.name].step_successes == 0)
     ]
     return (
-        f"step {status.current_step} ({step.weight}%) stalled {_duration(held)} after its pause "
+        f"step {step_index} ({step.weight}%) stalled {_duration(held)} after its pause "
         f"(progressDeadline {spec.rollout.progress_deadline}): no pass of {'; '.join(pending)}"
     )
 

@@ -531,3 +531,87 @@ def test_status_says_which_traffic_routing_is_in_use() -> None:
     cluster = deployed()
     assert cluster.status is not None and cluster.status.traffic_routing == "ReplicaRatio"
     assert cluster.tick(V2).status.traffic_routing == "ReplicaRatio"
+
+
+def test_a_short_deadline_says_seconds_and_the_record_ends_at_the_rollback() -> None:
+    cluster = deployed(deadline_spec("30s"))
+    plans = canary_never_ready(cluster, 3, seconds=20)  # 0, 20, 40 s after the canary started
+    plan = plans[-1]
+    record = plan.status.history[0]
+    assert [p.status.canary_model is None for p in plans] == [False, False, True]
+    assert "not Ready 40s after step 0 began" in record.message
+    assert record.finished_at == cluster.now - timedelta(seconds=20) and record.started_at == T0 + timedelta(minutes=1)
+
+
+def two_metrics(deadline: str = "1m") -> ModelDeploymentSpec:
+    spec = make_spec(
+        analysis={
+            "interval": "30s",
+            "metrics": [
+                {"name": "request-success-rate", "thresholdRange": {"min": 0.99}},
+                {"name": "p99", "query": "x", "thresholdRange": {"max": 0.1}},
+            ],
+        }
+    )
+    return spec.model_copy(update={"rollout": spec.rollout.model_copy(update={"progress_deadline": deadline})})
+
+
+def test_only_the_metrics_without_data_are_named_in_a_hold_and_every_pending_one_in_a_stall() -> None:
+    cluster = deployed(two_metrics())
+    cluster.tick(V2)
+    cluster.tick(V2)
+    mixed = [MetricOutcome("request-success-rate", "Successful", 1.0), MetricOutcome("p99", "Inconclusive")]
+    for _ in range(3):
+        plan = cluster.tick(V2, outcomes=mixed)
+    held = next(c for c in plan.status.conditions or [] if c.type == "Progressing")
+    assert (held.reason, held.message) == ("AnalysisInconclusive", "step held: no data for p99")
+    cluster = deployed(two_metrics())
+    cluster.tick(V2)
+    cluster.tick(V2)
+    none = [
+        MetricOutcome("request-success-rate", "Inconclusive", None, "no data"),
+        MetricOutcome("p99", "Inconclusive"),
+    ]
+    while (plan := cluster.tick(V2, outcomes=none)).status.canary_model is not None:
+        pass
+    assert plan.status.history[0].message.endswith(
+        "no pass of request-success-rate: Inconclusive no data; p99: Inconclusive; rolled back"
+    )
+
+
+def test_a_stall_at_a_later_step_names_that_step_and_counts_from_its_own_pause() -> None:
+    steps = {"canary": {"steps": [{"weight": 25, "pause": "30s"}, {"weight": 50, "pause": "3m"}]}}
+    cluster = deployed(deadline_spec("1m", rollout=steps))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    plan = cluster.tick(V2, "Successful")  # step 0's 30 s pause is over: step 1
+    assert plan.status.current_step == 1
+    started = cluster.tick(V2).status.step_started_at
+    assert started is not None
+    while cluster.now <= started + timedelta(minutes=4):  # 3 m pause + 1 m deadline
+        assert cluster.tick(V2).status.canary_model is not None
+    plan = cluster.tick(V2)
+    assert "step 1 (50%) stalled 1m30s after its pause" in plan.status.history[0].message
+
+
+def test_a_step_resumed_after_a_long_pause_gets_a_whole_deadline_again() -> None:
+    cluster = deployed(deadline_spec("2m", paused=True))
+    cluster.tick(V2)
+    for _ in range(20):  # ten minutes paused with the canary's pods Ready
+        plan = cluster.tick(V2)
+    assert plan.status.step_started_at is not None and plan.status.canary_model is not None
+    cluster.spec = deadline_spec("2m")
+    resumed = cluster.now  # the last paused tick was 30 s ago: the deadline counts from there
+    while cluster.now <= resumed + timedelta(seconds=90):
+        assert cluster.tick(V2, "Inconclusive").status.canary_model is not None
+    plan = cluster.tick(V2, "Inconclusive")
+    assert plan.status.canary_model is None and "stalled 2m30s after its pause" in plan.status.history[0].message
+
+
+def test_a_status_from_before_progress_deadline_with_pods_never_ready_counts_from_the_rollout() -> None:
+    cluster = deployed(deadline_spec("2m"))
+    canary_never_ready(cluster, 1)
+    assert cluster.status is not None
+    cluster.status = cluster.status.model_copy(update={"last_progress_at": None})
+    plans = canary_never_ready(cluster, 5)
+    assert [p.status.canary_model is None for p in plans] == [False, False, False, False, True]
