@@ -103,6 +103,8 @@ class RunResult:
     reason: str
     seconds: float
     """From the rollout's start to its end."""
+    failed: tuple[str, ...] = ()
+    """The relative metrics named in an AnalysisFailed rollback."""
 
 
 def run_rollout(
@@ -125,7 +127,8 @@ def run_rollout(
         status = plan.status
         if status.canary_model is None and status.history and status.history[0].version == "v2":
             record = status.history[0]
-            return RunResult(record.outcome, record.reason, (now - started).total_seconds())
+            failed = tuple(m.name for m in metrics if f"{m.name}: " in record.message)
+            return RunResult(record.outcome, record.reason, (now - started).total_seconds(), failed)
         observed = Observed(
             stable_ready=plan.stable_replicas,
             canary_ready=plan.canary_replicas,
@@ -188,6 +191,11 @@ def main() -> None:
         reasons = ", ".join(
             f"{reason} {sum(r.reason == reason for r in back)}" for reason in sorted({r.reason for r in back})
         )
+        by_metric = {
+            name: sum(name in r.failed for r in back) for name in ("error-rate-vs-stable", "latency-vs-stable")
+        }
+        if any(by_metric.values()):
+            reasons += " (" + ", ".join(f"{name} {count}" for name, count in by_metric.items() if count) + ")"
         low, high = wilson(len(back), len(results))
         print(
             f"| {name} | {rate:g} req/s | {len(results)} | {len(back) / len(results):.1%} ({low:.1%}-{high:.1%}) | "
