@@ -418,7 +418,8 @@ class MetricResult(ApiModel):
     name: str
     """Metric name."""
     value: float | None = None
-    """Last value; absent when there was no data or an error."""
+    """Last value (for error-rate-vs-stable and latency-vs-stable: the one-sided p-value); absent when there was no
+    data, too few samples or an error."""
     phase: Literal["Successful", "Failed", "Error", "Inconclusive"]
     """Outcome of the last evaluation."""
     successes: int = 0
