@@ -70,7 +70,7 @@ def rank_worse_p(canary: Sequence[float], stable: Sequence[float]) -> float:
         raise ValueError(f"the tracks have {len(canary)} and {len(stable)} buckets: they must be the same")
     n1, n2 = float(sum(canary)), float(sum(stable))
     n = n1 + n2
-    if n1 <= 0 or n2 <= 0 or n <= 1:
+    if n <= 1:  # (counts from increase() may be fractional) an empty track leaves the variance 0 below
         return 1.0
     rank_sum, below, ties = 0.0, 0.0, 0.0
     for c, s in zip(canary, stable, strict=True):
@@ -81,7 +81,7 @@ def rank_worse_p(canary: Sequence[float], stable: Sequence[float]) -> float:
     u = rank_sum - n1 * (n1 + 1.0) / 2.0
     variance = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)))
     if variance <= 0:
-        return 1.0  # every request in one bucket: no order to compare
+        return 1.0  # a track without requests, or every request in one bucket: no order to compare
     return normal_sf((u - n1 * n2 / 2.0 - 0.5) / math.sqrt(variance))
 
 

@@ -118,7 +118,12 @@ def test_relative_error_rate_below_min_samples_is_inconclusive_then_decides() ->
     few = judge_relative(metric, TrackCounts(99, 50), TrackCounts(5000, 10))
     assert (few.outcome, few.value) == ("Inconclusive", None) and "minSampleSize 100" in few.message
     worse = judge_relative(metric, TrackCounts(100, 8), TrackCounts(5000, 50))
-    assert worse.outcome == "Failed" and worse.value is not None and worse.value < 0.01
+    assert (
+        worse.name == "error-rate-vs-stable"
+        and worse.outcome == "Failed"
+        and worse.value is not None
+        and worse.value < 0.01
+    )
     fine = judge_relative(metric, TrackCounts(100, 2), TrackCounts(5000, 50))
     assert fine.outcome == "Successful"
     defaults = judge_relative(relative("error-rate-vs-stable"), TrackCounts(49, 0), TrackCounts(49, 0))
@@ -138,7 +143,11 @@ def test_relative_latency_compares_the_buckets_both_tracks_export() -> None:
     metric = relative("latency-vs-stable")
     stable = TrackCounts(buckets=cumulative([500, 80, 15, 5]))
     slow = judge_relative(metric, TrackCounts(buckets=cumulative([20, 120, 50, 10])), stable)
-    assert slow.outcome == "Failed" and slow.message.startswith("canary slower than stable")
+    assert (
+        slow.name == "latency-vs-stable"
+        and slow.outcome == "Failed"
+        and slow.message.startswith("canary slower than stable")
+    )
     same = judge_relative(metric, TrackCounts(buckets=cumulative([160, 27, 8, 5])), stable)
     assert same.outcome == "Successful"
     # A bound only one track exports is left out; no buckets at all is no data: inconclusive.

@@ -28,7 +28,15 @@ def binned(values: np.ndarray) -> list[float]:
 
 @pytest.mark.parametrize(
     ("canary", "stable"),
-    [((12, 400), (20, 1200)), ((3, 50), (1, 150)), ((0, 80), (5, 90)), ((30, 300), (30, 300)), ((1, 1000), (9, 900))],
+    [
+        ((12, 400), (20, 1200)),
+        ((3, 50), (1, 150)),
+        ((0, 80), (5, 90)),
+        ((30, 300), (30, 300)),
+        ((1, 1000), (9, 900)),
+        ((1, 1), (2, 100)),
+        ((3, 40), (0, 1)),
+    ],
 )
 def test_the_proportion_test_matches_scipys_chi_square_on_the_same_table(
     canary: tuple[int, int], stable: tuple[int, int]
@@ -72,7 +80,16 @@ def test_the_rank_test_is_one_sided() -> None:
 
 def test_the_rank_test_without_order_or_data_is_no_evidence() -> None:
     assert rank_worse_p([0, 5, 0], [0, 9, 0]) == 1.0  # all in one bucket
-    assert rank_worse_p([0, 0, 0], [0, 9, 0]) == 1.0
+    assert rank_worse_p([0, 0, 0], [0, 9, 0]) == 1.0 and rank_worse_p([4, 5, 0], [0, 0, 0]) == 1.0
+    assert rank_worse_p([0.5, 0, 0], [0, 0, 0.5]) == 1.0  # increase() can give fractions: one request in all
+
+
+def test_the_rank_test_on_the_smallest_samples_matches_scipy() -> None:
+    for canary, stable in (([0, 0, 1], [1, 0, 0]), ([0, 1, 0], [5, 4, 0]), ([0, 3, 2], [0, 0, 1])):
+        expand = [np.repeat(np.arange(3), counts) for counts in (canary, stable)]
+        expected = stats.mannwhitneyu(*expand, alternative="greater", method="asymptotic").pvalue
+        assert rank_worse_p(canary, stable) == pytest.approx(expected, rel=1e-12), (canary, stable)
+    assert rank_worse_p([0, 0, 1], [1, 0, 0]) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="3 and 2 buckets"):
         rank_worse_p([1, 2, 3], [1, 2])
 
@@ -89,12 +106,22 @@ def test_below_the_minimum_sample_size_the_answer_is_inconclusive_never_a_pass()
     assert compare_latencies(BOUNDS, [0] * 13 + [60], [60] + [0] * 13, 61, 0.001).verdict == "Inconclusive"
 
 
+def test_a_p_value_equal_to_alpha_passes() -> None:
+    p = proportion_worse_p(9, 300, 20, 1200)
+    assert compare_error_rates(9, 300, 20, 1200, min_samples=50, alpha=p).verdict == "Successful"
+    assert compare_error_rates(9, 300, 20, 1200, min_samples=50, alpha=p * 1.000001).verdict == "Failed"
+
+
 def test_error_rates_decide_at_alpha_with_the_rates_in_the_message() -> None:
     worse = compare_error_rates(30, 300, 30, 1200, min_samples=50, alpha=0.001)
     assert worse.verdict == "Failed" and worse.p_value is not None and worse.p_value < 0.001
     assert worse.message.startswith("canary error rate 10.00% (30/300) vs stable 2.50% (30/1200) is higher")
     same = compare_error_rates(5, 300, 20, 1200, min_samples=50, alpha=0.001)
-    assert same.verdict == "Successful" and same.message.endswith(f"p={same.p_value:.3g} >= alpha 0.001")
+    assert same.verdict == "Successful"
+    assert (
+        same.message
+        == f"canary error rate 1.67% (5/300) vs stable 1.67% (20/1200): one-sided p={same.p_value:.3g} >= alpha 0.001"
+    )
     better = compare_error_rates(0, 300, 60, 1200, min_samples=50, alpha=0.001)
     assert better.verdict == "Successful"  # one-sided: a better canary never fails
 
@@ -104,10 +131,18 @@ def test_latencies_decide_at_alpha_with_the_buckets_in_the_message() -> None:
     stable = binned(rng.lognormal(math.log(0.02), 0.4, 600))
     slow = binned(rng.lognormal(math.log(0.02), 0.4, 200) + 0.05)
     result = compare_latencies(BOUNDS, slow, stable, 50, 0.001)
-    assert result.verdict == "Failed" and result.message.startswith("canary slower than stable (canary p50 <= 100 ms")
+    assert result.verdict == "Failed" and result.message.startswith(
+        "canary slower than stable (canary p50 <= 100 ms, p99 <= 250 ms vs stable p50 <= 25 ms, p99 <= 100 ms "
+        "(200 and 600 requests)): one-sided p="
+    )
     assert "(200 and 600 requests)" in result.message
     same = compare_latencies(BOUNDS, binned(rng.lognormal(math.log(0.02), 0.4, 200)), stable, 50, 0.001)
     assert same.verdict == "Successful" and same.message.startswith("canary p50 <= 25 ms")
+    tail = compare_latencies(BOUNDS, [0, 0, 0, 0, 90, 0, 0, 0, 0, 0, 0, 0, 0, 10], [0] * 4 + [100] + [0] * 9, 50, 0.5)
+    assert tail.message.startswith(
+        "canary slower than stable (canary p50 <= 25 ms, p99 <= +Inf vs stable p50 <= 25 ms, p99 <= 25 ms "
+        "(100 and 100 requests)): one-sided p="
+    )
 
 
 def test_quantile_bounds_and_normal_tail() -> None:
