@@ -59,15 +59,20 @@ SPEC = {
 
 @dataclass(frozen=True)
 class Track:
-    """How one model behaves: error probability per request and log-normal latency (median, sigma), plus a shift."""
+    """How one model behaves: error probability per request and log-normal latency (median, sigma), plus a shift
+    of every request, or only of those above the log-normal's 97th percentile (``tail``: a slow tail)."""
 
     error_rate: float = 0.01
     median: float = 0.030
     sigma: float = 0.5
     shift: float = 0.0
+    tail: float = 0.0
+
+    def quantile(self, z: float) -> float:
+        return self.median * math.exp(z * self.sigma)
 
     def p99(self) -> float:
-        return self.median * math.exp(2.3263 * self.sigma) + self.shift
+        return self.quantile(2.3263) + self.shift + self.tail  # the tail (above p97) holds the p99
 
 
 class Counts:
@@ -85,6 +90,8 @@ class Counts:
         self.requests += n
         self.errors += int(rng.binomial(n, track.error_rate))
         latencies = rng.lognormal(math.log(track.median), track.sigma, n) + track.shift
+        if track.tail:
+            latencies[latencies > track.quantile(1.8808)] += track.tail  # z of the 97th percentile
         self.buckets += np.bincount(np.searchsorted(BOUNDS, latencies, side="left"), minlength=len(BOUNDS))
 
     def as_prometheus(self) -> TrackCounts:
@@ -222,6 +229,9 @@ def main() -> None:
         results,
         ">= 95% within 5 min",
     )
+    tail = Track(tail=0.050)  # only the slowest 3% of requests are 50 ms slower: the p99 moves, the median not
+    results = scenario(args.bad_runs, args.seed + 11, same, tail, 10.0, spec)
+    row(f"slowest 3% +50 ms (p99 {same.p99() * 1000:.0f} -> {tail.p99() * 1000:.0f} ms)", 10, results, "(a limit)")
     print()
     print(f"{time.monotonic() - began:.0f} s")
 
