@@ -7,6 +7,9 @@ a test flag: the server is the same for every model.
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,3 +193,85 @@ def test_prometheus_outage_degrades_without_promotion_or_rollback(
         what="promotion after recovery",
     )
     assert done.get("failedModel") is None
+
+
+class SilentArtifactServer:
+    """An HTTP 'artifact store' that accepts connections and never answers: a model server fetching from it
+    stays loading, never Ready and never failed (its read timeout is a minute)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.held.append(connection)
+
+    def __enter__(self) -> SilentArtifactServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.socket.close()
+        for connection in self.held:
+            connection.close()
+
+
+def test_a_canary_never_ready_is_rolled_back_at_its_progress_deadline(
+    cluster: Cluster, deployed: tuple[str, Traffic]
+) -> None:
+    namespace, traffic = deployed
+    wait_for(lambda: traffic.codes[200] >= 5, what="inference through the Service")
+    with SilentArtifactServer() as store:
+        uri = f"http://127.0.0.1:{store.port}/model.joblib"
+        patch = {"spec": {"model": {"storageUri": uri, "version": "v9"}, "rollout": {"progressDeadline": "15s"}}}
+        cluster.kubectl("patch", "-n", namespace, "md/fraud", "--type=merge", "-p", json.dumps(patch))
+        wait_for(lambda: status(cluster, namespace).get("canaryModel", {}).get("version") == "v9", what="canary v9")
+        assert status(cluster, namespace).get("trafficRouting") == "ReplicaRatio"
+        rolled = wait_for(
+            lambda: (s := status(cluster, namespace)).get("failedModel", {}).get("version") == "v9" and s,
+            timeout=90,
+            what="v9 rolled back at its progress deadline",
+        )
+        served = traffic.codes[200]
+    record = rolled["history"][0]
+    assert (record["outcome"], record["reason"], record["version"]) == ("RolledBack", "ProgressDeadlineExceeded", "v9")
+    assert "canary v9 not Ready" in record["message"] and "progressDeadline 15s" in record["message"]
+    assert rolled["stableModel"]["version"] == "v1" and rolled.get("canaryModel") is None
+    progressing = wait_for(
+        lambda: next(
+            (
+                c
+                for c in status(cluster, namespace).get("conditions", [])
+                if c["type"] == "Progressing" and c["reason"] == "ProgressDeadlineExceeded"
+            ),
+            None,
+        ),
+        what="Progressing=False ProgressDeadlineExceeded",
+    )
+    assert progressing["status"] == "False" and progressing["message"] == record["message"]
+    events = wait_for(
+        lambda: [
+            e
+            for e in cluster.core.list_namespaced_event(namespace, field_selector="involvedObject.name=fraud").items
+            if e.reason == "ProgressDeadlineExceeded"
+        ],
+        what="the Warning Event",
+    )
+    assert events[0].type == "Warning" and "not Ready" in events[0].message
+    # Stable was never touched: its pods still serve v1, and the Service kept answering.
+    wait_for(
+        lambda: (
+            not any(d.metadata.name == "fraud-canary" for d in cluster.apps.list_namespaced_deployment(namespace).items)
+        ),
+        what="canary removed",
+    )
+    pods = cluster.core.list_namespaced_pod(namespace, label_selector="mlaiops.dev/model-deployment=fraud").items
+    assert {p.metadata.labels["mlaiops.dev/version"] for p in pods if not p.metadata.deletion_timestamp} == {"v1"}
+    wait_for(lambda: traffic.codes[200] >= served + 5, what="stable still answering")

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
 
 from mlaiops.api.common import (
     ApiModel,
@@ -30,7 +31,9 @@ MODEL_URI_PATTERN = r"^((file|https?|s3)://.+|pvc://[a-z0-9]([-a-z0-9]{0,61}[a-z
 SHA256_PATTERN = r"^[a-f0-9]{64}$"
 VERSION_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 
-BUILTIN_METRICS = ("request-success-rate", "request-duration")
+RELATIVE_METRICS = ("error-rate-vs-stable", "latency-vs-stable")
+"""Built-in metrics that compare the canary with stable over the same window by a statistical test."""
+BUILTIN_METRICS = ("request-success-rate", "request-duration", *RELATIVE_METRICS)
 """Analysis metrics that need no query: the built-in model server exports what they measure."""
 
 
@@ -185,6 +188,11 @@ class RolloutSpec(ApiModel):
     """Canary settings, used when strategy is Canary."""
     rolling_update: RollingUpdateStrategy = nested(RollingUpdateStrategy)
     """Rolling update settings, used for RollingUpdate and for replica changes."""
+    progress_deadline: Duration = "10m"
+    """How long a canary may make no progress before it is rolled back (reason ProgressDeadlineExceeded): its pods
+    not Ready this long after a step began, or a step not advanced this long after its pause ended (e.g. a metric
+    inconclusive for want of data). Provider errors hold the rollout as Degraded instead, and a paused rollout's
+    deadline starts again when it resumes, as in Argo Rollouts' progressDeadlineSeconds."""
 
 
 class ThresholdRange(ApiModel):
@@ -223,26 +231,67 @@ class AnalysisMetric(ApiModel):
             rule(
                 f"has(self.query) || self.name in {list(BUILTIN_METRICS)}",
                 f"query is required unless name is one of {', '.join(BUILTIN_METRICS)}",
-            )
+            ),
+            rule(
+                f"self.name in {list(RELATIVE_METRICS)} ? !has(self.query) && !has(self.thresholdRange) "
+                ": has(self.thresholdRange) && !has(self.minSampleSize) && !has(self.alpha)",
+                f"{' and '.join(RELATIVE_METRICS)} take minSampleSize and alpha (no query or thresholdRange); "
+                "every other metric needs thresholdRange and takes no minSampleSize or alpha",
+            ),
         )
     )
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    """Metric name; request-success-rate and request-duration are built in and need no query."""
+    """Metric name; request-success-rate and request-duration are built in and need no query. So are the relative
+    error-rate-vs-stable (a one-sided test on two proportions: is the canary's share of 5xx answers higher than
+    stable's?) and latency-vs-stable (a one-sided Mann-Whitney U test on both tracks' latency histogram buckets:
+    is the canary slower?): each compares the two tracks over the same window, from the rollout's start to now,
+    fails when the test's p-value is below alpha, passes otherwise, and is Inconclusive (never a pass) while
+    either track has served fewer than minSampleSize requests; inconclusive past the step's pause for
+    rollout.progressDeadline rolls the canary back."""
     query: str | None = Field(default=None, min_length=1, max_length=8192)
     """PromQL returning one number; {{name}}, {{namespace}}, {{version}}, {{track}} and {{interval}}
     are replaced before it runs."""
-    threshold_range: ThresholdRange
-    """The value must lie within this range for the check to pass."""
+    threshold_range: ThresholdRange | None = None
+    """The value must lie within this range for the check to pass (required, except for the relative metrics)."""
     interval: Duration | None = None
     """Overrides analysis.interval for this metric."""
     on_no_data: Literal["fail", "pass", "inconclusive"] = "inconclusive"
-    """What an empty result means: fail, pass, or inconclusive (pause and say why in a condition)."""
+    """What an empty result means: fail, pass, or inconclusive (pause and say why in a condition). Not used by the
+    relative metrics: below minSampleSize they are always inconclusive."""
+    min_sample_size: int | None = Field(default=None, ge=1, le=10_000_000)
+    """Relative metrics only: requests each track must have served in the window before the test may pass or
+    fail (default 50; below it the result is Inconclusive)."""
+    alpha: float | None = Field(default=None, gt=0, lt=0.5)
+    """Relative metrics only: the one-sided significance level of each evaluation (default 0.001). The analysis
+    repeats the test every interval on growing data, so keep it far below the false-rollback rate you accept;
+    benchmarks/canary_judge.py measures both rates."""
+    dry_run: bool = False
+    """Evaluate the metric and record its result in status.analysis (with dryRun: true), but never let it decide:
+    its failures, errors and missing data neither roll back, hold nor gate a step (as in Argo Rollouts). For
+    trying a new check on live rollouts before trusting it."""
 
     @model_validator(mode="after")
     def _query_or_builtin(self) -> AnalysisMetric:
         if self.query is None and self.name not in BUILTIN_METRICS:
             raise ValueError(f"query is required unless name is one of {', '.join(BUILTIN_METRICS)}")
+        relative = self.name in RELATIVE_METRICS
+        if relative:
+            given = [k for k in ("query", "threshold_range") if getattr(self, k) is not None]
+            if given:
+                fields = ", ".join(to_camel(k) for k in given)
+                raise ValueError(
+                    f"{self.name} is computed from both tracks: remove {fields} (it takes minSampleSize and alpha)"
+                )
+        else:
+            if self.threshold_range is None:
+                raise ValueError(
+                    "thresholdRange is required (only error-rate-vs-stable and latency-vs-stable go without)"
+                )
+            given = [k for k in ("min_sample_size", "alpha") if getattr(self, k) is not None]
+            if given:
+                fields = ", ".join(to_camel(k) for k in given)
+                raise ValueError(f"only {' and '.join(RELATIVE_METRICS)} take {fields}; remove it")
         return self
 
 
@@ -369,7 +418,8 @@ class MetricResult(ApiModel):
     name: str
     """Metric name."""
     value: float | None = None
-    """Last value; absent when there was no data or an error."""
+    """Last value (for error-rate-vs-stable and latency-vs-stable: the one-sided p-value); absent when there was no
+    data, too few samples or an error."""
     phase: Literal["Successful", "Failed", "Error", "Inconclusive"]
     """Outcome of the last evaluation."""
     successes: int = 0
@@ -380,6 +430,8 @@ class MetricResult(ApiModel):
     """Provider errors in a row."""
     step_successes: int = 0
     """Passing evaluations in the current step; a step advances only after one."""
+    dry_run: bool = False
+    """The metric is in dry run: recorded here, never deciding."""
     message: str = ""
     """Details, e.g. the provider error."""
 
@@ -411,10 +463,16 @@ class ModelDeploymentStatus(ApiModel):
     """Index of the canary step in progress."""
     canary_weight: int | None = None
     """Percentage of traffic on the canary (the replica ratio actually reached)."""
+    traffic_routing: Literal["ReplicaRatio"] | None = None
+    """How traffic is split between stable and canary: ReplicaRatio (both tracks' pods behind the one Service, so
+    the weight is a ratio of replicas; see canaryWeight)."""
     rollout_started_at: datetime | None = None
     """When the rollout in progress began."""
     step_started_at: datetime | None = None
     """When the current step's canary pods became ready (its pause counts from here)."""
+    last_progress_at: datetime | None = None
+    """When the canary last made progress (started, entered a step, its pods became Ready, or held paused);
+    rollout.progressDeadline counts from here."""
     last_analysis_at: datetime | None = None
     """When the analysis last ran."""
     rollback_request: str | None = None

@@ -7,6 +7,8 @@ this module only does the I/O around them, once per timer tick, level-triggered.
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +17,13 @@ from kubernetes.client.exceptions import ApiException
 
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import ROLLBACK_ANNOTATION
-from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, unpinned_model
+from mlaiops.api.modeldeployment import (
+    RELATIVE_METRICS,
+    AnalysisMetric,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    unpinned_model,
+)
 from mlaiops.controllers import references, settings
 from mlaiops.controllers.children import Children
 from mlaiops.controllers.common import (
@@ -30,9 +38,19 @@ from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
 from mlaiops.metrics import operator as operator_metrics
 from mlaiops.metrics.prometheus import PrometheusProvider, single_value
-from mlaiops.metrics.provider import ProviderError
+from mlaiops.metrics.provider import ProviderError, Sample
 from mlaiops.resources import modelserver as ms
-from mlaiops.rollout.analysis import MetricOutcome, QueryContext, judge, query_window, render_query
+from mlaiops.rollout.analysis import (
+    MetricOutcome,
+    QueryContext,
+    TrackCounts,
+    comparison_window,
+    judge,
+    judge_relative,
+    query_window,
+    relative_queries,
+    render_query,
+)
 from mlaiops.rollout.canary import Observed, Plan, analysis_due, plan_rollout
 from mlaiops.rollout.servers import ServerFailure, failures_of
 
@@ -91,11 +109,45 @@ def promoted_model(client: Kube, spec: ModelDeploymentSpec, namespace: str) -> d
     return (policy.get("status") or {}).get("promoted")
 
 
+def _buckets(samples: list[Sample]) -> tuple[tuple[float, float], ...]:
+    """(le, count) of a ``sum by (le)`` answer; NaN (no rate yet) counts as nothing."""
+    return tuple((float(s.labels["le"]), 0.0 if math.isnan(s.value) else s.value) for s in samples if "le" in s.labels)
+
+
+def track_counts(source: PrometheusProvider, metric: AnalysisMetric, context: QueryContext) -> TrackCounts:
+    """One track's counts for a relative metric (raises ProviderError as the queries do)."""
+    queries = relative_queries(metric, context)
+    if "buckets" in queries:
+        return TrackCounts(buckets=_buckets(source.instant_sync(queries["buckets"])))
+    requests = single_value(source.instant_sync(queries["requests"])) or 0.0
+    errors = single_value(source.instant_sync(queries["errors"])) or 0.0
+    return TrackCounts(requests=requests, errors=errors)
+
+
+def run_relative(
+    source: PrometheusProvider, metric: AnalysisMetric, context: QueryContext, stable_version: str, window: str
+) -> MetricOutcome:
+    """Compare both tracks over the same window (the rollout so far); provider errors become Error."""
+    canary = replace(context, interval=window)
+    stable = replace(context, track="stable", version=stable_version, interval=window)
+    try:
+        return judge_relative(metric, track_counts(source, metric, canary), track_counts(source, metric, stable))
+    except ProviderError as error:
+        return judge(metric, None, str(error))
+
+
 def run_analysis(
-    source: PrometheusProvider, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, namespace: str, name: str
+    source: PrometheusProvider,
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    namespace: str,
+    name: str,
+    now: datetime | None = None,
 ) -> list[MetricOutcome]:
     """Evaluate every analysis metric on the canary track; provider errors become Error outcomes."""
     canary = status.canary_model
+    stable_version = status.stable_model.version if status.stable_model and status.stable_model.version else ""
+    window = comparison_window(status.rollout_started_at, now or datetime.now(UTC))
     outcomes = []
     for metric in spec.analysis.metrics:
         context = QueryContext(
@@ -106,6 +158,9 @@ def run_analysis(
             track="canary",
             interval=query_window(spec.analysis, metric),
         )
+        if metric.name in RELATIVE_METRICS:
+            outcomes.append(run_relative(source, metric, context, stable_version, window))
+            continue
         try:
             value = single_value(source.instant_sync(render_query(metric, context)))
         except ProviderError as error:
@@ -187,7 +242,7 @@ def reconcile(
     server_status = live.get("status") or {}
     previous = parse_status(ModelDeploymentStatus, server_status)
     due = analysis_due(parsed, previous, now)
-    outcomes = run_analysis(memo.prometheus, parsed, previous, namespace, name) if due else None
+    outcomes = run_analysis(memo.prometheus, parsed, previous, namespace, name, now) if due else None
     plan = plan_rollout(
         parsed,
         previous,

@@ -7,12 +7,15 @@ to ask and what the answer means. A provider error is never a pass or a fail: it
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from mlaiops.api.common import seconds
 from mlaiops.api.modeldeployment import AnalysisMetric, AnalysisSpec
+from mlaiops.rollout.judge import Comparison, bucket_counts, compare_error_rates, compare_latencies
 
 Outcome = Literal["Successful", "Failed", "Error", "Inconclusive"]
 
@@ -31,6 +34,23 @@ BUILTIN_QUERIES: dict[str, str] = {
         f"(rate(mlaiops_model_request_duration_seconds_bucket{{{_SELECTOR}}}[{{{{interval}}}}])))"
     ),
 }
+# The relative metrics: per track (stable and canary, each with its own version), counts over the same
+# window, from the rollout's start; the judge compares them. Same 4xx rule as request-success-rate.
+RELATIVE_QUERIES: dict[str, dict[str, str]] = {
+    "error-rate-vs-stable": {
+        "requests": f'sum(increase(mlaiops_model_requests_total{{{_SELECTOR}, code!~"4.."}}[{{{{interval}}}}]))',
+        "errors": f'sum(increase(mlaiops_model_requests_total{{{_SELECTOR}, code=~"5.."}}[{{{{interval}}}}]))',
+    },
+    "latency-vs-stable": {
+        "buckets": (
+            f"sum by (le) (increase(mlaiops_model_request_duration_seconds_bucket{{{_SELECTOR}}}[{{{{interval}}}}]))"
+        ),
+    },
+}
+DEFAULT_MIN_SAMPLE_SIZE = 50
+"""Requests each track needs before a relative metric may pass or fail (benchmarks/canary_judge.py)."""
+DEFAULT_ALPHA = 0.001
+"""One-sided significance of each evaluation of a relative metric (benchmarks/canary_judge.py)."""
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
@@ -62,9 +82,15 @@ def query_window(spec: AnalysisSpec, metric: AnalysisMetric) -> str:
     return interval if seconds(interval) >= 4 else "4s"
 
 
-def render_query(metric: AnalysisMetric, context: QueryContext) -> str:
-    """The PromQL to run: the metric's own query or its built-in one, with placeholders filled."""
-    template = metric.query or BUILTIN_QUERIES[metric.name]
+def comparison_window(started: datetime | None, now: datetime) -> str:
+    """The window of a relative metric: from the rollout's start to now, at least 4 scrapes wide."""
+    elapsed = (now - started).total_seconds() if started is not None else 0.0
+    return f"{max(4, math.ceil(elapsed))}s"
+
+
+def render_query(metric: AnalysisMetric, context: QueryContext, template: str | None = None) -> str:
+    """The PromQL to run: ``template``, else the metric's own query or its built-in one, with placeholders filled."""
+    template = template or metric.query or BUILTIN_QUERIES[metric.name]
     values = {
         "name": context.name,
         "namespace": context.namespace,
@@ -92,8 +118,50 @@ def judge(metric: AnalysisMetric, value: float | None, error: str | None = None)
         outcome = no_data[metric.on_no_data]
         return MetricOutcome(metric.name, outcome, None, f"no data (onNoData: {metric.on_no_data})")
     bounds = metric.threshold_range
+    if bounds is None:  # the relative metrics have none; they are judged by judge_relative
+        raise ValueError(f"metric {metric.name} has no thresholdRange")
     if bounds.min is not None and value < bounds.min:
         return MetricOutcome(metric.name, "Failed", value, f"{value:.6g} is below the minimum {bounds.min:g}")
     if bounds.max is not None and value > bounds.max:
         return MetricOutcome(metric.name, "Failed", value, f"{value:.6g} is above the maximum {bounds.max:g}")
     return MetricOutcome(metric.name, "Successful", value, f"{value:.6g} is within range")
+
+
+@dataclass(frozen=True)
+class TrackCounts:
+    """One track's counts over the comparison window (zeros: no data)."""
+
+    requests: float = 0.0
+    errors: float = 0.0
+    buckets: tuple[tuple[float, float], ...] = ()
+    """Cumulative latency histogram: (le, requests at or below it), +Inf included."""
+
+
+def relative_queries(metric: AnalysisMetric, context: QueryContext) -> dict[str, str]:
+    """The PromQL of a relative metric for one track (``context.track``/``version``), by what it counts."""
+    return {key: render_query(metric, context, template) for key, template in RELATIVE_QUERIES[metric.name].items()}
+
+
+def _aligned(canary: TrackCounts, stable: TrackCounts) -> tuple[list[float], list[float], list[float]]:
+    """Both tracks' counts per bucket over the bounds both export."""
+    both = sorted({le for le, _ in canary.buckets} & {le for le, _ in stable.buckets})
+    if not both:
+        return [], [], []
+
+    def counts(track: TrackCounts) -> list[float]:
+        return bucket_counts([(le, total) for le, total in track.buckets if le in both])
+
+    return both, counts(canary), counts(stable)
+
+
+def judge_relative(metric: AnalysisMetric, canary: TrackCounts, stable: TrackCounts) -> MetricOutcome:
+    """Compare the canary with stable by the metric's test: Failed (worse), Successful, or Inconclusive (too few)."""
+    min_samples = metric.min_sample_size or DEFAULT_MIN_SAMPLE_SIZE
+    alpha = metric.alpha or DEFAULT_ALPHA
+    result: Comparison
+    if metric.name == "error-rate-vs-stable":
+        result = compare_error_rates(canary.errors, canary.requests, stable.errors, stable.requests, min_samples, alpha)
+    else:
+        bounds, canary_counts, stable_counts = _aligned(canary, stable)
+        result = compare_latencies(bounds, canary_counts, stable_counts, min_samples, alpha)
+    return MetricOutcome(metric.name, result.verdict, result.p_value, result.message)

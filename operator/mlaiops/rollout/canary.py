@@ -136,12 +136,22 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     return now - status.last_analysis_at >= timedelta(seconds=seconds(spec.analysis.interval))
 
 
-def _apply_outcomes(status: ModelDeploymentStatus, outcomes: list[MetricOutcome]) -> None:
+def dry_run_metrics(spec: ModelDeploymentSpec) -> set[str]:
+    """Names of the metrics that are evaluated and recorded but never decide."""
+    return {metric.name for metric in spec.analysis.metrics if metric.dry_run}
+
+
+def _apply_outcomes(status: ModelDeploymentStatus, outcomes: list[MetricOutcome], dry: set[str]) -> None:
     results = {result.name: result for result in status.analysis or []}
     for outcome in outcomes:
         result = results.get(outcome.name) or MetricResult(name=outcome.name, phase=outcome.outcome)
         result = result.model_copy(
-            update={"phase": outcome.outcome, "value": outcome.value, "message": outcome.message}
+            update={
+                "phase": outcome.outcome,
+                "value": outcome.value,
+                "message": outcome.message,
+                "dry_run": outcome.name in dry,
+            }
         )
         if outcome.outcome == "Error":
             result.consecutive_errors += 1
@@ -192,6 +202,7 @@ def _finish(
     status.step_started_at = None
     status.rollout_started_at = None
     status.last_analysis_at = None
+    status.last_progress_at = None
 
 
 def _roll_back_canary(plan: Plan, now: datetime, reason: str, message: str) -> None:
@@ -319,6 +330,7 @@ def start_rollout(spec: ModelDeploymentSpec, plan: Plan, desired: ResolvedModel,
     status.canary_model = _ref(desired)
     status.current_step = 0
     status.rollout_started_at = now
+    status.last_progress_at = now
     status.step_started_at = None
     status.last_analysis_at = None
     status.analysis = []
@@ -360,10 +372,13 @@ def advance_step(
     steps = spec.rollout.canary.steps
     step = steps[min(status.current_step, len(steps) - 1)]
     elapsed = (now - status.step_started_at).total_seconds()
+    dry = dry_run_metrics(spec)
     waiting = [
-        m.name for m in spec.analysis.metrics if results.get(m.name) is None or results[m.name].step_successes == 0
+        m.name
+        for m in spec.analysis.metrics
+        if m.name not in dry and (results.get(m.name) is None or results[m.name].step_successes == 0)
     ]
-    inconclusive = [r.name for r in results.values() if r.phase == "Inconclusive"]
+    inconclusive = [r.name for r in results.values() if r.phase == "Inconclusive" and r.name not in dry]
     if elapsed < seconds(step.pause) or waiting:
         if inconclusive and elapsed >= seconds(step.pause):
             return canary, StepOutcome(
@@ -377,6 +392,7 @@ def advance_step(
         return None, StepOutcome()
     status.current_step += 1
     status.step_started_at = None
+    status.last_progress_at = now
     next_weight = steps[status.current_step].weight
     _place_tracks(plan, canary, replicas, next_weight)
     message = f"step {status.current_step}: {next_weight}% to {canary.version}"
@@ -406,12 +422,15 @@ def run_canary_step(
     canary_ready = observed.canary_ready >= plan.canary_replicas and observed.canary_replicas == plan.canary_replicas
     if status.step_started_at is None and canary_ready:
         status.step_started_at = now  # the step's pause and analysis start once its pods serve
+        status.last_progress_at = now
+    dry = dry_run_metrics(spec)
     if outcomes:
         status.last_analysis_at = now
-        _apply_outcomes(status, outcomes)
+        _apply_outcomes(status, outcomes, dry)
     results = {result.name: result for result in status.analysis or []}
-    failing = [r for r in results.values() if r.failures > spec.analysis.failure_limit]
-    erroring = [r for r in results.values() if r.consecutive_errors > spec.analysis.consecutive_error_limit]
+    deciding = [r for r in results.values() if r.name not in dry]
+    failing = [r for r in deciding if r.failures > spec.analysis.failure_limit]
+    erroring = [r for r in deciding if r.consecutive_errors > spec.analysis.consecutive_error_limit]
     if failing:
         details = "; ".join(f"{r.name}: {r.message}" for r in failing)
         _roll_back_canary(plan, now, "AnalysisFailed", f"canary {canary.version} failed analysis ({details})")
@@ -424,12 +443,73 @@ def run_canary_step(
         set_condition(status, "Degraded", True, "AnalysisError", message, now, generation)
         return canary, StepOutcome(degraded=True)
     if spec.paused:
+        status.last_progress_at = now  # held on request: the deadline starts again on resume
         return canary, StepOutcome(
             hold=("Paused", f"paused at step {status.current_step} ({status.canary_weight}% on canary)")
         )
-    if status.step_started_at is None:
+    step_index, started = status.current_step, status.step_started_at
+    if started is None:
+        stalled = not_ready_too_long(spec, plan, observed, now)
+    else:
+        live, outcome = advance_step(spec, plan, canary, results, replicas, now)
+        if live is None or status.current_step != step_index:
+            return live, outcome
+        stalled = step_stalled(spec, status, step_index, started, results, now)
+        if stalled is None:
+            return live, outcome
+    if stalled is None:
         return canary, StepOutcome()
-    return advance_step(spec, plan, canary, results, replicas, now)
+    _roll_back_canary(plan, now, "ProgressDeadlineExceeded", f"canary {canary.version} {stalled}; rolled back")
+    return None, StepOutcome()  # plan_rollout gives stable every replica once the canary is gone
+
+
+def _duration(total: float) -> str:
+    """``90`` -> ``1m30s``: how long a rollout has been stuck, for messages."""
+    minutes, rest = divmod(int(total), 60)
+    return f"{minutes}m{rest}s" if minutes else f"{rest}s"
+
+
+def not_ready_too_long(spec: ModelDeploymentSpec, plan: Plan, observed: Observed, now: datetime) -> str | None:
+    """Why the canary is stuck when its step's pods have not been Ready within progressDeadline, else None."""
+    status = plan.status
+    since = status.last_progress_at or status.rollout_started_at  # a status written before lastProgressAt existed
+    assert since is not None  # a live canary always has rollout_started_at
+    waited = (now - since).total_seconds()
+    if waited <= seconds(spec.rollout.progress_deadline):
+        return None
+    return (
+        f"not Ready {_duration(waited)} after step {status.current_step} began "
+        f"({observed.canary_ready}/{plan.canary_replicas} canary replicas ready; "
+        f"progressDeadline {spec.rollout.progress_deadline})"
+    )
+
+
+def step_stalled(
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    step_index: int,
+    started: datetime,
+    results: dict[str, MetricResult],
+    now: datetime,
+) -> str | None:
+    """Why the live step is stuck when it has not advanced within progressDeadline after its pause, else None."""
+    steps = spec.rollout.canary.steps
+    step = steps[min(step_index, len(steps) - 1)]
+    pause_over = started + timedelta(seconds=seconds(step.pause))
+    held = (now - max(status.last_progress_at or started, pause_over)).total_seconds()  # later: resumed
+    if held <= seconds(spec.rollout.progress_deadline):
+        return None
+    pending = [
+        f"{m.name}: {results[m.name].phase} {results[m.name].message}".strip()
+        if m.name in results
+        else f"{m.name}: never evaluated"
+        for m in spec.analysis.metrics
+        if not m.dry_run and (m.name not in results or results[m.name].step_successes == 0)
+    ]
+    return (
+        f"step {step_index} ({step.weight}%) stalled {_duration(held)} after its pause "
+        f"(progressDeadline {spec.rollout.progress_deadline}): no pass of {'; '.join(pending)}"
+    )
 
 
 def set_status_conditions(
@@ -459,12 +539,13 @@ def set_status_conditions(
         condition("Degraded", False, "AnalysisHealthy" if status.canary_model else "Healthy", "")
     rolled_back = rejected and status.canary_model is None
     last = status.history[0] if status.history else None
+    said = last is not None and last.reason in ("ModelLoadFailed", "ProgressDeadlineExceeded")
     condition(
         "RolledBack",
         rolled_back,
         "RolledBack" if rolled_back else "NotRolledBack",
         f"{desired.version if desired else ''} was rolled back"
-        + (f" ({last.reason}: {last.message})" if last is not None and last.reason == "ModelLoadFailed" else "")
+        + (f" ({last.reason}: {last.message})" if last is not None and said else "")
         + "; set a new model in the spec to roll out again"
         if rolled_back
         else "",
@@ -488,7 +569,10 @@ def set_status_conditions(
     elif stable_ready:
         status.phase = "RolledBack" if rolled_back else "Ready"
         stable_version = status.stable_model.version if status.stable_model else None
-        condition("Progressing", False, "RolloutComplete", f"{stable_version} is stable")
+        if rolled_back and last is not None and last.reason == "ProgressDeadlineExceeded":
+            condition("Progressing", False, last.reason, last.message)  # as a Deployment's own deadline says
+        else:
+            condition("Progressing", False, "RolloutComplete", f"{stable_version} is stable")
         condition("Ready", True, "RolledBack" if rolled_back else "Available", counts)
     elif failure is not None:
         status.phase = "Degraded" if observed.stable_ready > 0 else "Failed"
@@ -531,6 +615,7 @@ def plan_rollout(
     """The next status, the replicas of each track and the events, for one reconcile tick."""
     status = (previous or ModelDeploymentStatus()).model_copy(deep=True)
     status.observed_generation = generation
+    status.traffic_routing = "ReplicaRatio"  # the only mode so far: the replica ratio behind one Service
     plan = Plan(status=status)
     replicas = desired_replicas(spec, observed)
     if rollback_request and rollback_request != status.rollback_request:  # each distinct request acts once

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
+import numpy as np
 import pytest
 
 from mlaiops.api.modeldeployment import AnalysisMetric, AnalysisSpec
-from mlaiops.rollout.analysis import QueryContext, judge, query_window, render_query
+from mlaiops.rollout.analysis import (
+    DEFAULT_ALPHA,
+    DEFAULT_MIN_SAMPLE_SIZE,
+    QueryContext,
+    TrackCounts,
+    comparison_window,
+    judge,
+    judge_relative,
+    query_window,
+    relative_queries,
+    render_query,
+)
 
 CONTEXT = QueryContext("fraud", "prod", "fraud-model", "v7", "canary", "30s")
 
@@ -71,3 +86,86 @@ def test_query_window_is_never_narrower_than_four_scrapes() -> None:
     assert query_window(spec, metric(query="x")) == "4s"
     assert query_window(AnalysisSpec(interval="1m"), metric(query="x")) == "1m"
     assert query_window(spec, metric(query="x", interval="10s")) == "10s"
+
+
+# --- relative metrics: both tracks over the same window ------------------------------------------------
+
+
+def relative(name: str, **fields: object) -> AnalysisMetric:
+    return AnalysisMetric.model_validate({"name": name, **fields})
+
+
+def test_relative_queries_count_each_track_over_the_rollout_window() -> None:
+    window = comparison_window(
+        datetime(2026, 1, 1, 12, 0, tzinfo=UTC), datetime(2026, 1, 1, 12, 5, 0, 500000, tzinfo=UTC)
+    )
+    assert window == "301s"
+    stable = QueryContext("fraud", "prod", "fraud-model", "v6", "stable", window)
+    queries = relative_queries(relative("error-rate-vs-stable"), stable)
+    selector = 'namespace="prod", model="fraud-model", version="v6", track="stable"'
+    assert queries == {
+        "requests": f'sum(increase(mlaiops_model_requests_total{{{selector}, code!~"4.."}}[301s]))',
+        "errors": f'sum(increase(mlaiops_model_requests_total{{{selector}, code=~"5.."}}[301s]))',
+    }
+    assert relative_queries(relative("latency-vs-stable"), stable) == {
+        "buckets": f"sum by (le) (increase(mlaiops_model_request_duration_seconds_bucket{{{selector}}}[301s]))"
+    }
+    assert comparison_window(None, datetime(2026, 1, 1, tzinfo=UTC)) == "4s"
+
+
+def test_relative_error_rate_below_min_samples_is_inconclusive_then_decides() -> None:
+    metric = relative("error-rate-vs-stable", minSampleSize=100, alpha=0.01)
+    few = judge_relative(metric, TrackCounts(99, 50), TrackCounts(5000, 10))
+    assert (few.outcome, few.value) == ("Inconclusive", None) and "minSampleSize 100" in few.message
+    worse = judge_relative(metric, TrackCounts(100, 8), TrackCounts(5000, 50))
+    assert (
+        worse.name == "error-rate-vs-stable"
+        and worse.outcome == "Failed"
+        and worse.value is not None
+        and worse.value < 0.01
+    )
+    fine = judge_relative(metric, TrackCounts(100, 2), TrackCounts(5000, 50))
+    assert fine.outcome == "Successful"
+    defaults = judge_relative(relative("error-rate-vs-stable"), TrackCounts(49, 0), TrackCounts(49, 0))
+    assert "minSampleSize 50" in defaults.message  # DEFAULT_MIN_SAMPLE_SIZE
+    assert (DEFAULT_MIN_SAMPLE_SIZE, DEFAULT_ALPHA) == (50, 0.001)
+    loose = judge_relative(relative("error-rate-vs-stable", alpha=0.4), TrackCounts(100, 2), TrackCounts(100, 1))
+    assert loose.outcome == "Failed" and "< alpha 0.4" in loose.message  # the metric's own alpha
+
+
+def cumulative(
+    counts: list[float], bounds: tuple[float, ...] = (0.05, 0.1, 0.25, math.inf)
+) -> tuple[tuple[float, float], ...]:
+    return tuple(zip(bounds, np.cumsum(counts).tolist(), strict=True))
+
+
+def test_relative_latency_compares_the_buckets_both_tracks_export() -> None:
+    metric = relative("latency-vs-stable")
+    stable = TrackCounts(buckets=cumulative([500, 80, 15, 5]))
+    slow = judge_relative(metric, TrackCounts(buckets=cumulative([20, 120, 50, 10])), stable)
+    assert (
+        slow.name == "latency-vs-stable"
+        and slow.outcome == "Failed"
+        and slow.message.startswith("canary slower than stable")
+    )
+    same = judge_relative(metric, TrackCounts(buckets=cumulative([160, 27, 8, 5])), stable)
+    assert same.outcome == "Successful"
+    # A bound only one track exports is left out; no buckets at all is no data: inconclusive.
+    extra = TrackCounts(buckets=((0.01, 10.0), *cumulative([20, 120, 50, 10])))
+    assert judge_relative(metric, extra, stable).value == slow.value
+    assert judge_relative(metric, TrackCounts(), stable).outcome == "Inconclusive"
+
+
+def test_relative_metrics_take_no_query_or_threshold_and_others_take_no_alpha() -> None:
+    with pytest.raises(ValueError, match="error-rate-vs-stable is computed from both tracks: remove query"):
+        relative("error-rate-vs-stable", query="x")
+    with pytest.raises(ValueError, match="remove thresholdRange"):
+        relative("latency-vs-stable", thresholdRange={"max": 1})
+    with pytest.raises(ValueError, match="only error-rate-vs-stable and latency-vs-stable take minSampleSize, alpha"):
+        metric(query="x", minSampleSize=5, alpha=0.01)
+    with pytest.raises(ValueError, match="thresholdRange is required"):
+        AnalysisMetric.model_validate({"name": "latency", "query": "x"})
+    with pytest.raises(ValueError, match="alpha"):
+        relative("latency-vs-stable", alpha=0.5)
+    with pytest.raises(ValueError, match="has no thresholdRange"):
+        judge(relative("latency-vs-stable"), 0.1)

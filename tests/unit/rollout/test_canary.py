@@ -50,8 +50,10 @@ class Cluster:
         seconds: float = 30,
         rollback: str | None = None,
         ready: bool = True,
+        outcomes: list[MetricOutcome] | None = None,
     ) -> Plan:
-        outcomes = [MetricOutcome("request-success-rate", outcome, 0.5)] if outcome else None
+        if outcomes is None and outcome:
+            outcomes = [MetricOutcome("request-success-rate", outcome, 0.5)]
         plan = plan_rollout(self.spec, self.status, desired, self.observed, self.now, 1, outcomes, rollback)
         self.status = plan.status
         self.plans.append(plan)
@@ -313,3 +315,303 @@ def test_a_rolling_update_is_promoted_only_once_the_new_pods_are_ready() -> None
     plan = cluster.tick(V2)
     assert plan.status.history[0].version == "v1" and cluster.condition("Ready") == ("False", "ModelLoadFailed")
     assert plan.status.phase == "Degraded"  # v1's replicas still answer
+
+
+# --- progressDeadline: a canary that is stuck is rolled back, never left sitting ---------------------
+
+
+def deadline_spec(deadline: str = "2m", **changes: Any) -> ModelDeploymentSpec:
+    spec = make_spec(**changes)
+    return spec.model_copy(
+        update={"rollout": spec.rollout.model_copy(update={"progress_deadline": deadline})}, deep=True
+    )
+
+
+def canary_never_ready(cluster: Cluster, ticks: int, seconds: float = 30) -> list[Plan]:
+    """Ticks in which the canary's pods exist but never become Ready (stable serves throughout)."""
+    plans = []
+    for _ in range(ticks):
+        cluster.observed = replace(cluster.observed, canary_ready=0)
+        plans.append(cluster.tick(V2, seconds=seconds))
+    return plans
+
+
+def test_progress_deadline_defaults_to_ten_minutes() -> None:
+    assert make_spec().rollout.progress_deadline == "10m"
+
+
+def test_a_canary_never_ready_is_rolled_back_at_its_progress_deadline_and_stable_keeps_everything() -> None:
+    cluster = deployed(deadline_spec("2m"))
+    plans = canary_never_ready(cluster, 5)  # t = 0, 30, 60, 90, 120 s after the canary started: within 2 m
+    assert all(p.status.canary_model is not None for p in plans) and "ProgressDeadlineExceeded" not in cluster.events()
+    plan = canary_never_ready(cluster, 1)[0]  # 150 s
+    assert plan.status.canary_model is None and plan.status.failed_model.version == "v2"
+    assert (plan.stable, plan.stable_replicas, plan.canary, plan.canary_replicas) == (V1, 4, None, 0)
+    record = plan.status.history[0]
+    assert (record.version, record.outcome, record.reason) == ("v2", "RolledBack", "ProgressDeadlineExceeded")
+    assert record.message == (
+        "canary v2 not Ready 2m30s after step 0 began (0/1 canary replicas ready; progressDeadline 2m); rolled back"
+    )
+    assert [(e.type, e.reason, e.message) for e in plan.events] == [
+        ("Warning", "ProgressDeadlineExceeded", record.message)
+    ]
+    assert plan.status.last_progress_at is None  # cleared with the other canary fields
+    plan = cluster.tick(V2)  # the spec still names v2: it is not tried again
+    assert plan.status.canary_model is None and plan.status.phase == "RolledBack"
+    status, reason = cluster.condition("Progressing")
+    progressing = next(c for c in plan.status.conditions or [] if c.type == "Progressing")
+    assert (status, reason, progressing.message) == ("False", "ProgressDeadlineExceeded", record.message)
+    rolled_back = next(c for c in plan.status.conditions or [] if c.type == "RolledBack")
+    assert rolled_back.status == "True" and f"(ProgressDeadlineExceeded: {record.message})" in rolled_back.message
+    assert cluster.condition("Ready") == ("True", "RolledBack")
+
+
+def test_the_deadline_counts_from_the_step_not_from_the_rollout() -> None:
+    # A slow rollout that keeps making progress is never aborted: entering a step restarts the clock.
+    cluster = deployed(
+        deadline_spec(
+            "2m", rollout={"canary": {"steps": [{"weight": 25, "pause": "3m"}, {"weight": 50, "pause": "1m"}]}}
+        )
+    )
+    cluster.tick(V2)
+    for _ in range(7):  # 3m30s at step 0, pods ready, passing: longer than the deadline, not stuck
+        plan = cluster.tick(V2, "Successful")
+    assert plan.status.current_step == 1 and [e.reason for e in plan.events] == ["StepAdvanced"]
+    assert plan.status.last_progress_at == cluster.now - timedelta(seconds=30)
+    plans = canary_never_ready(cluster, 4)  # step 1's new pods are slow, but within 2 m of entering it
+    assert all(p.status.canary_model is not None for p in plans)
+    plan = canary_never_ready(cluster, 1)[0]
+    assert plan.status.history[0].reason == "ProgressDeadlineExceeded"
+    assert "not Ready 2m30s after step 1 began (0/2 canary replicas ready" in plan.status.history[0].message
+
+
+def test_a_step_inconclusive_past_its_pause_for_the_deadline_is_rolled_back_naming_the_metric() -> None:
+    cluster = deployed(deadline_spec("2m"))
+    cluster.tick(V2)
+    started = cluster.tick(V2).status.step_started_at  # pods ready: step 0 starts, its pause is 1 m
+    assert started is not None
+    plans = []
+    while cluster.now <= started + timedelta(minutes=3):  # pause (1 m) + deadline (2 m): held, not aborted
+        plans.append(cluster.tick(V2, "Inconclusive"))
+    assert all(p.status.canary_model is not None for p in plans)
+    assert cluster.condition("Progressing") == ("True", "AnalysisInconclusive")
+    plan = cluster.tick(V2, "Inconclusive")
+    record = plan.status.history[0]
+    assert (record.outcome, record.reason) == ("RolledBack", "ProgressDeadlineExceeded")
+    assert record.message == (
+        "canary v2 step 0 (25%) stalled 2m30s after its pause (progressDeadline 2m): "
+        "no pass of request-success-rate: Inconclusive; rolled back"
+    )
+    assert (plan.stable, plan.stable_replicas, plan.canary) == (V1, 4, None)
+    assert ("Warning", "ProgressDeadlineExceeded") in [(e.type, e.reason) for e in plan.events]
+
+
+def test_a_step_whose_metric_was_never_evaluated_says_so_when_it_stalls() -> None:
+    cluster = deployed(deadline_spec("1m"))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    for _ in range(5):
+        plan = cluster.tick(V2)
+    assert plan.status.canary_model is None
+    assert "no pass of request-success-rate: never evaluated" in plan.status.history[0].message
+
+
+def test_provider_errors_hold_as_degraded_and_never_hit_the_deadline() -> None:
+    cluster = deployed(deadline_spec("1m"))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    for _ in range(20):  # ten minutes of Prometheus errors
+        plan = cluster.tick(V2, "Error")
+    assert plan.status.canary_model is not None and plan.status.failed_model is None
+    assert cluster.condition("Degraded") == ("True", "AnalysisError")
+
+
+def test_a_paused_rollout_is_never_past_its_deadline_and_the_clock_restarts_on_resume() -> None:
+    cluster = deployed(deadline_spec("2m", paused=True))
+    cluster.tick(V2)
+    for _ in range(20):  # ten minutes paused, canary never Ready
+        cluster.observed = replace(cluster.observed, canary_ready=0)
+        plan = cluster.tick(V2)
+    assert plan.status.canary_model is not None
+    assert plan.status.last_progress_at == cluster.now - timedelta(seconds=30)
+    cluster.spec = deadline_spec("2m")  # resumed
+    plans = canary_never_ready(cluster, 4)
+    assert all(p.status.canary_model is not None for p in plans)
+    assert canary_never_ready(cluster, 1)[0].status.history[0].reason == "ProgressDeadlineExceeded"
+
+
+def test_a_status_from_before_progress_deadline_counts_from_the_step_start() -> None:
+    cluster = deployed(deadline_spec("2m"))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    assert cluster.status is not None
+    cluster.status = cluster.status.model_copy(update={"last_progress_at": None})
+    started = cluster.status.step_started_at
+    while cluster.now <= started + timedelta(minutes=3):
+        plan = cluster.tick(V2, "Inconclusive")
+        assert plan.status.canary_model is not None
+    assert cluster.tick(V2, "Inconclusive").status.canary_model is None
+
+
+# --- analysis.metrics[].dryRun: evaluated and recorded, never deciding -------------------------------
+
+DRY = {"name": "p99-latency", "query": "x", "thresholdRange": {"max": 0.1}, "dryRun": True}
+
+
+def dry_run_spec(**changes: Any) -> ModelDeploymentSpec:
+    return make_spec(
+        analysis={
+            "interval": "30s",
+            "failureLimit": 1,
+            "consecutiveErrorLimit": 2,
+            "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 0.99}}, DRY],
+        },
+        **changes,
+    )
+
+
+def both(success: str | None, dry: str) -> list[MetricOutcome]:
+    outcomes = [MetricOutcome("p99-latency", dry, 0.3, f"dry {dry}")]
+    return outcomes + ([MetricOutcome("request-success-rate", success, 0.999)] if success else [])
+
+
+def test_a_failing_dry_run_metric_is_recorded_but_the_canary_is_promoted() -> None:
+    cluster = deployed(dry_run_spec())
+    cluster.tick(V2)
+    plan = cluster.tick(V2)
+    for _ in range(8):
+        if plan.status.canary_model is None:
+            break
+        plan = cluster.tick(V2, outcomes=both("Successful", "Failed"))
+        recorded = {r.name: r for r in plan.status.analysis or []}
+        if recorded:
+            assert recorded["p99-latency"].dry_run and not recorded["request-success-rate"].dry_run
+            assert recorded["p99-latency"].phase == "Failed" and recorded["p99-latency"].message == "dry Failed"
+    assert plan.status.stable_model.version == "v2" and plan.status.history[0].reason == "AnalysisPassed"
+    assert "AnalysisFailed" not in cluster.events()
+
+
+def test_a_dry_run_metric_neither_gates_nor_holds_nor_degrades_a_step() -> None:
+    for dry in ("Inconclusive", "Error"):
+        cluster = deployed(dry_run_spec())
+        cluster.tick(V2)
+        cluster.tick(V2)
+        cluster.tick(V2, outcomes=both("Successful", dry))
+        for _ in range(3):
+            plan = cluster.tick(V2, outcomes=both(None, dry))
+        assert plan.status.current_step == 1, dry  # advanced on the deciding metric's pass alone
+        assert cluster.condition("Degraded")[0] == "False"
+        assert cluster.condition("Progressing") == ("True", "CanaryProgressing")
+
+
+def test_a_dry_run_metric_waiting_does_not_count_toward_the_progress_deadline() -> None:
+    spec = dry_run_spec()
+    spec = spec.model_copy(update={"rollout": spec.rollout.model_copy(update={"progress_deadline": "1m"})})
+    cluster = deployed(spec)
+    cluster.tick(V2)
+    cluster.tick(V2)
+    for _ in range(8):  # the deciding metric never passes: stalled, and only it is named
+        plan = cluster.tick(V2, outcomes=both("Inconclusive", "Inconclusive"))
+    assert plan.status.canary_model is None
+    message = plan.status.history[0].message
+    assert "no pass of request-success-rate: Inconclusive" in message and "p99-latency" not in message
+
+
+def test_a_deciding_metric_still_decides_beside_a_dry_run_one() -> None:
+    cluster = deployed(dry_run_spec())
+    cluster.tick(V2)
+    cluster.tick(V2)
+    cluster.tick(V2, outcomes=both("Failed", "Successful"))
+    plan = cluster.tick(V2, outcomes=both("Failed", "Successful"))
+    assert plan.status.canary_model is None and plan.status.history[0].reason == "AnalysisFailed"
+    assert "p99-latency" not in plan.status.history[0].message
+
+
+def test_status_says_which_traffic_routing_is_in_use() -> None:
+    cluster = deployed()
+    assert cluster.status is not None and cluster.status.traffic_routing == "ReplicaRatio"
+    assert cluster.tick(V2).status.traffic_routing == "ReplicaRatio"
+
+
+def test_a_short_deadline_says_seconds_and_the_record_ends_at_the_rollback() -> None:
+    cluster = deployed(deadline_spec("30s"))
+    plans = canary_never_ready(cluster, 3, seconds=20)  # 0, 20, 40 s after the canary started
+    plan = plans[-1]
+    record = plan.status.history[0]
+    assert [p.status.canary_model is None for p in plans] == [False, False, True]
+    assert "not Ready 40s after step 0 began" in record.message
+    assert record.finished_at == cluster.now - timedelta(seconds=20) and record.started_at == T0 + timedelta(minutes=1)
+
+
+def two_metrics(deadline: str = "1m") -> ModelDeploymentSpec:
+    spec = make_spec(
+        analysis={
+            "interval": "30s",
+            "metrics": [
+                {"name": "request-success-rate", "thresholdRange": {"min": 0.99}},
+                {"name": "p99", "query": "x", "thresholdRange": {"max": 0.1}},
+            ],
+        }
+    )
+    return spec.model_copy(update={"rollout": spec.rollout.model_copy(update={"progress_deadline": deadline})})
+
+
+def test_only_the_metrics_without_data_are_named_in_a_hold_and_every_pending_one_in_a_stall() -> None:
+    cluster = deployed(two_metrics())
+    cluster.tick(V2)
+    cluster.tick(V2)
+    mixed = [MetricOutcome("request-success-rate", "Successful", 1.0), MetricOutcome("p99", "Inconclusive")]
+    for _ in range(3):
+        plan = cluster.tick(V2, outcomes=mixed)
+    held = next(c for c in plan.status.conditions or [] if c.type == "Progressing")
+    assert (held.reason, held.message) == ("AnalysisInconclusive", "step held: no data for p99")
+    cluster = deployed(two_metrics())
+    cluster.tick(V2)
+    cluster.tick(V2)
+    none = [
+        MetricOutcome("request-success-rate", "Inconclusive", None, "no data"),
+        MetricOutcome("p99", "Inconclusive"),
+    ]
+    while (plan := cluster.tick(V2, outcomes=none)).status.canary_model is not None:
+        pass
+    assert plan.status.history[0].message.endswith(
+        "no pass of request-success-rate: Inconclusive no data; p99: Inconclusive; rolled back"
+    )
+
+
+def test_a_stall_at_a_later_step_names_that_step_and_counts_from_its_own_pause() -> None:
+    steps = {"canary": {"steps": [{"weight": 25, "pause": "30s"}, {"weight": 50, "pause": "3m"}]}}
+    cluster = deployed(deadline_spec("1m", rollout=steps))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    plan = cluster.tick(V2, "Successful")  # step 0's 30 s pause is over: step 1
+    assert plan.status.current_step == 1
+    started = cluster.tick(V2).status.step_started_at
+    assert started is not None
+    while cluster.now <= started + timedelta(minutes=4):  # 3 m pause + 1 m deadline
+        assert cluster.tick(V2).status.canary_model is not None
+    plan = cluster.tick(V2)
+    assert "step 1 (50%) stalled 1m30s after its pause" in plan.status.history[0].message
+
+
+def test_a_step_resumed_after_a_long_pause_gets_a_whole_deadline_again() -> None:
+    cluster = deployed(deadline_spec("2m", paused=True))
+    cluster.tick(V2)
+    for _ in range(20):  # ten minutes paused with the canary's pods Ready
+        plan = cluster.tick(V2)
+    assert plan.status.step_started_at is not None and plan.status.canary_model is not None
+    cluster.spec = deadline_spec("2m")
+    resumed = cluster.now  # the last paused tick was 30 s ago: the deadline counts from there
+    while cluster.now <= resumed + timedelta(seconds=90):
+        assert cluster.tick(V2, "Inconclusive").status.canary_model is not None
+    plan = cluster.tick(V2, "Inconclusive")
+    assert plan.status.canary_model is None and "stalled 2m30s after its pause" in plan.status.history[0].message
+
+
+def test_a_status_from_before_progress_deadline_with_pods_never_ready_counts_from_the_rollout() -> None:
+    cluster = deployed(deadline_spec("2m"))
+    canary_never_ready(cluster, 1)
+    assert cluster.status is not None
+    cluster.status = cluster.status.model_copy(update={"last_progress_at": None})
+    plans = canary_never_ready(cluster, 5)
+    assert [p.status.canary_model is None for p in plans] == [False, False, False, False, True]

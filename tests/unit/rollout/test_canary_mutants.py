@@ -135,6 +135,7 @@ FAILED_ANALYSIS = [
                 "storageUri": "file:///m/v2.joblib",
                 "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             },
+            "trafficRouting": "ReplicaRatio",
             "analysis": [
                 {
                     "name": "request-success-rate",
@@ -144,6 +145,7 @@ FAILED_ANALYSIS = [
                     "failures": 2,
                     "consecutiveErrors": 0,
                     "stepSuccesses": 0,
+                    "dryRun": False,
                     "message": "",
                 }
             ],
@@ -232,6 +234,7 @@ FAILED_ANALYSIS = [
                 "storageUri": "file:///m/v2.joblib",
                 "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             },
+            "trafficRouting": "ReplicaRatio",
             "analysis": [
                 {
                     "name": "request-success-rate",
@@ -241,6 +244,7 @@ FAILED_ANALYSIS = [
                     "failures": 2,
                     "consecutiveErrors": 0,
                     "stepSuccesses": 0,
+                    "dryRun": False,
                     "message": "",
                 }
             ],
@@ -333,6 +337,7 @@ FIRST_DEPLOYMENT = [
                 "storageUri": "file:///m/v1.joblib",
                 "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             },
+            "trafficRouting": "ReplicaRatio",
             "rolloutStartedAt": "2026-11-27T12:00:00Z",
             "lastAction": "Deploying v1",
             "conditions": [
@@ -394,6 +399,7 @@ FIRST_DEPLOYMENT = [
                 "storageUri": "file:///m/v1.joblib",
                 "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             },
+            "trafficRouting": "ReplicaRatio",
             "lastAction": "Deployed v1",
             "history": [
                 {
@@ -485,8 +491,10 @@ INCONCLUSIVE_HOLD = [
             },
             "currentStep": 0,
             "canaryWeight": 25,
+            "trafficRouting": "ReplicaRatio",
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
             "stepStartedAt": "2026-11-27T12:01:30Z",
+            "lastProgressAt": "2026-11-27T12:01:30Z",
             "lastAnalysisAt": "2026-11-27T12:02:30Z",
             "analysis": [
                 {
@@ -497,6 +505,7 @@ INCONCLUSIVE_HOLD = [
                     "failures": 0,
                     "consecutiveErrors": 0,
                     "stepSuccesses": 0,
+                    "dryRun": False,
                     "message": "",
                 }
             ],
@@ -591,8 +600,10 @@ PAUSED = [
             },
             "currentStep": 0,
             "canaryWeight": 25,
+            "trafficRouting": "ReplicaRatio",
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
             "stepStartedAt": "2026-11-27T12:01:30Z",
+            "lastProgressAt": "2026-11-27T12:01:30Z",
             "analysis": [],
             "lastAction": "Deployed v1",
             "history": [
@@ -685,7 +696,9 @@ PROMOTION = [
             },
             "currentStep": 0,
             "canaryWeight": 25,
+            "trafficRouting": "ReplicaRatio",
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
+            "lastProgressAt": "2026-11-27T12:01:00Z",
             "analysis": [],
             "lastAction": "Deployed v1",
             "history": [
@@ -769,7 +782,9 @@ PROMOTION = [
             },
             "currentStep": 1,
             "canaryWeight": 50,
+            "trafficRouting": "ReplicaRatio",
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
+            "lastProgressAt": "2026-11-27T12:02:30Z",
             "lastAnalysisAt": "2026-11-27T12:02:30Z",
             "analysis": [
                 {
@@ -780,6 +795,7 @@ PROMOTION = [
                     "failures": 0,
                     "consecutiveErrors": 0,
                     "stepSuccesses": 0,
+                    "dryRun": False,
                     "message": "",
                 }
             ],
@@ -854,6 +870,7 @@ PROMOTION = [
                 "storageUri": "file:///m/v2.joblib",
                 "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             },
+            "trafficRouting": "ReplicaRatio",
             "analysis": [
                 {
                     "name": "request-success-rate",
@@ -863,6 +880,7 @@ PROMOTION = [
                     "failures": 0,
                     "consecutiveErrors": 0,
                     "stepSuccesses": 0,
+                    "dryRun": False,
                     "message": "",
                 }
             ],
@@ -946,6 +964,7 @@ PROMOTION = [
                 "storageUri": "file:///m/v2.joblib",
                 "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             },
+            "trafficRouting": "ReplicaRatio",
             "analysis": [
                 {
                     "name": "request-success-rate",
@@ -955,6 +974,7 @@ PROMOTION = [
                     "failures": 0,
                     "consecutiveErrors": 0,
                     "stepSuccesses": 0,
+                    "dryRun": False,
                     "message": "",
                 }
             ],
@@ -1058,8 +1078,10 @@ PROVIDER_ERRORS = [
             },
             "currentStep": 0,
             "canaryWeight": 25,
+            "trafficRouting": "ReplicaRatio",
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
             "stepStartedAt": "2026-11-27T12:01:30Z",
+            "lastProgressAt": "2026-11-27T12:01:30Z",
             "lastAnalysisAt": "2026-11-27T12:03:00Z",
             "analysis": [
                 {
@@ -1070,6 +1092,7 @@ PROVIDER_ERRORS = [
                     "failures": 0,
                     "consecutiveErrors": 3,
                     "stepSuccesses": 0,
+                    "dryRun": False,
                     "message": "",
                 }
             ],
@@ -1153,6 +1176,7 @@ ROLLBACK_IMPOSSIBLE = [
                 "storageUri": "file:///m/v1.joblib",
                 "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             },
+            "trafficRouting": "ReplicaRatio",
             "rollbackRequest": "incident-9",
             "lastAction": "Deployed v1",
             "history": [
@@ -1239,6 +1263,7 @@ ROLLBACK_OF_A_CANARY_ON_REQUEST = [
                 "storageUri": "file:///m/v2.joblib",
                 "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             },
+            "trafficRouting": "ReplicaRatio",
             "rollbackRequest": "incident-7",
             "analysis": [],
             "lastAction": "RolledBack v2",
@@ -1330,6 +1355,7 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
                 "storageUri": "file:///m/v2.joblib",
                 "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             },
+            "trafficRouting": "ReplicaRatio",
             "rolloutStartedAt": "2026-11-27T12:01:00Z",
             "lastAction": "RollingUpdate to v2",
             "history": [
@@ -1381,31 +1407,20 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
     },
     {
         "events": [("Warning", "RollbackRequested", "rolled back to v1")],
-        "tracks": (
-            ResolvedModel(
-                storage_uri="file:///m/v1.joblib",
-                version="v1",
-                sha256=None,
-            ),
-            4,
-            None,
-            0,
-        ),
+        "tracks": (ResolvedModel(storage_uri="file:///m/v1.joblib", version="v1", sha256=None), 4, None, 0),
         "status": {
             "phase": "Progressing",
             "observedGeneration": 1,
             "replicas": 4,
             "readyReplicas": 4,
             "ready": "4/4",
-            "stableModel": {
-                "version": "v1",
-                "storageUri": "file:///m/v1.joblib",
-            },
+            "stableModel": {"version": "v1", "storageUri": "file:///m/v1.joblib"},
             "failedModel": {
                 "version": "v2",
                 "storageUri": "file:///m/v2.joblib",
                 "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             },
+            "trafficRouting": "ReplicaRatio",
             "rollbackRequest": "incident-8",
             "lastAction": "RolledBack to v1",
             "history": [
@@ -1475,31 +1490,20 @@ ROLLBACK_OF_STABLE_ON_REQUEST = [
     },
     {
         "events": [],
-        "tracks": (
-            ResolvedModel(
-                storage_uri="file:///m/v1.joblib",
-                version="v1",
-                sha256=None,
-            ),
-            4,
-            None,
-            0,
-        ),
+        "tracks": (ResolvedModel(storage_uri="file:///m/v1.joblib", version="v1", sha256=None), 4, None, 0),
         "status": {
             "phase": "RolledBack",
             "observedGeneration": 1,
             "replicas": 4,
             "readyReplicas": 4,
             "ready": "4/4",
-            "stableModel": {
-                "version": "v1",
-                "storageUri": "file:///m/v1.joblib",
-            },
+            "stableModel": {"version": "v1", "storageUri": "file:///m/v1.joblib"},
             "failedModel": {
                 "version": "v2",
                 "storageUri": "file:///m/v2.joblib",
                 "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
             },
+            "trafficRouting": "ReplicaRatio",
             "rollbackRequest": "incident-8",
             "lastAction": "RolledBack to v1",
             "history": [
@@ -1599,6 +1603,7 @@ SPEC_CHANGED_DURING_CANARY = [
                 "storageUri": "file:///m/v1.joblib",
                 "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
             },
+            "trafficRouting": "ReplicaRatio",
             "analysis": [],
             "lastAction": "Deployed v1",
             "history": [
@@ -1841,6 +1846,7 @@ WAITING_FOR_MODEL = [
         "status": {
             "phase": "Pending",
             "observedGeneration": 1,
+            "trafficRouting": "ReplicaRatio",
             "conditions": [
                 {
                     "type": "Ready",

@@ -1,0 +1,240 @@
+"""How often the canary verdict is wrong: the real planner and judge, simulated traffic, a fake clock.
+
+    python benchmarks/canary_judge.py                 # 1000 identical-model runs, 200 per bad-canary row
+    python benchmarks/canary_judge.py --runs 20 --bad-runs 10 --seed 3
+
+Each run is one whole canary rollout of a ModelDeployment: ``plan_rollout`` (rollout/canary.py) ticks
+every ``TICK`` seconds as the controller's timer would, the canary's pods are Ready at once, and every
+``analysis.interval`` the built-in relative metrics ``error-rate-vs-stable`` and ``latency-vs-stable``
+are judged by ``judge_relative`` (rollout/analysis.py, rollout/judge.py) on each track's counts since the
+rollout began, as the controller's ``increase(...[<since start>])`` queries return them. Traffic:
+Poisson arrivals at ``rate`` requests/s split by the planner's ``status.canaryWeight``; each request
+errs with its track's probability (binomial); latencies are log-normal, binned into the model server's
+histogram buckets (``runtime/metrics.LATENCY_BUCKETS``, ``le`` semantics). Not simulated: Prometheus's
+scrape granularity and ``increase()`` extrapolation, pod start-up time.
+
+Reported: (a) the false-rollback rate of two identical models at 1 req/s over the whole rollout
+(rolled back for any reason, ProgressDeadlineExceeded included); (b) the share of bad canaries at 10 req/s
+rolled back within 5 minutes of the rollout's start. Seeded: the same arguments print the same table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from mlaiops.api.modeldeployment import ModelDeploymentSpec
+from mlaiops.resources.modelserver import ResolvedModel
+from mlaiops.rollout.analysis import DEFAULT_ALPHA, DEFAULT_MIN_SAMPLE_SIZE, TrackCounts, judge_relative
+from mlaiops.rollout.canary import Observed, analysis_due, plan_rollout
+from mlaiops.runtime.metrics import LATENCY_BUCKETS
+
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+TICK = 10.0
+"""Seconds between reconcile passes in the simulation."""
+BOUNDS = (*LATENCY_BUCKETS, math.inf)
+V1 = ResolvedModel("file:///m/v1.joblib", "v1")
+V2 = ResolvedModel("file:///m/v2.joblib", "v2")
+SPEC = {
+    "model": {"storageUri": "file:///m/v2.joblib"},
+    "replicas": 4,
+    "rollout": {
+        "canary": {
+            "steps": [{"weight": 25, "pause": "2m"}, {"weight": 50, "pause": "2m"}, {"weight": 75, "pause": "2m"}]
+        },
+        "progressDeadline": "10m",
+    },
+    "analysis": {
+        "interval": "30s",
+        "failureLimit": 1,
+        "metrics": [{"name": "error-rate-vs-stable"}, {"name": "latency-vs-stable"}],
+    },
+}
+
+
+@dataclass(frozen=True)
+class Track:
+    """How one model behaves: error probability per request and log-normal latency (median, sigma), plus a shift
+    of every request, or only of those above the log-normal's 97th percentile (``tail``: a slow tail)."""
+
+    error_rate: float = 0.01
+    median: float = 0.030
+    sigma: float = 0.5
+    shift: float = 0.0
+    tail: float = 0.0
+
+    def quantile(self, z: float) -> float:
+        return self.median * math.exp(z * self.sigma)
+
+    def p99(self) -> float:
+        return self.quantile(2.3263) + self.shift + self.tail  # the tail (above p97) holds the p99
+
+
+class Counts:
+    """A track's counts since the rollout began: requests, 5xx, and requests per latency bucket."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors = 0
+        self.buckets = np.zeros(len(BOUNDS), dtype=np.int64)
+
+    def serve(self, rng: np.random.Generator, track: Track, rate: float, seconds: float) -> None:
+        n = int(rng.poisson(rate * seconds)) if rate > 0 else 0
+        if n == 0:
+            return
+        self.requests += n
+        self.errors += int(rng.binomial(n, track.error_rate))
+        latencies = rng.lognormal(math.log(track.median), track.sigma, n) + track.shift
+        if track.tail:
+            latencies[latencies > track.quantile(1.8808)] += track.tail  # z of the 97th percentile
+        self.buckets += np.bincount(np.searchsorted(BOUNDS, latencies, side="left"), minlength=len(BOUNDS))
+
+    def as_prometheus(self) -> TrackCounts:
+        cumulative = np.cumsum(self.buckets)
+        return TrackCounts(
+            requests=float(self.requests),
+            errors=float(self.errors),
+            buckets=tuple(zip(BOUNDS, cumulative.astype(float).tolist(), strict=True)),
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outcome: str
+    """Promoted or RolledBack."""
+    reason: str
+    seconds: float
+    """From the rollout's start to its end."""
+    failed: tuple[str, ...] = ()
+    """The relative metrics named in an AnalysisFailed rollback."""
+
+
+def run_rollout(
+    spec: ModelDeploymentSpec, rng: np.random.Generator, stable: Track, canary: Track, rate: float
+) -> RunResult:
+    """One canary rollout from a deployed v1 to v2's promotion or rollback."""
+    now = T0
+    status = plan_rollout(spec, None, V1, Observed(), now, 1).status  # v1 deployed...
+    observed = Observed(stable_ready=4, stable_replicas=4, stable_version="v1")
+    status = plan_rollout(spec, status, V1, observed, now, 1).status  # ... and Ready
+    tracks = {"stable": Counts(), "canary": Counts()}
+    metrics = spec.analysis.metrics
+    started = now
+    for _ in range(10_000):
+        outcomes = None
+        if analysis_due(spec, status, now):
+            canary_counts, stable_counts = tracks["canary"].as_prometheus(), tracks["stable"].as_prometheus()
+            outcomes = [judge_relative(metric, canary_counts, stable_counts) for metric in metrics]
+        plan = plan_rollout(spec, status, V2, observed, now, 1, outcomes)
+        status = plan.status
+        if status.canary_model is None and status.history and status.history[0].version == "v2":
+            record = status.history[0]
+            failed = tuple(m.name for m in metrics if f"{m.name}: " in record.message)
+            return RunResult(record.outcome, record.reason, (now - started).total_seconds(), failed)
+        observed = Observed(
+            stable_ready=plan.stable_replicas,
+            canary_ready=plan.canary_replicas,
+            stable_replicas=plan.stable_replicas,
+            canary_replicas=plan.canary_replicas,
+            stable_version=plan.stable.version if plan.stable else None,
+        )
+        weight = (status.canary_weight or 0) / 100 if plan.canary_replicas else 0.0
+        tracks["stable"].serve(rng, stable, rate * (1 - weight), TICK)
+        tracks["canary"].serve(rng, canary, rate * weight, TICK)
+        now += timedelta(seconds=TICK)
+    raise RuntimeError("the rollout never ended")
+
+
+def make_spec(alpha: float, min_samples: int) -> ModelDeploymentSpec:
+    """SPEC with both relative metrics at this alpha and minimum sample size."""
+    spec = ModelDeploymentSpec.model_validate(SPEC)
+    metrics = [m.model_copy(update={"alpha": alpha, "min_sample_size": min_samples}) for m in spec.analysis.metrics]
+    return spec.model_copy(update={"analysis": spec.analysis.model_copy(update={"metrics": metrics})})
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson interval of a proportion."""
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def scenario(
+    runs: int, seed: int, stable: Track, canary: Track, rate: float, spec: ModelDeploymentSpec
+) -> list[RunResult]:
+    rng = np.random.default_rng(seed)
+    return [run_rollout(spec, rng, stable, canary, rate) for _ in range(runs)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000, help="identical-model runs (false rollbacks)")
+    parser.add_argument("--bad-runs", type=int, default=200, help="runs per bad-canary row")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="both metrics' alpha")
+    parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLE_SIZE, help="both metrics' minSampleSize")
+    args = parser.parse_args()
+    spec = make_spec(args.alpha, args.min_samples)
+    began = time.monotonic()
+    steps = ", ".join(f"{s['weight']}% {s['pause']}" for s in SPEC["rollout"]["canary"]["steps"])  # type: ignore[index]
+    print(
+        f"Settings: 4 replicas, steps {steps}, analysis every 30s, failureLimit 1, progressDeadline 10m, "
+        f"minSampleSize {args.min_samples}, alpha {args.alpha:g} (one-sided, per evaluation), "
+        f"tick {TICK:g}s, seed {args.seed}; latency log-normal median 30 ms, sigma 0.5 (p99 {Track().p99() * 1000:.0f} ms)"
+    )
+    print()
+    print("| scenario | rate | runs | rolled back (95% CI) | within 5 min | reasons | target |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | --- |")
+
+    def row(name: str, rate: float, results: list[RunResult], target: str) -> None:
+        back = [r for r in results if r.outcome == "RolledBack"]
+        early = [r for r in back if r.seconds <= 300]
+        reasons = ", ".join(
+            f"{reason} {sum(r.reason == reason for r in back)}" for reason in sorted({r.reason for r in back})
+        )
+        by_metric = {
+            name: sum(name in r.failed for r in back) for name in ("error-rate-vs-stable", "latency-vs-stable")
+        }
+        if any(by_metric.values()):
+            reasons += " (" + ", ".join(f"{name} {count}" for name, count in by_metric.items() if count) + ")"
+        low, high = wilson(len(back), len(results))
+        print(
+            f"| {name} | {rate:g} req/s | {len(results)} | {len(back) / len(results):.1%} ({low:.1%}-{high:.1%}) | "
+            f"{len(early) / len(results):.1%} | {reasons or '-'} | {target} |"
+        )
+
+    same = Track()
+    row(
+        "identical models (1% errors both)",
+        1,
+        scenario(args.runs, args.seed, same, same, 1.0, spec),
+        "rolled back <= 1%",
+    )
+    for index, base in enumerate((0.01, 0.02, 0.05)):
+        results = scenario(
+            args.bad_runs, args.seed + 1 + index, Track(error_rate=base), Track(error_rate=2 * base), 10.0, spec
+        )
+        row(f"errors {base:.0%} -> {2 * base:.0%}", 10, results, ">= 95% within 5 min")
+    slow = Track(shift=0.050)
+    results = scenario(args.bad_runs, args.seed + 10, same, slow, 10.0, spec)
+    row(
+        f"latency +50 ms (p99 {same.p99() * 1000:.0f} -> {slow.p99() * 1000:.0f} ms)",
+        10,
+        results,
+        ">= 95% within 5 min",
+    )
+    tail = Track(tail=0.050)  # only the slowest 3% of requests are 50 ms slower: the p99 moves, the median not
+    results = scenario(args.bad_runs, args.seed + 11, same, tail, 10.0, spec)
+    row(f"slowest 3% +50 ms (p99 {same.p99() * 1000:.0f} -> {tail.p99() * 1000:.0f} ms)", 10, results, "(a limit)")
+    print()
+    print(f"{time.monotonic() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Is the canary worse than stable? One-sided tests on both tracks' counts over the same window, pure.
+
+A fixed threshold cannot tell a canary that is worse than stable from one that is merely noisy, and
+at low traffic it passes or fails on a handful of requests. These tests compare the two tracks
+directly and answer ``Inconclusive`` (never a pass) until each track has served enough requests.
+
+- error rate: the pooled two-proportion z-test, one-sided (H1: canary's error share > stable's);
+- latency: the Mann-Whitney U test on the latency histogram's buckets, one-sided (H1: canary's
+  latencies are stochastically larger), with the tie correction (every request in a bucket is a tie)
+  and the continuity correction, as ``scipy.stats.mannwhitneyu(method="asymptotic")`` computes it.
+
+Both use the normal approximation (``math.erfc``): no dependency beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Verdict = Literal["Successful", "Failed", "Inconclusive"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of one test: the verdict, its p-value (None when inconclusive) and why, for people."""
+
+    verdict: Verdict
+    p_value: float | None
+    message: str
+
+
+def normal_sf(z: float) -> float:
+    """P(Z > z) for a standard normal Z."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def proportion_worse_p(canary_errors: float, canary_total: float, stable_errors: float, stable_total: float) -> float:
+    """One-sided p-value that the canary's error proportion exceeds stable's (pooled z-test); 1 without evidence."""
+    if canary_total <= 0 or stable_total <= 0:
+        return 1.0
+    pooled = (canary_errors + stable_errors) / (canary_total + stable_total)
+    variance = pooled * (1.0 - pooled) * (1.0 / canary_total + 1.0 / stable_total)
+    if variance <= 0:
+        return 1.0  # no errors at all (or nothing but errors) on both tracks: no difference to see
+    z = (canary_errors / canary_total - stable_errors / stable_total) / math.sqrt(variance)
+    return normal_sf(z)
+
+
+def bucket_counts(cumulative: Sequence[tuple[float, float]]) -> list[float]:
+    """Requests per bucket from Prometheus's cumulative ``le`` counts (any order, +Inf included).
+
+    ``increase()`` extrapolates, so a cumulative series may dip slightly: a negative difference counts as 0.
+    """
+    ordered = sorted(cumulative)
+    counts, below = [], 0.0
+    for _, total in ordered:
+        counts.append(max(total - below, 0.0))
+        below = max(below, total)
+    return counts
+
+
+def rank_worse_p(canary: Sequence[float], stable: Sequence[float]) -> float:
+    """One-sided p-value that canary's values are stochastically larger (Mann-Whitney U on binned counts).
+
+    ``canary`` and ``stable`` are counts per bucket, aligned and in increasing order of the bucket bound.
+    """
+    if len(canary) != len(stable):
+        raise ValueError(f"the tracks have {len(canary)} and {len(stable)} buckets: they must be the same")
+    n1, n2 = float(sum(canary)), float(sum(stable))
+    n = n1 + n2
+    if n <= 1:  # (counts from increase() may be fractional) an empty track leaves the variance 0 below
+        return 1.0
+    rank_sum, below, ties = 0.0, 0.0, 0.0
+    for c, s in zip(canary, stable, strict=True):
+        tied = c + s
+        rank_sum += c * (below + (tied + 1.0) / 2.0)  # every value in a bucket takes the bucket's mid-rank
+        below += tied
+        ties += tied**3 - tied
+    u = rank_sum - n1 * (n1 + 1.0) / 2.0
+    variance = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)))
+    if variance <= 0:
+        return 1.0  # a track without requests, or every request in one bucket: no order to compare
+    return normal_sf((u - n1 * n2 / 2.0 - 0.5) / math.sqrt(variance))
+
+
+def _too_few(canary: float, stable: float, min_samples: int) -> Comparison | None:
+    if min(canary, stable) >= min_samples:
+        return None
+    message = (
+        f"inconclusive: {canary:.0f} canary and {stable:.0f} stable requests in the window, "
+        f"minSampleSize {min_samples} of each"
+    )
+    return Comparison("Inconclusive", None, message)
+
+
+def _decide(p: float, alpha: float, worse: str, same: str) -> Comparison:
+    if p < alpha:
+        return Comparison("Failed", p, f"{worse}: one-sided p={p:.3g} < alpha {alpha:g}")
+    return Comparison("Successful", p, f"{same}: one-sided p={p:.3g} >= alpha {alpha:g}")
+
+
+def compare_error_rates(
+    canary_errors: float,
+    canary_total: float,
+    stable_errors: float,
+    stable_total: float,
+    min_samples: int,
+    alpha: float,
+) -> Comparison:
+    """Is the canary's error share higher than stable's over the same window?"""
+    if (few := _too_few(canary_total, stable_total, min_samples)) is not None:
+        return few
+    rates = (
+        f"{canary_errors / canary_total:.2%} ({canary_errors:.0f}/{canary_total:.0f}) vs stable "
+        f"{stable_errors / stable_total:.2%} ({stable_errors:.0f}/{stable_total:.0f})"
+    )
+    p = proportion_worse_p(canary_errors, canary_total, stable_errors, stable_total)
+    return _decide(p, alpha, f"canary error rate {rates} is higher", f"canary error rate {rates}")
+
+
+def quantile_bound(bounds: Sequence[float], counts: Sequence[float], q: float) -> float:
+    """The upper bound of the bucket holding the q-quantile (what the histogram can say of it)."""
+    total = sum(counts)
+    running = 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        running += count
+        if running >= q * total:
+            return bound
+    return bounds[-1]
+
+
+def compare_latencies(
+    bounds: Sequence[float],
+    canary: Sequence[float],
+    stable: Sequence[float],
+    min_samples: int,
+    alpha: float,
+) -> Comparison:
+    """Are the canary's latencies larger than stable's over the same window? Counts per bucket of ``bounds``."""
+    if (few := _too_few(sum(canary), sum(stable), min_samples)) is not None:
+        return few
+
+    def shown(bound: float) -> str:
+        return "+Inf" if math.isinf(bound) else f"{bound * 1000:g} ms"
+
+    summary = (
+        f"canary p50 <= {shown(quantile_bound(bounds, canary, 0.5))}, p99 <= {shown(quantile_bound(bounds, canary, 0.99))}"
+        f" vs stable p50 <= {shown(quantile_bound(bounds, stable, 0.5))}, p99 <= "
+        f"{shown(quantile_bound(bounds, stable, 0.99))} ({sum(canary):.0f} and {sum(stable):.0f} requests)"
+    )
+    p = rank_worse_p(canary, stable)
+    return _decide(p, alpha, f"canary slower than stable ({summary})", summary)
