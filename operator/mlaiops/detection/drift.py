@@ -58,7 +58,7 @@ class Thresholds:
 
 DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
     "psi": Thresholds(0.1, 0.25),
-    "ks": Thresholds(0.1, 0.2),
+    "ks": Thresholds(0.05, 0.1),
     "jensenShannon": Thresholds(0.05, 0.1),
     "wasserstein": Thresholds(0.05, 0.1),
 }
