@@ -75,7 +75,7 @@ def _proportions(counts: ArrayLike, name: str) -> NDArray[np.float64]:
     total = array.sum()
     if total <= 0:
         raise ValueError(f"{name}: every bin is empty")
-    return array / total
+    return np.asarray(array / total, dtype=np.float64)
 
 
 def _pair(reference: ArrayLike, current: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

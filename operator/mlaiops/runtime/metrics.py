@@ -13,8 +13,16 @@ from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
+
+from mlaiops.detection.profile import PREDICTION, FeatureProfile, Profile
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """1 ms .. 10 s."""
@@ -93,6 +101,81 @@ class _BatchStats(Collector):
         yield squares
 
 
+class _DriftSketch(Collector):
+    """Live counts over the reference profile's bins, per named feature and for the prediction.
+
+    Cardinality is fixed by the profile (at most 51 bins per feature, see ``detection.profile``) and
+    every array is allocated once when the profile loads: a batch costs one ``searchsorted`` and one
+    ``bincount`` per feature, whatever the traffic. The reference counts are exported beside the live
+    ones (``mlaiops_model_feature_reference_bin``), so a drift rule needs nothing but Prometheus.
+    """
+
+    def __init__(self, labels: tuple[str, str, str]) -> None:
+        self._labels = list(labels)
+        self._profile: Profile | None = None
+        self._sha256 = ""
+        self._features: list[FeatureProfile] = []
+        self._counts: list[np.ndarray] = []
+        self._bin_labels: list[list[str]] = []
+
+    def set_profile(self, profile: Profile | None, sha256: str = "") -> None:
+        self._profile, self._sha256 = profile, sha256
+        self._features = (
+            [] if profile is None else [*profile.features, *([profile.prediction] if profile.prediction else [])]
+        )
+        self._counts = [np.zeros(f.bins, dtype=np.int64) for f in self._features]
+        self._bin_labels = [[str(i) for i in range(f.bins)] for f in self._features]
+
+    @property
+    def prediction_output(self) -> str | None:
+        return None if self._profile is None else self._profile.prediction_output
+
+    def observe(self, features: np.ndarray, prediction: np.ndarray | None) -> None:
+        if self._profile is None:
+            return
+        width = len(self._profile.features)
+        if features.ndim == 2 and features.shape[1] >= width:
+            for index in range(width):
+                self._add(index, features[:, index])
+        if prediction is not None and self._profile.prediction is not None:
+            self._add(width, prediction)
+
+    def _add(self, index: int, values: np.ndarray) -> None:
+        bins = self._features[index].bin_of(values)
+        self._counts[index] += np.bincount(bins[bins >= 0], minlength=self._counts[index].size)
+
+    def collect(self) -> Iterable[Metric]:
+        if self._profile is None:
+            return  # no profile: no families at all, not empty ones
+        live = CounterMetricFamily(
+            "mlaiops_model_feature_bin",
+            "Rows per bin of the reference profile (profile.json beside the model), per named input feature and "
+            f"for the prediction (feature {PREDICTION!r}); bin is the index in the profile (at most 51 per feature): quantile bins of the "
+            "training data for numbers, categories plus a last 'other' bin for categories.",
+            labels=[*LABELS, "feature", "bin"],
+        )
+        reference = GaugeMetricFamily(
+            "mlaiops_model_feature_reference_bin",
+            "Rows per bin in the reference profile itself (the training data's counts): what a drift rule "
+            "compares the live mlaiops_model_feature_bin_total increase with.",
+            labels=[*LABELS, "feature", "bin"],
+        )
+        info = GaugeMetricFamily(
+            "mlaiops_model_profile_info",
+            "1 while a reference profile is loaded, with its sha256 and the number of features it profiles.",
+            labels=[*LABELS, "sha256", "features"],
+        )
+        for feature, counts, bins in zip(self._features, self._counts, self._bin_labels, strict=True):
+            for index, label in enumerate(bins):
+                labels = [*self._labels, feature.name, label]
+                live.add_metric(labels, float(counts[index]))
+                reference.add_metric(labels, feature.counts[index])
+        info.add_metric([*self._labels, self._sha256, str(len(self._profile.features))], 1.0)
+        yield live
+        yield reference
+        yield info
+
+
 def _le(bound: float) -> str:
     return repr(float(bound))
 
@@ -154,6 +237,8 @@ class ServerMetrics:
         self._info.labels(*self._labels, model_format, "").set(1)
         self._batch = _BatchStats(self._labels, prediction_buckets, max_features)
         self.registry.register(self._batch)
+        self._sketch = _DriftSketch(self._labels)
+        self.registry.register(self._sketch)
         if process:
             ProcessCollector(registry=self.registry)
 
@@ -164,10 +249,18 @@ class ServerMetrics:
         counter.inc()
         self._latency.observe(seconds)
 
-    def observe_batch(self, features: np.ndarray, scores: np.ndarray | None) -> None:
+    def observe_batch(
+        self, features: np.ndarray, scores: np.ndarray | None, predicted: np.ndarray | None = None
+    ) -> None:
+        """One request's rows; ``predicted`` (the classes) feeds a profile whose prediction is a class."""
         self._batch.observe_features(features)
         if scores is not None:
             self._batch.observe_predictions(scores)
+        self._sketch.observe(features, predicted if self._sketch.prediction_output == "class" else scores)
+
+    def set_profile(self, profile: Profile | None, sha256: str = "") -> None:
+        """Count live rows over ``profile``'s bins from now on (None: stop exporting the sketch)."""
+        self._sketch.set_profile(profile, sha256)
 
     def loaded(self, seconds: float, sha256: str, feature_names: Sequence[str]) -> None:
         self._load_seconds.set(seconds)
