@@ -48,6 +48,7 @@ EXAMPLES: dict[str, str] = {
     "mlaiops_anomaly_expected": 'mlaiops_anomaly_expected{namespace="fraud-detection", rule="fraud-load"}',
     "mlaiops_anomaly_lower": 'mlaiops_anomaly_lower{namespace="fraud-detection", rule="fraud-load"}',
     "mlaiops_anomaly_upper": 'mlaiops_anomaly_upper{namespace="fraud-detection", rule="fraud-load"}',
+    "mlaiops_drift_score": 'max by (rule, feature) (mlaiops_drift_score{method="psi"}) >= 0.25',
     "mlaiops_leader": "sum(mlaiops_leader) != 1",
     "mlaiops_rule_evaluation_delay_seconds": "histogram_quantile(0.99, sum by (le) "
     "(rate(mlaiops_rule_evaluation_delay_seconds_bucket[5m])))",

@@ -166,8 +166,8 @@ class _Checks:
             self.add("spec.detector", f"lower ({lower}) must be less than upper ({upper})")
 
         query, queries = spec.get("query"), spec.get("queries")
-        if (query is None) == (queries is None):
-            self.add("spec", "set exactly one of query and queries")
+        if sum(x is not None for x in (query, queries, spec.get("drift"))) != 1:
+            self.add("spec", "set exactly one of query, queries and drift")
         if queries is not None:
             # Which detector types take several inputs is the model's rule (it reports it itself).
             self.problems += _duplicates(_list(queries), "name", "spec.queries")

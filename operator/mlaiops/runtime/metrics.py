@@ -157,8 +157,9 @@ class _DriftSketch(Collector):
         reference = GaugeMetricFamily(
             "mlaiops_model_feature_reference_bin",
             "Rows per bin in the reference profile itself (the training data's counts): what a drift rule "
-            "compares the live mlaiops_model_feature_bin_total increase with.",
-            labels=[*LABELS, "feature", "bin"],
+            "compares the live mlaiops_model_feature_bin_total increase with; kind is numeric (ordered "
+            "bins) or categorical.",
+            labels=[*LABELS, "feature", "kind", "bin"],
         )
         info = GaugeMetricFamily(
             "mlaiops_model_profile_info",
@@ -167,9 +168,8 @@ class _DriftSketch(Collector):
         )
         for feature, counts, bins in zip(self._features, self._counts, self._bin_labels, strict=True):
             for index, label in enumerate(bins):
-                labels = [*self._labels, feature.name, label]
-                live.add_metric(labels, float(counts[index]))
-                reference.add_metric(labels, feature.counts[index])
+                live.add_metric([*self._labels, feature.name, label], float(counts[index]))
+                reference.add_metric([*self._labels, feature.name, feature.kind, label], feature.counts[index])
         info.add_metric([*self._labels, self._sha256, str(len(self._profile.features))], 1.0)
         yield live
         yield reference

@@ -99,7 +99,8 @@ def test_drift_sketch_counts_rows_over_the_reference_bins() -> None:
         for index in range(feature.bins):
             assert got[key("mlaiops_model_feature_bin_total", feature=name, bin=str(index))] == expected[index]
             assert (
-                got[key("mlaiops_model_feature_reference_bin", feature=name, bin=str(index))] == feature.counts[index]
+                got[key("mlaiops_model_feature_reference_bin", feature=name, kind="numeric", bin=str(index))]
+                == feature.counts[index]
             )
     assert got[key("mlaiops_model_feature_bin_total", feature="amount", bin="0")] == 2  # -5 twice, below every edge
     assert (
