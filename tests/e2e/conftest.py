@@ -46,6 +46,7 @@ FILE_GROUPS = {
     "test_require_sha256.py": "e2e-b",
     "test_operator_process.py": "e2e-b",
     "test_model_status.py": "e2e-b",
+    "test_drift.py": "e2e-b",
     # SIGKILLs the group's operator with API faults injected, as the fault runs do.
     "test_remediation_restart.py": "e2e-faults-a",
 }
