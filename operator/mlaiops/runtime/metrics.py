@@ -141,7 +141,10 @@ class _DriftSketch(Collector):
             self._add(width, prediction)
 
     def _add(self, index: int, values: np.ndarray) -> None:
-        bins = self._features[index].bin_of(values)
+        try:
+            bins = self._features[index].bin_of(values)
+        except (TypeError, ValueError):  # text where the profile has numbers: the model took it, the sketch skips it
+            return
         self._counts[index] += np.bincount(bins[bins >= 0], minlength=self._counts[index].size)
 
     def collect(self) -> Iterable[Metric]:

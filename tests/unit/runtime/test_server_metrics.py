@@ -157,3 +157,19 @@ def test_the_sketch_does_not_grow_with_traffic() -> None:
     finally:
         tracemalloc.stop()
     assert after - before < 4096
+
+
+def test_values_the_profile_cannot_bin_are_skipped_not_an_error() -> None:
+    metrics = ServerMetrics("fraud", "v2", "canary", "sklearn", process=False)
+    metrics.set_profile(_profile())  # type: ignore[arg-type]
+    metrics.observe_batch(np.asarray([["abc", 1.0]], dtype=object), None)
+    got = samples(metrics)
+    assert got[key("mlaiops_model_feature_bin_total", feature="age", bin="0")] == 1
+    assert (
+        sum(
+            v
+            for (n, labels), v in got.items()
+            if n == "mlaiops_model_feature_bin_total" and ("feature", "amount") in labels
+        )
+        == 0
+    )
