@@ -173,3 +173,29 @@ def test_values_the_profile_cannot_bin_are_skipped_not_an_error() -> None:
         )
         == 0
     )
+
+
+def test_the_whole_batch_paths_count_what_each_feature_counts_alone() -> None:
+    """Broadcast (small batches) and searchsorted (large ones) give every feature's own bin_of counts."""
+    from mlaiops.detection.profile import build
+
+    rng = np.random.default_rng(8)
+    profile = build(
+        {"a": rng.normal(size=500), "flag": rng.integers(0, 2, 500).astype(float), "c": rng.exponential(size=500)}
+    )
+    rows = np.column_stack([rng.normal(0, 3, 3000), rng.integers(-1, 3, 3000), rng.exponential(2, 3000)])
+    rows[::97, 0] = np.nan
+    rows[::89, 2] = np.inf
+    for limit in (10**9, 0):
+        metrics = ServerMetrics("fraud", "v2", "canary", "sklearn", process=False)
+        metrics._sketch.BROADCAST_ROWS = limit
+        metrics.set_profile(profile)
+        metrics.observe_batch(rows, None)
+        got = samples(metrics)
+        for column, feature in enumerate(profile.features):
+            expected = feature.count(rows[:, column]).tolist()
+            counted = [
+                got[key("mlaiops_model_feature_bin_total", feature=feature.name, bin=str(i))]
+                for i in range(feature.bins)
+            ]
+            assert counted == expected, (limit, feature.name)
