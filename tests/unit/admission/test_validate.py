@@ -286,3 +286,21 @@ def test_an_unreachable_prometheus_admits_with_a_warning() -> None:
     assert review("AnomalyRule", broken, promql=parser).errors == [
         "spec.query: invalid PromQL: unclosed left parenthesis at position 4"
     ]
+
+
+def test_a_drift_rule_has_its_generated_query_checked_by_prometheus() -> None:
+    rule = {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "AnomalyRule",
+        "metadata": {"name": "drift", "namespace": "fraud"},
+        "spec": {"drift": {"model": "fraud", "selector": 'pod=~"("'}},
+    }
+    parser = Parser("1:60: parse error: error parsing regexp: missing closing )")
+    result = review("AnomalyRule", rule, promql=parser)
+    assert result.errors == [
+        "spec.drift.selector: invalid PromQL: 1:60: parse error: error parsing regexp: missing closing )"
+    ]
+    assert parser.asked == [
+        'sum by (track, version, feature, bin) (increase(mlaiops_model_feature_bin_total{model="fraud", pod=~"("}[1h]))'
+    ]
+    assert review("AnomalyRule", rule, promql=Parser()).allowed
