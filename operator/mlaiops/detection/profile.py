@@ -253,7 +253,7 @@ class Profile:
     def from_json(cls, text: str | bytes) -> Profile:
         try:
             payload = json.loads(text)
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ProfileError(f"the profile is not JSON: {error}") from None
         return cls.from_dict(payload)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from aiohttp import web
@@ -101,6 +102,14 @@ class ServeConfig:
     @property
     def version(self) -> str:
         return self.model_version or default_version(self.model_uri)
+
+
+def beside(uri: str, filename: str) -> str:
+    """The URI of ``filename`` in the same folder as the artifact ``uri`` names (or inside it, for a folder)."""
+    parts = urlsplit(uri)
+    path = parts.path
+    folder = path if path.endswith("/") or "." not in path.rsplit("/", 1)[-1] else path.rsplit("/", 1)[0] + "/"
+    return urlunsplit(parts._replace(path=folder.rstrip("/") + "/" + filename, query="", fragment=""))
 
 
 def default_version(uri: str) -> str:
@@ -224,8 +233,10 @@ class ModelServer:
         try:
             if uri is None:
                 local = storage.local_path(self.config.model_uri, self.config.pvc_root, self.config.file_root)
+                if local is None:
+                    return await self._remote_profile(features)
                 candidate = artifact.path.parent / reference.FILENAME
-                if local is None or not candidate.is_file():
+                if not candidate.is_file():
                     return None
                 path, digest = candidate, await asyncio.to_thread(storage.sha256_file, candidate)
             else:
@@ -244,6 +255,35 @@ class ModelServer:
         if problem is not None:
             raise InvalidProfile(f"profile {uri or path}: {problem}")
         return profile, digest
+
+    async def _remote_profile(self, features: Sequence[str]) -> tuple[reference.Profile, str] | None:
+        """``profile.json`` beside an http(s):// or s3:// model, if there is one.
+
+        It is optional there: failing to fetch it, or fetching something that is not a profile, leaves the
+        server without drift sketches (and says so in the log) rather than unready; a profile of other
+        features than the model's still fails the load.
+        """
+        uri = beside(self.config.model_uri, reference.FILENAME)
+        try:
+            fetched = await storage.fetch(
+                uri,
+                pvc_root=self.config.pvc_root,
+                file_root=self.config.file_root,
+                download_dir=self.config.download_dir,
+            )
+        except storage.StorageError as error:
+            level = logging.INFO if isinstance(error, storage.ArtifactNotFound) else logging.WARNING
+            log.log(level, "no reference profile beside the model (%s): no drift sketches", error)
+            return None
+        try:
+            profile = reference.Profile.from_json(await asyncio.to_thread(fetched.path.read_bytes))
+        except reference.ProfileError as error:  # whatever answered that URL, it is not a profile
+            log.warning("%s is not a reference profile (%s): no drift sketches", uri, error)
+            return None
+        problem = profile.mismatch(features)
+        if problem is not None:
+            raise InvalidProfile(f"profile {uri}: {problem}")
+        return profile, fetched.sha256
 
     async def load(self) -> bool:
         """Load the model, retrying transient download errors; False when it can never load."""

@@ -98,3 +98,29 @@ def test_profile_none_turns_the_sketch_off_and_a_broken_profile_is_refused(serve
     assert "mlaiops_model_feature_bin" not in off.get("/metrics").body.decode()
     assert broken.process.wait(60) == 3
     assert "InvalidProfile" in broken.log() and "not JSON" in broken.log()
+
+
+def test_a_profile_beside_an_http_model_is_fetched_and_a_missing_one_is_not_an_error(
+    servers: Servers, tmp_path: Path
+) -> None:
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    trained(tmp_path / "with")
+    trained(tmp_path / "without")
+    (tmp_path / "without" / "profile.json").unlink()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{http.server_address[1]}"
+        with_profile = servers.start("--model-uri", f"{base}/with/model.joblib")
+        without = servers.start("--model-uri", f"{base}/without/model.joblib")
+        with_profile.wait_ready()
+        without.wait_ready()
+        assert "mlaiops_model_profile_info" in with_profile.get("/metrics").body.decode()
+        assert "mlaiops_model_feature_bin" not in without.get("/metrics").body.decode()
+        assert "no reference profile beside the model" in without.log()
+    finally:
+        http.shutdown()

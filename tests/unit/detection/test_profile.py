@@ -107,3 +107,9 @@ def test_reserved_and_duplicate_names_are_refused() -> None:
         Profile((FeatureProfile(PREDICTION, "numeric", (1.0,)),))
     with pytest.raises(ProfileError, match="bins must be between 2 and 50"):
         profile.numeric_feature("a", [1.0], bins=1)
+
+
+def test_binary_or_malformed_text_is_not_json() -> None:
+    for text in (b"\x80\x04\x95 pickle", "{not json", b""):
+        with pytest.raises(ProfileError, match="the profile is not JSON"):
+            Profile.from_json(text)
