@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mlaiops.metricsdoc",
     "mlaiops.runtime.train",
     "mlaiops.detection.cli",
+    "mlaiops.runtime.drift_cli",
     "mlaiops.runtime.serve",
 )
 

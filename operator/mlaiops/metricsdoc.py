@@ -36,6 +36,11 @@ EXAMPLES: dict[str, str] = {
     "mlaiops_model_input_feature_squares": "sum by (feature) (rate(mlaiops_model_input_feature_squares_total[5m])) "
     "/ sum by (feature) (rate(mlaiops_model_input_feature_count[5m])) - (sum by (feature) "
     "(rate(mlaiops_model_input_feature_sum[5m])) / sum by (feature) (rate(mlaiops_model_input_feature_count[5m])))^2",
+    "mlaiops_model_feature_bin": 'sum by (feature, bin) (increase(mlaiops_model_feature_bin_total{model="fraud", '
+    'track="stable"}[1h]))',
+    "mlaiops_model_feature_reference_bin": 'max by (feature, bin) (mlaiops_model_feature_reference_bin{model="fraud"})',
+    "mlaiops_model_profile_info": "count by (model, version) (mlaiops_model_info) unless on (model, version) "
+    "count by (model, version) (mlaiops_model_profile_info)",
     # --- the operator (`mlaiops run`) ---
     "mlaiops_rollout_events": "sum by (namespace, modeldeployment) "
     '(increase(mlaiops_rollout_events_total{reason="AnalysisFailed"}[1h]))',
@@ -43,6 +48,7 @@ EXAMPLES: dict[str, str] = {
     "mlaiops_anomaly_expected": 'mlaiops_anomaly_expected{namespace="fraud-detection", rule="fraud-load"}',
     "mlaiops_anomaly_lower": 'mlaiops_anomaly_lower{namespace="fraud-detection", rule="fraud-load"}',
     "mlaiops_anomaly_upper": 'mlaiops_anomaly_upper{namespace="fraud-detection", rule="fraud-load"}',
+    "mlaiops_drift_score": 'max by (rule, feature) (mlaiops_drift_score{method="psi"}) >= 0.25',
     "mlaiops_leader": "sum(mlaiops_leader) != 1",
     "mlaiops_rule_evaluation_delay_seconds": "histogram_quantile(0.99, sum by (le) "
     "(rate(mlaiops_rule_evaluation_delay_seconds_bucket[5m])))",
@@ -98,10 +104,12 @@ def model_server_registry() -> CollectorRegistry:
     """A model server's registry with one sample of everything (labels show only on used series)."""
     import numpy as np
 
+    from mlaiops.detection.profile import build
     from mlaiops.runtime.metrics import ServerMetrics
 
     metrics = ServerMetrics("model", "version", "track", "format", process=False)
     metrics.loaded(0.1, "sha256", ["feature"])
+    metrics.set_profile(build({"feature": [0.0, 1.0]}, [0.0, 1.0], "probability", bins=2), "sha256")
     metrics.observe_request(200, 0.01)
     metrics.load_failed("reason")
     metrics.observe_batch(np.array([[1.0]]), np.array([0.5]))

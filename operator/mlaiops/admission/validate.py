@@ -23,6 +23,7 @@ kopf's annotations, deletion) must never be blocked by a spec that predates a ru
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from pydantic import ValidationError
 
 from mlaiops.admission.promql import PromqlChecker, PromqlUnavailable, local_error
 from mlaiops.api import KINDS_BY_NAME
-from mlaiops.api.anomalyrule import DETECTOR_PARAMS
+from mlaiops.api.anomalyrule import DETECTOR_PARAMS, DriftSpec
 from mlaiops.api.common import DURATION_PATTERN, parse_duration
 from mlaiops.api.errors import field_errors
 from mlaiops.api.modeldeployment import BUILTIN_METRICS, SHA256_REQUIRED, AnalysisMetric, ThresholdRange
@@ -166,8 +167,8 @@ class _Checks:
             self.add("spec.detector", f"lower ({lower}) must be less than upper ({upper})")
 
         query, queries = spec.get("query"), spec.get("queries")
-        if (query is None) == (queries is None):
-            self.add("spec", "set exactly one of query and queries")
+        if sum(x is not None for x in (query, queries, spec.get("drift"))) != 1:
+            self.add("spec", "set exactly one of query, queries and drift")
         if queries is not None:
             # Which detector types take several inputs is the model's rule (it reports it itself).
             self.problems += _duplicates(_list(queries), "name", "spec.queries")
@@ -176,6 +177,12 @@ class _Checks:
                     self.queries.append((f"spec.queries[{index}].query", text))
         if (text := _string(query)) is not None:
             self.queries.append(("spec.query", text))
+        drift = spec.get("drift")
+        if isinstance(drift, dict):
+            # The selector's matchers are PromQL only Prometheus judges fully (a regex, say); a drift
+            # section the model refuses is reported by the model, naming its field.
+            with contextlib.suppress(ValueError):
+                self.queries.append(("spec.drift.selector", DriftSpec.model_validate(drift).live_query()))
 
     # ModelDeployment -------------------------------------------------------------------------------
 

@@ -167,12 +167,87 @@ class NamedQuery(ApiModel):
     """PromQL expression."""
 
 
+DriftMethod = Literal["psi", "ks", "jensenShannon", "wasserstein"]
+
+DRIFT_THRESHOLDS: dict[str, float] = {"psi": 0.25, "ks": 0.1, "jensenShannon": 0.1, "wasserstein": 0.1}
+"""Default drift threshold per method (``mlaiops.detection.drift.DEFAULT_THRESHOLDS``' drift level)."""
+
+PREDICTION_FEATURE = "__prediction__"
+"""The name the model server gives the prediction among the features it counts."""
+
+_MATCHER = r'[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"([^"\\]|\\.)*"'
+SELECTOR_PATTERN = rf"^\s*{_MATCHER}\s*(,\s*{_MATCHER}\s*)*,?\s*$"
+"""PromQL label matchers separated by commas, e.g. ``namespace="fraud", pod=~"fraud-.*"``."""
+
+
+def _label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class DriftSpec(ApiModel):
+    """Score the live distribution of a model's named features against its training reference.
+
+    The model server counts rows over the bins of the reference profile written beside the model
+    (``mlaiops_model_feature_bin_total``) and exports the reference's own counts beside them
+    (``mlaiops_model_feature_reference_bin``): the rule compares the increase over ``window`` with
+    the reference, per track, version and feature. Each feature is a series whose value is the drift
+    score and whose anomaly score is value / threshold.
+    """
+
+    model: str = Field(min_length=1, max_length=253)
+    """The served model's name (the ``model`` label: the ModelDeployment's model name)."""
+    track: Literal["stable", "canary"] | None = None
+    """Only this track (default: each track scored on its own)."""
+    selector: str | None = Field(default=None, max_length=1024, pattern=SELECTOR_PATTERN)
+    """More PromQL label matchers, e.g. ``namespace="fraud-detection"``."""
+    method: DriftMethod = "psi"
+    """psi, ks (binned CDFs), jensenShannon (distance, base 2) or wasserstein (in the reference's quantile scale)."""
+    threshold: float | None = Field(default=None, gt=0)
+    """Score at which a feature has drifted (default: psi 0.25, ks 0.1, jensenShannon 0.1, wasserstein 0.1)."""
+    features: list[str] | None = Field(default=None, min_length=1, max_length=64)
+    """Features to score (default: every feature of the profile and the prediction, ``__prediction__``)."""
+    window: Duration = "1h"
+    """The live window compared with the reference."""
+    min_samples: int = Field(default=500, ge=1)
+    """Rows a feature needs in the window to be scored; fewer is NoData, never a firing."""
+
+    @property
+    def drift_threshold(self) -> float:
+        return self.threshold if self.threshold is not None else DRIFT_THRESHOLDS[self.method]
+
+    def matchers(self) -> str:
+        parts = [f'model="{_label_value(self.model)}"']
+        if self.track is not None:
+            parts.append(f'track="{self.track}"')
+        if self.selector:
+            parts.append(self.selector.strip().rstrip(","))
+        return ", ".join(parts)
+
+    def live_query(self) -> str:
+        """Rows per bin over the window, per track, version and feature."""
+        return (
+            "sum by (track, version, feature, bin) "
+            f"(increase(mlaiops_model_feature_bin_total{{{self.matchers()}}}[{self.window}]))"
+        )
+
+    def reference_query(self) -> str:
+        """The reference profile's counts per bin (the same on every replica of a version)."""
+        return f"max by (track, version, feature, kind, bin) (mlaiops_model_feature_reference_bin{{{self.matchers()}}})"
+
+    def served_query(self) -> str:
+        """Which tracks and versions are served at all (to tell "no profile" from "no server")."""
+        return f"count by (track, version) (mlaiops_model_info{{{self.matchers()}}})"
+
+
 class AnomalyRuleSpec(ApiModel):
     """Desired state of an AnomalyRule."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
-            rule("has(self.query) != has(self.queries)", "set exactly one of query and queries"),
+            rule(
+                "(has(self.query) ? 1 : 0) + (has(self.queries) ? 1 : 0) + (has(self.drift) ? 1 : 0) == 1",
+                "set exactly one of query, queries and drift",
+            ),
             rule(
                 "!has(self.queries) || (has(self.detector) && self.detector.type == 'isolationForest')",
                 "queries (multivariate) needs detector.type isolationForest",
@@ -191,6 +266,8 @@ class AnomalyRuleSpec(ApiModel):
         ),
     )
     """Several PromQL inputs scored together (isolationForest); series are joined on their labels."""
+    drift: DriftSpec | None = None
+    """Distribution drift of a model's named features against its training reference (instead of a query)."""
     interval: Duration = "30s"
     """How often the rule is evaluated."""
     fit_every: Duration = "1h"
@@ -198,7 +275,7 @@ class AnomalyRuleSpec(ApiModel):
     fit_window: Duration = "1d"
     """History used to fit the detector and to warm-start after a restart."""
     detector: DetectorSpec = nested(DetectorSpec)
-    """How points are scored."""
+    """How points are scored (not with drift: drift.method and drift.threshold decide)."""
     for_: Duration = Field(default="0s", alias="for")
     """How long a series must stay anomalous before the rule fires (Pending until then)."""
     keep_firing_for: Duration = "0s"
@@ -216,8 +293,10 @@ class AnomalyRuleSpec(ApiModel):
 
     @model_validator(mode="after")
     def _one_input(self) -> AnomalyRuleSpec:
-        if (self.query is None) == (self.queries is None):
-            raise ValueError("set exactly one of query and queries")
+        if sum(x is not None for x in (self.query, self.queries, self.drift)) != 1:
+            raise ValueError("set exactly one of query, queries and drift")
+        if self.drift is not None and self.detector.type != "auto":
+            raise ValueError("detector does not apply to a drift rule: set drift.method and drift.threshold")
         if self.queries is not None and self.detector.type != "isolationForest":
             raise ValueError("queries (multivariate) needs detector.type isolationForest")
         return self

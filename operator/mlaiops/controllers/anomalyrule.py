@@ -25,6 +25,7 @@ from mlaiops.api.common import seconds
 from mlaiops.api.remediationplaybook import PendingEvent
 from mlaiops.controllers.common import InvalidSpec, parse_status, status_patch
 from mlaiops.controllers.problems import checked_spec
+from mlaiops.detection import driftrule
 from mlaiops.detection.events import BUS, AnomalyEvent
 from mlaiops.detection.joins import RangeResult, entity, join_history, join_samples, key_of, queries_of
 from mlaiops.detection.rule_status import (
@@ -99,10 +100,26 @@ def warm_start(
     return WarmStart("Loaded", f"learned {learned} points of {len(history)} series over {spec.fit_window}")
 
 
+def drift_outcome(prometheus: PrometheusProvider, spec: AnomalyRuleSpec, now: datetime) -> driftrule.DriftOutcome:
+    """A drift rule's evaluation: live bin counts over the window against the served reference profile."""
+    assert spec.drift is not None
+    drift = spec.drift
+
+    def query(text: str) -> list[tuple[dict[str, str], float]]:
+        return [(dict(sample.labels), sample.value) for sample in prometheus.instant_sync(text, now)]
+
+    reference = query(drift.reference_query())
+    served = query(drift.served_query()) if not reference else []
+    live = query(drift.live_query()) if reference else []
+    return driftrule.evaluate(drift, live, reference, served)
+
+
 def current_samples(
     prometheus: PrometheusProvider, spec: AnomalyRuleSpec, now: datetime
 ) -> list[tuple[dict[str, str], Any]]:
     """This evaluation's values: one per series, or one vector per entity present in every query."""
+    if spec.drift is not None:
+        return drift_outcome(prometheus, spec, now).samples
     results = [prometheus.instant_sync(query, now) for query in queries_of(spec)]
     if spec.queries is None:
         return [(dict(sample.labels), sample.value) for sample in results[0]]
@@ -180,17 +197,32 @@ def evaluate_once(
     body: Any,
     labels: dict[str, str],
     now: datetime,
-) -> None:
-    """One evaluation: query, score, update ``status`` in place, emit events."""
+) -> str | None:
+    """One evaluation: query, score, update ``status`` in place, emit events.
+
+    Returns the reason of an Error (the Ready condition's), None otherwise.
+    """
     status.evaluations = (status.evaluations or 0) + 1
     status.last_evaluation = now
+    too_few = ""
     try:
-        samples = current_samples(clients.prometheus, spec, now)
+        if spec.drift is not None:
+            outcome = drift_outcome(clients.prometheus, spec, now)
+            samples: list[tuple[dict[str, str], Any]] = list(outcome.samples)
+            too_few = outcome.message(spec.drift)
+        else:
+            samples = current_samples(clients.prometheus, spec, now)
     except ProviderError as error:
         status.state, status.message = "Error", str(error)
-        return
+        return "QueryFailed"
+    except driftrule.NoProfile as error:
+        status.state, status.message, status.series, status.firing_series = "Error", str(error), [], 0
+        return "NoProfile"
+    except driftrule.DriftSpecError as error:
+        status.state, status.message, status.series, status.firing_series = "Error", str(error), [], 0
+        return "FeatureNotInProfile"
     if not samples:
-        status.message = f"the query returned no data (onNoData: {spec.on_no_data})"
+        status.message = too_few or f"the query returned no data (onNoData: {spec.on_no_data})"
         if spec.on_no_data == "Normal":
             status.state, status.series, status.firing_series = "Normal", [], 0
         elif spec.on_no_data == "NoData":
@@ -199,7 +231,7 @@ def evaluate_once(
                 message = f"{series_text(gone.labels)} returned no data"
                 post_event(clients.kube, body, "Normal", "AnomalyResolved", message, key, now)
             status.state, status.series, status.firing_series = "NoData", [], 0
-        return
+        return None
     busy = target_busy(clients.kube, spec, namespace)
     results = evaluator.evaluate(now, samples, excluded=busy)
     evaluator.forget_missing({result.fingerprint for result in results})
@@ -211,7 +243,12 @@ def evaluate_once(
         operator_metrics.record_anomaly(
             namespace, name, result.fingerprint, result.score, result.expected, result.lower, result.upper
         )
+        if spec.drift is not None:
+            operator_metrics.record_drift(namespace, name, result.labels, spec.drift.method, result.value)
     apply_results(status, results, busy)
+    if too_few:
+        status.message = too_few
+    return None
 
 
 @dataclass(frozen=True)
@@ -259,11 +296,12 @@ class RuleLoop:
             return INVALID_SPEC_RETRY
         if self.evaluator is None or self.built_for != generation:
             self.evaluator = RuleEvaluator(namespace, name, spec)
-            self.warm = warm_start(self.clients.prometheus, self.evaluator, spec, now, logger)
+            # A drift rule compares with the reference profile: it has no history to learn.
+            self.warm = None if spec.drift else warm_start(self.clients.prometheus, self.evaluator, spec, now, logger)
             self.evaluator.restore([s for s in current.series or [] if s.state != "Normal"])
             self.built_for, self.last_fit = generation, now
             status.last_fit = now
-        elif self._refit_due(spec, now):
+        elif self._refit_due(spec, now) and spec.drift is None:
             refit = RuleEvaluator(namespace, name, spec)
             self.warm = warm_start(self.clients.prometheus, refit, spec, now, logger)
             refit.restore(status.series or [])
@@ -273,10 +311,12 @@ class RuleLoop:
                 condition("Ready", True, "Suspended", "evaluation suspended (spec.suspend)", now, generation)
             ]
         else:
-            evaluate_once(
+            reason = evaluate_once(
                 self.clients, self.evaluator, spec, status, namespace, name, body, dict(meta.get("labels") or {}), now
             )
-            status.conditions = evaluated_conditions(status, current.conditions, now, generation)
+            status.conditions = evaluated_conditions(
+                status, current.conditions, now, generation, error_reason=reason or "QueryFailed"
+            )
         status.conditions = with_warm_start(status.conditions, self.warm, current.conditions, now, generation)
         write_status(self.clients.kube, namespace, name, status, current, logger)
         if (status.firings, status.firing_series) != (current.firings, current.firing_series):

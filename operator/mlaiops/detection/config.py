@@ -179,6 +179,13 @@ class AutoConfig(DetectorBase):
     _period = field_validator("period", mode="before")(lambda v: parse_duration(v))
 
 
+class DriftConfig(DetectorBase):
+    """A drift score per feature (see ``detection.driftrule``): anomalous once it reaches ``threshold``."""
+
+    type: Literal["drift"] = "drift"
+    threshold: float = Field(0.25, gt=0, description="drift score at which a feature has drifted")
+
+
 DetectorConfig = Annotated[
     AutoConfig
     | ThresholdConfig
@@ -187,7 +194,8 @@ DetectorConfig = Annotated[
     | EwmaConfig
     | SeasonalConfig
     | IsolationForestConfig
-    | ForecastConfig,
+    | ForecastConfig
+    | DriftConfig,
     Field(discriminator="type"),
 ]
 
@@ -200,6 +208,7 @@ DETECTOR_TYPES: tuple[str, ...] = (
     "seasonal",
     "isolationForest",
     "forecast",
+    "drift",
 )
 
 _ADAPTER: TypeAdapter[DetectorConfig] = TypeAdapter(DetectorConfig)

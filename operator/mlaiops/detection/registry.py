@@ -11,6 +11,7 @@ from mlaiops.detection.config import DetectorBase, parse_detector_config
 
 def _classes() -> dict[str, type[Detector]]:
     from mlaiops.detection.auto import AutoDetector
+    from mlaiops.detection.driftrule import DriftDetector
     from mlaiops.detection.forecast import ForecastDetector
     from mlaiops.detection.iforest import IsolationForestDetector
     from mlaiops.detection.rolling import MadDetector, ZScoreDetector
@@ -27,6 +28,7 @@ def _classes() -> dict[str, type[Detector]]:
         SeasonalDetector,
         IsolationForestDetector,
         ForecastDetector,
+        DriftDetector,
     ]
     return {c.type: c for c in classes}
 

@@ -95,16 +95,21 @@ def apply_results(status: AnomalyRuleStatus, results: list[SeriesResult], busy: 
 
 
 def evaluated_conditions(
-    status: AnomalyRuleStatus, previous: list[Condition] | None, now: datetime, generation: int
+    status: AnomalyRuleStatus,
+    previous: list[Condition] | None,
+    now: datetime,
+    generation: int,
+    error_reason: str = "QueryFailed",
 ) -> list[Condition]:
-    """Ready (False with QueryFailed while Prometheus errs) and Firing, transition times kept."""
+    """Ready (False with ``error_reason`` while in Error: QueryFailed while Prometheus errs, NoProfile for a
+    drift rule on a model without a reference profile) and Firing, transition times kept."""
     ready = status.state != "Error"
     firing = status.state == "Firing"
     conditions = [
         condition(
             "Ready",
             ready,
-            "Evaluating" if ready else "QueryFailed",
+            "Evaluating" if ready else error_reason,
             "" if ready else status.message or "",
             now,
             generation,

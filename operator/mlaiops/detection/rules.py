@@ -39,6 +39,8 @@ def evaluations(duration: str, interval: str) -> int:
 
 def detector_config(spec: AnomalyRuleSpec) -> dict[str, Any]:
     """The detection engine's config for a rule's detector (windows turned into evaluation counts)."""
+    if spec.drift is not None:
+        return {"type": "drift", "threshold": spec.drift.drift_threshold}
     detector = spec.detector
     config: dict[str, Any] = {
         "type": detector.type,

@@ -38,6 +38,22 @@ def record_anomaly(
         ANOMALY[part].labels(namespace, rule, series).set(value)
 
 
+DRIFT = Gauge(
+    "mlaiops_drift_score",
+    "Latest drift score of each feature an AnomalyRule's drift section scores, per served track and version "
+    "(method psi, ks, jensenShannon or wasserstein; feature __prediction__ is the model's prediction).",
+    ["namespace", "rule", "track", "version", "feature", "method"],
+    registry=REGISTRY,
+)
+
+
+def record_drift(namespace: str, rule: str, labels: dict[str, str], method: str, score: float) -> None:
+    """Export one feature's drift score (labels: track, version, feature)."""
+    DRIFT.labels(
+        namespace, rule, labels.get("track", ""), labels.get("version", ""), labels.get("feature", ""), method
+    ).set(score)
+
+
 LEADER = Gauge(
     "mlaiops_leader",
     "1 while this replica holds the leader Lease and acts, 0 while it stands by.",

@@ -13,8 +13,16 @@ from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric, SummaryMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
+
+from mlaiops.detection.profile import PREDICTION, FeatureProfile, Profile
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """1 ms .. 10 s."""
@@ -93,6 +101,124 @@ class _BatchStats(Collector):
         yield squares
 
 
+class _DriftSketch(Collector):
+    """Live counts over the reference profile's bins, per named feature and for the prediction.
+
+    Cardinality is fixed by the profile (at most 51 bins per feature, see ``detection.profile``) and
+    every array is allocated once when the profile loads. When every input feature is numeric (what
+    ``mlaiops train`` profiles), a batch is binned for all features at once: one comparison of the
+    rows against a padded edge matrix (a searchsorted per feature for large batches) and one ``bincount`` into one flat counter array, so the cost
+    of a request hardly depends on the number of features. The reference counts are exported beside
+    the live ones (``mlaiops_model_feature_reference_bin``), so a drift rule needs nothing but Prometheus.
+    """
+
+    BROADCAST_ROWS = 16
+    """Batches up to this many rows are compared with every edge at once (fewest numpy calls); larger
+    ones use one searchsorted per feature (fewest comparisons)."""
+
+    def __init__(self, labels: tuple[str, str, str]) -> None:
+        self._labels = list(labels)
+        self._profile: Profile | None = None
+        self._sha256 = ""
+        self._features: list[FeatureProfile] = []
+        self._flat = np.zeros(0, dtype=np.int64)
+        self._counts: list[np.ndarray] = []
+        self._bin_labels: list[list[str]] = []
+        self._width = 0
+        self._all_numeric = False
+        self._edges = np.zeros((0, 0))
+        self._offsets = np.zeros(0, dtype=np.int64)
+        self._inputs_total = 0
+
+    def set_profile(self, profile: Profile | None, sha256: str = "") -> None:
+        self._profile, self._sha256 = profile, sha256
+        inputs = [] if profile is None else list(profile.features)
+        self._features = [*inputs, *([profile.prediction] if profile is not None and profile.prediction else [])]
+        sizes = [f.bins for f in self._features]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._flat = np.zeros(int(starts[-1]), dtype=np.int64)
+        self._counts = [self._flat[starts[i] : starts[i + 1]] for i in range(len(sizes))]  # views of _flat
+        self._bin_labels = [[str(i) for i in range(f.bins)] for f in self._features]
+        self._width = len(inputs)
+        self._all_numeric = bool(inputs) and all(f.kind == "numeric" for f in inputs)
+        widest = max((len(f.edges) for f in inputs), default=0)
+        self._edges = np.full((len(inputs), max(widest, 1)), np.inf)
+        for row, feature in enumerate(inputs):
+            self._edges[row, : len(feature.edges)] = feature.edges
+        self._offsets = starts[: len(inputs)]
+        self._inputs_total = int(starts[len(inputs)]) if inputs else 0
+
+    @property
+    def prediction_output(self) -> str | None:
+        return None if self._profile is None else self._profile.prediction_output
+
+    def observe(self, features: np.ndarray, prediction: np.ndarray | None) -> None:
+        if self._profile is None:
+            return
+        width = self._width
+        if features.ndim == 2 and features.shape[1] >= width and width:
+            if self._all_numeric and features.dtype.kind in "biuf":
+                self._add_numeric(features[:, :width].astype(np.float64, copy=False))
+            else:
+                for index in range(width):
+                    self._add(index, features[:, index])
+        if prediction is not None and self._profile.prediction is not None:
+            self._add(width, prediction)
+
+    def _add_numeric(self, block: np.ndarray) -> None:
+        """Every input feature of a numeric batch at once (bin = number of edges <= value)."""
+        if block.shape[0] <= self.BROADCAST_ROWS:
+            index = (block[:, :, None] >= self._edges[None, :, :]).sum(axis=2) + self._offsets
+            finite = np.isfinite(block)
+        else:
+            columns = np.ascontiguousarray(block.T)  # one feature per row: searchsorted reads it contiguously
+            index = np.empty(columns.shape, dtype=np.intp)
+            for j in range(self._width):
+                index[j] = np.searchsorted(self._edges[j], columns[j], side="right")
+            index += self._offsets[:, None]
+            finite = np.isfinite(columns)
+        counted = index.ravel() if finite.all() else index[finite]
+        self._flat[: self._inputs_total] += np.bincount(counted, minlength=self._inputs_total)
+
+    def _add(self, index: int, values: np.ndarray) -> None:
+        try:
+            bins = self._features[index].bin_of(values)
+        except (TypeError, ValueError):  # text where the profile has numbers: the model took it, the sketch skips it
+            return
+        self._counts[index] += np.bincount(bins[bins >= 0], minlength=self._counts[index].size)
+
+    def collect(self) -> Iterable[Metric]:
+        if self._profile is None:
+            return  # no profile: no families at all, not empty ones
+        live = CounterMetricFamily(
+            "mlaiops_model_feature_bin",
+            "Rows per bin of the reference profile (profile.json beside the model), per named input feature and "
+            f"for the prediction (feature {PREDICTION!r}); bin is the index in the profile (at most 51 per feature): quantile bins of the "
+            "training data for numbers, categories plus a last 'other' bin for categories.",
+            labels=[*LABELS, "feature", "bin"],
+        )
+        reference = GaugeMetricFamily(
+            "mlaiops_model_feature_reference_bin",
+            "Rows per bin in the reference profile itself (the training data's counts): what a drift rule "
+            "compares the live mlaiops_model_feature_bin_total increase with; kind is numeric (ordered "
+            "bins) or categorical.",
+            labels=[*LABELS, "feature", "kind", "bin"],
+        )
+        info = GaugeMetricFamily(
+            "mlaiops_model_profile_info",
+            "1 while a reference profile is loaded, with its sha256 and the number of features it profiles.",
+            labels=[*LABELS, "sha256", "features"],
+        )
+        for feature, counts, bins in zip(self._features, self._counts, self._bin_labels, strict=True):
+            for index, label in enumerate(bins):
+                live.add_metric([*self._labels, feature.name, label], float(counts[index]))
+                reference.add_metric([*self._labels, feature.name, feature.kind, label], feature.counts[index])
+        info.add_metric([*self._labels, self._sha256, str(len(self._profile.features))], 1.0)
+        yield live
+        yield reference
+        yield info
+
+
 def _le(bound: float) -> str:
     return repr(float(bound))
 
@@ -154,6 +280,8 @@ class ServerMetrics:
         self._info.labels(*self._labels, model_format, "").set(1)
         self._batch = _BatchStats(self._labels, prediction_buckets, max_features)
         self.registry.register(self._batch)
+        self._sketch = _DriftSketch(self._labels)
+        self.registry.register(self._sketch)
         if process:
             ProcessCollector(registry=self.registry)
 
@@ -164,10 +292,18 @@ class ServerMetrics:
         counter.inc()
         self._latency.observe(seconds)
 
-    def observe_batch(self, features: np.ndarray, scores: np.ndarray | None) -> None:
+    def observe_batch(
+        self, features: np.ndarray, scores: np.ndarray | None, predicted: np.ndarray | None = None
+    ) -> None:
+        """One request's rows; ``predicted`` (the classes) feeds a profile whose prediction is a class."""
         self._batch.observe_features(features)
         if scores is not None:
             self._batch.observe_predictions(scores)
+        self._sketch.observe(features, predicted if self._sketch.prediction_output == "class" else scores)
+
+    def set_profile(self, profile: Profile | None, sha256: str = "") -> None:
+        """Count live rows over ``profile``'s bins from now on (None: stop exporting the sketch)."""
+        self._sketch.set_profile(profile, sha256)
 
     def loaded(self, seconds: float, sha256: str, feature_names: Sequence[str]) -> None:
         self._load_seconds.set(seconds)

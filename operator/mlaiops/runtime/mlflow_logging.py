@@ -60,6 +60,7 @@ def tags_of(summary: dict[str, Any], environment: str | None) -> dict[str, str]:
         "mlaiops.dev/dataset-sha256": str(summary.get("datasetSha256") or ""),
         "mlaiops.dev/model-uri": str(summary.get("modelUri") or ""),
         "mlaiops.dev/sha256": str(summary.get("sha256") or ""),
+        "mlaiops.dev/profile-sha256": str(summary.get("profileSha256") or ""),
     }
     return {key: value for key, value in tags.items() if value}
 
@@ -92,6 +93,8 @@ def log_run(
             mlflow.log_metrics(metrics_of(summary))
             if (output / "metrics.json").exists():
                 mlflow.log_artifact(str(output / "metrics.json"))
+            if (output / "profile.json").exists():
+                mlflow.log_artifact(str(output / "profile.json"))
             info = mlflow.sklearn.log_model(model, name=MODEL_NAME, **_serialization())
             result["mlflowModelUri"] = info.model_uri
     except Exception as error:  # MLflow raises its own errors, requests' and OSError: all mean "not logged"

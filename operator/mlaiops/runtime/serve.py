@@ -52,6 +52,12 @@ def register(subparsers: Any, environ: Mapping[str, str] | None = None) -> None:
         default=_env(env, "sha256") or _env(env, "model-sha256"),
         help="expected sha256 of the artifact; a mismatch never gets ready (env MLAIOPS_SHA256 or MLAIOPS_MODEL_SHA256)",
     )
+    add(
+        "--profile-uri",
+        default=_env(env, "profile-uri"),
+        help="reference profile (profile.json) for the drift sketches (default: profile.json beside a "
+        "file:// or pvc:// model, if there is one; 'none' turns them off)",
+    )
     add("--track", default=_env(env, "track") or "stable", choices=TRACKS, help="metrics label (default: stable)")
     add("--host", default=_env(env, "host") or "0.0.0.0", help="address to listen on (default: 0.0.0.0)")
     add(
@@ -178,6 +184,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         model_version=args.model_version,
         model_format=args.model_format,
         sha256=args.sha256.lower() if args.sha256 else None,
+        profile_uri=args.profile_uri or None,
         track=args.track,
         host=args.host,
         port=args.port,

@@ -24,17 +24,19 @@ import hashlib
 import json
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from aiohttp import web
 
 from mlaiops import __version__
+from mlaiops.detection import profile as reference
 from mlaiops.runtime import loaders, storage
 from mlaiops.runtime.loaders import PREDICT, PREDICT_PROBA, LoadedModel
 from mlaiops.runtime.metrics import PREDICTION_BUCKETS, ServerMetrics
@@ -67,6 +69,9 @@ class ServeConfig:
     """Empty: a short hash of the URI, as the ModelDeployment API documents."""
     model_format: str = "sklearn"
     sha256: str | None = None
+    profile_uri: str | None = None
+    """The reference profile; None: ``profile.json`` beside a local (file://, pvc://) model when present;
+    ``none``: no profile."""
     track: str = "stable"
     host: str = "0.0.0.0"
     port: int = 8080
@@ -99,9 +104,23 @@ class ServeConfig:
         return self.model_version or default_version(self.model_uri)
 
 
+def beside(uri: str, filename: str) -> str:
+    """The URI of ``filename`` in the same folder as the artifact ``uri`` names (or inside it, for a folder)."""
+    parts = urlsplit(uri)
+    path = parts.path
+    folder = path if path.endswith("/") or "." not in path.rsplit("/", 1)[-1] else path.rsplit("/", 1)[0] + "/"
+    return urlunsplit(parts._replace(path=folder.rstrip("/") + "/" + filename, query="", fragment=""))
+
+
 def default_version(uri: str) -> str:
     """A short, stable hash of the URI: the version label when none is given."""
     return hashlib.sha256(uri.encode()).hexdigest()[:12]
+
+
+class InvalidProfile(loaders.LoadError):
+    """The reference profile cannot be read or does not describe the model's features."""
+
+    reason = "InvalidProfile"
 
 
 class HttpError(Exception):
@@ -180,7 +199,9 @@ class ModelServer:
                 log.warning("warm-up prediction on a row of zeros failed (%s); serving anyway", error)
         seconds = perf_counter() - started
         features = model.feature_names or [str(i) for i in range(model.n_features or 0)]
+        profile = await self._load_profile(artifact, features)
         self.metrics.loaded(seconds, artifact.sha256, features)
+        self.metrics.set_profile(*(profile or (None, "")))
         self.model, self.artifact, self.load_error = model, artifact, None
         # The model lives as long as the process: keep its objects out of every future GC scan.
         gc.collect()
@@ -197,6 +218,72 @@ class ModelServer:
             model.n_features if model.n_features is not None else "unknown",
             ", ".join(model.output_names),
         )
+
+    async def _load_profile(
+        self, artifact: storage.Artifact, features: Sequence[str]
+    ) -> tuple[reference.Profile, str] | None:
+        """The reference profile and its sha256, checked against the model's features; None without one.
+
+        A profile that cannot be read or describes other features fails the load (InvalidProfile): the
+        server never gets ready, so a wrong profile is found at rollout, not when a drift rule fires on it.
+        """
+        uri = self.config.profile_uri
+        if uri is not None and uri.lower() == "none":
+            return None
+        try:
+            if uri is None:
+                local = storage.local_path(self.config.model_uri, self.config.pvc_root, self.config.file_root)
+                if local is None:
+                    return await self._remote_profile(features)
+                candidate = artifact.path.parent / reference.FILENAME
+                if not candidate.is_file():
+                    return None
+                path, digest = candidate, await asyncio.to_thread(storage.sha256_file, candidate)
+            else:
+                fetched = await storage.fetch(
+                    uri,
+                    pvc_root=self.config.pvc_root,
+                    file_root=self.config.file_root,
+                    filenames=(reference.FILENAME,),
+                    download_dir=self.config.download_dir,
+                )
+                path, digest = fetched.path, fetched.sha256
+            profile = reference.Profile.from_json(await asyncio.to_thread(path.read_bytes))
+        except reference.ProfileError as error:
+            raise InvalidProfile(f"profile {uri or reference.FILENAME}: {error}") from None
+        problem = profile.mismatch(features)
+        if problem is not None:
+            raise InvalidProfile(f"profile {uri or path}: {problem}")
+        return profile, digest
+
+    async def _remote_profile(self, features: Sequence[str]) -> tuple[reference.Profile, str] | None:
+        """``profile.json`` beside an http(s):// or s3:// model, if there is one.
+
+        It is optional there: failing to fetch it, or fetching something that is not a profile, leaves the
+        server without drift sketches (and says so in the log) rather than unready; a profile of other
+        features than the model's still fails the load.
+        """
+        uri = beside(self.config.model_uri, reference.FILENAME)
+        try:
+            fetched = await storage.fetch(
+                uri,
+                pvc_root=self.config.pvc_root,
+                file_root=self.config.file_root,
+                download_dir=self.config.download_dir,
+            )
+        except storage.StorageError as error:
+            level = logging.INFO if isinstance(error, storage.ArtifactNotFound) else logging.WARNING
+            log.log(level, "no reference profile beside the model (%s): no drift sketches", error)
+            return None
+        try:
+            profile = reference.Profile.from_json(await asyncio.to_thread(fetched.path.read_bytes))
+        except reference.ProfileError as error:  # whatever answered that URL, it is not a profile
+            log.warning("%s is not a reference profile (%s): no drift sketches", uri, error)
+            return None
+        problem = profile.mismatch(features)
+        if problem is not None:
+            raise InvalidProfile(f"profile {uri}: {problem}")
+        return profile, fetched.sha256
 
     async def load(self) -> bool:
         """Load the model, retrying transient download errors; False when it can never load."""
@@ -394,7 +481,7 @@ class ModelServer:
         async with self._slots:
             decoded = await self._offload(self._decode_v2, model, await self._body(request), header_length)
             results = await self._predict(model, decoded.features)
-            self.metrics.observe_batch(decoded.features, model.scores(results))
+            self.metrics.observe_batch(decoded.features, model.scores(results), results.get(PREDICT))
             outputs = [(name, results[name]) for name in decoded.wanted]
             body, header_length = await self._offload(
                 encode_v2_response, self.name, self.version, outputs, decoded.id, decoded.binary
@@ -416,7 +503,7 @@ class ModelServer:
         async with self._slots:
             features = await self._offload(self._decode_v1, model, await self._body(request))
             results = await self._predict(model, features)
-            self.metrics.observe_batch(features, model.scores(results))
+            self.metrics.observe_batch(features, model.scores(results), results.get(PREDICT))
             body = await self._offload(encode_v1_response, results[PREDICT])
         return web.Response(body=body, content_type=JSON_TYPE)
 

@@ -1,8 +1,10 @@
 """`mlaiops train`: the built-in trainer run by RetrainPolicy Jobs.
 
 The contract (custom trainers follow it too): inputs come from ``MLAIOPS_*`` environment
-variables (flags override them); the trainer writes ``model.joblib``, ``model.sha256`` and
-``metrics.json`` into ``MLAIOPS_OUTPUT_URI`` and one line of JSON to the termination message
+variables (flags override them); the trainer writes ``model.joblib``, ``model.sha256``,
+``metrics.json`` and the reference profile ``profile.json`` (the training data's distribution per
+named feature and of the prediction, which the model server counts live traffic against; its sha256
+is ``profileSha256`` in the summary) into ``MLAIOPS_OUTPUT_URI`` and one line of JSON to the termination message
 file (``/dev/termination-log``), which the controller reads from the pod's status.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 TERMINATION_LIMIT = 4096  # bytes Kubernetes keeps of a termination message
+PROFILE_FILENAME = "profile.json"  # detection.profile.FILENAME, without importing numpy for --help
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -38,6 +42,16 @@ def _load_table(path: Path, fmt: str) -> Any:
         table = parquet.read_table(path)
         return Table({name: np.asarray(table.column(name).to_pylist()) for name in table.column_names})
     return read_csv(path.read_text())
+
+
+def _bins(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--profile-bins must be an integer, got {text!r}") from None
+    if not 2 <= value <= 50:
+        raise argparse.ArgumentTypeError(f"--profile-bins must be between 2 and 50, got {value}")
+    return value
 
 
 def write_termination_message(path: Path, summary: dict[str, Any]) -> None:
@@ -92,6 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         test_size=args.test_size,
         seed=args.seed,
         champion=champion,
+        profile_bins=args.profile_bins,
     )
     output = storage.local_path(args.output_uri, pvc_root, file_root)
     if output is None:
@@ -101,6 +116,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     joblib.dump(result.model, model_path)
     digest = storage.sha256_file(model_path)
     (output / "model.sha256").write_text(digest + "\n")
+    profile_text = result.profile.to_json() if result.profile is not None else None
+    if profile_text is not None:
+        (output / PROFILE_FILENAME).write_text(profile_text)
     summary = {
         "runId": args.run_id,
         "modelUri": args.output_uri.rstrip("/") + "/model.joblib",
@@ -115,6 +133,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "championFairness": result.champion_fairness,
         "topFeatures": [name for name, _ in result.importances],
     }
+    if profile_text is not None:
+        summary["profileUri"] = args.output_uri.rstrip("/") + "/" + PROFILE_FILENAME
+        summary["profileSha256"] = hashlib.sha256(profile_text.encode()).hexdigest()
     (output / "metrics.json").write_text(
         json.dumps({**summary, "importances": dict(result.importances)}, indent=2, sort_keys=True) + "\n"
     )
@@ -165,6 +186,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--estimator", default=_env("ESTIMATOR", "RandomForestClassifier"))
     parser.add_argument("--params", default=_env("PARAMS"), help="estimator parameters as JSON")
     parser.add_argument("--test-size", type=float, default=float(_env("TEST_SIZE", "0.25") or 0.25))
+    parser.add_argument(
+        "--profile-bins",
+        type=_bins,
+        default=_bins(_env("PROFILE_BINS", "10") or "10"),
+        help="quantile bins per numeric feature in the reference profile (2..50, default 10)",
+    )
     parser.add_argument("--seed", type=int, default=int(_env("SEED", "42") or 42))
     parser.add_argument("--sensitive-attribute", default=_env("SENSITIVE_ATTRIBUTE"))
     parser.add_argument(

@@ -19,6 +19,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import train_test_split
 
 from mlaiops.api.retrainpolicy import ESTIMATORS, param_problems
+from mlaiops.detection import profile as reference
 
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
@@ -206,6 +207,8 @@ class TrainingResult:
     champion_fairness: dict[str, float] = field(default_factory=dict)
     importances: list[tuple[str, float]] = field(default_factory=list)
     rows: int = 0
+    profile: reference.Profile | None = None
+    """The reference the model server counts live traffic against (see ``detection.profile``)."""
 
 
 def train(
@@ -219,6 +222,7 @@ def train(
     test_size: float = 0.25,
     seed: int = 42,
     champion: Any = None,
+    profile_bins: int = reference.DEFAULT_BINS,
 ) -> TrainingResult:
     """Fit the candidate and score it and the champion on the same held-out rows."""
     classify = is_classifier(estimator)
@@ -228,6 +232,7 @@ def train(
     result = TrainingResult(model=model, metrics=score(model, data, classify), rows=table.rows)
     result.fairness = fairness(model, data) if classify else {}
     result.importances = top_features(model, data, seed)
+    result.profile = profile_of(model, data, classify, profile_bins)
     if champion is not None:
         expected = getattr(champion, "n_features_in_", len(data.features))
         if expected != len(data.features):
@@ -244,6 +249,28 @@ def train(
             result.champion_fairness = fairness(champion, data) if classify else {}
     name_features(model, data.features)
     return result
+
+
+def prediction_of(model: Any, x: np.ndarray, classify: bool) -> tuple[np.ndarray, str]:
+    """What the model server counts per row: the probability of ``classes_[1]`` for a binary classifier
+    (the column the server reads), the class for other classifiers, the value for regressors."""
+    if classify:
+        if hasattr(model, "predict_proba") and len(getattr(model, "classes_", ())) == 2:
+            return np.asarray(model.predict_proba(x))[:, 1], "probability"
+        return np.asarray(model.predict(x)), "class"
+    return np.asarray(model.predict(x), dtype=np.float64), "value"
+
+
+def profile_of(model: Any, data: Split, classify: bool, bins: int = reference.DEFAULT_BINS) -> reference.Profile:
+    """Features binned on the training rows (what the model learned from); the prediction on the held-out
+    rows, because predictions on the rows a model was fitted on are more confident than any it makes live."""
+    predicted, output = prediction_of(model, data.x_test, classify)
+    try:
+        return reference.build(
+            {name: data.x_train[:, index] for index, name in enumerate(data.features)}, predicted, output, bins
+        )
+    except reference.ProfileError as error:
+        raise TrainingError(f"the reference profile: {error}") from None
 
 
 def name_features(model: Any, features: list[str]) -> None:

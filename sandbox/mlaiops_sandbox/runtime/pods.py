@@ -220,6 +220,8 @@ class PodWorker:
             # the project's trainer reads its termination-log path from here (container env may override)
             "MLAIOPS_TERMINATION_LOG": str(termination),
         }
+        if "PYTHONPATH" in os.environ:  # the image's code is the code under test (a worktree's, not the venv's)
+            base["PYTHONPATH"] = os.environ["PYTHONPATH"]
         base |= self.kubelet.service_env(self.namespace)
         base |= port_env(container.get("ports") or [], self.ports)
         env = resolve_env_values(

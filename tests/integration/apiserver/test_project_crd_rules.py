@@ -94,6 +94,10 @@ def _both_queries(spec: dict[str, Any]) -> None:
     spec["detector"] = {"type": "isolationForest"}
 
 
+def _query_and_drift(spec: dict[str, Any]) -> None:
+    spec["drift"] = {"model": "fraud"}
+
+
 def _no_rules(spec: dict[str, Any]) -> None:
     spec["triggers"]["onAnomaly"] = {"consecutiveFirings": 2}
 
@@ -109,8 +113,9 @@ MISTAKES: list[tuple[str, str | None, Callable[[dict[str, Any]], None], str, str
     ("ModelDeployment", None, _metric(1, thresholdRange={"min": 2, "max": 1}), "spec.analysis.metrics[1].thresholdRange", "min (2) must not exceed max (1)"),
     ("ModelDeployment", None, _no_query, "spec.analysis.metrics[1]", "query is required unless name is one of"),
     ("ModelDeployment", None, _metric(1, name="request-success-rate"), "spec.analysis.metrics", "metric names must be unique: request-success-rate"),
-    ("AnomalyRule", None, _drop("query"), "spec", "set exactly one of query and queries"),
-    ("AnomalyRule", None, _both_queries, "spec", "set exactly one of query and queries"),
+    ("AnomalyRule", None, _drop("query"), "spec", "set exactly one of query, queries and drift"),
+    ("AnomalyRule", None, _both_queries, "spec", "set exactly one of query, queries and drift"),
+    ("AnomalyRule", None, _query_and_drift, "spec", "set exactly one of query, queries and drift"),
     ("AnomalyRule", None, _multivariate, "spec", "queries (multivariate) needs detector.type isolationForest"),
     ("AnomalyRule", None, _detector(type="threshold"), "spec.detector", "detector type threshold needs upper, lower or both"),
     ("AnomalyRule", None, _detector(type="forecast", horizon="10m"), "spec.detector", "detector type forecast needs upper, lower or both"),

@@ -96,7 +96,7 @@ INVALID: list[tuple[str, list[tuple[str, Any]], str]] = [
         [("spec.queries", [{"name": "a", "query": "up"}, {"name": "a", "query": "up"}]), ("spec.query", DELETE)],
         "spec.queries[1].name: duplicate name 'a'",
     ),
-    ("AnomalyRule", [("spec.query", DELETE)], "spec: set exactly one of query and queries"),
+    ("AnomalyRule", [("spec.query", DELETE)], "spec: set exactly one of query, queries and drift"),
     ("AnomalyRule", [("spec.detector.upper", 3.0)], "spec.detector: upper does not apply to detector type mad"),
     ("AnomalyRule", [("spec.detector.dataRange", {"min": 1, "max": 0})], "spec.detector.dataRange: min (1.0)"),
     (
@@ -228,7 +228,7 @@ def test_a_parent_rule_is_reported_even_when_a_child_fails() -> None:
         ("spec.query", DELETE),
     )
     assert "spec.detector: upper does not apply to detector type zscore" in errors
-    assert "spec: set exactly one of query and queries" in errors
+    assert "spec: set exactly one of query, queries and drift" in errors
 
 
 def test_unchanged_spec_on_update_is_always_admitted() -> None:
@@ -286,3 +286,21 @@ def test_an_unreachable_prometheus_admits_with_a_warning() -> None:
     assert review("AnomalyRule", broken, promql=parser).errors == [
         "spec.query: invalid PromQL: unclosed left parenthesis at position 4"
     ]
+
+
+def test_a_drift_rule_has_its_generated_query_checked_by_prometheus() -> None:
+    rule = {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "AnomalyRule",
+        "metadata": {"name": "drift", "namespace": "fraud"},
+        "spec": {"drift": {"model": "fraud", "selector": 'pod=~"("'}},
+    }
+    parser = Parser("1:60: parse error: error parsing regexp: missing closing )")
+    result = review("AnomalyRule", rule, promql=parser)
+    assert result.errors == [
+        "spec.drift.selector: invalid PromQL: 1:60: parse error: error parsing regexp: missing closing )"
+    ]
+    assert parser.asked == [
+        'sum by (track, version, feature, bin) (increase(mlaiops_model_feature_bin_total{model="fraud", pod=~"("}[1h]))'
+    ]
+    assert review("AnomalyRule", rule, promql=Parser()).allowed

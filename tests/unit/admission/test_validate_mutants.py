@@ -141,17 +141,17 @@ CASES: list[tuple[str, list[tuple[str, Any]], list[str]]] = [
     (
         "AnomalyRule",
         [("spec.query", DELETE), ("spec.x", 1)],
-        ["spec.x: unknown field", "spec: set exactly one of query and queries"],
+        ["spec.x: unknown field", "spec: set exactly one of query, queries and drift"],
     ),
     (
         "AnomalyRule",
         [("spec.queries", [{"name": "a", "query": "up"}, {"name": "b", "query": "up"}]), ("spec.x", 1)],
-        ["spec.x: unknown field", "spec: set exactly one of query and queries"],
+        ["spec.x: unknown field", "spec: set exactly one of query, queries and drift"],
     ),
     (
         "AnomalyRule",
         [("spec.queries", "nope")],
-        ["spec.queries: Input should be a valid list", "spec: set exactly one of query and queries"],
+        ["spec.queries: Input should be a valid list", "spec: set exactly one of query, queries and drift"],
     ),
     (
         "AnomalyRule",

@@ -99,7 +99,7 @@ CASES: list[tuple[str, str, Any, str, str]] = [
     ),
     ("AnomalyRule", "detector.dataRange", {"min": 1, "max": 0}, "spec.detector.dataRange", "must be less than"),
     ("AnomalyRule", "for", "10", "spec.for", "invalid duration"),
-    ("AnomalyRule", "query", DELETE, "spec", "exactly one of query and queries"),
+    ("AnomalyRule", "query", DELETE, "spec", "exactly one of query, queries and drift"),
     ("AnomalyRule", "target.kind", "Pod", "spec.target.kind", "'ModelDeployment'"),
     ("AnomalyRule", "severity", "page", "spec.severity", "'critical'"),
     ("RemediationPlaybook", "actions", [], "spec.actions", "at least 1 item"),

@@ -57,6 +57,9 @@ def test_tags_join_the_operators_with_the_data_and_artifact() -> None:
     assert tags["mlaiops.dev/run"] == "r1" and tags["mlaiops.dev/policy"] == "ns/p"
     assert tags["mlaiops.dev/dataset-sha256"] == "d" * 64 and tags["mlaiops.dev/sha256"] == "e" * 64
     assert mlflow_logging.tags_of({}, "not json") == {}
+    assert "mlaiops.dev/profile-sha256" not in tags  # a summary without a profile
+    with_profile = mlflow_logging.tags_of({**SUMMARY, "profileSha256": "f" * 64}, None)
+    assert with_profile["mlaiops.dev/profile-sha256"] == "f" * 64
 
 
 def test_unreachable_server_is_an_error_in_the_summary_not_a_crash(

@@ -52,3 +52,11 @@ def test_termination_message_is_trimmed_to_what_the_kubelet_keeps(tmp_path: Path
     write_termination_message(path, "NotFound: " + "x" * 5000)
     assert len(path.read_bytes()) == 4096 and path.read_text().startswith("NotFound: ")
     write_termination_message(tmp_path / "missing" / "log", "not written, not raised")
+
+
+def test_the_profile_beside_a_model_uri() -> None:
+    from mlaiops.runtime.server import beside
+
+    assert beside("https://h/m/v1/model.joblib?sig=1", "profile.json") == "https://h/m/v1/profile.json"
+    assert beside("s3://bucket/m/v1/model.skops", "profile.json") == "s3://bucket/m/v1/profile.json"
+    assert beside("https://h/m/v1/", "profile.json") == "https://h/m/v1/profile.json"

@@ -231,3 +231,56 @@ def test_the_model_knows_its_feature_names_in_order() -> None:
         train(
             TABLE, target="is_fraud", estimator="LogisticRegression", features=["f0", "f1", "f2"], champion=result.model
         )
+
+
+def test_training_writes_a_reference_profile_of_the_training_split() -> None:
+    from mlaiops.detection.profile import PREDICTION
+
+    result = train(TABLE, target="is_fraud", estimator="LogisticRegression", features=["f0", "f1", "f2"], seed=1)
+    assert result.profile is not None
+    assert result.profile.names == ["f0", "f1", "f2"]
+    assert all(f.bins == 10 and sum(f.counts) == 300 for f in result.profile.features)  # 75% of 400 rows
+    prediction = result.profile.get(PREDICTION)
+    assert result.profile.prediction_output == "probability" and sum(prediction.counts) == 100  # the held-out rows
+    assert 0 <= prediction.edges[0] and prediction.edges[-1] <= 1
+    multi = Table({"x": np.arange(60, dtype=float), "y": np.asarray([0, 1, 2] * 20, dtype=float)})
+    classes = train(multi, target="y", estimator="RandomForestClassifier", params={"n_estimators": 5}).profile
+    assert classes is not None and classes.prediction_output == "class"
+
+
+def test_cli_writes_the_profile_beside_the_model_with_its_sha256(tmp_path: Path) -> None:
+    import hashlib
+
+    from mlaiops.detection.profile import Profile
+
+    data = tmp_path / "fraud.csv"
+    data.write_text(fraud_csv(seed=3))
+    log = tmp_path / "termination-log"
+    env = {
+        "MLAIOPS_DATASET_URI": f"file://{data}",
+        "MLAIOPS_DATASET_TARGET": "is_fraud",
+        "MLAIOPS_ESTIMATOR": "LogisticRegression",
+        "MLAIOPS_OUTPUT_URI": f"file://{tmp_path}/out",
+        "MLAIOPS_FILE_ROOT": str(tmp_path),
+        "MLAIOPS_TERMINATION_LOG": str(log),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "mlaiops", "train", "--features", "f0,f1,f2,f3,f4,f5", "--profile-bins", "15"],
+        env=with_path(env),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(log.read_text())
+    text = (tmp_path / "out" / "profile.json").read_text()
+    assert summary["profileUri"] == f"file://{tmp_path}/out/profile.json"
+    assert summary["profileSha256"] == hashlib.sha256(text.encode()).hexdigest()
+    loaded = Profile.from_json(text)
+    assert loaded.names == [f"f{i}" for i in range(6)] and loaded.features[0].bins == 15
+    refused = subprocess.run(
+        [sys.executable, "-m", "mlaiops", "train", "--profile-bins", "200"],
+        env=with_path(env),
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and "--profile-bins must be between 2 and 50" in refused.stderr

@@ -1,0 +1,150 @@
+"""An AnomalyRule's ``drift`` section, pure: Prometheus' bin counts in, one drift score per feature out.
+
+The model server exports, per track and version, live rows per reference bin
+(``mlaiops_model_feature_bin_total``) and the reference profile's own counts
+(``mlaiops_model_feature_reference_bin``). The controller runs the three queries of
+:class:`~mlaiops.api.anomalyrule.DriftSpec` and hands the samples here; each (track, version,
+feature) with at least ``minSamples`` rows in the window becomes a series whose value is its drift
+score, scored by :class:`DriftDetector` (anomaly score = drift score / threshold) under the rule's
+usual hysteresis. Grouping by version keeps two versions' different bins apart during a rollout.
+
+Why the reference comes from the server rather than from storage: the operator then needs no
+access to model storage (no credentials for s3://, no claim mounted for pvc://), the reference is
+by construction the one the serving version counts against, and it works the same in the sandbox
+and on a real cluster.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mlaiops.api.anomalyrule import DriftSpec
+from mlaiops.detection import drift
+from mlaiops.detection.base import BoolArray, Detector, Deviation, FloatArray
+from mlaiops.detection.config import DriftConfig
+
+Sample = tuple[dict[str, str], float]
+Key = tuple[str, str, str]  # track, version, feature
+
+
+class DriftDetector(Detector):
+    """The value is already a drift score: anomalous at ``threshold`` and above, nothing to learn."""
+
+    type = "drift"
+    config_model = DriftConfig
+    config: DriftConfig
+    exclude_anomalies = False
+
+    def _init_state(self, n: int) -> None:
+        pass
+
+    def _deviation(self, t: float, x: FloatArray) -> Deviation:
+        n = x.shape[0]
+        threshold = self.config.threshold
+        # score > 1 is anomalous; a score exactly at the threshold is drift, so it gets a hair above 1.
+        score = np.where(x >= threshold, np.maximum(x / threshold, np.nextafter(1.0, 2.0)), x / threshold)
+        return Deviation(
+            up=score,
+            down=np.zeros(n),
+            expected=np.zeros(n),
+            lower=np.zeros(n),
+            upper=np.full(n, threshold),
+            ready=np.ones(n, dtype=bool),
+        )
+
+    def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
+        pass
+
+
+class NoProfile(Exception):
+    """Models are served but none exports a reference profile: the rule cannot judge drift."""
+
+
+class DriftSpecError(Exception):
+    """The rule asks for something the profile does not have (a feature, by name)."""
+
+
+@dataclass
+class DriftOutcome:
+    """One evaluation: series to score, and what was left out for too few rows."""
+
+    samples: list[Sample] = field(default_factory=list)
+    too_few: dict[Key, float] = field(default_factory=dict)
+
+    def message(self, spec: DriftSpec) -> str:
+        """Why features were not scored (empty when every one was)."""
+        if not self.too_few:
+            return ""
+        parts = [
+            f"{feature} ({track}/{version}): {rows:.0f} rows"
+            for (track, version, feature), rows in self.too_few.items()
+        ]
+        return f"fewer than minSamples {spec.min_samples} rows in the last {spec.window}: " + ", ".join(
+            sorted(parts)[:10]
+        )
+
+
+def _key(labels: dict[str, str]) -> Key:
+    return labels.get("track", ""), labels.get("version", ""), labels.get("feature", "")
+
+
+def _bins(samples: Iterable[Sample]) -> tuple[dict[Key, dict[int, float]], dict[Key, str]]:
+    counts: dict[Key, dict[int, float]] = defaultdict(dict)
+    kinds: dict[Key, str] = {}
+    for labels, value in samples:
+        try:
+            index = int(labels.get("bin", ""))
+        except ValueError:
+            continue
+        key = _key(labels)
+        counts[key][index] = float(value) if np.isfinite(value) and value > 0 else 0.0
+        kinds[key] = labels.get("kind", "numeric")
+    return counts, kinds
+
+
+def evaluate(
+    spec: DriftSpec, live: Iterable[Sample], reference: Iterable[Sample], served: Iterable[Sample]
+) -> DriftOutcome:
+    """Score every (track, version, feature) that has a reference and enough live rows.
+
+    Raises NoProfile when servers answer but none exports a reference, DriftSpecError when a
+    feature in ``features`` is in no version's profile.
+    """
+    references, kinds = _bins(reference)
+    if not references:
+        versions = sorted({f"{labels.get('track', '?')}/{labels.get('version', '?')}" for labels, _ in served})
+        if versions:
+            raise NoProfile(
+                f"model {spec.model!r} ({', '.join(versions)}) serves no reference profile, so drift cannot be "
+                "measured: train it with mlaiops train (it writes profile.json beside the model) or give the "
+                "server one (--profile-uri)"
+            )
+        return DriftOutcome()
+    available = {feature for (_, _, feature) in references}
+    wanted = set(spec.features) if spec.features else available
+    missing = sorted(wanted - available)
+    if missing:
+        raise DriftSpecError(
+            f"drift.features: {missing[0]!r} is not in the model's reference profile (it has {', '.join(sorted(available))})"
+        )
+    counts, _ = _bins(live)
+    outcome = DriftOutcome()
+    for key in sorted(references):
+        if key[2] not in wanted:
+            continue
+        ref = references[key]
+        size = max(ref) + 1
+        reference_counts = np.asarray([ref.get(i, 0.0) for i in range(size)])
+        current = counts.get(key, {})
+        current_counts = np.asarray([current.get(i, 0.0) for i in range(size)])
+        rows = float(current_counts.sum())
+        if rows < spec.min_samples or reference_counts.sum() <= 0:
+            outcome.too_few[key] = rows
+            continue
+        value = drift.score(spec.method, reference_counts, current_counts, kinds.get(key) == "categorical")
+        outcome.samples.append(({"track": key[0], "version": key[1], "feature": key[2]}, value))
+    return outcome

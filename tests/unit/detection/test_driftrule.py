@@ -1,0 +1,131 @@
+"""An AnomalyRule's drift section: Prometheus bin counts in, per-feature drift series out, fired through hysteresis."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from mlaiops.api.anomalyrule import DRIFT_THRESHOLDS, AnomalyRuleSpec, DriftSpec
+from mlaiops.detection import drift
+from mlaiops.detection.driftrule import DriftDetector, DriftSpecError, NoProfile, evaluate
+from mlaiops.detection.rules import RuleEvaluator, detector_config
+
+T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
+REFERENCE = [100.0] * 10
+
+
+def spec(**fields: object) -> DriftSpec:
+    return DriftSpec.model_validate({"model": "fraud", "minSamples": 200, **fields})
+
+
+def bins(feature: str, counts: list[float], version: str = "v1", track: str = "stable", kind: str | None = None):
+    out = []
+    for index, value in enumerate(counts):
+        labels = {"track": track, "version": version, "feature": feature, "bin": str(index)}
+        if kind:
+            labels["kind"] = kind
+        out.append((labels, value))
+    return out
+
+
+def test_each_version_and_feature_is_scored_against_its_own_reference() -> None:
+    spread = [90.0, 40, 20, 10, 5, 5, 10, 20, 40, 90]  # mass moved to the tails, the mean unchanged
+    live = bins("merchant_risk", spread) + bins("amount", [31.0] * 10) + bins("amount", [10.0, 10], version="v2")
+    reference = (
+        bins("merchant_risk", REFERENCE, kind="numeric")
+        + bins("amount", REFERENCE, kind="numeric")
+        + bins("amount", [500.0, 500.0], version="v2", kind="numeric")
+    )
+    outcome = evaluate(spec(), live, reference, [])
+    scores = {(labels["version"], labels["feature"]): value for labels, value in outcome.samples}
+    assert scores[("v1", "merchant_risk")] == pytest.approx(drift.psi(REFERENCE, spread))
+    assert scores[("v1", "merchant_risk")] > 0.25
+    assert scores[("v1", "amount")] == pytest.approx(0.0)
+    assert ("v2", "amount") not in scores  # 20 rows: too few, never scored
+    assert outcome.too_few == {("stable", "v2", "amount"): 20.0}
+    assert "fewer than minSamples 200 rows in the last 1h: amount (stable/v2): 20 rows" in outcome.message(spec())
+
+
+def test_categorical_bins_use_total_variation_for_ks() -> None:
+    reference = bins("channel", [50.0, 30, 20], kind="categorical")
+    live = bins("channel", [100.0, 300, 100])
+    outcome = evaluate(spec(method="ks"), live, reference, [])
+    assert outcome.samples[0][1] == pytest.approx(drift.total_variation([50, 30, 20], [100, 300, 100]))
+
+
+def test_features_choose_what_is_scored_and_an_unknown_one_is_named() -> None:
+    reference = bins("merchant_risk", REFERENCE, kind="numeric") + bins("__prediction__", REFERENCE, kind="numeric")
+    live = bins("merchant_risk", [30.0] * 10) + bins("__prediction__", [30.0] * 10)
+    outcome = evaluate(spec(features=["__prediction__"]), live, reference, [])
+    assert [labels["feature"] for labels, _ in outcome.samples] == ["__prediction__"]
+    with pytest.raises(DriftSpecError, match="'merchant_score' is not in the model's reference profile"):
+        evaluate(spec(features=["merchant_score"]), live, reference, [])
+
+
+def test_a_served_model_without_a_profile_is_an_error_and_no_server_is_no_data() -> None:
+    with pytest.raises(NoProfile, match="model 'fraud' \\(stable/v1\\) serves no reference profile"):
+        evaluate(spec(), [], [], [({"track": "stable", "version": "v1"}, 1.0)])
+    assert evaluate(spec(), [], [], []).samples == []
+
+
+def test_the_detector_fires_at_the_threshold_and_scores_relative_to_it() -> None:
+    detector = DriftDetector({"type": "drift", "threshold": 0.25}, 3)
+    step = detector.update(0.0, [0.1, 0.25, 0.5])
+    assert step.score.tolist()[0] == pytest.approx(0.4)
+    assert step.anomalous.tolist() == [False, True, True]
+    assert step.score[2] == pytest.approx(2.0) and step.upper.tolist() == [0.25] * 3
+
+
+def test_a_drift_rule_fires_after_for_and_resolves() -> None:
+    rule = AnomalyRuleSpec.model_validate({"drift": {"model": "fraud", "method": "ks"}, "interval": "1m", "for": "2m"})
+    assert detector_config(rule) == {"type": "drift", "threshold": DRIFT_THRESHOLDS["ks"]}
+    evaluator = RuleEvaluator("ns", "fraud-drift", rule)
+    labels = {"track": "stable", "version": "v1", "feature": "merchant_risk"}
+    states = []
+    for minute, value in enumerate([0.02, 0.3, 0.3, 0.3, 0.01]):
+        (result,) = evaluator.evaluate(T0 + timedelta(minutes=minute), [(labels, value)])
+        states.append(result.state)
+    assert states == ["Normal", "Pending", "Pending", "Firing", "Normal"]
+
+
+def test_the_api_default_thresholds_are_the_scores_drift_levels() -> None:
+    assert DRIFT_THRESHOLDS == {method: t.drift for method, t in drift.DEFAULT_THRESHOLDS.items()}
+
+
+def test_queries_carry_the_model_track_and_selector() -> None:
+    s = spec(track="canary", selector='namespace="fraud-detection"', window="30m")
+    assert s.live_query() == (
+        "sum by (track, version, feature, bin) (increase(mlaiops_model_feature_bin_total"
+        '{model="fraud", track="canary", namespace="fraud-detection"}[30m]))'
+    )
+    assert 'mlaiops_model_feature_reference_bin{model="fraud", track="canary"' in s.reference_query()
+    assert spec(model='a"b').matchers() == 'model="a\\"b"'
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"drift": {"model": "fraud"}, "query": "up"}, "set exactly one of query, queries and drift"),
+        ({"drift": {"model": "fraud"}, "detector": {"type": "mad"}}, "detector does not apply to a drift rule"),
+        ({"drift": {"model": "fraud", "selector": "namespace=fraud"}}, "drift.selector"),
+        ({"drift": {"model": "fraud", "method": "chi2"}}, "drift.method"),
+        ({"drift": {"model": "fraud", "minSamples": 0}}, "drift.minSamples"),
+        ({"drift": {"model": "fraud", "threshold": 0}}, "drift.threshold"),
+        ({"drift": {}}, "drift.model"),
+    ],
+)
+def test_bad_drift_specs_name_the_field(fields: dict, message: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        AnomalyRuleSpec.model_validate(fields)
+    text = str(error.value)
+    assert message in text.replace("\n", " ") or message.split(".")[-1] in text
+
+
+def test_counts_are_read_as_bin_indices_whatever_their_order() -> None:
+    reference = list(reversed(bins("x", [10.0, 20, 30, 40], kind="numeric")))
+    live = [*bins("x", [40.0, 30, 20, 10]), ({"track": "stable", "version": "v1", "feature": "x", "bin": "junk"}, 5.0)]
+    (sample,) = evaluate(spec(minSamples=10), live, reference, []).samples
+    assert sample[1] == pytest.approx(drift.psi(np.array([10, 20, 30, 40]), np.array([40, 30, 20, 10])))
