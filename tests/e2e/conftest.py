@@ -33,8 +33,9 @@ WHOLE_SUITE = pytest.StashKey[bool]()
 # fault runs and the demo story stop Prometheus and inject API faults for their whole operator, so they
 # must not share it; the rest is split in two halves of about equal length. The order is the order in
 # which xdist hands the groups out: the longest first, so none waits behind another on one worker.
+# e2e-containers runs pods as podman containers of the project's image, on a cluster its file starts.
 MAIN_GROUP = "e2e"
-GROUP_ORDER = ("e2e-story", "e2e-faults-a", "e2e-faults-b", MAIN_GROUP, "e2e-b")
+GROUP_ORDER = ("e2e-story", "e2e-faults-a", "e2e-faults-b", MAIN_GROUP, "e2e-b", "e2e-containers")
 FILE_GROUPS = {
     "test_demo_story.py": "e2e-story",
     "test_faults.py": "e2e-faults-b",
@@ -49,6 +50,7 @@ FILE_GROUPS = {
     "test_remediation_approvals.py": "e2e-b",
     # SIGKILLs the group's operator with API faults injected, as the fault runs do.
     "test_remediation_restart.py": "e2e-faults-a",
+    "test_oom_remediation.py": "e2e-containers",
 }
 # The slowest fault runs go beside the others (each group plays the module's reference loop itself).
 TEST_GROUPS = {"test_api_latency": "e2e-faults-a", "test_api_500s_and_409s": "e2e-faults-a"}
