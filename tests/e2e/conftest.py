@@ -28,12 +28,13 @@ OPERATOR_USER = "system:serviceaccount:mlaiops-system:mlaiops-operator"
 # The webhook e2e test runs the operator in that managed mode: its RBAC is part of what it is granted.
 COMPONENTS = ("components/webhook-self-signed",)
 WHOLE_SUITE = pytest.StashKey[bool]()
-# Under ``pytest -n N --dist loadgroup`` (``make test``) the e2e suite is five xdist groups, each on its own
+# Under ``pytest -n N --dist loadgroup`` (``make test``) the e2e suite is six xdist groups, each on its own
 # worker, session cluster and operator, beside the unit and integration tiers on the other workers. The
 # fault runs and the demo story stop Prometheus and inject API faults for their whole operator, so they
 # must not share it; the rest is split in two halves of about equal length. The order is the order in
 # which xdist hands the groups out: the longest first, so none waits behind another on one worker.
-# e2e-containers runs pods as podman containers of the project's image, on a cluster its file starts.
+# e2e-containers (short, last) runs pods as podman containers of the project's image, on a cluster its
+# module starts (the session's runs them as processes); skipped, it leaves an empty audit.
 MAIN_GROUP = "e2e"
 GROUP_ORDER = ("e2e-story", "e2e-faults-a", "e2e-faults-b", MAIN_GROUP, "e2e-b", "e2e-containers")
 FILE_GROUPS = {
