@@ -53,8 +53,6 @@ def _skip_reason() -> str | None:
         return "podman and runc are not installed (make setup installs them)"
     if subprocess.run(["podman", "image", "exists", IMAGE], capture_output=True).returncode != 0:
         return f"the image {IMAGE} is not built (make image)"
-    if shutil.which("prometheus") is None:
-        return "the prometheus binary is not installed"
     return None
 
 
