@@ -28,13 +28,15 @@ OPERATOR_USER = "system:serviceaccount:mlaiops-system:mlaiops-operator"
 # The webhook e2e test runs the operator in that managed mode: its RBAC is part of what it is granted.
 COMPONENTS = ("components/webhook-self-signed",)
 WHOLE_SUITE = pytest.StashKey[bool]()
-# Under ``pytest -n N --dist loadgroup`` (``make test``) the e2e suite is five xdist groups, each on its own
+# Under ``pytest -n N --dist loadgroup`` (``make test``) the e2e suite is six xdist groups, each on its own
 # worker, session cluster and operator, beside the unit and integration tiers on the other workers. The
 # fault runs and the demo story stop Prometheus and inject API faults for their whole operator, so they
 # must not share it; the rest is split in two halves of about equal length. The order is the order in
 # which xdist hands the groups out: the longest first, so none waits behind another on one worker.
+# e2e-containers (short, last) runs pods as podman containers of the project's image, on a cluster its
+# module starts (the session's runs them as processes); skipped, it leaves an empty audit.
 MAIN_GROUP = "e2e"
-GROUP_ORDER = ("e2e-story", "e2e-faults-a", "e2e-faults-b", MAIN_GROUP, "e2e-b")
+GROUP_ORDER = ("e2e-story", "e2e-faults-a", "e2e-faults-b", MAIN_GROUP, "e2e-b", "e2e-containers")
 FILE_GROUPS = {
     "test_demo_story.py": "e2e-story",
     "test_faults.py": "e2e-faults-b",
@@ -50,6 +52,7 @@ FILE_GROUPS = {
     "test_drift.py": "e2e-b",
     # SIGKILLs the group's operator with API faults injected, as the fault runs do.
     "test_remediation_restart.py": "e2e-faults-a",
+    "test_oom_remediation.py": "e2e-containers",
 }
 # The slowest fault runs go beside the others (each group plays the module's reference loop itself).
 TEST_GROUPS = {"test_api_latency": "e2e-faults-a", "test_api_500s_and_409s": "e2e-faults-a"}
