@@ -80,6 +80,7 @@ class AutoDetector(Detector):
         self.level_seen = np.zeros(n)
         self.shift_seen = np.zeros(n)
         self.season_seen = np.zeros(n)
+        self._parts: dict[str, tuple[np.ndarray, ...]] = {}  # the last point, per channel, for --explain
         self._cache: tuple[int, FloatArray, FloatArray | None] = (0, np.zeros(n), None)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -114,6 +115,7 @@ class AutoDetector(Detector):
         expected = self.level.copy()  # state arrays are updated in place after scoring
         half = margin * self.level_bar
         up, down, lower, upper = deviation_from_band(x, expected, half, half, cfg)
+        self._parts = {"level": (up, down)}
         # sustained shift from the slow level
         shift = self._shift_of(x)
         self._cache = (b, shift, None)
@@ -121,6 +123,7 @@ class AutoDetector(Detector):
         min_dev = np.maximum(md.absolute, md.relative * np.abs(np.nan_to_num(self.slow)))
         bar = np.maximum(cfg.shift_margin / cfg.sensitivity * self.shift_bar, min_dev)
         shift_score = np.where(self.shift_bar > 0, np.abs(shift) / np.maximum(bar, _TINY), 0.0)
+        self._parts["shift"] = (shift, shift_score)
         up = np.where(shift > 0, np.maximum(up, shift_score), up)
         down = np.where(shift < 0, np.maximum(down, shift_score), down)
         # seasonal profile, once a full period has been seen
@@ -130,15 +133,39 @@ class AutoDetector(Detector):
             self._cache = (b, shift, s_expected)
             half = cfg.season_margin / cfg.sensitivity * self.season_bar
             s_up, s_down, s_lower, s_upper = deviation_from_band(x, s_expected, half, half, cfg)
+            self._parts["season"] = (active, s_up, s_down)
             up = np.where(active, np.maximum(up, s_up), up)
             down = np.where(active, np.maximum(down, s_down), down)
             seen_before = active & (x <= self.high[:, b]) & (x >= self.low[:, b])
             up = np.where(seen_before, np.minimum(up, 1.0), up)
             down = np.where(seen_before, np.minimum(down, 1.0), down)
+            self._parts["seen"] = (seen_before,)
             expected = np.where(active, s_expected, expected)
             lower = np.where(active, s_lower, lower)
             upper = np.where(active, s_upper, upper)
         return Deviation(up, down, expected, lower, upper, self.count >= cfg.min_points)
+
+    def channel_scores(self) -> dict[str, FloatArray]:
+        """Per channel (level, shift, season), its score for the last point, as combined into the
+        final score (direction applied, capped at 1 where the bucket has seen the value before).
+
+        What ``mlaiops detect --explain`` reports; computed on demand, so streaming pays nothing.
+        """
+        parts = self._parts
+        shift, shift_score = parts["shift"]
+        sides = {
+            "level": parts["level"],
+            "shift": (np.where(shift > 0, shift_score, 0.0), np.where(shift < 0, shift_score, 0.0)),
+        }
+        if "season" in parts:
+            active, s_up, s_down = parts["season"]
+            sides["season"] = (np.where(active, s_up, 0.0), np.where(active, s_down, 0.0))
+        direction = self.config.direction
+        out: dict[str, FloatArray] = {}
+        for name, (up, down) in sides.items():
+            score = up if direction == "up" else down if direction == "down" else np.maximum(up, down)
+            out[name] = np.where(parts["seen"][0], np.minimum(score, 1.0), score) if "seen" in parts else score
+        return out
 
     # -- learning -----------------------------------------------------------------------------
     def _after_score(self, t: float, x: FloatArray, exc: BoolArray, score: FloatArray) -> None:
