@@ -24,8 +24,13 @@ import numpy as np
 
 from mlaiops.detection.base import BoolArray, Detector, Deviation, FloatArray, deviation_from_band
 from mlaiops.detection.config import AutoConfig
+from mlaiops.detection.likelihood import LikelihoodState, likelihood_step
 
 _TINY = 1e-12
+MARGINAL = 1.5
+"""Scores in (1, MARGINAL) fire only when the recent scores are unusual for the series (below)."""
+UNUSUAL = 0.1
+"""The likelihood ratio (``z / z_crit``) of the recent scores a marginal score needs to fire."""
 
 
 def _raise_bar(
@@ -61,6 +66,10 @@ class AutoDetector(Detector):
         "level_seen",
         "shift_seen",
         "season_seen",
+        "lik_short",
+        "lik_mean",
+        "lik_var",
+        "lik_count",
     )
 
     def _init_state(self, n: int) -> None:
@@ -80,6 +89,10 @@ class AutoDetector(Detector):
         self.level_seen = np.zeros(n)
         self.shift_seen = np.zeros(n)
         self.season_seen = np.zeros(n)
+        lik = LikelihoodState.empty(n)
+        self.lik_short, self.lik_mean, self.lik_var, self.lik_count = lik.short, lik.mean, lik.var, lik.count
+        self.likelihood = np.zeros(n)
+        self._raw = np.zeros(n)
         self._parts: dict[str, tuple[np.ndarray, ...]] = {}  # the last point, per channel, for --explain
         self._cache: tuple[int, FloatArray, FloatArray | None] = (0, np.zeros(n), None)
 
@@ -145,6 +158,23 @@ class AutoDetector(Detector):
             upper = np.where(active, s_upper, upper)
         return Deviation(up, down, expected, lower, upper, self.count >= cfg.min_points)
 
+    def _finish(self, x: FloatArray, dev: Deviation) -> FloatArray:
+        """Gate marginal scores by the anomaly likelihood of the recent scores.
+
+        A noisy series sits near its bars all day: a score just over 1 there is its normal, not an
+        alarm, unless the last few scores are above what this series usually shows (Numenta's
+        likelihood, ``detection.likelihood``). Clear crossings (>= ``MARGINAL``) always fire. A gated
+        point is still kept out of the baseline like any other score over 1 (measured: learning it
+        lost a NAB window).
+        """
+        raw = super()._finish(x, dev)
+        lik = LikelihoodState(self.lik_short, self.lik_mean, self.lik_var, self.lik_count)
+        self.likelihood = likelihood_step(lik, raw, dev.ready & np.isfinite(x))
+        self.lik_short, self.lik_mean, self.lik_var, self.lik_count = lik.short, lik.mean, lik.var, lik.count
+        self._raw = raw
+        usual = (raw > 1.0) & (raw < MARGINAL) & (self.likelihood < UNUSUAL)
+        return np.where(usual, 1.0, raw)
+
     def channel_scores(self) -> dict[str, FloatArray]:
         """Per channel (level, shift, season), its score for the last point, as combined into the
         final score (direction applied, capped at 1 where the bucket has seen the value before).
@@ -169,7 +199,7 @@ class AutoDetector(Detector):
 
     # -- learning -----------------------------------------------------------------------------
     def _after_score(self, t: float, x: FloatArray, exc: BoolArray, score: FloatArray) -> None:
-        anomalous = score > 1.0
+        anomalous = self._raw > 1.0  # the gate decides what pages, not what the baseline learns
         self.streak = np.where(anomalous, self.streak + 1, 0)
         usable = np.isfinite(x) & ~exc & ~self._invalid(x)
         adapting = self.streak >= self.config.adapt_after

@@ -117,9 +117,10 @@ def _detect(args: argparse.Namespace) -> int:
         for (stamp, raw), score, firing in zip(rows, result.score[0], result.firing[0], strict=True):
             writer.writerow([stamp, raw, f"{score:.6g}", int(firing)])
     if args.explain:
-        from mlaiops.detection.likelihood import likelihoods
+        from mlaiops.detection.likelihood import likelihoods, tail_probability
 
-        likelihood = likelihoods(result.score)[0]
+        ratio = channels.pop("likelihood", None)  # the detector's own, when it keeps one
+        likelihood = likelihoods(result.score)[0] if ratio is None else 1.0 - tail_probability(ratio)
         stamps = [t for t, _ in rows]
         for line in explain_firings(stamps, values, result.score[0], result.firing[0], channels, likelihood):
             print(line)
@@ -138,6 +139,8 @@ def _evaluate_explained(engine: Any, timestamps: Any, values: Any) -> tuple[Any,
         parts.append(engine.evaluate(timestamps[i : i + 1], values[i : i + 1]))
         explain = getattr(engine.detector, "channel_scores", None)
         scores = explain() if explain else {engine.detector.type: parts[-1].score[:, 0]}
+        if hasattr(engine.detector, "likelihood"):
+            scores = {**scores, "likelihood": engine.detector.likelihood}
         for name, score in scores.items():
             channels.setdefault(name, [0.0] * i).append(float(score[0]))
         for column in channels.values():

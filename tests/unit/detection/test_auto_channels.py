@@ -16,22 +16,22 @@ from mlaiops.detection.config import AutoConfig
 
 pytestmark = pytest.mark.unit
 
-STEP = 300.0  # 5 min: 288 points a day
-DAY = 288
-ONSET = 200
+STEP = 60.0  # 1 min: the non-seasonal series below stay within one day (no profile yet)
+DAY_STEP, DAY = 300.0, 288  # 5 min: 288 points a day, for the daily pattern
+ONSET = 450  # past the likelihood warm-up: before it only clear crossings (>= MARGINAL) fire
 
 
-def stream(values: np.ndarray) -> tuple[np.ndarray, list[dict[str, float]]]:
+def stream(values: np.ndarray, step: float = STEP) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Scores and per-channel scores, one point at a time."""
     detector = AutoDetector(AutoConfig(), 1)
     scores, channels = [], []
     for i, value in enumerate(values):
-        scores.append(float(detector.update(STEP * i, [value]).score[0]))
+        scores.append(float(detector.update(step * i, [value]).score[0]))
         channels.append({name: float(s[0]) for name, s in detector.channel_scores().items()})
     return np.asarray(scores), channels
 
 
-def noise(n: int = 280, seed: int = 0) -> np.ndarray:
+def noise(n: int = 560, seed: int = 0) -> np.ndarray:
     return 10 + np.random.default_rng(seed).standard_normal(n)
 
 
@@ -84,7 +84,8 @@ def test_variance_burst_fires_inside_the_burst() -> None:
     scores, channels = stream(x)
     at = first_firing(scores, ONSET)
     assert at < ONSET + 40
-    assert loudest(channels[at]) == "level"
+    inside = [i for i in range(ONSET, ONSET + 40) if scores[i] > 1.0]
+    assert "level" in {loudest(channels[i]) for i in inside}, "single wide residuals: the level channel"
 
 
 def test_a_daily_peak_that_does_not_come_fires_on_the_season_channel() -> None:
@@ -94,7 +95,7 @@ def test_a_daily_peak_that_does_not_come_fires_on_the_season_channel() -> None:
     x[peak] += 8.0
     missed = peak & (t // DAY == 5)
     x[missed] -= 8.0
-    scores, channels = stream(x)
+    scores, channels = stream(x, DAY_STEP)
     start = int(np.flatnonzero(missed)[0])
     assert not (scores[2 * DAY : start] > 1.0).any(), "a peak already seen every day must not page"
     at = first_firing(scores, start)
