@@ -16,6 +16,10 @@ anomalous: daily batch jobs stop alerting once they have been seen. Flagged poin
 levels and profiles (the baseline), but move a bar ``barLearn`` of the way up, so a one-off
 anomaly barely recalibrates it, and an anomaly that repeats one already flagged (within
 ``repeatMargin``) is learned in full: a recurring event is normal for that series.
+
+A score just over 1 (below ``MARGINAL``) pages only if the anomaly likelihood of the recent scores
+(``detection.likelihood``) says they are unusual for this series: a noisy series that sits near its
+bars all day does not page on them. :meth:`AutoDetector.channel_scores` says which residual fired.
 """
 
 from __future__ import annotations
