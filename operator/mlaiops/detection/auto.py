@@ -16,6 +16,10 @@ anomalous: daily batch jobs stop alerting once they have been seen. Flagged poin
 levels and profiles (the baseline), but move a bar ``barLearn`` of the way up, so a one-off
 anomaly barely recalibrates it, and an anomaly that repeats one already flagged (within
 ``repeatMargin``) is learned in full: a recurring event is normal for that series.
+
+A score just over 1 (below ``MARGINAL``) pages only if the anomaly likelihood of the recent scores
+(``detection.likelihood``) says they are unusual for this series: a noisy series that sits near its
+bars all day does not page on them. :meth:`AutoDetector.channel_scores` says which residual fired.
 """
 
 from __future__ import annotations
@@ -24,8 +28,13 @@ import numpy as np
 
 from mlaiops.detection.base import BoolArray, Detector, Deviation, FloatArray, deviation_from_band
 from mlaiops.detection.config import AutoConfig
+from mlaiops.detection.likelihood import LikelihoodState, likelihood_step
 
 _TINY = 1e-12
+MARGINAL = 1.5
+"""Scores in (1, MARGINAL) fire only when the recent scores are unusual for the series (below)."""
+UNUSUAL = 0.1
+"""The likelihood ratio (``z / z_crit``) of the recent scores a marginal score needs to fire."""
 
 
 def _raise_bar(
@@ -61,6 +70,10 @@ class AutoDetector(Detector):
         "level_seen",
         "shift_seen",
         "season_seen",
+        "lik_short",
+        "lik_mean",
+        "lik_var",
+        "lik_count",
     )
 
     def _init_state(self, n: int) -> None:
@@ -80,6 +93,11 @@ class AutoDetector(Detector):
         self.level_seen = np.zeros(n)
         self.shift_seen = np.zeros(n)
         self.season_seen = np.zeros(n)
+        lik = LikelihoodState.empty(n)
+        self.lik_short, self.lik_mean, self.lik_var, self.lik_count = lik.short, lik.mean, lik.var, lik.count
+        self.likelihood = np.zeros(n)
+        self._raw = np.zeros(n)
+        self._parts: dict[str, tuple[np.ndarray, ...]] = {}  # the last point, per channel, for --explain
         self._cache: tuple[int, FloatArray, FloatArray | None] = (0, np.zeros(n), None)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -114,6 +132,7 @@ class AutoDetector(Detector):
         expected = self.level.copy()  # state arrays are updated in place after scoring
         half = margin * self.level_bar
         up, down, lower, upper = deviation_from_band(x, expected, half, half, cfg)
+        self._parts = {"level": (up, down)}
         # sustained shift from the slow level
         shift = self._shift_of(x)
         self._cache = (b, shift, None)
@@ -121,6 +140,7 @@ class AutoDetector(Detector):
         min_dev = np.maximum(md.absolute, md.relative * np.abs(np.nan_to_num(self.slow)))
         bar = np.maximum(cfg.shift_margin / cfg.sensitivity * self.shift_bar, min_dev)
         shift_score = np.where(self.shift_bar > 0, np.abs(shift) / np.maximum(bar, _TINY), 0.0)
+        self._parts["shift"] = (shift, shift_score)
         up = np.where(shift > 0, np.maximum(up, shift_score), up)
         down = np.where(shift < 0, np.maximum(down, shift_score), down)
         # seasonal profile, once a full period has been seen
@@ -130,19 +150,60 @@ class AutoDetector(Detector):
             self._cache = (b, shift, s_expected)
             half = cfg.season_margin / cfg.sensitivity * self.season_bar
             s_up, s_down, s_lower, s_upper = deviation_from_band(x, s_expected, half, half, cfg)
+            self._parts["season"] = (active, s_up, s_down)
             up = np.where(active, np.maximum(up, s_up), up)
             down = np.where(active, np.maximum(down, s_down), down)
             seen_before = active & (x <= self.high[:, b]) & (x >= self.low[:, b])
             up = np.where(seen_before, np.minimum(up, 1.0), up)
             down = np.where(seen_before, np.minimum(down, 1.0), down)
+            self._parts["seen"] = (seen_before,)
             expected = np.where(active, s_expected, expected)
             lower = np.where(active, s_lower, lower)
             upper = np.where(active, s_upper, upper)
         return Deviation(up, down, expected, lower, upper, self.count >= cfg.min_points)
 
+    def _finish(self, x: FloatArray, dev: Deviation) -> FloatArray:
+        """Gate marginal scores by the anomaly likelihood of the recent scores.
+
+        A noisy series sits near its bars all day: a score just over 1 there is its normal, not an
+        alarm, unless the last few scores are above what this series usually shows (Numenta's
+        likelihood, ``detection.likelihood``). Clear crossings (>= ``MARGINAL``) always fire. A gated
+        point is still kept out of the baseline like any other score over 1 (measured: learning it
+        lost a NAB window).
+        """
+        raw = super()._finish(x, dev)
+        lik = LikelihoodState(self.lik_short, self.lik_mean, self.lik_var, self.lik_count)
+        self.likelihood = likelihood_step(lik, raw, dev.ready & np.isfinite(x))
+        self.lik_short, self.lik_mean, self.lik_var, self.lik_count = lik.short, lik.mean, lik.var, lik.count
+        self._raw = raw
+        usual = (raw > 1.0) & (raw < MARGINAL) & (self.likelihood < UNUSUAL)
+        return np.where(usual, 1.0, raw)
+
+    def channel_scores(self) -> dict[str, FloatArray]:
+        """Per channel (level, shift, season), its score for the last point, as combined into the
+        final score (direction applied, capped at 1 where the bucket has seen the value before).
+
+        What ``mlaiops detect --explain`` reports; computed on demand, so streaming pays nothing.
+        """
+        parts = self._parts
+        shift, shift_score = parts["shift"]
+        sides = {
+            "level": parts["level"],
+            "shift": (np.where(shift > 0, shift_score, 0.0), np.where(shift < 0, shift_score, 0.0)),
+        }
+        if "season" in parts:
+            active, s_up, s_down = parts["season"]
+            sides["season"] = (np.where(active, s_up, 0.0), np.where(active, s_down, 0.0))
+        direction = self.config.direction
+        out: dict[str, FloatArray] = {}
+        for name, (up, down) in sides.items():
+            score = up if direction == "up" else down if direction == "down" else np.maximum(up, down)
+            out[name] = np.where(parts["seen"][0], np.minimum(score, 1.0), score) if "seen" in parts else score
+        return out
+
     # -- learning -----------------------------------------------------------------------------
     def _after_score(self, t: float, x: FloatArray, exc: BoolArray, score: FloatArray) -> None:
-        anomalous = score > 1.0
+        anomalous = self._raw > 1.0  # the gate decides what pages, not what the baseline learns
         self.streak = np.where(anomalous, self.streak + 1, 0)
         usable = np.isfinite(x) & ~exc & ~self._invalid(x)
         adapting = self.streak >= self.config.adapt_after

@@ -34,6 +34,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--for", dest="for_", type=int, default=1, help="consecutive anomalous points to fire")
     parser.add_argument("--keep-firing-for", type=int, default=0, help="normal points a firing alert needs to resolve")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print, for each firing, the channel with the highest score, that score and the likelihood of the recent scores",
+    )
     parser.set_defaults(func=_detect)
 
 
@@ -101,10 +106,68 @@ def _detect(args: argparse.Namespace) -> int:
         rows = [(row["timestamp"], row["value"]) for row in reader]
     timestamps = np.array([_parse_time(t) for t, _ in rows])
     values = np.array([_parse_value(v) for _, v in rows])
-    result = Engine(config, hysteresis).evaluate(timestamps, values)
+    engine = Engine(config, hysteresis)
+    if args.explain:
+        result, channels = _evaluate_explained(engine, timestamps, values)
+    else:
+        result = engine.evaluate(timestamps, values)
     with open(args.output, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["timestamp", "value", "anomaly_score", "is_anomaly"])
         for (stamp, raw), score, firing in zip(rows, result.score[0], result.firing[0], strict=True):
             writer.writerow([stamp, raw, f"{score:.6g}", int(firing)])
+    if args.explain:
+        from mlaiops.detection.likelihood import likelihoods, tail_probability
+
+        ratio = channels.pop("likelihood", None)  # the detector's own, when it keeps one
+        likelihood = likelihoods(result.score)[0] if ratio is None else 1.0 - tail_probability(ratio)
+        stamps = [t for t, _ in rows]
+        for line in explain_firings(stamps, values, result.score[0], result.firing[0], channels, likelihood):
+            print(line)
     return 0
+
+
+def _evaluate_explained(engine: Any, timestamps: Any, values: Any) -> tuple[Any, dict[str, Any]]:
+    """The same engine fed one point at a time, keeping every channel's score after each point."""
+    import numpy as np
+
+    from mlaiops.detection.engine import EngineResult
+
+    parts = []
+    channels: dict[str, list[float]] = {}
+    for i in range(timestamps.size):
+        parts.append(engine.evaluate(timestamps[i : i + 1], values[i : i + 1]))
+        explain = getattr(engine.detector, "channel_scores", None)
+        scores = explain() if explain else {engine.detector.type: parts[-1].score[:, 0]}
+        if hasattr(engine.detector, "likelihood"):
+            scores = {**scores, "likelihood": engine.detector.likelihood}
+        for name, score in scores.items():
+            channels.setdefault(name, [0.0] * i).append(float(score[0]))
+        for column in channels.values():
+            column.extend([0.0] * (i + 1 - len(column)))
+    result = EngineResult(
+        *(np.concatenate([getattr(p, f) for p in parts], axis=1) for f in EngineResult.__annotations__)
+    )
+    return result, {name: np.asarray(v) for name, v in channels.items()}
+
+
+def explain_firings(
+    stamps: list[str],
+    values: Any,
+    score: Any,
+    firing: Any,
+    channels: dict[str, Any],
+    likelihood: Any,
+) -> list[str]:
+    """One line per firing (a Normal/Pending -> Firing step): when, the value, the channel with the
+    highest score there and that score, the final score, and the likelihood of the recent scores."""
+    lines = []
+    for i in range(len(stamps)):
+        if not firing[i] or (i > 0 and firing[i - 1]):
+            continue
+        name = max(channels, key=lambda c: channels[c][i])
+        lines.append(
+            f"{stamps[i]} value={values[i]:.6g} channel={name} channel_score={channels[name][i]:.3f} "
+            f"score={score[i]:.3f} likelihood={likelihood[i]:.6f}"
+        )
+    return lines
