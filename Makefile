@@ -50,11 +50,12 @@ lint: $(STAMP)
 	PYTHONPATH=operator $(BIN)/mypy
 	PYTHONPATH=operator:sandbox $(BIN)/lint-imports
 
-# Everything, every tier (the CI contract), in parallel: the e2e suite as five xdist groups (two fault
-# groups, the demo story and two halves of the rest, each on its own worker, session cluster and operator;
-# tests/e2e/conftest.py) beside the unit and integration tiers. The e2e tests mostly wait on real time, so
-# six workers fit two cores: five start on the e2e groups, which are handed out first, and the sixth and
-# then every freed worker take the unit and integration modules.
+# Everything, every tier (the CI contract), in parallel: the e2e suite as six xdist groups (two fault
+# groups, the demo story, two halves of the rest and a short one on real containers, each on its own
+# worker, session cluster and operator; tests/e2e/conftest.py) beside the unit and integration tiers. The
+# e2e tests mostly wait on real time, so six workers fit two cores: the e2e groups are handed out first,
+# and every freed worker then takes the unit and integration modules. The image is built first: the
+# container tests run pods of it.
 PYTEST_WORKERS ?= 6
 test: setup lint image
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
