@@ -18,46 +18,30 @@ from typing import Any
 
 import yaml
 
+from mlaiops_sandbox.runtime.podman import ulimits
+from mlaiops_sandbox.runtime.security import resource_flags, security_flags
 from mlaiops_sandbox.testing.operator import OperatorProcess, stop_process
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-# crun refuses hybrid cgroup set-ups; limits at or below the hard ones (raising them needs CAP_SYS_RESOURCE).
-PODMAN_FLAGS = ("--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+IMAGE_USER = "10001"  # the Dockerfile's USER
 # What the operator reads: its own settings and identity; nothing of the host's environment.
 FORWARDED_PREFIXES = ("MLAIOPS_", "POD_")
 
 
 def operator_container(manifests: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The pod spec and the operator container of the manifests' Deployment."""
+    """The pod (its template) and the operator container of the manifests' Deployment."""
     deployment = yaml.safe_load((manifests / "deployment.yaml").read_text())
-    pod = deployment["spec"]["template"]["spec"]
-    container = next(c for c in pod["containers"] if c["name"] == "operator")
+    pod = deployment["spec"]["template"]
+    container = next(c for c in pod["spec"]["containers"] if c["name"] == "operator")
     return pod, container
 
 
-def security_flags(pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
-    """podman flags for the pod's and the container's securityContext and the container's limits."""
-    context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
-    flags = [
-        "--user",
-        f"{context.get('runAsUser', 10001)}:{context.get('runAsGroup', context.get('runAsUser', 10001))}",
-    ]
-    if context.get("readOnlyRootFilesystem"):
-        flags.append("--read-only")
-    for capability in context.get("capabilities", {}).get("drop", []):
-        flags += ["--cap-drop", capability]
-    if context.get("allowPrivilegeEscalation") is False:
-        flags += ["--security-opt", "no-new-privileges"]
-    limits = container.get("resources", {}).get("limits", {})
-    if "memory" in limits:
-        memory = str(limits["memory"]).replace("Mi", "m").replace("Gi", "g")
-        flags += ["--memory", memory, "--memory-swap", memory]
-    if "cpu" in limits:
-        cpu = str(limits["cpu"])
-        flags += ["--cpus", str(int(cpu[:-1]) / 1000) if cpu.endswith("m") else cpu]
-    for mount in container.get("volumeMounts", []):
-        if mount["mountPath"] == "/tmp":
-            flags += ["--tmpfs", "/tmp"]
+def pod_flags(pod: dict[str, Any], container: dict[str, Any]) -> list[str]:
+    """podman flags for the Deployment's securityContext, the container's limits (the sandbox's container
+    runtime reads both as a kubelet does) and its ``/tmp`` emptyDir, in memory."""
+    flags = resource_flags(container) + security_flags(pod, container, IMAGE_USER)
+    if any(mount["mountPath"] == "/tmp" for mount in container.get("volumeMounts", [])):
+        flags += ["--tmpfs", "/tmp"]
     return flags
 
 
@@ -94,10 +78,12 @@ class ImageOperator(OperatorProcess):
             "--rm",
             "--name",
             self.name,
-            *PODMAN_FLAGS,
+            "--runtime",
+            "runc",  # as the sandbox's pods: crun refuses hybrid cgroup set-ups
+            *ulimits(),
             "--network",
             "host",
-            *security_flags(self.pod, self.container),
+            *pod_flags(self.pod, self.container),
             "--volume",
             f"{self.account}:{SERVICE_ACCOUNT_DIR}:ro",
             *[f"--env={key}={value}" for key, value in sorted(env.items())],
