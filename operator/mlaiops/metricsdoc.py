@@ -55,6 +55,20 @@ EXAMPLES: dict[str, str] = {
     "mlaiops_rule_evaluation_duration_seconds": "histogram_quantile(0.99, sum by (le) "
     "(rate(mlaiops_rule_evaluation_duration_seconds_bucket[5m])))",
     "mlaiops_rule_evaluations_missed": "rate(mlaiops_rule_evaluations_missed_total[5m]) > 0",
+    "mlaiops_rollouts_started": "sum by (namespace, modeldeployment) "
+    '(increase(mlaiops_rollouts_finished_total{outcome="RolledBack"}[30d])) / sum by (namespace, modeldeployment) '
+    "(increase(mlaiops_rollouts_started_total[30d]))",
+    "mlaiops_rollouts_finished": "sum by (outcome, reason) (increase(mlaiops_rollouts_finished_total[7d]))",
+    "mlaiops_retrain_runs_started": "sum by (policy, trigger) (increase(mlaiops_retrain_runs_started_total[7d]))",
+    "mlaiops_retrain_runs": "sum by (policy, trigger, outcome) (increase(mlaiops_retrain_runs_total[7d]))",
+    "mlaiops_remediation_executions": 'sum by (playbook) (increase(mlaiops_remediation_executions_total{outcome="Succeeded"}'
+    "[7d])) / sum by (playbook) (increase(mlaiops_remediation_executions_total[7d]))",
+    "mlaiops_remediation_steps": "sum by (action, outcome) (increase(mlaiops_remediation_steps_total[1d]))",
+    "mlaiops_notifications": 'sum by (channel) (increase(mlaiops_notifications_total{outcome="Failed"}[1h])) > 0',
+    "mlaiops_incidents_opened": "sum by (namespace) (increase(mlaiops_incidents_opened_total[1d]))",
+    "mlaiops_incident_time_to_resolve_seconds": "sum by (namespace) "
+    "(increase(mlaiops_incident_time_to_resolve_seconds_sum[7d])) / sum by (namespace) "
+    "(increase(mlaiops_incident_time_to_resolve_seconds_count[7d]))",
     "mlaiops_alertmanager_alerts_dropped": "sum by (reason) (increase(mlaiops_alertmanager_alerts_dropped_total[1h])) > 0",
     "mlaiops_alertmanager_alerts": "max(mlaiops_alertmanager_alerts)",
     "mlaiops_alertmanager_requests": 'sum by (outcome) (rate(mlaiops_alertmanager_requests_total{outcome!="accepted"}[5m]))',

@@ -158,6 +158,20 @@ def test_good_model_is_promoted_then_bad_model_is_rolled_back(cluster: Cluster, 
         for e in cluster.core.list_namespaced_event(namespace, field_selector="involvedObject.name=fraud").items
     }
     assert {"CanaryStarted", "Promoted", "AnalysisFailed"} <= events
+    # The loop's own numbers on the operator's /metrics: v1, v2 and v3 started, v3 rolled back, once each.
+    mine = f'namespace="{namespace}"'
+
+    def counted(metric: str, *labels: str) -> float:
+        samples = cluster.operator.metric(metric)
+        return sum(v for key, v in samples.items() if mine in key and all(label in key for label in labels))
+
+    wait_for(
+        lambda: counted("mlaiops_rollouts_finished_total", 'outcome="RolledBack"', 'reason="AnalysisFailed"') == 1,
+        what="the rollback counted",
+    )
+    assert counted("mlaiops_rollouts_started_total") == 3
+    assert counted("mlaiops_rollouts_finished_total", 'outcome="Promoted"') == 2
+    assert counted("mlaiops_rollouts_finished_total", 'outcome="RolledBack"') == 1
 
 
 def test_prometheus_outage_degrades_without_promotion_or_rollback(

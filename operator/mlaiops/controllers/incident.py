@@ -21,6 +21,7 @@ from mlaiops.api.incident import IncidentStatus
 from mlaiops.api.remediationplaybook import ExecutionRecord, RemediationPlaybookSpec, RemediationPlaybookStatus
 from mlaiops.controllers.common import parse_status, status_changed, status_patch
 from mlaiops.kube import JSON, Kube
+from mlaiops.metrics import operator as operator_metrics
 from mlaiops.remediation import incidents
 from mlaiops.remediation.incidents import LOOKBACK, Signal
 
@@ -78,3 +79,5 @@ def write(kube: Kube, playbook: JSON, execution: ExecutionRecord, status: Incide
     new = status_patch(status)
     if status_changed(new, current.get("status")):
         kube.patch(API_VERSION, "Incident", namespace, name, {"status": new}, sub="status")
+        before = parse_status(IncidentStatus, current.get("status"))
+        operator_metrics.record_incident(namespace, owner, before, status)

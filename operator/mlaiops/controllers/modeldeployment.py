@@ -260,6 +260,7 @@ def reconcile(
     new_status = status_patch(plan.status)
     if status_changed(new_status, server_status):
         client.patch(API_VERSION, "ModelDeployment", namespace, name, {"status": new_status}, sub="status")
+        operator_metrics.record_rollouts(namespace, name, previous, plan.status)
     for event in plan.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         operator_metrics.record_rollout_event(namespace, name, event.reason)

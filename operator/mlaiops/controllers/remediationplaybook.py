@@ -43,6 +43,7 @@ from mlaiops.controllers import alertreceiver, incident, references, settings  #
 from mlaiops.controllers.common import InvalidSpec, invalid_spec_status, parse_status, status_changed, status_patch
 from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
+from mlaiops.metrics import operator as operator_metrics
 from mlaiops.remediation import (
     actions,
     approval_notify,
@@ -368,6 +369,8 @@ def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Lo
         new = status_patch(planner.status)
         if status_changed(new, written):
             kube.patch(API_VERSION, "RemediationPlaybook", namespace, name, {"status": new}, sub="status")
+            before = parse_status(RemediationPlaybookStatus, written)
+            operator_metrics.record_playbook(namespace, name, spec, before, planner.status)
             written = new
 
     steps = planner.run()

@@ -22,6 +22,7 @@ from mlaiops.controllers import references, settings
 from mlaiops.controllers.common import InvalidSpec, invalid_spec_status, parse_status, status_changed, status_patch
 from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
+from mlaiops.metrics import operator as operator_metrics
 from mlaiops.remediation.matching import selector_matches
 from mlaiops.resources.trainjob import RUN_LABEL
 from mlaiops.retrain import mlflow_registry, runs
@@ -169,6 +170,7 @@ def reconcile(
     new_status = status_patch(plan.status)
     if status_changed(new_status, server_status):
         client.patch(API_VERSION, "RetrainPolicy", namespace, name, {"status": new_status}, sub="status")
+    operator_metrics.record_retrain_runs(namespace, name, previous, plan.status)  # act() may have written it
     for event in events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         logger.info("%s: %s", event.reason, event.message)
