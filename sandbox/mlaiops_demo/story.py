@@ -208,7 +208,8 @@ class Story:
         )
         champion = self.get("modeldeployments", "fraud-detector")["status"]["stableModel"]["version"]
         self.say(
-            f"   drift rule Normal: merchant risk mean {rule['series'][0]['value']:.2f} (expected {rule['series'][0]['expected']:.2f})"
+            f"   drift rule Normal: {DRIFTING} PSI {rule['series'][0]['value']:.3f} against the training reference"
+            f" over the last {manifests.DRIFT_WINDOW} (drift from {rule['series'][0]['upper']:g})"
         )
         # The risk provider re-scales its score; this week's labelled transactions already carry the new scale.
         (self.claim("fraud-data") / "transactions.csv").write_text(fraud_table(rows=3000, seed=2, drift=DRIFT))
@@ -222,7 +223,11 @@ class Story:
             self.rule_state("fraud-input-drift"),
         )
         record.detection = (firing - began).total_seconds()
-        self.say(f"   AnomalyRule fraud-input-drift Firing, {record.detection:.1f}s after the drift")
+        series = self.rule("fraud-input-drift")["status"]["series"]
+        psi = next(s["value"] for s in series if s.get("state") == "Firing")
+        self.say(
+            f"   AnomalyRule fraud-input-drift Firing, {record.detection:.1f}s after the drift: {DRIFTING} PSI {psi:.2f}"
+        )
         step = self.wait(
             "the playbook's retrain step", lambda: checks.step_done(self.playbook("fraud-drift"), "retrain"), 60
         )
