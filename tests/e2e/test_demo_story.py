@@ -49,6 +49,7 @@ def test_the_whole_story_plays_out(cluster: Cluster) -> None:
         # the firing is merchant_risk's PSI against the training reference, per feature, in the rule's status
         scored = [s for s in rule["series"] if s["labels"].get("feature") == "merchant_risk"]
         assert scored and all(s["labels"]["track"] == "stable" and s["upper"] == 0.25 for s in scored), rule
+        assert story.drift_at_rest is not None and story.drift_at_rest < 0.15  # stationary: far under 0.25
         assert story.steps[2].detection is not None and story.steps[2].detection < 60
         execution = live(cluster.get("remediationplaybooks", NAMESPACE, "fraud-drift"))[0]
         assert execution["trigger"] == f"rule:{NAMESPACE}/fraud-input-drift"
