@@ -61,6 +61,8 @@ class Story:
     steps: list[Step] = field(default_factory=list)
     traffic: Traffic | None = None
     surge: Surge | None = None
+    drift_at_rest: float | None = None
+    """merchant_risk's PSI against the training reference while traffic still looks like the training data."""
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -204,11 +206,13 @@ class Story:
         )
         self.apply(manifests.drift_rule(), manifests.drift_playbook())
         rule = self.wait(
-            "the drift rule to learn its baseline", lambda: checks.rule_ready(self.rule("fraud-input-drift")), 60
+            "the drift rule to score the traffic", lambda: checks.rule_ready(self.rule("fraud-input-drift")), 60
         )
         champion = self.get("modeldeployments", "fraud-detector")["status"]["stableModel"]["version"]
+        self.drift_at_rest = max(s["value"] for s in rule["series"])
         self.say(
-            f"   drift rule Normal: merchant risk mean {rule['series'][0]['value']:.2f} (expected {rule['series'][0]['expected']:.2f})"
+            f"   drift rule Normal: {DRIFTING} PSI {self.drift_at_rest:.3f} against the training reference"
+            f" over the last {manifests.DRIFT_WINDOW} (drift from {rule['series'][0]['upper']:g})"
         )
         # The risk provider re-scales its score; this week's labelled transactions already carry the new scale.
         (self.claim("fraud-data") / "transactions.csv").write_text(fraud_table(rows=3000, seed=2, drift=DRIFT))
@@ -222,7 +226,11 @@ class Story:
             self.rule_state("fraud-input-drift"),
         )
         record.detection = (firing - began).total_seconds()
-        self.say(f"   AnomalyRule fraud-input-drift Firing, {record.detection:.1f}s after the drift")
+        series = self.rule("fraud-input-drift")["status"]["series"]
+        psi = next(s["value"] for s in series if s.get("state") == "Firing")
+        self.say(
+            f"   AnomalyRule fraud-input-drift Firing, {record.detection:.1f}s after the drift: {DRIFTING} PSI {psi:.2f}"
+        )
         step = self.wait(
             "the playbook's retrain step", lambda: checks.step_done(self.playbook("fraud-drift"), "retrain"), 60
         )

@@ -42,14 +42,24 @@ def test_the_whole_story_plays_out(cluster: Cluster) -> None:
 
         # 3. drift -> rule fires -> playbook retrains -> better candidate -> canary -> stable
         story.drifted_inputs()
-        rule = cluster.get("anomalyrules", NAMESPACE, "fraud-input-drift")["status"]
+        drift_rule = cluster.get("anomalyrules", NAMESPACE, "fraud-input-drift")
+        assert drift_rule["spec"]["drift"]["method"] == "psi" and "query" not in drift_rule["spec"]
+        rule = drift_rule["status"]
         assert (rule.get("firings") or 0) >= 1
+        # the firing is merchant_risk's PSI against the training reference, per feature, in the rule's status
+        scored = [s for s in rule["series"] if s["labels"].get("feature") == "merchant_risk"]
+        assert scored and all(s["labels"]["track"] == "stable" and s["upper"] == 0.25 for s in scored), rule
+        assert story.drift_at_rest is not None and story.drift_at_rest < 0.15  # stationary: far under 0.25
+        assert story.steps[2].detection is not None and story.steps[2].detection < 60
         execution = live(cluster.get("remediationplaybooks", NAMESPACE, "fraud-drift"))[0]
         assert execution["trigger"] == f"rule:{NAMESPACE}/fraud-input-drift"
         assert [(s["action"], s["result"]) for s in execution["steps"]] == [("retrain", "Succeeded")]
         run = next(r for r in policy()["status"]["runs"] if r["trigger"] == "playbook")
         assert run["phase"] == "Promoted" and "fraud-drift" in run["reason"]
         assert run["candidateMetrics"]["roc_auc"] > run["championMetrics"]["roc_auc"] + 0.02
+        first_run = next(r for r in policy()["status"]["runs"] if r["trigger"] == "manual")
+        assert len({run["profileSha256"], first_run["profileSha256"]}) == 2  # a new reference with the new model
+        assert all(len(r["profileSha256"]) == 64 for r in (run, first_run))
         assert at(execution["steps"][0]["finishedAt"]) <= at(run["startedAt"])
         status = md()["status"]
         assert status["stableModel"]["version"] == run["id"] == policy()["status"]["promoted"]["version"]

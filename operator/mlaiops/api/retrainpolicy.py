@@ -381,6 +381,8 @@ class RunRecord(ApiModel):
     """Where the candidate was written."""
     model_sha256: str | None = None
     """Hash of the candidate."""
+    profile_sha256: str | None = None
+    """Hash of the candidate's reference profile (profile.json beside the model), which drift rules score against."""
     decision: str | None = None
     """Promoted, Rejected (and why), Failed (and why)."""
     rollout_outcome: str | None = None

@@ -78,6 +78,11 @@ def rule_series(
     """
     from mlaiops.detection.rules import fingerprint
 
+    if spec.drift is not None:
+        raise ProviderError(
+            "drift rules are not plotted here: each feature's score is in the rule's status.series and the "
+            "operator's mlaiops_drift_score"
+        )
     if spec.query is None:
         raise ProviderError("multivariate rules (spec.queries) cannot be plotted; plot each query on its own")
     step = step_for(start, end)

@@ -122,6 +122,7 @@ def judge_result(spec: RetrainPolicySpec, run: RunRecord, summary: dict[str, Any
     run.model_uri = summary.get("modelUri")
     run.model_sha256 = summary.get("sha256")
     run.dataset_sha256 = summary.get("datasetSha256")
+    run.profile_sha256 = summary.get("profileSha256")
     run.candidate_metrics = summary.get("metrics") or {}
     run.champion_metrics = summary.get("championMetrics")
     run.top_features = (summary.get("topFeatures") or [])[:10]

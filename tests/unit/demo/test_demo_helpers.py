@@ -70,9 +70,16 @@ def test_the_demo_objects_are_valid_specs(make: Callable[[], dict[str, Any]], mo
     model.model_validate(manifest["spec"])
 
 
-def test_the_drift_rule_watches_the_drifting_feature_by_name() -> None:
-    """The trainer records the dataset's column names on the model; the server labels inputs by them."""
-    assert f'feature="{DRIFTING}"' in objects.drift_query()
+def test_the_drift_rule_scores_the_drifting_feature_by_psi_against_the_reference() -> None:
+    """The trainer profiles the dataset's named columns; the rule compares live bins with that reference."""
+    spec = AnomalyRuleSpec.model_validate(objects.drift_rule()["spec"])
+    assert spec.drift is not None and spec.query is None
+    assert (spec.drift.method, spec.drift.features, spec.drift.drift_threshold) == ("psi", [DRIFTING], 0.25)
+    assert spec.drift.model == objects.MODEL and spec.drift.track == "stable"
+    assert f'namespace="{objects.NAMESPACE}"' in spec.drift.live_query()
+
+
+def test_the_load_rule_fires_above_what_a_replica_is_sized_for() -> None:
     assert objects.load_rule()["spec"]["detector"]["upper"] == objects.PER_REPLICA_LIMIT
 
 
@@ -167,3 +174,22 @@ def test_the_retrained_model_must_be_promoted_then_win_its_canary() -> None:
     assert checks.promoted(md("r2", "r2", "Promoted"), "r2") is not None
     with pytest.raises(checks.StepFailed, match="canary of r2 ended RolledBack"):
         checks.promoted(md("r1", "r2", "RolledBack"), "r2")
+
+
+# --- the drift rule's window fits the demo's traffic ---------------------------------------------
+
+
+def test_the_drift_window_stays_quiet_on_training_like_traffic_and_fires_soon_after_the_shift() -> None:
+    """minSamples rows of stationary traffic score far under the threshold; the story's shift crosses it
+    once about a quarter of the window has moved (about 10 s of the 40 s window)."""
+    from mlaiops.detection import drift
+    from mlaiops.detection.profile import numeric_feature
+
+    train, _ = transactions(np.random.default_rng(1), 2400)
+    reference = numeric_feature(DRIFTING, train[:, FEATURES.index(DRIFTING)])
+    rng = np.random.default_rng(5)
+    rows = objects.DRIFT_MIN_SAMPLES
+    quiet = [drift.psi(reference.counts, reference.count(rng.normal(size=rows))) for _ in range(2000)]
+    assert np.median(quiet) < 0.05 and max(quiet) < 0.2, (np.median(quiet), max(quiet))  # 2,000 windows
+    moved = np.concatenate([rng.normal(size=rows - rows // 4), rng.normal(size=rows // 4) + 4.0])  # story.DRIFT
+    assert drift.psi(reference.counts, reference.count(moved)) > 0.25

@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from matplotlib import image
 
 from mlaiops.api.anomalyrule import AnomalyRuleSpec
@@ -76,3 +77,16 @@ def test_model_panels_include_the_request_rate_by_track() -> None:
     md = {"metadata": {"namespace": "fraud", "name": "m"}, "spec": {}}
     queries = model_queries(md)
     assert 'sum by (track) (rate(mlaiops_model_requests_total{namespace="fraud", model="m"}[10s]))' in queries.values()
+
+
+def test_the_demos_drift_rule_is_not_plotted_as_a_multivariate_rule() -> None:
+    """The demo's drift rule has no query to plot: the report says where its scores are instead."""
+    from mlaiops_demo import objects
+
+    from mlaiops.metrics.provider import ProviderError
+
+    spec = AnomalyRuleSpec.model_validate(objects.drift_rule()["spec"])
+    provider = Recorded({})
+    with pytest.raises(ProviderError, match="drift rules are not plotted here") as error:
+        rule_series(provider, "shop", "r", spec, T0, T0 + timedelta(seconds=60))  # type: ignore[arg-type]
+    assert "multivariate" not in str(error.value) and provider.steps == []

@@ -78,6 +78,7 @@ def test_result_lineage_and_promotion() -> None:
         "modelUri": "pvc://fraud-models/fraud-detector/r1/model.joblib",
         "sha256": "d" * 64,
         "datasetSha256": "e" * 64,
+        "profileSha256": "f" * 64,
         "metrics": {"roc_auc": 0.93},
         "championMetrics": {"roc_auc": 0.90},
         "fairness": {"demographic_parity_difference": 0.02},
@@ -85,6 +86,7 @@ def test_result_lineage_and_promotion() -> None:
     }
     decision = runs.judge_result(policy, run, summary)
     assert decision.passed and run.top_features == ["amount", "hour"] and run.dataset_sha256 == "e" * 64
+    assert run.profile_sha256 == "f" * 64  # the reference drift rules score against, versioned with the model
     promoted = runs.promote(status, run, NOW)
     assert status.promoted == promoted and promoted.version == "r1" and promoted.uri == summary["modelUri"]
     assert run.phase == "Promoted" and status.last_run == "r1"
