@@ -61,6 +61,18 @@ def test_an_approval_request_goes_out_once_per_notify_action_and_is_recorded_bef
     assert [(r.action, r.result) for r in cluster.execution().approval.requests] == [("page", "Succeeded")]
 
 
+def test_a_sent_request_records_the_outcome_s_message_and_time() -> None:
+    cluster = ChatCluster()
+    sent_at = T0 + timedelta(seconds=7)
+    cluster.handlers["notify"] = lambda step: Outcome("Succeeded", "posted", at=sent_at)
+    cluster.fire()
+    passed_at = cluster.now
+    cluster.tick()
+    request = cluster.execution().approval.requests[0]
+    assert (request.result, request.message, request.finished_at) == ("Succeeded", "posted", sent_at)
+    assert request.started_at == passed_at
+
+
 def test_a_request_left_running_by_a_stopped_operator_is_sent_again() -> None:
     cluster = ChatCluster()
     cluster.fire()
@@ -72,21 +84,66 @@ def test_a_request_left_running_by_a_stopped_operator_is_sent_again() -> None:
 
 def test_a_failed_request_is_recorded_with_an_event_and_the_execution_still_waits() -> None:
     cluster = ChatCluster()
-    cluster.handlers["notify"] = lambda step: Outcome("Failed", "delivery failed (network)", at=cluster.now)
+    cluster.handlers["notify"] = lambda step: Outcome(
+        "Failed", "delivery failed (network)", at=T0 + timedelta(seconds=3)
+    )
     cluster.fire()
     events = cluster.tick()
     request = cluster.execution().approval.requests[0]
     assert (request.result, request.message) == ("Failed", "delivery failed (network)")
-    assert [e.reason for e in events if e.reason == "ApprovalRequestFailed"] == ["ApprovalRequestFailed"]
+    failed = [e for e in events if e.reason == "ApprovalRequestFailed"]
+    run = cluster.execution_id()
+    assert [(e.type, e.message, e.key) for e in failed] == [
+        (
+            "Warning",
+            f"execution {run}: approval request through page not sent: delivery failed (network)",
+            f"{run}/page/ApprovalRequestFailed",
+        )
+    ]
+    assert request.finished_at == T0 + timedelta(seconds=3)
     assert cluster.execution().state == "AwaitingApproval"
+
+
+def test_a_request_whose_send_was_refused_counts_as_failed() -> None:
+    cluster = ChatCluster()
+    cluster.handlers["notify"] = lambda step: Outcome("Refused", "refused by policy")
+    cluster.fire()
+    passed_at = cluster.now
+    events = cluster.tick()
+    request = cluster.execution().approval.requests[0]
+    assert (request.result, request.message, request.finished_at) == ("Failed", "refused by policy", passed_at)
+    assert [e.reason for e in events if e.reason == "ApprovalRequestFailed"] == ["ApprovalRequestFailed"]
 
 
 def test_dry_run_records_the_request_without_sending_it() -> None:
     cluster = ChatCluster(dryRun=True)
     cluster.fire()
+    passed_at = cluster.now
     cluster.tick()
     assert cluster.steps == []
-    assert cluster.execution().approval.requests[0].result == "DryRun"
+    request = cluster.execution().approval.requests[0]
+    assert (request.result, request.message) == ("DryRun", "dry run: approval request not sent")
+    assert request.finished_at == passed_at
+
+
+def test_dry_run_records_a_request_for_every_notify_action() -> None:
+    second = {**NOTIFY, "name": "page-again"}
+    cluster = ChatCluster(dryRun=True)
+    cluster.spec = make_spec([NOTIFY, second, SCALE], approval={"required": True, "timeout": "5m"}, dryRun=True)
+    cluster.fire()
+    cluster.tick()
+    requests = cluster.execution().approval.requests
+    assert [(r.action, r.result) for r in requests] == [("page", "DryRun"), ("page-again", "DryRun")]
+
+
+def test_an_unnamed_notify_action_s_request_is_recorded_under_its_step_name() -> None:
+    unnamed = {key: value for key, value in NOTIFY.items() if key != "name"}
+    cluster = ChatCluster()
+    cluster.spec = make_spec([SCALE, unnamed], approval={"required": True, "timeout": "5m"})
+    cluster.fire()
+    cluster.tick()
+    assert kinds(cluster.steps) == [("approval", 1)]
+    assert [r.action for r in cluster.execution().approval.requests] == ["notify-1"]
 
 
 def test_an_approval_in_chat_resumes_the_execution_and_records_who() -> None:
