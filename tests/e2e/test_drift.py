@@ -160,10 +160,15 @@ def served(cluster: Cluster) -> Iterator[tuple[str, Traffic]]:
     cluster.apply(drift_rule("fraud-drift", "fraud", namespace), namespace)
     cluster.apply(mean_rule(namespace), namespace)
     # Before any traffic the window has no rows: NoData, naming minSamples, never a firing.
+    # (Until Prometheus has scraped the server's reference the query itself is empty: NoData too.)
     quiet = wait_for(
-        lambda: (s := rule_status(cluster, namespace, "fraud-drift")).get("state") == "NoData" and s,
+        lambda: (
+            (s := rule_status(cluster, namespace, "fraud-drift")).get("state") == "NoData"
+            and "minSamples" in s.get("message", "")
+            and s
+        ),
         timeout=60,
-        what="NoData before traffic",
+        what="NoData naming minSamples before traffic",
     )
     assert "minSamples 500" in quiet["message"], quiet
     traffic = Traffic(endpoint, "fraud")
