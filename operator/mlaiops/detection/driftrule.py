@@ -125,6 +125,21 @@ def _per_version(samples: Iterable[Sample]) -> dict[tuple[str, str], dict[int, f
     return merged
 
 
+def _compared(
+    spec: DriftSpec,
+    key: Key,
+    references: dict[Key, dict[int, float]],
+    earlier: dict[tuple[str, str], dict[int, float]],
+    live: dict[Key, dict[int, float]],
+) -> tuple[FloatArray, FloatArray]:
+    """The two histograms the rule compares for ``key`` over its profile's bins: the reference's
+    counts (or, with a baseline, the same version's earlier rows) and the live window's."""
+    size = max(references[key]) + 1
+    ref = earlier.get((key[1], key[2]), {}) if spec.baseline is not None else references[key]
+    current = live.get(key, {})
+    return np.asarray([ref.get(i, 0.0) for i in range(size)]), np.asarray([current.get(i, 0.0) for i in range(size)])
+
+
 def evaluate(
     spec: DriftSpec,
     live: Iterable[Sample],
@@ -162,13 +177,7 @@ def evaluate(
     for key in sorted(references):
         if key[2] not in wanted:
             continue
-        ref = references[key]
-        size = max(ref) + 1
-        if spec.baseline is not None:
-            ref = earlier.get((key[1], key[2]), {})
-        reference_counts = np.asarray([ref.get(i, 0.0) for i in range(size)])
-        current = counts.get(key, {})
-        current_counts = np.asarray([current.get(i, 0.0) for i in range(size)])
+        reference_counts, current_counts = _compared(spec, key, references, earlier, counts)
         rows = float(current_counts.sum())
         if rows < spec.min_samples or (spec.baseline is None and reference_counts.sum() <= 0):
             outcome.too_few[key] = rows
@@ -179,3 +188,62 @@ def evaluate(
         value = drift.score(spec.method, reference_counts, current_counts, kinds.get(key) == "categorical")
         outcome.samples.append(({"track": key[0], "version": key[1], "feature": key[2]}, value))
     return outcome
+
+
+@dataclass(frozen=True)
+class FeatureHistogram:
+    """One (track, version)'s view of a feature: the reference's and the live window's share per bin."""
+
+    track: str
+    version: str
+    feature: str
+    kind: str
+    reference: tuple[float, ...]
+    live: tuple[float, ...]
+    rows: float
+    score: float | None
+    """The rule's drift score, or None when the live window (or the baseline) has fewer than minSamples rows."""
+
+
+def _shares(counts: FloatArray) -> tuple[float, ...]:
+    total = float(counts.sum())
+    return tuple(float(c) / total for c in counts) if total > 0 else tuple(0.0 for _ in counts)
+
+
+def histograms(
+    spec: DriftSpec, feature: str, live: Iterable[Sample], reference: Iterable[Sample], baseline: Iterable[Sample] = ()
+) -> list[FeatureHistogram]:
+    """What ``kubectl mlaiops plot`` draws for one feature: each (track, version)'s reference (or
+    baseline) and live shares over the profile's bins, with the score the rule gives them.
+
+    Raises DriftSpecError naming the profiled features when ``feature`` is not one of them."""
+    references, kinds = _bins(reference)
+    available = sorted({name for (_, _, name) in references})
+    if feature not in available:
+        raise DriftSpecError(
+            f"feature {feature!r} is not in the served reference profile (it has {', '.join(available) or 'none'})"
+        )
+    counts, _ = _bins(live)
+    earlier = _per_version(baseline) if spec.baseline is not None else {}
+    scored = {
+        (labels["track"], labels["version"]): value
+        for labels, value in evaluate(
+            spec.model_copy(update={"features": [feature]}), live, reference, [], baseline
+        ).samples
+    }
+    out = []
+    for key in sorted(k for k in references if k[2] == feature):
+        reference_counts, live_counts = _compared(spec, key, references, earlier, counts)
+        out.append(
+            FeatureHistogram(
+                track=key[0],
+                version=key[1],
+                feature=feature,
+                kind=kinds.get(key, "numeric"),
+                reference=_shares(reference_counts),
+                live=_shares(live_counts),
+                rows=float(live_counts.sum()),
+                score=scored.get((key[0], key[1])),
+            )
+        )
+    return out

@@ -182,3 +182,38 @@ def test_a_baseline_that_overlaps_the_window_is_refused_naming_the_fields() -> N
         spec(window="2h", baseline={"offset": "1h"})
     assert "baseline.offset (1h) must be at least the window (2h)" in str(error.value)
     spec(window="2h", baseline={"offset": "2h"})  # adjacent windows are fine
+
+
+# --- what kubectl mlaiops plot --feature draws ------------------------------------------------------
+
+
+def test_histograms_are_the_shares_the_rule_compares_with_its_score() -> None:
+    from mlaiops.detection.driftrule import histograms
+
+    spread = [90.0, 40, 20, 10, 5, 5, 10, 20, 40, 90]
+    reference = bins("merchant_risk", REFERENCE, kind="numeric") + bins("amount", REFERENCE, kind="numeric")
+    reference += bins("merchant_risk", [10.0, 30], version="v2", track="canary", kind="numeric")
+    live = bins("merchant_risk", spread) + bins("merchant_risk", [5.0, 5], version="v2", track="canary")
+    canary, stable = histograms(spec(), "merchant_risk", live, reference)  # sorted by track, version
+    assert (canary.track, canary.version, stable.track, stable.version) == ("canary", "v2", "stable", "v1")
+    assert stable.reference == pytest.approx([0.1] * 10) and stable.live == pytest.approx([s / 330 for s in spread])
+    assert stable.rows == 330 and stable.score == pytest.approx(drift.psi(REFERENCE, spread))
+    assert canary.reference == pytest.approx([0.25, 0.75]) and canary.live == pytest.approx([0.5, 0.5])
+    assert canary.rows == 10 and canary.score is None  # below minSamples: drawn, not scored
+    with pytest.raises(
+        DriftSpecError, match=r"'nope' is not in the served reference profile \(it has amount, merchant_risk\)"
+    ):
+        histograms(spec(), "nope", live, reference)
+
+
+def test_histograms_with_a_baseline_show_the_baseline_not_the_reference() -> None:
+    from mlaiops.detection.driftrule import histograms
+
+    reference = bins("x", [100.0, 100], kind="numeric")
+    (shown,) = histograms(
+        spec(baseline={"offset": "1d"}), "x", bins("x", [300.0, 100]), reference, bins("x", [100.0, 300])
+    )
+    assert shown.reference == pytest.approx([0.25, 0.75]) and shown.live == pytest.approx([0.75, 0.25])
+    assert shown.score == pytest.approx(drift.psi(np.array([100, 300]), np.array([300, 100])))
+    (empty,) = histograms(spec(baseline={"offset": "1d"}), "x", bins("x", [300.0, 100]), reference, [])
+    assert empty.reference == (0.0, 0.0) and empty.score is None
