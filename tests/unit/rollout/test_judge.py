@@ -49,6 +49,7 @@ def reference_ratio(ce: int, cn: int, se: int, sn: int, prior: tuple[tuple[float
         ((1, 1), (2, 100)),
         ((3, 40), (0, 1)),
         ((40, 400), (12, 1200)),
+        ((1, 100), (0, 100)),  # one error is already some evidence
     ],
 )
 def test_the_sequential_ratio_matches_scipys_binomial_likelihoods(
