@@ -264,10 +264,11 @@ class AnalysisMetric(ApiModel):
     """Relative metrics only: requests each track must have served in the window before the test may pass or
     fail (default 50; below it the result is Inconclusive)."""
     alpha: float | None = Field(default=None, gt=0, lt=0.5)
-    """Relative metrics only. error-rate-vs-stable: the probability that a canary as good as stable ever fails the
-    metric, over every evaluation of the rollout together (default 0.01; the test is sequential). latency-vs-stable:
-    the one-sided significance level of each evaluation (default 0.001); it repeats every interval on growing data,
-    so keep it far below the false-rollback rate you accept. benchmarks/canary_judge.py measures both."""
+    """Relative metrics only. error-rate-vs-stable: a bound on the probability that a canary as good as stable ever
+    fails the metric, over every evaluation of the rollout together (default 0.01; the test is sequential).
+    latency-vs-stable: the one-sided significance level of each evaluation (default 0.001); it repeats every
+    interval on growing data, so keep it far below the false-rollback rate you accept. benchmarks/canary_judge.py
+    measures both."""
     dry_run: bool = False
     """Evaluate the metric and record its result in status.analysis (with dryRun: true), but never let it decide:
     its failures, errors and missing data neither roll back, hold nor gate a step (as in Argo Rollouts). For

@@ -12,7 +12,9 @@ directly and answer ``Inconclusive`` (never a pass) until each track has served 
   the prior ``ERROR_RATIO_PRIOR`` on rho, is a nonnegative martingale under "same rate", so by Ville's
   inequality it ever reaches 1/alpha with probability at most alpha, however often it is looked at
   (Wald's SPRT with a mixture alternative, as in Robbins 1970 and Johari et al., "Always valid
-  inference", 2017). Its p-value, min(1, 1/ratio), is the always-valid p-value.
+  inference", 2017). Its p-value, min(1, 1/ratio), is the always-valid p-value. pi is the share over the
+  whole rollout while the weight changes between steps, so the martingale is approximate; the unit tests
+  simulate many looks across 25/50/75% steps and find the false failures well within alpha.
 - latency: the Mann-Whitney U test on the latency histogram's buckets, one-sided (H1: canary's
   latencies are stochastically larger), with the tie correction (every request in a bucket is a tie)
   and the continuity correction, as ``scipy.stats.mannwhitneyu(method="asymptotic")`` computes it. A
@@ -47,7 +49,8 @@ def normal_sf(z: float) -> float:
 
 ERROR_RATIO_PRIOR: tuple[tuple[float, float], ...] = ((1.25, 0.1), (1.5, 0.2), (2.0, 0.4), (3.0, 0.2), (5.0, 0.1))
 """The mixture's prior: (rho, weight), rho the canary's error rate as a multiple of stable's. Most weight on a
-doubled rate (the design target); 1.25x is caught with enough traffic, 5x at once (benchmarks/canary_judge.py)."""
+doubled rate (the design target); 1.25x to catch small changes at high traffic, 5x to catch gross ones on few
+errors. benchmarks/canary_judge.py measures what it catches."""
 
 
 def error_evidence(
