@@ -243,8 +243,9 @@ class AnalysisMetric(ApiModel):
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     """Metric name; request-success-rate and request-duration are built in and need no query. So are the relative
-    error-rate-vs-stable (a one-sided test on two proportions: is the canary's share of 5xx answers higher than
-    stable's?) and latency-vs-stable (a one-sided Mann-Whitney U test on both tracks' latency histogram buckets:
+    error-rate-vs-stable (a one-sided sequential test on two proportions: is the canary's share of 5xx answers
+    higher than stable's? Its p-value is always valid, so alpha bounds false failures over the whole rollout) and
+    latency-vs-stable (a one-sided Mann-Whitney U test on both tracks' latency histogram buckets:
     is the canary slower?): each compares the two tracks over the same window, from the rollout's start to now,
     fails when the test's p-value is below alpha, passes otherwise, and is Inconclusive (never a pass) while
     either track has served fewer than minSampleSize requests; inconclusive past the step's pause for
@@ -263,9 +264,11 @@ class AnalysisMetric(ApiModel):
     """Relative metrics only: requests each track must have served in the window before the test may pass or
     fail (default 50; below it the result is Inconclusive)."""
     alpha: float | None = Field(default=None, gt=0, lt=0.5)
-    """Relative metrics only: the one-sided significance level of each evaluation (default 0.001). The analysis
-    repeats the test every interval on growing data, so keep it far below the false-rollback rate you accept;
-    benchmarks/canary_judge.py measures both rates."""
+    """Relative metrics only. error-rate-vs-stable: a bound on the probability that a canary as good as stable ever
+    fails the metric, over every evaluation of the rollout together (default 0.01; the test is sequential).
+    latency-vs-stable: the one-sided significance level of each evaluation (default 0.001); it repeats every
+    interval on growing data, so keep it far below the false-rollback rate you accept. benchmarks/canary_judge.py
+    measures both."""
     dry_run: bool = False
     """Evaluate the metric and record its result in status.analysis (with dryRun: true), but never let it decide:
     its failures, errors and missing data neither roll back, hold nor gate a step (as in Argo Rollouts). For
@@ -418,8 +421,8 @@ class MetricResult(ApiModel):
     name: str
     """Metric name."""
     value: float | None = None
-    """Last value (for error-rate-vs-stable and latency-vs-stable: the one-sided p-value); absent when there was no
-    data, too few samples or an error."""
+    """Last value (for error-rate-vs-stable the always-valid p-value, for latency-vs-stable the one-sided p-value);
+    absent when there was no data, too few samples or an error."""
     phase: Literal["Successful", "Failed", "Error", "Inconclusive"]
     """Outcome of the last evaluation."""
     successes: int = 0

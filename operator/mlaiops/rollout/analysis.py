@@ -50,7 +50,10 @@ RELATIVE_QUERIES: dict[str, dict[str, str]] = {
 DEFAULT_MIN_SAMPLE_SIZE = 50
 """Requests each track needs before a relative metric may pass or fail (benchmarks/canary_judge.py)."""
 DEFAULT_ALPHA = 0.001
-"""One-sided significance of each evaluation of a relative metric (benchmarks/canary_judge.py)."""
+"""latency-vs-stable: one-sided significance of each evaluation (benchmarks/canary_judge.py)."""
+DEFAULT_ERROR_RATE_ALPHA = 0.01
+"""error-rate-vs-stable: the bound on false failures over the whole rollout, every evaluation included (the test is
+sequential, rollout/judge.py; benchmarks/canary_judge.py measures what it costs and catches)."""
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
@@ -157,11 +160,12 @@ def _aligned(canary: TrackCounts, stable: TrackCounts) -> tuple[list[float], lis
 def judge_relative(metric: AnalysisMetric, canary: TrackCounts, stable: TrackCounts) -> MetricOutcome:
     """Compare the canary with stable by the metric's test: Failed (worse), Successful, or Inconclusive (too few)."""
     min_samples = metric.min_sample_size or DEFAULT_MIN_SAMPLE_SIZE
-    alpha = metric.alpha or DEFAULT_ALPHA
     result: Comparison
     if metric.name == "error-rate-vs-stable":
+        alpha = metric.alpha or DEFAULT_ERROR_RATE_ALPHA
         result = compare_error_rates(canary.errors, canary.requests, stable.errors, stable.requests, min_samples, alpha)
     else:
+        alpha = metric.alpha or DEFAULT_ALPHA
         bounds, canary_counts, stable_counts = _aligned(canary, stable)
         result = compare_latencies(bounds, canary_counts, stable_counts, min_samples, alpha)
     return MetricOutcome(metric.name, result.verdict, result.p_value, result.message)
