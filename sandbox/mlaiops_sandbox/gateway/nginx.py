@@ -86,22 +86,47 @@ class Nginx:
         generation = f"{self.generation}"
         await self.check(render(generation), "next.conf")
         os.replace(self.prefix / "next.conf", self.conf)
+        old_workers: set[int] = set()
         if self.running:
             assert self.process is not None
+            old_workers = set(self.workers())
             self.process.send_signal(signal.SIGHUP)
         else:
             await self._start()
         self.applied = text
-        await self._serving(generation, timeout)
+        await self._serving(generation, old_workers, timeout)
         return True
 
-    async def _serving(self, generation: str, timeout: float) -> None:
-        """Wait until a new connection is answered by workers of ``generation``."""
+    def workers(self) -> dict[int, str]:
+        """The master's children (pid -> process title); an old worker that stopped accepting calls
+        itself ``nginx: worker process is shutting down``."""
+        if self.process is None:
+            return {}
+        found: dict[int, str] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                if ppid == self.process.pid:
+                    found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    async def _serving(self, generation: str, old_workers: set[int], timeout: float) -> None:
+        """Wait until every old worker stopped accepting and new connections get ``generation``: from
+        then on no new request meets the previous configuration."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             if not self.running:
                 raise NginxError(f"nginx exited: see {self.prefix / 'logs' / 'error.log'}")
+            current = self.workers()
+            if any(pid in current and "shutting down" not in current[pid] for pid in old_workers):
+                await asyncio.sleep(0.01)
+                continue
             with contextlib.suppress(OSError, TimeoutError, asyncio.IncompleteReadError):
                 reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.error_ports[0]), 1)
                 try:

@@ -180,7 +180,8 @@ class _Writer:
         return lines + mirrors
 
     def mirror(self, name: str, mirror: Mirror) -> list[str]:
-        if not mirror.servers:
+        share = f"{mirror.percent:.2f}".rstrip("0").rstrip(".")  # split_clients takes two decimals at most
+        if not mirror.servers or float(share) <= 0:
             return []
         upstream = f"gw_{name}"
         self.upstream(upstream, [Backend(weight=1, servers=mirror.servers)])
@@ -189,7 +190,7 @@ class _Writer:
             chosen = self.var("mirror")
             self.http += [
                 f'split_clients "${{request_id}}" {chosen} {{',
-                f"  {mirror.percent:.4f}% 1;",
+                f"  {share}% 1;",
                 '  * "";',
                 "}",
             ]

@@ -135,8 +135,9 @@ def parent_status(kube: Kube, namespace: str, name: str) -> JSON | None:
     return None
 
 
-def observed(kube: Kube, namespace: str, name: str) -> JSON:
-    """The route's status once it reflects the route's current generation."""
+def observed(kube: Kube, namespace: str, name: str, accepted: bool = True) -> JSON:
+    """The route's status once it reflects the route's current generation (and, unless ``accepted`` is
+    False, once the route is Accepted)."""
     path = f"{GATEWAYS}/namespaces/{namespace}/httproutes/{name}"
 
     def fresh() -> JSON | None:
@@ -147,6 +148,8 @@ def observed(kube: Kube, namespace: str, name: str) -> JSON:
         return None
 
     found: JSON = wait_for(fresh, 30, what=f"status of HTTPRoute {namespace}/{name}")
+    if accepted:
+        assert condition(found, "Accepted") == "True", found
     return found
 
 
