@@ -23,7 +23,7 @@ from tests.integration.gateway.conftest import (
 )
 from tests.integration.runtime.helpers import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("gateway")]
 
 
 @pytest.fixture(scope="module")

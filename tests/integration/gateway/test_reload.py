@@ -30,7 +30,7 @@ from tests.integration.gateway.conftest import (
     tracks,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("gateway")]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from tests.integration.gateway.conftest import (
 )
 from tests.integration.runtime.helpers import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("gateway")]
 
 
 def test_crds_are_served_and_their_cel_rules_enforced(kube: Kube) -> None:

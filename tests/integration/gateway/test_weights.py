@@ -22,7 +22,7 @@ from tests.integration.gateway.conftest import (
     tracks,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("gateway")]
 REQUESTS = 2000  # per step: 10,000 over the five weights
 
 
