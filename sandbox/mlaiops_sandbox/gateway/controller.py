@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlaiops_sandbox.gateway import install
-from mlaiops_sandbox.gateway.nginx import Nginx, NginxError, nginx_binary, worker_user
+from mlaiops_sandbox.gateway.nginx import Nginx, NginxError, nginx_binary, stop_leftovers, worker_user
 from mlaiops_sandbox.gateway.plan import CONTROLLER_NAME, GROUP, Cluster, Result, key_of, meta, plan, refs_to
 from mlaiops_sandbox.gateway.render import render
 from mlaiops_sandbox.runtime.client import ENDPOINTS, SERVICES, ApiClient, ApiError, Resource
@@ -39,6 +39,7 @@ PORT_ANNOTATION = "sandbox.mlaiops.dev/port"
 PORTS_ANNOTATION = "sandbox.mlaiops.dev/ports"
 NAMESPACES = Resource("v1", "namespaces", namespaced=False)
 CLASS_KEY = "gatewayclass"
+RESYNC_SECONDS = 5.0
 
 
 def port_free(port: int) -> bool:
@@ -162,6 +163,7 @@ class GatewayController(Controller):
         if server is None:
             server = self.nginx[key] = Nginx(self.state_dir / key.replace("/", "_"))
         result, error = await self._program(server, gateway, ports, cluster)
+        self.enqueue_after(key, RESYNC_SECONDS)  # an nginx that died is started again
         await self._write_gateway_status(gateway, result, error)
         # Statuses of the route versions this plan was made from (a newer version is planned next).
         for route in cluster.routes:
@@ -331,6 +333,9 @@ class GatewayPlane:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, timeout: float = 30.0) -> None:
+        leftovers = stop_leftovers(self.controller.state_dir)
+        if leftovers:
+            log.warning("stopped %d nginx processes a previous sandbox in this folder left", len(leftovers))
         await install.install_crds(self.client, timeout)
         await install.ensure_class(self.client)
         loop = asyncio.get_running_loop()

@@ -10,15 +10,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import grp
 import os
 import pwd
 import shutil
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from mlaiops_sandbox.runtime.process import PR_SET_PDEATHSIG
 from mlaiops_sandbox.runtime.util import free_port
+
+CHECKS_KEPT = 64
+
+
+def stop_with_parent() -> None:
+    """In nginx's master: SIGTERM (fast shutdown: the master takes its workers along) when the sandbox
+    dies without stopping it (Linux only, best effort)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_leftovers(state_dir: Path) -> list[int]:
+    """Stop the nginx masters a killed sandbox left in ``state_dir`` (pid file, and a command line that
+    names that folder): a restarted sandbox in the same folder starts clean, as the kubelet does."""
+    stopped: list[int] = []
+    for pid_file in state_dir.glob("*/nginx.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "nginx" in cmdline and str(pid_file.parent) in cmdline:
+                os.kill(pid, signal.SIGTERM)
+                stopped.append(pid)
+    return stopped
 
 
 class NginxError(Exception):
@@ -51,13 +77,34 @@ class Nginx:
         self.process: asyncio.subprocess.Process | None = None
         self.applied = ""
         self.generation = 0
+        self.verdicts: dict[str, str] = {}  # configuration text -> nginx -t's refusal ("" when accepted)
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
     async def check(self, text: str, name: str = "check.conf") -> None:
-        """Raise NginxError with nginx's message when ``nginx -t`` refuses ``text``."""
+        """Raise NginxError with nginx's message when ``nginx -t`` refuses ``text`` (verdicts are kept:
+        the controller re-plans on every change and must not run nginx -t each time for the same text)."""
+        if text in self.verdicts:
+            verdict = self.verdicts[text]
+            if verdict:
+                raise NginxError(verdict)
+            (self.prefix / name).write_text(text)
+            return
+        try:
+            await self._check(text, name)
+            self._keep(text, "")
+        except NginxError as exc:
+            self._keep(text, str(exc))
+            raise
+
+    def _keep(self, text: str, verdict: str) -> None:
+        if len(self.verdicts) >= CHECKS_KEPT:
+            self.verdicts.pop(next(iter(self.verdicts)))
+        self.verdicts[text] = verdict
+
+    async def _check(self, text: str, name: str) -> None:
         binary = nginx_binary()
         if binary is None:
             raise NginxError("nginx is not installed (make setup installs Debian's nginx)")
@@ -82,9 +129,15 @@ class Nginx:
         text = render("")
         if text == self.applied and self.running:
             return False
+        if self.verdicts.get(text):
+            raise NginxError(self.verdicts[text])
         self.generation += 1
         generation = f"{self.generation}"
-        await self.check(render(generation), "next.conf")
+        try:
+            await self.check(render(generation), "next.conf")
+        except NginxError as exc:
+            self._keep(text, str(exc))
+            raise
         os.replace(self.prefix / "next.conf", self.conf)
         old_workers: set[int] = set()
         if self.running:
@@ -142,11 +195,16 @@ class Nginx:
     async def _start(self) -> None:
         binary = nginx_binary()
         assert binary is not None
+        if self.process is not None:  # a master that died: its workers still hold the ports
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            await asyncio.sleep(0.1)
         log = (self.prefix / "logs" / "stderr.log").open("ab")
         try:
             self.process = await asyncio.create_subprocess_exec(
                 binary, "-p", str(self.prefix), "-c", str(self.conf),
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                preexec_fn=stop_with_parent if sys.platform == "linux" else None,
             )  # fmt: skip
         finally:
             log.close()

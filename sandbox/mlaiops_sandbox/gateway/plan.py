@@ -19,7 +19,7 @@ from mlaiops_sandbox.gateway.model import Backend, Condition, GatewayPlan, Liste
 JSON = dict[str, Any]
 GROUP = "gateway.networking.k8s.io"
 CONTROLLER_NAME = "mlaiops.dev/sandbox-gateway"
-ROUTE_KIND = {"group": GROUP, "kind": "HTTPRoute"}
+ConditionTuple = tuple[str, str, str, str]  # type, status, reason, message
 
 
 @dataclass
@@ -300,11 +300,11 @@ def plan(gateway: JSON, ports: dict[str, int], cluster: Cluster) -> Result:
             continue
         key = key_of(route)
         route_ns = meta(route).get("namespace") or ""
-        problem = unsupported(route) or cluster.rejected.get(key)
+        refusal = unsupported(route) or cluster.rejected.get(key)
         targets, ref_problems = route_targets(route, cluster, next_index)
         next_index += len(targets)
-        resolved = (
-            ("ResolvedRefs", "False", *ref_problems[0])
+        resolved: ConditionTuple = (
+            ("ResolvedRefs", "False", ref_problems[0][0], ref_problems[0][1])
             if ref_problems
             else ("ResolvedRefs", "True", "ResolvedRefs", "all references resolved")
         )
@@ -336,14 +336,15 @@ def plan(gateway: JSON, ports: dict[str, int], cluster: Cluster) -> Result:
                     )
                     continue
                 attached.append((served[item["name"]], hosts))
-            if problem is not None:
-                accepted = ("Accepted", "False", "UnsupportedValue", problem)
+            accepted: ConditionTuple
+            if refusal is not None:
+                accepted = ("Accepted", "False", "UnsupportedValue", refusal)
             elif attached:
                 accepted = ("Accepted", "True", "Accepted", "accepted")
             else:
                 accepted = ("Accepted", "False", reason, message)
             parents.append(RouteParentStatus(ref, [accepted, resolved]))
-            if problem is not None or not attached:
+            if refusal is not None or not attached:
                 continue
             for listener, hosts in attached:
                 statuses[listener.name].attached += 1

@@ -10,11 +10,14 @@ being served and further edits still apply, as conformance asks of partially inv
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from mlaiops_sandbox.cluster import Sandbox
 
 from tests.integration.gateway.conftest import (
     GATEWAYS,
@@ -29,6 +32,7 @@ from tests.integration.gateway.conftest import (
     settled,
     tracks,
 )
+from tests.integration.runtime.helpers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("gateway")]
 
@@ -116,3 +120,21 @@ def test_a_route_nginx_refuses_leaves_the_others_serving(kube: Kube, live: tuple
     assert condition(gw["status"], "Programmed") == "True"
     assert gw["status"]["listeners"][0]["attachedRoutes"] == 1
     kube.delete(f"{GATEWAYS}/namespaces/{namespace}/httproutes/bad")
+
+
+def test_a_dead_nginx_is_started_again(kube: Kube, sandbox: Sandbox, live: tuple[str, str]) -> None:
+    """A real data plane's proxy runs in a Deployment that restarts it; the sandbox's controller starts a
+    Gateway's nginx again within its resync period (5 s), on the same port."""
+    namespace, url = live
+    assert sandbox.gateway is not None
+    server = sandbox.gateway.controller.nginx[f"{namespace}/gw"]
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGKILL)
+
+    def serving() -> bool:
+        try:
+            return server.running and set(tracks(url, 20)) <= {"stable", "canary"}
+        except OSError:
+            return False
+
+    wait_for(serving, 20, what="nginx serving again")
