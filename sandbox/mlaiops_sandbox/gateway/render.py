@@ -10,6 +10,9 @@ How the Gateway API's semantics map onto nginx:
   regular expressions, since plain ``map`` strings ignore case); a match's tests are joined by a second
   ``map``, and the location's ``map`` picks the first match that holds, in precedence order. The location
   then rewrites to the chosen rule's internal location.
+* **Hostnames.** One ``server`` per hostname of a listener port (``""``: the default server for routes
+  without hostnames), like Envoy's virtual hosts: nginx picks the exact name, then the longest
+  wildcard, then the default, and only that server's routes are considered.
 * **Weights.** A rule's backends are one ``upstream`` with nginx's smooth weighted round-robin: each pod
   weighs ``backend weight x L / pods of its backend`` (``L`` the least common multiple of the pod counts),
   so every cycle of ``sum(weights)`` requests splits exactly by weight (one worker process). A backend
@@ -224,9 +227,8 @@ def render(
         for host, matches in listener.hosts.items():
             hosts.setdefault(host, []).extend(matches)
     for port, hosts in sorted(by_port.items()):
-        anywhere = hosts.get("", [])
         for host in sorted(hosts):
-            matches = anywhere if not host else hosts[host] + anywhere
+            matches = hosts[host]
             used = {m.target for m in matches}
             targets = [plan.targets[name] for name in sorted(used)]
             # Each server gets its own copies of the maps and upstreams: names are unique per server.

@@ -104,3 +104,26 @@ def test_no_matching_rule_answers_404(kube: Kube) -> None:
     settled(found, {"stable"}, "/only")
     assert tracks(found, 20, "/other") == {"<404>": 20}
     assert tracks(found, 20, "/only/") == {"<404>": 20}
+
+
+def test_route_hostnames_match_the_host_header(kube: Kube) -> None:
+    """A route with ``hostnames`` serves only requests for those hosts (a ``*.`` wildcard covers any
+    subdomain); a route without hostnames serves the other hosts. As with Envoy's virtual hosts, the most
+    specific hostname decides first: a request for ``models.example.com`` only meets that host's routes."""
+    namespace = kube.namespace("hosts")
+    deploy_track(kube, namespace, "stable", replicas=1)
+    deploy_track(kube, namespace, "canary", replicas=1)
+    found = gateway(kube, namespace)
+    named = route(namespace, "named", [{"backendRefs": [backend("canary")]}])
+    named["spec"]["hostnames"] = ["models.example.com", "*.beta.example.com"]
+    kube.create(f"{GATEWAYS}/namespaces/{namespace}/httproutes", named)
+    kube.create(
+        f"{GATEWAYS}/namespaces/{namespace}/httproutes", route(namespace, "any", [{"backendRefs": [backend("stable")]}])
+    )
+    observed(kube, namespace, "named")
+    observed(kube, namespace, "any")
+    settled(found, {"canary"}, headers={"Host": "models.example.com"})
+    assert tracks(found, 50, headers={"Host": "models.example.com"}) == {"canary": 50}
+    assert tracks(found, 50, headers={"Host": "a.beta.example.com"}) == {"canary": 50}
+    assert tracks(found, 50, headers={"Host": "other.example.com"}) == {"stable": 50}
+    assert tracks(found, 50) == {"stable": 50}
