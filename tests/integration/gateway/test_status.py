@@ -11,10 +11,13 @@ answer 500. The CRDs are upstream's, so their CEL rules are enforced by the API 
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import urllib.error
 from typing import Any
 
 import pytest
+from mlaiops_sandbox.cluster import Sandbox
 from mlaiops_sandbox.runtime.util import free_port
 
 from tests.integration.gateway.conftest import (
@@ -25,6 +28,7 @@ from tests.integration.gateway.conftest import (
     deploy_track,
     gateway,
     observed,
+    parent_status,
     route,
     settled,
     tracks,
@@ -140,3 +144,43 @@ def test_routes_the_gateway_refuses(kube: Kube) -> None:
     assert "URLRewrite" in str(condition(status, "Accepted", "message"))
     listener = kube.get(f"{GATEWAYS}/namespaces/{namespace}/gateways/gw")["status"]["listeners"][0]
     assert listener["attachedRoutes"] == 0
+
+
+def test_kubectl_shows_the_crds_printer_columns(kube: Kube, sandbox: Sandbox) -> None:
+    """``kubectl get gateways`` prints upstream's columns (Class, Address, Programmed) from our status."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    namespace = kube.namespace("columns")
+    gateway(kube, namespace)
+    out = subprocess.run(
+        ["kubectl", "--kubeconfig", str(sandbox.kubeconfig_path), "-n", namespace, "get", "gateways"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    assert out[:5] == ["NAME", "CLASS", "ADDRESS", "PROGRAMMED", "AGE"], out
+    assert out[5:9] == ["gw", "sandbox", "127.0.0.1", "True"], out
+
+
+def test_deleting_a_gateway_stops_its_nginx_and_clears_its_route_statuses(kube: Kube) -> None:
+    """Deleting a Gateway removes its data plane; implementations drop their ``status.parents`` entry."""
+    namespace = kube.namespace("deleted")
+    deploy_track(kube, namespace, "stable", replicas=1)
+    url = gateway(kube, namespace)
+    kube.create(
+        f"{GATEWAYS}/namespaces/{namespace}/httproutes", route(namespace, "r", [{"backendRefs": [backend("stable")]}])
+    )
+    observed(kube, namespace, "r")
+    settled(url, {"stable"})
+    kube.delete(f"{GATEWAYS}/namespaces/{namespace}/gateways/gw")
+
+    def refused() -> bool:
+        try:
+            tracks(url, 1)
+        except OSError:
+            return True
+        return False
+
+    wait_for(refused, 20, what="the Gateway's port closed")
+    wait_for(lambda: parent_status(kube, namespace, "r") is None, 20, what="the route's parent entry removed")
