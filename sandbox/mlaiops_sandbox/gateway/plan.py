@@ -10,6 +10,7 @@ HTTPRoutes of the route's namespace; their pods come from the Service's Endpoint
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from mlaiops_sandbox.gateway.model import Backend, Condition, GatewayPlan, Liste
 JSON = dict[str, Any]
 GROUP = "gateway.networking.k8s.io"
 CONTROLLER_NAME = "mlaiops.dev/sandbox-gateway"
+NGINX_NAME = re.compile(r"[A-Za-z0-9_-]+")
 ConditionTuple = tuple[str, str, str, str]  # type, status, reason, message
 
 
@@ -155,6 +157,13 @@ def unsupported(route: JSON) -> str | None:
             path_type = (match.get("path") or {}).get("type") or "PathPrefix"
             if path_type not in ("Exact", "PathPrefix"):
                 return f"spec.rules[{r}].matches[{m}].path.type: {path_type} is not supported (Exact, PathPrefix)"
+            for part in ("headers", "queryParams"):
+                for i, item in enumerate(match.get(part) or []):
+                    if not NGINX_NAME.fullmatch(str(item.get("name") or "")):
+                        return (
+                            f"spec.rules[{r}].matches[{m}].{part}[{i}].name: {item.get('name')!r} is not supported"
+                            " (letters, digits, '-' and '_' only: nginx reads it as a variable)"
+                        )
         for f, item in enumerate(rule.get("filters") or []):
             if item.get("type") != "RequestMirror":
                 return f"spec.rules[{r}].filters[{f}].type: {item.get('type')} is not supported (RequestMirror)"

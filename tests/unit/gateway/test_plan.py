@@ -104,3 +104,14 @@ def test_https_listener_is_not_served() -> None:
     result = plan(gateway, {}, cluster([]))
     assert not result.accepted and result.accepted_reason == "ListenersNotValid"
     assert result.listeners[0].conditions[0][:3] == ("Accepted", "False", "UnsupportedProtocol")
+
+
+def test_header_names_nginx_cannot_read_refuse_the_route_naming_the_field() -> None:
+    route = httproute("app", [{"name": "stable", "port": 80}])
+    route["spec"]["rules"][0]["matches"] = [{"headers": [{"name": "x.tenant", "value": "a"}]}]
+    result = plan(GATEWAY, {"http": 8000}, cluster([route]))
+    status, reason = verdict(result, "Accepted")
+    assert (status, reason) == ("False", "UnsupportedValue")
+    [parent] = result.routes["app/r"]
+    assert "spec.rules[0].matches[0].headers[0].name" in parent.conditions[0][3]
+    assert result.listeners[0].attached == 0
