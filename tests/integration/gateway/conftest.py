@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from mlaiops_sandbox.cluster import Sandbox
 from mlaiops_sandbox.gateway.nginx import nginx_binary
+from mlaiops_sandbox.testing.gateway import gateway_url
 
 from tests.integration.runtime.helpers import Kube, wait_for
 
@@ -87,11 +88,7 @@ def gateway(kube: Kube, namespace: str, name: str = "gw", port: int = 80) -> str
     )
 
     def url() -> str | None:
-        gw = kube.get(f"{GATEWAYS}/namespaces/{namespace}/gateways/{name}")
-        if condition(gw.get("status"), "Programmed") != "True":
-            return None
-        address = gw["status"]["addresses"][0]["value"]
-        return f"http://{address}:{gw['metadata']['annotations']['sandbox.mlaiops.dev/port']}"
+        return gateway_url(kube.get(f"{GATEWAYS}/namespaces/{namespace}/gateways/{name}"))
 
     found: str = wait_for(url, 30, what=f"Gateway {namespace}/{name} Programmed")
     return found
