@@ -28,6 +28,8 @@ from mlaiops.runtime.protocol import ProtocolError
 MAX_CONFUSION_CLASSES = 10
 """Classes up to which the confusion matrix is exported (series grow with the square of the classes)."""
 LABELS = ("model", "version", "track")
+SMALL_BATCH = 16
+"""Up to this many rows, predicted classes are mapped to indices in Python (faster than numpy's fixed cost)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,9 @@ class LabelKind:
         if self.classes is None or predicted is None:
             return None
         flat = predicted.reshape(-1)
+        if flat.size <= SMALL_BATCH:  # a few dict lookups beat five numpy calls
+            index = self._index
+            return np.array([index.get(v, NO_CLASS) for v in flat.tolist()], dtype=np.int32)
         if self._sorted is not None and flat.dtype.kind in "biufUS":
             index = np.searchsorted(self._sorted, flat).clip(0, len(self._sorted) - 1)
             return np.where(self._sorted[index] == flat, index, NO_CLASS).astype(np.int32)

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlaiops.runtime.feedback import MAX_CONFUSION_CLASSES, FeedbackStats, LabelKind, apply, parse_feedback
+from mlaiops.runtime.feedback import MAX_CONFUSION_CLASSES, SMALL_BATCH, FeedbackStats, LabelKind, apply, parse_feedback
 from mlaiops.runtime.predictions import NO_CLASS, PredictionStore
 from mlaiops.runtime.protocol import ProtocolError
 
@@ -102,14 +102,20 @@ def test_labels_of_a_bool_classifier_and_equal_numbers() -> None:
 # --- predicted classes ------------------------------------------------------------------------
 
 
-def test_predictions_map_to_class_indices() -> None:
-    assert LabelKind([0, 1, 2]).predicted_indices(np.array([2, 0, 1])).tolist() == [2, 0, 1]
-    assert LabelKind(["cat", "dog"]).predicted_indices(np.array(["dog", "cat"])).tolist() == [1, 0]
+@pytest.mark.parametrize("repeat", [1, SMALL_BATCH])  # small batches in Python, larger ones with numpy
+def test_predictions_map_to_class_indices(repeat: int) -> None:
+    def indices(classes: object, predicted: np.ndarray) -> list[int]:
+        kind = LabelKind(classes)  # type: ignore[arg-type]
+        return kind.predicted_indices(np.tile(predicted, repeat)).tolist()[: len(predicted)]  # type: ignore[union-attr]
+
+    assert indices([0, 1, 2], np.array([2, 0, 1])) == [2, 0, 1]
+    assert indices(["cat", "dog"], np.array(["dog", "cat"])) == [1, 0]
     objects = np.array(["dog", "cat"], dtype=object)
-    assert LabelKind(np.array(["cat", "dog"], dtype=object)).predicted_indices(objects).tolist() == [1, 0]
-    assert LabelKind([0, 1]).predicted_indices(np.array([7])).tolist() == [NO_CLASS]
-    assert LabelKind([0, 1]).predicted_indices(np.array([-3])).tolist() == [NO_CLASS]
-    assert LabelKind([5, 1]).predicted_indices(np.array([1, 5])).tolist() == [1, 0]  # unsorted classes
+    assert indices(np.array(["cat", "dog"], dtype=object), objects) == [1, 0]
+    assert indices([0, 1], np.array([7, 1])) == [NO_CLASS, 1]
+    assert indices([0, 1], np.array([-3, 0])) == [NO_CLASS, 0]
+    assert indices([5, 1], np.array([1, 5])) == [1, 0]  # unsorted classes
+    assert indices([0.5, 1.5], np.array([1.5, 0.5, 2.5])) == [1, 0, NO_CLASS]
     assert LabelKind(None).predicted_indices(np.array([1.5])) is None
     assert LabelKind([0, 1]).predicted_indices(None) is None
 
