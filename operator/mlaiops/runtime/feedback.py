@@ -45,8 +45,8 @@ class LabelKind:
 
     def __init__(self, classes: Sequence[Any] | None) -> None:
         self.classes = None if classes is None else [_plain(c) for c in classes]
-        self._index = {} if self.classes is None else {c: i for i, c in enumerate(self.classes)}
-        self._sorted = None
+        self._index: dict[Any, int] = {} if self.classes is None else {c: i for i, c in enumerate(self.classes)}
+        self._sorted: np.ndarray | None = None
         if self.classes is not None:
             array = np.asarray(classes)
             if array.dtype.kind in "biufUS" and np.all(array[:-1] < array[1:]):
@@ -71,8 +71,8 @@ class LabelKind:
             return None
         flat = predicted.reshape(-1)
         if flat.size <= SMALL_BATCH:  # a few dict lookups beat five numpy calls
-            index = self._index
-            return np.array([index.get(v, NO_CLASS) for v in flat.tolist()], dtype=np.int32)
+            lookup = self._index
+            return np.array([lookup.get(v, NO_CLASS) for v in flat.tolist()], dtype=np.int32)
         if self._sorted is not None and flat.dtype.kind in "biufUS":
             index = np.searchsorted(self._sorted, flat).clip(0, len(self._sorted) - 1)
             return np.where(self._sorted[index] == flat, index, NO_CLASS).astype(np.int32)
