@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from serve_support import N_FEATURES, ModelFile, ServeProcess, Servers
+from serve_support import N_FEATURES, ModelFile, ServeProcess, Servers, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +160,31 @@ def test_the_store_stays_bounded_under_a_flood(servers: Servers, model_file: Mod
     answer = server.post(FEEDBACK, {"ids": [f"{first}:0", f"{last}:99"], "labels": [0, 0]})
     assert answer.json() == {**answer.json(), "joined": 1, "unmatched": {"evicted": 1}}
     assert json.loads(server.get("/v2/health/ready").body) == {"ready": True}
+
+
+def test_the_demo_traffic_sends_delayed_labels_that_join(
+    servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The demo's load generator with label_share: its labels reach the server and join their predictions."""
+    import joblib
+    from mlaiops_demo.data import FEATURES, transactions
+    from mlaiops_demo.traffic import Traffic
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = transactions(np.random.default_rng(1), 3000)
+    path = tmp_path_factory.mktemp("demo") / "model.joblib"
+    joblib.dump(LogisticRegression(max_iter=500).fit(features, labels), path)
+    server = servers.start("--model-uri", path.as_uri(), "--model-name", "fraud-detector")
+    server.wait_ready()
+    url = f"{server.base}/v2/models/fraud-detector/infer"
+    traffic = Traffic(url, len(FEATURES), rate=40, label_share=0.5, label_delay=0.3).start()
+    try:
+        wait_for(lambda: traffic.labels["joined"] >= 20, 30, "20 labels joined")
+    finally:
+        traffic.stop()
+    assert set(traffic.labels) == {"joined"}, traffic.labels  # nothing unmatched, nothing failed
+    assert traffic.codes[200] > traffic.labels["joined"]  # only a share of the requests is labelled
+    seen = scrape(server)
+    assert seen[("mlaiops_model_feedback_labels_total", ())] == traffic.labels["joined"]
+    accuracy = seen[("mlaiops_model_feedback_correct_total", ())] / traffic.labels["joined"]
+    assert accuracy > 0.6, accuracy  # the demo's labels are the truth the model learnt
