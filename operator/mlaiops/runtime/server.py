@@ -526,7 +526,15 @@ class ModelServer:
         request_id = request_id or self.predictions.new_id()
         if self.predictions.capacity:
             rows = features.shape[0]
-            self.predictions.add(row_ids(request_id, rows), self.label_kind.predicted_indices(predicted), scores)
+            try:  # the label store is an aid: it must never turn an answered prediction into a 500
+                classes = self.label_kind.predicted_indices(predicted)
+                self.predictions.add(
+                    row_ids(request_id, rows),
+                    classes if classes is not None and classes.size == rows else None,  # multi-output: no class
+                    scores if scores is not None and scores.size == rows else None,
+                )
+            except Exception:
+                log.exception("could not keep request %r for late labels", request_id)
         return request_id
 
     async def v1_model(self, request: web.Request) -> web.Response:
