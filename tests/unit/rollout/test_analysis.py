@@ -168,7 +168,10 @@ def test_relative_metrics_take_no_query_or_threshold_and_others_take_no_alpha() 
         relative("error-rate-vs-stable", query="x")
     with pytest.raises(ValueError, match="remove thresholdRange"):
         relative("latency-vs-stable", thresholdRange={"max": 1})
-    with pytest.raises(ValueError, match="only error-rate-vs-stable and latency-vs-stable take minSampleSize, alpha"):
+    with pytest.raises(
+        ValueError,
+        match="only error-rate-vs-stable, latency-vs-stable and accuracy-vs-stable take minSampleSize, alpha",
+    ):
         metric(query="x", minSampleSize=5, alpha=0.01)
     with pytest.raises(ValueError, match="thresholdRange is required"):
         AnalysisMetric.model_validate({"name": "latency", "query": "x"})
