@@ -103,6 +103,7 @@ def parse_received(payload: Any, now: datetime) -> list[Received]:
             labels=labels,
             severity=labels.get("severity"),
             namespace=labels.get("namespace", ""),
+            group=str(payload.get("groupKey") or "")[:256],
         )
         size = sum(len(k) + len(v) for k, v in labels.items())
         received.append(Received(signal, _time(alert.get("endsAt"), None), size))
