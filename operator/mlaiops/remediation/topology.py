@@ -12,7 +12,7 @@ Nodes are ``(namespace, kind, name)``. Edges, each with the reason it exists:
 - ``scales``: a HorizontalPodAutoscaler's scaleTargetRef;
 - ``routes``: a ModelDeployment's ``spec.rollout.trafficRouting.gatewayAPI.httpRoute`` (when the field
   exists), an HTTPRoute's backendRefs;
-- ``feeds``: a RetrainPolicy's modelDeploymentRef;
+- ``feeds``: a RetrainPolicy's modelDeploymentRef, a ModelDeployment's ``model.source.retrainPolicyRef``;
 - ``watches``: an AnomalyRule's ``target``.
 Signal labels (``namespace``, ``pod``, ``model``, ``version``, ``deployment``, ``service``, ...) map
 onto the same nodes with ``anchors``.
@@ -149,6 +149,9 @@ def build(objects: Iterable[JSON]) -> Graph:
                         graph.link(node, (ns, backend.get("kind") or "Service", backend["name"]), "routes")
         if kind == "ModelDeployment":
             graph.models.setdefault((ns, name), set()).add(node)
+            source = ((spec.get("model") or {}).get("source") or {}).get("retrainPolicyRef") or {}
+            if source.get("name"):
+                graph.link(node, (ns, "RetrainPolicy", source["name"]), "feeds")
             model = (spec.get("model") or {}).get("name")
             if model:
                 graph.models.setdefault((ns, str(model)), set()).add(node)
@@ -216,3 +219,21 @@ def describe(graph: Graph, route: list[Node], namespace: str = "") -> list[str]:
     for before, after in itertools.pairwise(route):
         text.append(f"-{graph.edges.get(before, {}).get(after, 'related')}-> {node_text(after, namespace)}")
     return text
+
+
+def around(graph: Graph, node: Node, max_hops: int) -> list[tuple[Node, list[Node]]]:
+    """Every node within ``max_hops`` of ``node`` with the shortest path to it, nearest first (then by name)."""
+    found: list[tuple[Node, list[Node]]] = []
+    queue: deque[list[Node]] = deque([[node]])
+    seen = {node}
+    while queue:
+        route = queue.popleft()
+        if len(route) > 1:
+            found.append((route[-1], route))
+        if len(route) - 1 >= max_hops:
+            continue
+        for nxt in sorted(graph.edges.get(route[-1], {})):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append([*route, nxt])
+    return found

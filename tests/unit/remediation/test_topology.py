@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlaiops.remediation import topology
-from mlaiops.remediation.topology import anchors, build, describe, distance, path
+from mlaiops.remediation.topology import anchors, around, build, describe, distance, path
 from tests.unit.remediation.topology_world import NS, obj, world
 
 
@@ -28,6 +28,11 @@ def test_a_model_deployment_links_its_children_rules_policy_and_route() -> None:
         n("Deployment", "fraud-canary"): "selects",
         n("Service", "fraud"): "selects",
     }
+
+
+def test_a_model_deployment_serving_a_policy_s_model_is_fed_by_it() -> None:
+    md = obj("ModelDeployment", "scorer", spec={"model": {"source": {"retrainPolicyRef": {"name": "weekly"}}}})
+    assert build([md]).neighbours(n("ModelDeployment", "scorer")) == {n("RetrainPolicy", "weekly"): "feeds"}
 
 
 def test_the_http_route_field_is_optional() -> None:
@@ -105,3 +110,21 @@ def test_bad_objects_are_ignored_not_fatal() -> None:
     graph = build([{"kind": "Pod"}, {"metadata": {"name": "x"}}, "junk", obj("Service", "s", spec={"selector": {}})])  # type: ignore[list-item]
     assert list(graph.edges) == [n("Service", "s")] and graph.neighbours(n("Service", "s")) == {}
     assert topology.node_text(("other", "Pod", "p"), NS) == "other/Pod/p"
+
+
+def test_around_lists_neighbours_nearest_first_with_their_paths() -> None:
+    graph = build(world())
+    near = around(graph, n("Deployment", "fraud-canary"), 1)
+    assert [node for node, _ in near] == [
+        n("AnomalyRule", "canary-errors"),
+        n("ModelDeployment", "fraud"),
+        n("Pod", "fraud-canary-a"),
+        n("Service", "fraud"),
+    ]
+    two = dict(around(graph, n("Deployment", "fraud-canary"), 2))
+    assert two[n("Pod", "fraud-stable-a")] == [
+        n("Deployment", "fraud-canary"),
+        n("Service", "fraud"),
+        n("Pod", "fraud-stable-a"),
+    ]
+    assert around(graph, n("Pod", "nowhere"), 3) == []
