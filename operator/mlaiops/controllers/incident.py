@@ -68,7 +68,8 @@ def settings_of(spec: RemediationPlaybookSpec, namespace: str, name: str, now: d
         window=timedelta(seconds=seconds(spec.incident.correlation_window)),
         max_hops=spec.incident.max_hops,
         notify=spec.incident.notify is not None,
-        silenced=silences.active(spec.incident.silences, now),
+        silenced=silences.active(spec.incident.silences, now)
+        or ("dry run: recorded, not sent" if spec.dry_run or settings().dry_run else None),
     )
 
 

@@ -74,10 +74,11 @@ def observed_changes(
                         f" ({record.get('outcome')}: {record.get('reason', '')})"
                     )
                     found.append((node, Change(kind="Rollout", what=what, at=at)))
-            canary = status.get("canaryModel") or {}
             started = _time(status.get("rolloutStartedAt"))
-            if canary and started:
-                what = f"rollout of {canary.get('version') or '?'} on ModelDeployment/{name} (in progress)"
+            recorded = {_time(r.get("startedAt")) for r in status.get("history") or []}
+            if started and started not in recorded:  # a canary, or a RollingUpdate whose pods are not Ready yet
+                model = status.get("canaryModel") or status.get("stableModel") or {}
+                what = f"rollout of {model.get('version') or '?'} on ModelDeployment/{name} (in progress)"
                 found.append((node, Change(kind="Rollout", what=what, at=started)))
         elif kind == "RetrainPolicy":
             for run in status.get("runs") or []:

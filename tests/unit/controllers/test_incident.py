@@ -70,19 +70,23 @@ def reconcile(kube: MemoryKube) -> None:
     controller.reconcile(namespace=NS, name="fix", memo=memo, logger=logging.getLogger("test"))  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def posts(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, JSON]]:
+class Posts(list[tuple[str, JSON]]):
     """The POSTs of incident notifications, each with the Incident's stored status at that moment."""
-    sent: list[tuple[str, JSON]] = []
-    holder: dict[str, MemoryKube] = {}
+
+    kube: MemoryKube | None = None
+
+
+@pytest.fixture
+def posts(monkeypatch: pytest.MonkeyPatch) -> Posts:
+    sent = Posts()
 
     def notify(ctx: Any, text: str, details: JSON | None = None) -> str:
-        stored = holder["kube"].objects[("Incident", ctx.incident)]
+        assert sent.kube is not None
+        stored = sent.kube.objects[("Incident", ctx.incident)]
         sent.append((text, dict(stored.get("status") or {})))
         return "notified (generic, HTTP 200)"
 
     monkeypatch.setattr(controller_incident.actions, "notify", notify)
-    monkeypatch.setattr(controller_incident, "_HOLDER", holder, raising=False)
     return sent
 
 
@@ -90,9 +94,9 @@ def incidents(kube: MemoryKube) -> list[JSON]:
     return [o for (kind, _), o in kube.objects.items() if kind == "Incident"]
 
 
-def test_two_related_rules_make_one_incident_one_execution_and_one_notification(posts: list) -> None:
+def test_two_related_rules_make_one_incident_one_execution_and_one_notification(posts: Posts) -> None:
     kube = world()
-    controller_incident._HOLDER["kube"] = kube  # type: ignore[attr-defined]
+    posts.kube = kube
     restarts: list[str] = []
     original = controller.carry_out
 
@@ -126,7 +130,7 @@ def test_a_restart_between_recording_and_result_does_not_send_again(
     posts: list, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kube = world()
-    controller_incident._HOLDER["kube"] = kube  # type: ignore[attr-defined]
+    posts.kube = kube
 
     def killed(*args: Any, **kwargs: Any) -> Any:
         raise SystemExit("operator killed during the POST")
@@ -140,3 +144,18 @@ def test_a_restart_between_recording_and_result_does_not_send_again(
     [found] = incidents(kube)
     [record] = found["status"]["notifications"]
     assert (record["event"], record["result"]) == ("Opened", "Failed") and "not repeated" in record["message"]
+
+
+def test_a_dry_run_playbook_records_its_notification_suppressed(posts: Posts) -> None:
+    kube = world()
+    posts.kube = kube
+    kube.objects[("RemediationPlaybook", "fix")]["spec"]["dryRun"] = True
+    reconcile(kube)
+    [found] = incidents(kube)
+    [record] = found["status"]["notifications"]
+    assert (record["event"], record["result"], record["message"]) == (
+        "Opened",
+        "Suppressed",
+        "dry run: recorded, not sent",
+    )
+    assert posts == []

@@ -118,6 +118,16 @@ def test_a_bad_rollout_outranks_an_unrelated_deployment_change_at_the_same_time(
     assert "Deployment/billing" in {c.object for c in near_billing}
 
 
+def test_a_rolling_update_in_progress_is_a_change_once_not_twice() -> None:
+    md = md_with_history()
+    md["status"] = {"stableModel": {"version": "v4"}, "rolloutStartedAt": "2026-11-27T11:59:00Z"}
+    [(_, change)] = observed_changes([md], [], NS)
+    assert change.what == "rollout of v4 on ModelDeployment/fraud (in progress)"
+    md["status"]["history"] = [{"version": "v4", "outcome": "Promoted", "startedAt": "2026-11-27T11:59:00Z"}]
+    [(_, change)] = observed_changes([md], [], NS)  # finished: the history record alone
+    assert change.what == "rollout of v4 on ModelDeployment/fraud (Promoted: )"
+
+
 def test_changes_too_old_are_left_out_and_bad_times_ignored() -> None:
     md = md_with_history()
     md["status"]["history"].append({"version": "v0", "outcome": "Promoted", "startedAt": "not a time"})
