@@ -197,13 +197,16 @@ def _started(incident: JSON) -> str:
     return (incident.get("status") or {}).get("startedAt") or incident["metadata"].get("creationTimestamp") or ""
 
 
+def concerns(incident: JSON, md: JSON) -> bool:
+    """Whether an Incident is about the ModelDeployment: its target, or one of the objects it joined."""
+    me = f"ModelDeployment/{_name(md)}"
+    about = {(incident.get("spec") or {}).get("target"), *((incident.get("status") or {}).get("objects") or [])}
+    return _ns(incident) == _ns(md) and me in about
+
+
 def incidents_of(md: JSON, incidents: Iterable[JSON]) -> list[JSON]:
     """Open incidents on the ModelDeployment (all), then the newest resolved ones, INCIDENTS_SHOWN in all at least."""
-    mine = [
-        i
-        for i in incidents
-        if _ns(i) == _ns(md) and (i.get("spec") or {}).get("target") == f"ModelDeployment/{_name(md)}"
-    ]
+    mine = [i for i in incidents if concerns(i, md)]
     opened = sorted((i for i in mine if (i.get("status") or {}).get("phase") == "Open"), key=_started, reverse=True)
     rest = sorted((i for i in mine if i not in opened), key=_started, reverse=True)
     return [summarize_incident(i) for i in (opened + rest)[: max(INCIDENTS_SHOWN, len(opened))]]
@@ -232,13 +235,7 @@ def loop_numbers(md: JSON, incidents: Iterable[JSON]) -> JSON:
     outcomes = [r.get("outcome") for r in history]
     finished = len(outcomes)
     rolled_back = outcomes.count("RolledBack")
-    mine = [
-        i
-        for i in incidents
-        if _ns(i) == _ns(md)
-        and f"ModelDeployment/{_name(md)}"
-        in {(i.get("spec") or {}).get("target"), *((i.get("status") or {}).get("objects") or [])}
-    ]
+    mine = [i for i in incidents if concerns(i, md)]
     return {
         "rollouts": finished,
         "promoted": outcomes.count("Promoted"),

@@ -168,10 +168,9 @@ def plan(existing: list[Incident], signals: list[Signal], graph: Graph, settings
                 _, home, path = min(candidates, key=lambda c: (c[0], c[1].status.started_at or now, c[1].name))
                 home.status.anomalies = [*(home.status.anomalies or []), _new_member(signal, path)]
             else:
-                target = (
-                    signal.target or f"{'Alert' if signal.source == 'Alertmanager' else 'AnomalyRule'}/{signal.rule}"
-                )
                 name_part = signal.target_name or signal.rule.rpartition("/")[2]
+                source = "Alert" if signal.source == "Alertmanager" else "AnomalyRule"
+                target = signal.target or f"{source}/{signal.rule.rpartition('/')[2]}"
                 home = Incident(
                     incident_name(settings.playbook, _dns(name_part), signal.since),
                     target,

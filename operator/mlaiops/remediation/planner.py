@@ -73,8 +73,8 @@ class Facts:
     silenced: str | None = None
     """The active silence (spec.incident.silences) that holds new executions back, if one is active."""
     incidents: dict[tuple[str, str], str] = field(default_factory=dict)
-    """The Incident each firing signal joined, by (rule, fingerprint) (``remediation/correlation.py``): one
-    execution per incident, however many related anomalies, alerts or flaps it holds."""
+    """The Incident each firing signal joined, by (rule, fingerprint) (``remediation/correlation.py``): related
+    signals start no execution of their own while one of their incident's handles them (``handled``)."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,16 @@ def is_resolved(execution: ExecutionRecord, facts: Facts) -> bool:
     if series is None or series.get("state") != "Firing":
         return True
     return bool(series.get("since")) and parse_time(series["since"]) != execution.since  # fired again: a new episode
+
+
+def handled(incident: str, since: datetime, executions: list[ExecutionRecord]) -> bool:
+    """Whether an execution of ``incident`` covers a signal that began at ``since``: one still running, or one
+    that ended after it began. A flap that fires again after the execution ended is in the same incident
+    (no new notification) but may start a new execution, as the guardrails allow."""
+    return any(
+        e.incident == incident and e.state != "Refused" and (e.finished_at is None or since <= e.finished_at)
+        for e in executions
+    )
 
 
 def needs_busy_check(
@@ -273,8 +283,8 @@ class Planner:
             if covering_execution(target_key(self.namespace, target), signal.since, state.executions or []) is not None:
                 continue  # part of an incident an execution already handles or handled
             incident = self.facts.incidents.get((signal.rule, signal.fingerprint))
-            if incident and any(e.incident == incident and e.state != "Refused" for e in state.executions or []):
-                continue  # joined an incident (a related object, its Alertmanager group, a flap) already handled
+            if incident and handled(incident, signal.since, state.executions or []):
+                continue  # joined an incident (a related object, its Alertmanager group) an execution handles
             execution = self.start(signal, target, incident)
             if execution is not None:
                 yield from self.drive(execution)

@@ -219,3 +219,10 @@ def test_followed_keeps_open_and_recently_resolved_incidents() -> None:
     assert followed(world_.incidents, T0 + timedelta(minutes=63)) == []
     done = IncidentNotification(event="Opened", result="Succeeded", at=T0)
     assert done.event == "Opened"
+
+
+def test_an_incident_opened_by_a_rule_without_a_target_is_about_that_rule() -> None:
+    result = Passes().run([rule("pod-latency", 0, pod="cache-xyz")], 1)
+    assert [(i.target, i.name.startswith("pod-latency-20261127-120000-")) for i in result.incidents] == [
+        ("AnomalyRule/pod-latency", True)
+    ]

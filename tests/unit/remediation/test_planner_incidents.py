@@ -77,6 +77,21 @@ def test_related_signals_on_different_targets_start_one_execution_for_their_inci
     assert len([e for e in again.executions or [] if e.state != "Refused"]) == 1  # the next pass adds none either
 
 
+def test_a_flap_after_the_execution_ended_starts_a_new_execution_in_the_same_incident() -> None:
+    joined = {("shop/latency", "fp-latency"): "fraud-inc"}
+    status = run(RemediationPlaybookStatus(), Facts([LATENCY], rules("latency"), incidents=joined))
+    [first] = status.executions or []
+    first.state, first.finished_at = "Succeeded", T0 + timedelta(minutes=2)  # verified: it resolved
+    again = signal("latency", "ModelDeployment", "fraud", 3)  # fires again a minute later: the same incident
+    firing = rules("latency")
+    firing["shop/latency"]["status"]["series"][0]["since"] = again.since.isoformat()
+    status = run(status, Facts([again], firing, incidents=joined), T0 + timedelta(minutes=3))
+    assert [(e.incident, e.state) for e in status.executions or []] == [
+        ("fraud-inc", "Verifying"),
+        ("fraud-inc", "Succeeded"),
+    ]
+
+
 def test_without_correlation_each_target_has_its_own_execution() -> None:
     status = run(RemediationPlaybookStatus(), Facts([LATENCY, CANARY], rules("latency", "canary-errors")))
     assert sorted(e.target or "" for e in status.executions or []) == [
