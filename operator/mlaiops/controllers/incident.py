@@ -179,18 +179,21 @@ def build(
         for e in reversed(own)
         for step in e.steps or []
     ][:50] or None
-    status.resolution = resolution(status, own)
+    fingerprints = {m.fingerprint for m in members}
+    refused = [e for e in executions if e.state == "Refused" and e.fingerprint in fingerprints]
+    status.resolution = resolution(status, own, refused)
     return status
 
 
-def resolution(status: IncidentStatus, executions: list[ExecutionRecord]) -> str:
-    """How it ended or where it stands, for people."""
+def resolution(status: IncidentStatus, executions: list[ExecutionRecord], refused: list[ExecutionRecord]) -> str:
+    """How it ended or where it stands, for people (and why nothing acted, when a guardrail or silence refused)."""
     latest = executions[0] if executions else None
     if latest is not None and latest.state in FINAL_STATES:
         return f"{latest.state} ({latest.reason}): {latest.message or ''}".strip()
     if latest is not None:
         return f"execution {latest.id} is {latest.state}"
-    return "resolved without an execution" if status.phase == "Resolved" else "no execution started"
+    why = f": refused ({refused[0].reason}: {refused[0].message})" if refused else ""
+    return ("resolved without an execution" if status.phase == "Resolved" else "no execution started") + why
 
 
 def write(kube: Kube, playbook: JSON, incident: Incident, status: IncidentStatus, current: JSON | None) -> bool:

@@ -159,3 +159,19 @@ def test_a_dry_run_playbook_records_its_notification_suppressed(posts: Posts) ->
         "dry run: recorded, not sent",
     )
     assert posts == []
+
+
+def test_a_silence_is_said_in_the_incident_and_nothing_acts(posts: Posts) -> None:
+    kube = world()
+    posts.kube = kube
+    kube.objects[("RemediationPlaybook", "fix")]["spec"]["incident"]["silences"] = [
+        {"name": "db-move", "start": "2020-01-01T00:00:00Z", "end": "2999-01-01T00:00:00Z", "comment": "planned"}
+    ]
+    reconcile(kube)
+    [found] = incidents(kube)
+    status = found["status"]
+    assert status["resolution"].startswith("no execution started: refused (Silenced: no action during silence db-move")
+    assert [(n["event"], n["result"]) for n in status["notifications"]] == [("Opened", "Suppressed")]
+    assert "silence db-move (until 2999-01-01T00:00:00+00:00): planned" == status["notifications"][0]["message"]
+    executions = kube.objects[("RemediationPlaybook", "fix")]["status"]["executions"]
+    assert {e["state"] for e in executions} == {"Refused"} and posts == []
