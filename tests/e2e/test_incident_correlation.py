@@ -3,7 +3,8 @@ pods as local processes, real Prometheus) makes three related AnomalyRules fire 
 one on its stable Deployment, one per pod without a target - and an Alertmanager alert on one of its pods
 arrives at the operator's receiver. The playbook must open ONE Incident holding them all (with the topology
 path that joined each), start ONE execution, POST ONE notification to a local receiver and rank the rollout
-first among the probable causes.
+first among the probable causes; once the fast model is back and the alert resolved, ONE more notification
+says it resolved.
 
 The receiver is off in the session operator (no credential): this module runs its own operator with a token
 file while the session operator steps aside, as test_remediation_alertmanager.py does.
@@ -50,6 +51,7 @@ def rule(name: str, namespace: str, by: str, selector: str, target: dict[str, st
             # the logistic regression answers in a few ms, the forest of 3,000 trees in about 90 ms or more
             "detector": {"type": "threshold", "upper": 0.04, "direction": "up"},
             "severity": "critical",
+            "for": "5s",  # a cold pod's first slow requests are not the trouble; the slow model's latency stays
             **({"target": target} if target else {}),
         },
     }
@@ -84,7 +86,7 @@ def playbook(namespace: str) -> dict[str, Any]:
             ],
             "guardrails": {"cooldown": "1s", "maxExecutions": 20, "window": "10m", "suppressDuringRollout": False},
             "incident": {
-                "correlationWindow": "5m",
+                "correlationWindow": "30s",  # also how long it must stay resolved before that is announced
                 "notify": {"urlSecretRef": {"name": "mlaiops-notify", "key": "url"}, "format": "generic"},
             },
         },
@@ -177,8 +179,12 @@ def test_a_bad_rollout_makes_one_incident_one_notification_and_the_rollout_ranks
             ],
             namespace,
         )
+
+        def state(name: str) -> str | None:
+            return (cluster.get("anomalyrules", namespace, name).get("status") or {}).get("state")
+
         wait_for(
-            lambda: (cluster.get("anomalyrules", namespace, "latency").get("status") or {}).get("state") == "Normal",
+            lambda: all(state(r) == "Normal" for r in ("latency", "stable-latency", "pod-latency")),
             timeout=90,
             what="the rules evaluate v1 as Normal",
         )
@@ -187,11 +193,8 @@ def test_a_bad_rollout_makes_one_incident_one_notification_and_the_rollout_ranks
         # The bad rollout: a RollingUpdate to the slow forest.
         cluster.apply(model_deployment("v2"), namespace)
 
-        def firing(name: str) -> bool:
-            return (cluster.get("anomalyrules", namespace, name).get("status") or {}).get("state") == "Firing"
-
         wait_for(
-            lambda: all(firing(r) for r in ("latency", "stable-latency", "pod-latency")),
+            lambda: all(state(r) == "Firing" for r in ("latency", "stable-latency", "pod-latency")),
             timeout=150,
             what="all three rules Firing",
         )
@@ -239,6 +242,21 @@ def test_a_bad_rollout_makes_one_incident_one_notification_and_the_rollout_ranks
         assert sent["probableCause"].startswith("Rollout: rollout of v2")
         recorded = cluster.get("incidents", namespace, incident["metadata"]["name"])["status"]["notifications"]
         assert [(n["event"], n["result"]) for n in recorded] == [("Opened", "Succeeded")]
+
+        # The fix: back to the fast model, the alert resolved. Once quiet for the window: one more POST.
+        cluster.apply(model_deployment("v1"), namespace)
+        alert["endsAt"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        resolved = {**body, "status": "resolved", "alerts": [{**alert, "status": "resolved"}]}
+        assert post_alerts(port, token, resolved) == 200
+        wait_for(lambda: len(webhook.bodies) >= 2, timeout=180, what="the incident's resolution announced")
+        time.sleep(5)
+        assert [b["event"] for b in webhook.bodies] == ["IncidentOpened", "IncidentResolved"]
+        final = cluster.get("incidents", namespace, incident["metadata"]["name"])["status"]
+        assert final["phase"] == "Resolved" and len(incidents(cluster, namespace)) == 1
+        assert [(n["event"], n["result"]) for n in final["notifications"]] == [
+            ("Opened", "Succeeded"),
+            ("Resolved", "Succeeded"),
+        ]
     finally:
         if traffic is not None:
             traffic.stop()
