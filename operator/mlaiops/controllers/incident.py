@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
 from mlaiops import API_VERSION
 from mlaiops.api.common import seconds
-from mlaiops.api.incident import IncidentStatus, IncidentStep
+from mlaiops.api.incident import Change, IncidentStatus, IncidentStep
 from mlaiops.api.remediationplaybook import Action, ExecutionRecord, RemediationPlaybookSpec, RemediationPlaybookStatus
 from mlaiops.controllers import settings
 from mlaiops.controllers.common import parse_status, status_changed, status_patch
@@ -145,7 +144,7 @@ def update(
 def build(
     incident: Incident,
     executions: list[ExecutionRecord],
-    changes: list[tuple[topology.Node, Any]],
+    changes: list[tuple[topology.Node, Change]],
     graph: topology.Graph,
     spec: RemediationPlaybookSpec,
     namespace: str,
