@@ -40,6 +40,7 @@ LABEL_KINDS = {
     "statefulset": "StatefulSet",
     "service": "Service",
     "horizontalpodautoscaler": "HorizontalPodAutoscaler",
+    "httproute": "HTTPRoute",
     "modeldeployment": "ModelDeployment",
     "model_deployment": "ModelDeployment",
     "anomalyrule": "AnomalyRule",

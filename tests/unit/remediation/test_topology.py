@@ -102,6 +102,7 @@ def test_series_and_alert_labels_anchor_on_the_same_objects() -> None:
         n("Service", "cache"),
     }
     assert anchors(graph, {"mlaiops.dev/model-deployment": "fraud"}, NS) == {n("ModelDeployment", "fraud")}
+    assert anchors(graph, {"httproute": "fraud-route"}, NS) == {n("HTTPRoute", "fraud-route")}  # known by name
     assert anchors(graph, {"pod": "gone"}, NS) == {n("Pod", "gone")}  # unknown objects are still named
     assert anchors(graph, {"other": "x"}, NS) == set()
 
