@@ -85,3 +85,33 @@ def test_loop_numbers_count_rollouts_the_change_failure_rate_and_incidents() -> 
         "Loop:      4 rollouts (2 promoted, 1 rolled back; change failure rate 25%), 1 open of 2 incidents"
         in render(view, now=NOW)
     )
+
+
+def test_incidents_describe_shows_how_members_joined_and_the_notifications() -> None:
+    from mlaiops.plugin.incidents import describe, from_objects
+
+    incident = {
+        "metadata": {"name": "fraud-1", "namespace": NS},
+        "spec": {"target": "ModelDeployment/fraud", "playbook": "fix"},
+        "status": {
+            "phase": "Open",
+            "objects": ["Deployment/fraud-stable", "ModelDeployment/fraud"],
+            "anomalies": [
+                {"rule": "shop/latency", "fingerprint": "a", "since": "2026-11-27T08:00:00Z"},
+                {
+                    "rule": "ModelSlow",
+                    "fingerprint": "b",
+                    "since": "2026-11-27T08:01:00Z",
+                    "path": ["ModelDeployment/fraud", "-owns-> Deployment/fraud-stable"],
+                    "flaps": 2,
+                },
+            ],
+            "notifications": [{"event": "Opened", "result": "Succeeded", "at": "2026-11-27T08:00:05Z"}],
+        },
+    }
+    [row] = from_objects([incident])
+    text = describe(row, [])
+    assert "Objects:    Deployment/fraud-stable, ModelDeployment/fraud" in text
+    assert "  ModelSlow: ModelDeployment/fraud -owns-> Deployment/fraud-stable  (fired again 2x)" in text
+    assert "shop/latency:" not in text  # it opened the incident: nothing joined it
+    assert "Notified:   Opened Succeeded at 2026-11-27T08:00:05Z" in text
