@@ -50,6 +50,7 @@ FILE_GROUPS = {
     "test_model_status.py": "e2e-b",
     "test_remediation_approvals.py": "e2e-b",
     "test_drift.py": "e2e-b",
+    "test_incident_correlation.py": "e2e-b",
     # SIGKILLs the group's operator with API faults injected, as the fault runs do.
     "test_remediation_restart.py": "e2e-faults-a",
     "test_oom_remediation.py": "e2e-containers",

@@ -115,7 +115,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         connection.list(kind) for kind in ("AnomalyRule", "RemediationPlaybook", "RetrainPolicy")
     )
     incidents = connection.list("Incident") if "incidents" in connection.served_kinds() else []
-    view = overview(mds, rules, playbooks, policies, incidents)
+    view = overview(mds, rules, playbooks, policies, incidents, connection.workloads())
     if args.name:
         view.other_rules, view.other_playbooks, view.other_policies = [], [], []
     if args.output == "json":
