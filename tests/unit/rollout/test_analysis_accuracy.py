@@ -67,3 +67,19 @@ def test_the_accuracy_metrics_take_the_fields_of_their_kind() -> None:
     with pytest.raises(ValidationError, match=r"only .*accuracy-vs-stable take minSampleSize"):
         AnalysisMetric.model_validate({"name": "model-accuracy", "thresholdRange": {"min": 0.9}, "minSampleSize": 5})
     assert accuracy_vs_stable(minSampleSize=20).min_sample_size == 20
+
+
+def test_exactly_min_sample_size_labels_on_each_track_is_judged() -> None:
+    metric = accuracy_vs_stable(minSampleSize=100, alpha=0.01)
+    judged = judge_relative(metric, TrackCounts(100, 60), TrackCounts(100, 5))
+    assert judged.outcome == "Failed" and judged.value is not None
+
+
+def test_a_p_value_equal_to_alpha_passes_as_for_the_error_rate() -> None:
+    from mlaiops.rollout.judge import sequential_worse_p
+
+    p = sequential_worse_p(30, 200, 10, 200)
+    assert 0 < p < 0.5
+    judged = judge_relative(accuracy_vs_stable(minSampleSize=50, alpha=p), TrackCounts(200, 30), TrackCounts(200, 10))
+    assert judged.outcome == "Successful" and judged.value == p
+    assert "sequential p=" in judged.message and f">= alpha {p:g}" in judged.message
