@@ -118,3 +118,46 @@ def test_an_active_silence_refuses_new_executions_and_says_why() -> None:
     status = run(status, Facts([LATENCY], rules("latency")), T0 + timedelta(minutes=61))  # the silence ended
     [started] = status.executions or []
     assert started.state != "Refused" and [s.action for s in started.steps or []] == ["bounce"]
+
+
+def test_a_signal_handled_by_its_incident_does_not_stop_the_signals_after_it() -> None:
+    disk = signal("disk", "Deployment", "db", 1)
+    firing = rules("latency", "canary-errors")
+    firing["shop/disk"] = {
+        "metadata": {"namespace": NS, "name": "disk"},
+        "status": {
+            "state": "Firing",
+            "series": [{"fingerprint": "fp-disk", "state": "Firing", "since": disk.since.isoformat()}],
+        },
+    }
+    joined = {("shop/latency", "fp-latency"): "fraud-inc", ("shop/canary-errors", "fp-canary-errors"): "fraud-inc"}
+    status = run(RemediationPlaybookStatus(), Facts([LATENCY, CANARY, disk], firing, incidents=joined))
+    started = {e.target: e.incident for e in status.executions or [] if e.state != "Refused"}
+    assert (
+        sorted(started) == ["Deployment/db", "ModelDeployment/fraud"]
+        and started["ModelDeployment/fraud"] == "fraud-inc"
+    )
+
+
+def test_a_refused_record_never_handles_an_incident() -> None:
+    """Only an execution that ran (or runs) covers an incident's signals: a refusal held nothing back."""
+    from mlaiops.api.remediationplaybook import ExecutionRecord
+    from mlaiops.remediation.planner import handled
+
+    def record(state: str) -> ExecutionRecord:
+        return ExecutionRecord.model_validate(
+            {"id": "x", "state": state, "incident": "fraud-inc", "since": T0, "startedAt": T0, "finishedAt": T0}
+        )
+
+    assert handled("fraud-inc", T0, [record("Succeeded")])
+    assert not handled("fraud-inc", T0, [record("Refused")])
+    assert not handled("other-inc", T0, [record("Succeeded")])
+
+
+def test_an_execution_that_ended_the_instant_a_related_signal_began_still_covers_it() -> None:
+    joined = {("shop/latency", "fp-latency"): "fraud-inc", ("shop/canary-errors", "fp-canary-errors"): "fraud-inc"}
+    status = run(RemediationPlaybookStatus(), Facts([LATENCY], rules("latency"), incidents=joined))
+    [first] = status.executions or []
+    first.state, first.finished_at = "Succeeded", CANARY.since  # ended exactly as the canary's errors began
+    status = run(status, Facts([CANARY], rules("canary-errors"), incidents=joined), T0 + timedelta(minutes=2))
+    assert [(e.incident, e.state) for e in status.executions or []] == [("fraud-inc", "Succeeded")]
