@@ -42,14 +42,15 @@ from nab_cv import Tally, cross_validate, leave_one_out, normalised
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 TUNING_PROFILE = "standard"
-# Small stated grids for --cv: the sensitivity-like knob and the floor every detector honours. The
-# single-purpose detectors' thresholds span 10x: their defaults fire thousands of times on NAB.
+# Small stated grids for --cv: auto's sensitivity-like knob and the floor every detector honours; for the
+# single-purpose detectors their noise floor (margin over the largest accepted residual, its half-life).
+_NOISE_FLOOR_GRID = {"noiseFloor.margin": ["1.1", "1.25", "1.5"], "noiseFloor.memory": ["1000", "2000"]}
 GRIDS: dict[str, dict[str, list[str]]] = {
     "auto": {"sensitivity": ["0.8", "1.0", "1.25"], "minDeviation.relative": ["0", "0.03", "0.1"]},
-    "zscore": {"threshold": ["4", "12", "40"], "minDeviation.relative": ["0", "0.3", "1"]},
-    "mad": {"threshold": ["5", "15", "50"], "minDeviation.relative": ["0", "0.3", "1"]},
-    "ewma": {"threshold": ["5", "15", "50"], "minDeviation.relative": ["0", "0.3", "1"]},
-    "seasonal": {"threshold": ["5", "15", "50"], "minDeviation.relative": ["0", "0.3", "1"]},
+    "zscore": _NOISE_FLOOR_GRID,
+    "mad": _NOISE_FLOOR_GRID,
+    "ewma": _NOISE_FLOOR_GRID,
+    "seasonal": _NOISE_FLOOR_GRID,
 }
 Setting = tuple[str, ...]
 

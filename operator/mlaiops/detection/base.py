@@ -135,6 +135,7 @@ class Detector(ABC):
         self.config = config
         self.n_series = n_series
         self.streak = np.zeros(n_series, dtype=np.int64)
+        self.noise_bar = np.zeros(n_series)
         self._init_state(n_series)
 
     # -- to implement -------------------------------------------------------------------------
@@ -155,10 +156,43 @@ class Detector(ABC):
         """Evaluate one timestamp: one value per series (NaN = missing), ``excluded`` per series."""
         x = np.asarray(values, dtype=np.float64).reshape(self.n_series)
         exc = np.broadcast_to(np.asarray(excluded, dtype=bool), (self.n_series,))
-        dev = self._deviation(float(timestamp), x)
+        dev = self._floored(x, self._deviation(float(timestamp), x))
         score = self._finish(x, dev)
         self._after_score(float(timestamp), x, exc, score)
+        self._raise_noise_bar(x, dev, exc, score)
         return Step(score, dev.expected, dev.lower, dev.upper)
+
+    def _floored(self, x: FloatArray, dev: Deviation) -> Deviation:
+        """The band widened to the noise floor (``noiseFloor``): a floor can only lower a score."""
+        margin = self.config.noise_floor.margin
+        if margin <= 0:
+            return dev
+        floor = margin * self.noise_bar
+        expected = dev.expected
+        banded = np.isfinite(expected) & (floor > 0)
+        if not banded.any():
+            return dev
+        gap = np.nan_to_num(x - expected)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            up = np.where(banded, np.minimum(dev.up, np.maximum(gap, 0.0) / floor), dev.up)
+            down = np.where(banded, np.minimum(dev.down, np.maximum(-gap, 0.0) / floor), dev.down)
+        lower = np.where(banded, np.minimum(dev.lower, expected - floor), dev.lower)
+        upper = np.where(banded, np.maximum(dev.upper, expected + floor), dev.upper)
+        return Deviation(up=up, down=down, expected=expected, lower=lower, upper=upper, ready=dev.ready)
+
+    def _raise_noise_bar(self, x: FloatArray, dev: Deviation, excluded: BoolArray, score: FloatArray) -> None:
+        """The largest residual of the accepted points, decaying by half every ``memory`` points; a flagged
+        point lifts it ``learn`` of the way. Only once the detector is ready: its first expectations are
+        guesses, and their residuals would hold the bar up for ``memory`` points."""
+        floor = self.config.noise_floor
+        if floor.margin <= 0:
+            return
+        residual = np.abs(x - dev.expected)
+        seen = np.isfinite(residual) & dev.ready & ~excluded & ~self._invalid(x)
+        residual = np.nan_to_num(residual)
+        decayed = self.noise_bar * 0.5 ** (1.0 / floor.memory)
+        lifted = np.where(score <= 1.0, residual, decayed + floor.learn * (residual - decayed))
+        self.noise_bar = np.where(seen, np.maximum(decayed, lifted), decayed)
 
     def _finish(self, x: FloatArray, dev: Deviation) -> FloatArray:
         direction = self.config.direction
@@ -214,7 +248,8 @@ class Detector(ABC):
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe snapshot: config, series count and every state array."""
-        state = {name: encode_array(np.asarray(getattr(self, name))) for name in ("streak", *self._state_fields)}
+        names = ("streak", "noise_bar", *self._state_fields)
+        state = {name: encode_array(np.asarray(getattr(self, name))) for name in names}
         return {
             "type": self.type,
             "config": self.config.model_dump(mode="json", by_alias=True),

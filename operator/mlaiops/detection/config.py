@@ -36,11 +36,28 @@ class MinDeviation(_Model):
     relative: float = Field(0.0, ge=0)
 
 
+class NoiseFloor(_Model):
+    """A band never narrower than ``margin`` times the largest residual of the accepted history
+    (decaying with a half-life of ``memory`` points): a point is anomalous only if it is further from
+    expected than anything the series' normal has shown. ``margin`` 0 turns it off."""
+
+    margin: float = Field(0.0, ge=0)
+    memory: int = Field(2000, ge=1)
+    learn: float = Field(0.5, ge=0, le=1)
+    """How far a flagged point lifts the bar towards its residual (a one-off barely, a repeat in steps)."""
+
+
+SINGLE_PURPOSE_FLOOR = NoiseFloor(margin=1.1, memory=2000)
+"""The floor zscore, mad, ewma and seasonal ship with: the point leave-one-category-out on NAB chose
+most often (README, the single-purpose rows); without it they page on every wiggle of a heavy-tailed series."""
+
+
 class DetectorBase(_Model):
     """Knobs every detector honours (vmanomaly's detection_direction, min_dev_from_expected, data_range)."""
 
     direction: Direction = "both"
     min_deviation: MinDeviation = Field(default_factory=MinDeviation)
+    noise_floor: NoiseFloor = Field(default_factory=NoiseFloor)
     data_range: tuple[float, float] | None = None
     adapt_after: int = Field(
         30,
@@ -74,6 +91,7 @@ class ZScoreConfig(DetectorBase):
     """Rolling mean and standard deviation over the last ``window`` accepted points."""
 
     type: Literal["zscore"] = "zscore"
+    noise_floor: NoiseFloor = Field(default_factory=lambda: SINGLE_PURPOSE_FLOOR.model_copy())
     window: int = Field(120, ge=3)
     threshold: float = Field(4.0, gt=0)
     min_points: int = Field(10, ge=2)
@@ -83,6 +101,7 @@ class MadConfig(DetectorBase):
     """Rolling median and median absolute deviation (robust to the outliers it looks for)."""
 
     type: Literal["mad"] = "mad"
+    noise_floor: NoiseFloor = Field(default_factory=lambda: SINGLE_PURPOSE_FLOOR.model_copy())
     window: int = Field(120, ge=3)
     threshold: float = Field(5.0, gt=0)
     min_points: int = Field(10, ge=2)
@@ -92,6 +111,7 @@ class EwmaConfig(DetectorBase):
     """Holt-style exponentially weighted level (+ optional trend) with an EW deviation scale."""
 
     type: Literal["ewma"] = "ewma"
+    noise_floor: NoiseFloor = Field(default_factory=lambda: SINGLE_PURPOSE_FLOOR.model_copy())
     alpha: float = Field(0.1, gt=0, le=1, description="level smoothing")
     beta: float = Field(0.0, ge=0, le=1, description="trend smoothing; 0 disables the trend")
     scale_alpha: float = Field(0.02, gt=0, le=1, description="smoothing of the absolute residual")
@@ -103,6 +123,7 @@ class SeasonalConfig(DetectorBase):
     """Per-bucket profiles over a period (daily, weekly) learned online, plus an EW level offset."""
 
     type: Literal["seasonal"] = "seasonal"
+    noise_floor: NoiseFloor = Field(default_factory=lambda: SINGLE_PURPOSE_FLOOR.model_copy())
     period: float = Field(86400.0, gt=0, description="seconds, or a duration like '1d', '1w'")
     buckets: int = Field(96, ge=2, le=10080)
     alpha: float = Field(0.1, gt=0, le=1, description="profile learning rate per visit of a bucket")

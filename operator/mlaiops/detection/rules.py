@@ -17,7 +17,7 @@ import numpy as np
 
 from mlaiops.api.anomalyrule import AnomalyRuleSpec, SeriesStatus
 from mlaiops.api.common import seconds
-from mlaiops.detection.config import HysteresisConfig, parse_detector_config
+from mlaiops.detection.config import SINGLE_PURPOSE_FLOOR, HysteresisConfig, parse_detector_config
 from mlaiops.detection.engine import Engine
 from mlaiops.detection.hysteresis import AlertState
 
@@ -54,6 +54,9 @@ def detector_config(spec: AnomalyRuleSpec) -> dict[str, Any]:
     sensitivity = 1.0 if detector.sensitivity is None else detector.sensitivity
     if detector.type in _DEFAULT_THRESHOLDS:
         config["threshold"] = _DEFAULT_THRESHOLDS[detector.type] / sensitivity
+        # The noise floor is part of the band: sensitivity divides it too, or it would undo a higher one.
+        floor = SINGLE_PURPOSE_FLOOR
+        config["noiseFloor"] = {"margin": floor.margin / sensitivity, "memory": floor.memory, "learn": floor.learn}
     if detector.type == "auto":
         config["sensitivity"] = sensitivity
     if detector.window is not None and detector.type in ("zscore", "mad", "ewma"):
