@@ -63,6 +63,8 @@ class Story:
     surge: Surge | None = None
     drift_at_rest: float | None = None
     """merchant_risk's PSI against the training reference while traffic still looks like the training data."""
+    drift_fired: list[dict[str, Any]] = field(default_factory=list)
+    """The drift rule's series when it fired (step 3)."""
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -230,6 +232,7 @@ class Story:
         )
         record.detection = (firing - began).total_seconds()
         series = self.rule("fraud-input-drift")["status"]["series"]
+        self.drift_fired = series  # as it fired: once the retrained model serves, its version starts from NoData
         psi = next(s["value"] for s in series if s.get("state") == "Firing")
         self.say(
             f"   AnomalyRule fraud-input-drift Firing, {record.detection:.1f}s after the drift: {DRIFTING} PSI {psi:.2f}"

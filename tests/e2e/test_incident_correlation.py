@@ -31,7 +31,7 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from tests.e2e.conftest import Cluster, free_port, wait_for
-from tests.e2e.test_remediation import Receiver as Webhook
+from tests.e2e.local_http import JsonSink
 from tests.e2e.test_remediation import secret
 
 pytestmark = pytest.mark.integration
@@ -149,7 +149,7 @@ def test_a_bad_rollout_makes_one_incident_one_notification_and_the_rollout_ranks
 ) -> None:
     port, token = receiver_token
     namespace = cluster.namespace("incident-cause")
-    webhook = Webhook()
+    webhook = JsonSink()
     traffic: Traffic | None = None
     try:
         claim = cluster.sandbox.dir / "volumes" / namespace / "models"
@@ -167,7 +167,7 @@ def test_a_bad_rollout_makes_one_incident_one_notification_and_the_rollout_ranks
         ]
         traffic = Traffic(f"{endpoint}/v2/models/fraud/infer", FEATURES).start()
         wait_for(lambda: traffic.codes[200] >= 5, what="inference through the Service")
-        cluster.apply(secret(webhook.url), namespace)
+        cluster.apply(secret(webhook.url()), namespace)
         cluster.apply(
             [
                 rule("latency", namespace, "le", "", {"kind": "ModelDeployment", "name": "fraud"}),
@@ -226,7 +226,7 @@ def test_a_bad_rollout_makes_one_incident_one_notification_and_the_rollout_ranks
         cause = status["probableCauses"][0]
         assert cause["cause"].startswith("Rollout: rollout of v2 on ModelDeployment/fraud"), status["probableCauses"]
 
-        wait_for(lambda: len(webhook.bodies) >= 1, timeout=30, what="the incident's notification")
+        wait_for(lambda: len(webhook.bodies()) >= 1, timeout=30, what="the incident's notification")
         executions = [
             e
             for e in (cluster.get("remediationplaybooks", namespace, "fix").get("status") or {}).get("executions") or []
@@ -236,8 +236,8 @@ def test_a_bad_rollout_makes_one_incident_one_notification_and_the_rollout_ranks
         # Anomalies and alerts keep arriving and being evaluated: still one incident, one notification.
         time.sleep(15)
         assert len(incidents(cluster, namespace)) == 1
-        assert len(webhook.bodies) == 1, webhook.bodies
-        sent = webhook.bodies[0]
+        assert len(webhook.bodies()) == 1, webhook.bodies()
+        sent = webhook.bodies()[0]
         assert sent["event"] == "IncidentOpened" and sent["incident"] == incident["metadata"]["name"]
         assert sent["probableCause"].startswith("Rollout: rollout of v2")
         recorded = cluster.get("incidents", namespace, incident["metadata"]["name"])["status"]["notifications"]
@@ -248,9 +248,9 @@ def test_a_bad_rollout_makes_one_incident_one_notification_and_the_rollout_ranks
         alert["endsAt"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         resolved = {**body, "status": "resolved", "alerts": [{**alert, "status": "resolved"}]}
         assert post_alerts(port, token, resolved) == 200
-        wait_for(lambda: len(webhook.bodies) >= 2, timeout=180, what="the incident's resolution announced")
+        wait_for(lambda: len(webhook.bodies()) >= 2, timeout=180, what="the incident's resolution announced")
         time.sleep(5)
-        assert [b["event"] for b in webhook.bodies] == ["IncidentOpened", "IncidentResolved"]
+        assert [b["event"] for b in webhook.bodies()] == ["IncidentOpened", "IncidentResolved"]
         final = cluster.get("incidents", namespace, incident["metadata"]["name"])["status"]
         assert final["phase"] == "Resolved" and len(incidents(cluster, namespace)) == 1
         assert [(n["event"], n["result"]) for n in final["notifications"]] == [
