@@ -29,6 +29,7 @@ from mlaiops.api.modeldeployment import (
     ModelDeploymentStatus,
     ModelRef,
     RolloutRecord,
+    RouteStatus,
     step_weight,
 )
 from mlaiops.resources.modelserver import ResolvedModel, actual_weight, split_replicas
@@ -627,21 +628,33 @@ def set_status_conditions(
     status.ready = f"{ready}/{plan.stable_replicas + plan.canary_replicas}"
 
 
-def route_status(spec: ModelDeploymentSpec, plan: Plan, observed: Observed, now: datetime, generation: int) -> None:
-    """Gateway API routing: the route's target state (stable only once no canary is live), the weight the
-    route shows now, and the TrafficRouted condition (False, naming the route, while it cannot be driven)."""
-    status = plan.status
-    if plan.route is None or status.canary_model is None:
-        plan.route = desired_route(spec, status, False)  # the canary is gone: stable 100%, managed rules removed
-    route = observed.route
+def route_status(
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    route: RouteObservation | None,
+    now: datetime,
+    generation: int,
+) -> None:
+    """Gateway API routing: status.route and canaryWeight from what the HTTPRoute carries (read, or just written),
+    and TrafficRouted (False with the reason, naming the route, while it cannot be driven or written)."""
     if route is None:
         return
     if route.problem is not None:
         set_condition(status, "TrafficRouted", False, route.problem.reason, route.problem.message, now, generation)
+        if status.canary_model is not None:
+            message = f"rollout held, stable keeps its traffic: {route.problem.message}"
+            set_condition(status, "Progressing", True, route.problem.reason, message, now, generation)
         return
+    name = spec.rollout.traffic_routing.gateway_api.http_route if spec.rollout.traffic_routing else ""
+    status.route = RouteStatus(
+        http_route=name,
+        rule=route.rule,
+        stable_weight=route.stable_weight,
+        canary_weight=route.canary_weight,
+        managed_rules=list(route.rules) or None,
+    )
     status.canary_weight = route.weight() if status.canary_model is not None else None
-    where = f"HTTPRoute {spec.rollout.traffic_routing.gateway_api.http_route if spec.rollout.traffic_routing else ''}"
-    message = f"{where} rule {route.rule}: stable {route.stable_weight}, canary {route.canary_weight}"
+    message = f"HTTPRoute {name} rule {route.rule}: stable {route.stable_weight}, canary {route.canary_weight}"
     set_condition(status, "TrafficRouted", True, "RouteDriven", message, now, generation)
 
 
@@ -702,7 +715,9 @@ def plan_rollout(
         plan.stable, plan.stable_replicas = _resolved(status.stable_model), replicas
         plan.canary, plan.canary_replicas = None, 0
     if gateway_routing(spec):
-        route_status(spec, plan, observed, now, generation)
+        if plan.route is None or status.canary_model is None:
+            plan.route = desired_route(spec, status, False)  # no live canary: stable 100%, managed rules removed
+        route_status(spec, status, observed.route, now, generation)
     else:
         status.route = None
         drop_condition(status, "TrafficRouted")
