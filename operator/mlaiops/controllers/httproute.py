@@ -66,9 +66,9 @@ def read_route(
     except ApiException as error:
         problem = RouteProblem("RouteReadFailed", f"HTTPRoute {namespace}/{route_ref} not read: {_reason(error)}")
         return RouteObservation(problem=problem), None
-    problem = check_route(route, route_ref, name, namespace, gateways, grants)
-    if problem is not None or route is None:
-        return RouteObservation(problem=problem), None
+    refused = check_route(route, route_ref, name, namespace, gateways, grants)
+    if refused is not None or route is None:
+        return RouteObservation(problem=refused), None
     return observe_route(route, name, namespace), route
 
 
