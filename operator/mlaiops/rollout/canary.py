@@ -442,7 +442,6 @@ def run_canary_step(
     canary_ready = observed.canary_ready >= plan.canary_replicas and observed.canary_replicas == plan.canary_replicas
     routed = True
     if gateway_routing(spec):
-        plan.route = desired_route(spec, status, canary_ready)
         routed = observed.route is not None and observed.route.shows(desired_route(spec, status, True))
     if status.step_started_at is None and canary_ready and routed:
         status.step_started_at = now  # the step's pause and analysis start once its pods serve
@@ -715,8 +714,8 @@ def plan_rollout(
         plan.stable, plan.stable_replicas = _resolved(status.stable_model), replicas
         plan.canary, plan.canary_replicas = None, 0
     if gateway_routing(spec):
-        if plan.route is None or status.canary_model is None:
-            plan.route = desired_route(spec, status, False)  # no live canary: stable 100%, managed rules removed
+        ready = observed.canary_ready >= plan.canary_replicas and observed.canary_replicas == plan.canary_replicas
+        plan.route = desired_route(spec, status, ready)  # no live canary: stable 100%, managed rules removed
         route_status(spec, status, observed.route, now, generation)
     else:
         status.route = None
