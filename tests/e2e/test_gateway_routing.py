@@ -304,3 +304,30 @@ def test_a_refused_write_holds_the_step_and_keeps_the_route_as_it_was(cluster: C
     held = status(cluster, namespace, "fraud")
     assert held["currentStep"] == 1 and held.get("stepStartedAt") is None and held["canaryWeight"] == 5
     assert weights(route(cluster, namespace), "fraud") == (95, 5, ())  # what step 0 wrote, nothing half-written
+
+
+def test_a_backend_in_another_namespace_needs_a_reference_grant(cluster: Cluster, namespace: str) -> None:
+    shared = cluster.namespace("gw-shared-backends")
+    cluster.apply(GATEWAY, namespace)
+    foreign = http_route("models", "fraud")
+    foreign["spec"]["rules"][0]["backendRefs"].append(
+        {"name": "fallback", "namespace": shared, "port": 80, "weight": 0}
+    )
+    cluster.apply(foreign, namespace)
+    cluster.apply(model_deployment("fraud", [{"weight": 10, "pause": "3s"}]), namespace)
+    wait_for(lambda: routed(cluster, namespace, "fraud")[1] == "RefNotPermitted", what="RefNotPermitted")
+    assert routed(cluster, namespace, "fraud")[2] == (
+        f"HTTPRoute {namespace}/models refers to Service {shared}/fallback and no ReferenceGrant in {shared} allows it"
+    )
+    assert "mlaiops.dev/managed-by" not in route(cluster, namespace)["metadata"]["annotations"]  # never written
+    grant = {
+        "apiVersion": "gateway.networking.k8s.io/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {"name": f"from-{namespace}"},
+        "spec": {
+            "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": namespace}],
+            "to": [{"group": "", "kind": "Service", "name": "fallback"}],
+        },
+    }
+    cluster.apply(grant, shared)
+    wait_for(lambda: routed(cluster, namespace, "fraud")[1] == "RouteDriven", what="granted, then driven")
