@@ -38,6 +38,27 @@ BUILTIN_METRICS = ("request-success-rate", "request-duration", *RELATIVE_METRICS
 """Analysis metrics that need no query: the built-in model server exports what they measure."""
 
 
+ROUTING_GUIDE = """
+### Traffic routing of a canary
+
+| | Replica ratio (default) | Gateway API weights | Header and mirror routes |
+|---|---|---|---|
+| Set with | nothing (`status.trafficRouting: ReplicaRatio`) | `rollout.trafficRouting.gatewayAPI.httpRoute` (`GatewayAPI`) | `steps[].setHeaderRoute` / `steps[].setMirrorRoute`, with `gatewayAPI` |
+| Who splits | the shared Service `<name>`, over both tracks' pods | your HTTPRoute: the operator writes the weights of its rule's backendRefs `<name>-stable` / `<name>-canary` | the same HTTPRoute: rules named `mlaiops-<name>`, prepended |
+| Precision | one replica: 4 replicas give 25/50/75% | exact, 1% steps at any replica count (stable keeps every replica, the canary ceil(replicas * weight / 100), at least 1) | requests carrying the headers: 100% to the canary; mirror: a percentage copied to the canary, clients only see stable's answers |
+| `status` | `canaryWeight`: the replica ratio reached | `canaryWeight` and `route`: the weights on the route, set only once written | `route.managedRules` |
+| Ends | promotion moves every replica | promotion or rollback writes stable 100, canary 0 | promotion or rollback removes every managed rule |
+
+A step starts (its pause and analysis) only once its pods are Ready and the route shows its weights; traffic
+never reaches pods that are not serving. A route that is missing, names neither Service, refers to a Service
+in another namespace without a ReferenceGrant, attaches to a missing Gateway, is driven by another
+ModelDeployment (`mlaiops.dev/managed-by`) or refuses the write (409, 422, 403) holds the rollout with
+`TrafficRouted=False` and `Progressing` naming the route and the reason; nothing is half-written (one patch,
+guarded by resourceVersion) and stable keeps its traffic.
+"""
+"""How the three routing modes compare (rendered in docs/api.md)."""
+
+
 class ModelSource(ApiModel):
     """Where the model comes from when it is not a fixed URI."""
 
