@@ -200,11 +200,11 @@ class _Checks:
         rollout = _dict(spec.get("rollout"))
         steps = _list(_dict(rollout.get("canary")).get("steps"))
         weighted = [(i, w) for i, step in enumerate(steps) if (w := _integer(_dict(step).get("weight"))) is not None]
-        for (before, low), (index, high) in itertools.pairwise(weighted):
-            if high <= low:
+        for (before, lower), (index, higher) in itertools.pairwise(weighted):
+            if higher <= lower:
                 self.add(
                     "spec.rollout.canary",
-                    f"steps[{index}].weight ({high}) must be greater than steps[{before}].weight ({low})",
+                    f"steps[{index}].weight ({higher}) must be greater than steps[{before}].weight ({lower})",
                 )
         if rollout.get("trafficRouting") is None:  # header and mirror routes exist only on an HTTPRoute
             for index, step in enumerate(steps):
