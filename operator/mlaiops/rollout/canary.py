@@ -633,6 +633,7 @@ def route_status(
     route: RouteObservation | None,
     now: datetime,
     generation: int,
+    target: RouteState | None = None,
 ) -> None:
     """Gateway API routing: status.route and canaryWeight from what the HTTPRoute carries (read, or just written),
     and TrafficRouted (False with the reason, naming the route, while it cannot be driven or written)."""
@@ -645,6 +646,14 @@ def route_status(
             set_condition(status, "Progressing", True, route.problem.reason, message, now, generation)
         return
     name = spec.rollout.traffic_routing.gateway_api.http_route if spec.rollout.traffic_routing else ""
+    previous = next((c for c in status.conditions or [] if c.type == "TrafficRouted"), None)
+    if (
+        target is not None
+        and not route.shows(target)
+        and previous is not None
+        and previous.reason == "RouteWriteFailed"
+    ):
+        return  # read fine, but the write this tick is still to come: the failure stands until it succeeds
     status.route = RouteStatus(
         http_route=name,
         rule=route.rule,
@@ -716,7 +725,7 @@ def plan_rollout(
     if gateway_routing(spec):
         ready = observed.canary_ready >= plan.canary_replicas and observed.canary_replicas == plan.canary_replicas
         plan.route = desired_route(spec, status, ready)  # no live canary: stable 100%, managed rules removed
-        route_status(spec, status, observed.route, now, generation)
+        route_status(spec, status, observed.route, now, generation, plan.route)
     else:
         status.route = None
         drop_condition(status, "TrafficRouted")

@@ -12,7 +12,7 @@ from typing import Any
 from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
 from mlaiops.resources.modelserver import ResolvedModel
 from mlaiops.rollout.analysis import MetricOutcome
-from mlaiops.rollout.canary import Observed, Plan, plan_rollout
+from mlaiops.rollout.canary import Observed, Plan, plan_rollout, route_status
 from mlaiops.rollout.routing import STABLE_ONLY, RouteObservation, RouteProblem, RouteState
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -193,6 +193,27 @@ def test_a_failed_write_never_starts_the_step() -> None:
         plan = cluster.tick()
     assert plan.status.step_started_at is None and plan.status.canary_weight == 0
     assert cluster.route == shown(STABLE_ONLY)
+
+
+def test_a_write_failure_stands_until_a_write_succeeds() -> None:
+    """The controller records a refused write after the plan; the next plan reads a fine route but must not
+    flip TrafficRouted back to True before its own write (the condition would flap every tick)."""
+    cluster = deployed()
+    cluster.tick()
+    cluster.route_fails = True
+    plan = cluster.tick()  # the canary is Ready: this tick's route is 5%, and its write is refused
+    assert plan.route == RouteState(canary_weight=5) and cluster.route == shown(STABLE_ONLY)
+    failed = RouteObservation(100, 0, (), "model", RouteProblem("RouteWriteFailed", "HTTPRoute ml/iris: 422"))
+    route_status(cluster.spec, plan.status, failed, cluster.now, 1, plan.route)
+    since = next(c for c in plan.status.conditions or [] if c.type == "TrafficRouted").last_transition_time
+    assert cluster.condition("TrafficRouted") == ("False", "RouteWriteFailed")
+    plan = cluster.tick()
+    assert cluster.condition("TrafficRouted") == ("False", "RouteWriteFailed")
+    assert next(c for c in plan.status.conditions or [] if c.type == "TrafficRouted").last_transition_time == since
+    cluster.route_fails = False
+    cluster.tick()  # written now
+    cluster.tick()  # read back: the route shows the step
+    assert cluster.condition("TrafficRouted") == ("True", "RouteDriven")
 
 
 def test_replica_ratio_routing_says_so_and_plans_no_route() -> None:
