@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all setup prometheus containers lint conformance mutation test test-quick test-unit test-image crds demo image clean
+.PHONY: all setup prometheus nginx containers lint conformance mutation test test-quick test-unit test-image crds demo image clean
 
 all: test
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]' -e ./sandbox
 	touch $@
 
-setup: $(STAMP) prometheus containers
+setup: $(STAMP) prometheus nginx containers
 
 # Debian's prometheus and alertmanager: the tests and the sandbox start them themselves on 127.0.0.1.
 prometheus:
@@ -26,6 +26,21 @@ prometheus:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
 	  else \
 	    echo "missing: run 'sudo apt-get install --no-install-recommends prometheus prometheus-alertmanager'" >&2; exit 1; \
+	  fi; \
+	fi
+
+# Debian's nginx (split_clients and mirror are built in): the sandbox's Gateway API data plane, one
+# process per Gateway that the sandbox starts itself. The system service is never started: a
+# policy-rc.d refuses it during the install (one already there is left as it is).
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's nginx (its system service stays stopped)"; \
+	    policy=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; policy=1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; status=$$?; \
+	    if [ -n "$$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$status; \
+	  else \
+	    echo "missing: run 'sudo apt-get install --no-install-recommends nginx' (then 'sudo systemctl disable --now nginx')" >&2; exit 1; \
 	  fi; \
 	fi
 

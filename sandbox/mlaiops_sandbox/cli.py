@@ -46,6 +46,17 @@ def _pods_as(config: object) -> str:
     return f"podman containers of {image}" if image else "local processes"
 
 
+def _data_plane() -> str:
+    from mlaiops_sandbox.gateway.nginx import nginx_binary
+
+    found = nginx_binary()
+    return (
+        f"one nginx per Gateway ({found}; URL in the Gateway's sandbox.mlaiops.dev/port)"
+        if found
+        else ("nginx not installed: Gateways are not Programmed (make setup)")
+    )
+
+
 def _up(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -106,6 +117,7 @@ def _up(args: argparse.Namespace) -> int:
                 f"  CA certificate: {sandbox.ca_path}",
                 f"  Prometheus: {sandbox.prometheus_url or 'disabled'}",
                 f"  pods of the project's image: {_pods_as(config)}",
+                f"  Gateway API: GatewayClass sandbox, {_data_plane()}",
                 f"  kubeconfig: {sandbox.kubeconfig_path}",
                 f"  kubeconfig (HTTPS, CA, a cluster-admin ServiceAccount's token): {sandbox.secure_kubeconfig_path}",
                 "",

@@ -18,6 +18,7 @@ import yaml
 from mlaiops_sandbox import apiserver
 from mlaiops_sandbox.apiserver import bootstrap
 from mlaiops_sandbox.apiserver.tls import token_kubeconfig
+from mlaiops_sandbox.gateway import GatewayPlane
 from mlaiops_sandbox.runtime import Runtime, RuntimeConfig
 from mlaiops_sandbox.runtime.logs import log_handler
 from mlaiops_sandbox.runtime.prometheus import Prometheus, TargetWriter
@@ -50,9 +51,10 @@ class Sandbox:
         prometheus_port: int = 0,
         config: RuntimeConfig | None = None,
         containers: str | None = None,
+        gateway: bool = True,
     ) -> None:
         """``containers``: a local image (e.g. ``mlaiops:dev`` from ``make image``) that the project's
-        pods run as, as real podman containers; None keeps them local processes (the fast default)."""
+        pods run as, as real podman containers; None keeps them local processes (the fast default). ``gateway``: serve the Gateway API (its CRDs, GatewayClass ``sandbox``, nginx)."""
         self.dir = Path(directory).resolve()
         self.port = port
         self.config = config or RuntimeConfig()
@@ -68,6 +70,8 @@ class Sandbox:
         self.ca_path = self.dir / "ca.crt"
         self.server: apiserver.ApiServer | None = None
         self.runtime: Runtime | None = None
+        self.with_gateway = gateway
+        self.gateway: GatewayPlane | None = None
         self.startup_seconds = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -95,6 +99,9 @@ class Sandbox:
         self.runtime = Runtime(self.server.url, self.config)
         self.server.add_subresource("", "pods", "log", log_handler(self.runtime.kubelet))
         await self.runtime.start()
+        if self.with_gateway:
+            self.gateway = GatewayPlane(self.server.url, self.dir / "gateway")
+            await self.gateway.start()
         if self.prometheus is not None:
             TargetWriter(self.runtime.pods, self.prometheus.targets_file, self.runtime.state_metrics.address)
             await self.prometheus.astart()
@@ -125,6 +132,8 @@ class Sandbox:
     async def stop(self) -> None:
         if self._prometheus_restart is not None:
             self._prometheus_restart.cancel()
+        if self.gateway is not None:
+            await self.gateway.stop()
         if self.runtime is not None:
             await self.runtime.stop()
         if self.prometheus is not None:
