@@ -322,7 +322,8 @@ class GatewayAPIRouting(ApiModel):
     """Name of an HTTPRoute in the ModelDeployment's namespace with a rule whose backendRefs are the Services
     ``<name>-stable`` and ``<name>-canary``. The operator writes only those two backendRefs' weights and its own
     rules (named ``mlaiops-*``); every other field stays as you or your GitOps tool wrote it. It records itself
-    in the route's ``mlaiops.dev/managed-by`` annotation, and refuses a route another ModelDeployment drives."""
+    in the route's ``mlaiops.dev/managed-by`` annotation, and refuses a route another ModelDeployment drives (remove
+    the annotation to hand the route over)."""
 
 
 class TrafficRouting(ApiModel):
