@@ -645,7 +645,8 @@ def route_status(
             message = f"rollout held, stable keeps its traffic: {route.problem.message}"
             set_condition(status, "Progressing", True, route.problem.reason, message, now, generation)
         return
-    name = spec.rollout.traffic_routing.gateway_api.http_route if spec.rollout.traffic_routing else ""
+    assert spec.rollout.traffic_routing is not None  # called with Gateway API routing only
+    name = spec.rollout.traffic_routing.gateway_api.http_route
     previous = next((c for c in status.conditions or [] if c.type == "TrafficRouted"), None)
     if (
         target is not None

@@ -63,20 +63,21 @@ class Cluster:
         self.plans: list[Plan] = []
         self.routes: list[RouteObservation] = []
 
-    def tick(self, desired: ResolvedModel | None = V2, outcome: str | None = None, seconds: float = 30) -> Plan:
+    def tick(
+        self, desired: ResolvedModel | None = V2, outcome: str | None = None, seconds: float = 30, ready: bool = True
+    ) -> Plan:
         outcomes = [MetricOutcome("request-success-rate", outcome, 0.5)] if outcome else None
         route = RouteObservation(problem=self.problem) if self.problem else self.route
         observed = Observed(**{**self.observed.__dict__, "route": route})
         plan = plan_rollout(self.spec, self.status, desired, observed, self.now, 1, outcomes)
         self.status = plan.status
         self.plans.append(plan)
-        assert plan.route is not None  # Gateway API routing always plans the route
-        if self.problem is None and not self.route_fails:
+        if plan.route is not None and self.problem is None and not self.route_fails:
             self.route = shown(plan.route)
         self.routes.append(self.route)
         self.observed = Observed(
             stable_ready=plan.stable_replicas,
-            canary_ready=plan.canary_replicas,
+            canary_ready=plan.canary_replicas if ready else 0,
             stable_replicas=plan.stable_replicas,
             canary_replicas=plan.canary_replicas,
             stable_version=plan.stable.version if plan.stable else None,
@@ -104,6 +105,7 @@ def deployed(spec: ModelDeploymentSpec | None = None) -> Cluster:
 def test_stable_only_routes_everything_to_stable_and_says_so() -> None:
     cluster = deployed()
     plan = cluster.tick(V1)
+    assert all(p.route is not None for p in cluster.plans)  # Gateway API routing plans the route every tick
     assert plan.route == STABLE_ONLY and plan.status.traffic_routing == "GatewayAPI"
     assert plan.status.route is not None and (plan.status.route.stable_weight, plan.status.route.canary_weight) == (
         100,
@@ -220,3 +222,91 @@ def test_replica_ratio_routing_says_so_and_plans_no_route() -> None:
     spec = ModelDeploymentSpec.model_validate({"model": {"storageUri": "file:///m/v1.joblib"}, "replicas": 4})
     plan = plan_rollout(spec, None, V1, Observed(), T0, 1)
     assert plan.route is None and plan.status.traffic_routing == "ReplicaRatio" and plan.status.route is None
+
+
+def condition(status: ModelDeploymentStatus, kind: str) -> Any:
+    return next(c for c in status.conditions or [] if c.type == kind)
+
+
+def test_route_conditions_carry_the_time_and_generation_of_the_tick() -> None:
+    cluster = deployed()
+    plan = cluster.tick(V1)
+    routed = condition(plan.status, "TrafficRouted")
+    assert routed.observed_generation == 1 and routed.last_transition_time == T0
+    assert routed.message == "HTTPRoute iris rule model: stable 100, canary 0"
+    assert plan.status.route is not None and (plan.status.route.http_route, plan.status.route.rule) == ("iris", "model")
+    assert plan.status.route.managed_rules is None  # none on the route: left out
+    cluster.tick()
+    problem = RouteProblem("GatewayNotFound", "HTTPRoute ml/iris: parent Gateway ml/public not found")
+    cluster.problem = problem
+    plan = cluster.tick()
+    routed, progressing = condition(plan.status, "TrafficRouted"), condition(plan.status, "Progressing")
+    assert (routed.status, routed.reason, routed.message) == ("False", "GatewayNotFound", problem.message)
+    assert routed.last_transition_time == cluster.now - timedelta(seconds=30) and routed.observed_generation == 1
+    assert (progressing.status, progressing.reason) == ("True", "GatewayNotFound")
+
+
+def test_route_status_holds_only_a_live_canary_and_records_managed_rules() -> None:
+    spec = make_spec([{"setHeaderRoute": HEADER}, {"weight": 50}])
+    status = ModelDeploymentStatus()
+    problem = RouteProblem("RouteWriteFailed", "HTTPRoute ml/iris: weights not written (403 Forbidden)")
+    route_status(spec, status, RouteObservation(problem=problem), T0, 3)
+    assert [c.type for c in status.conditions or []] == ["TrafficRouted"]  # no canary: nothing to hold
+    status.canary_model = ModelDeploymentStatus.model_validate({"canaryModel": {"version": "v2"}}).canary_model
+    route_status(spec, status, RouteObservation(problem=problem), T0, 3)
+    progressing = condition(status, "Progressing")
+    assert (
+        progressing.status,
+        progressing.reason,
+        progressing.last_transition_time,
+        progressing.observed_generation,
+    ) == (
+        "True",
+        "RouteWriteFailed",
+        T0,
+        3,
+    )
+    assert progressing.message == f"rollout held, stable keeps its traffic: {problem.message}"
+    status = ModelDeploymentStatus()
+    route_status(spec, status, RouteObservation(100, 0, ("mlaiops-beta",), "model"), T0, 3)
+    assert status.route is not None and status.route.managed_rules == ["mlaiops-beta"]
+
+
+def test_pods_created_but_not_ready_get_no_traffic() -> None:
+    cluster = deployed()
+    cluster.tick(ready=False)  # the canary Deployment exists with its replica, not Ready
+    plan = cluster.tick(ready=False)
+    assert plan.route == STABLE_ONLY and plan.status.step_started_at is None
+
+
+def test_leaving_gateway_routing_drops_its_status() -> None:
+    cluster = deployed()
+    assert cluster.status is not None and cluster.status.route is not None
+    cluster.spec = ModelDeploymentSpec.model_validate({"model": {"storageUri": "file:///m/v1.joblib"}, "replicas": 3})
+    plan = cluster.tick(V1)
+    assert plan.status.route is None and plan.route is None and plan.status.traffic_routing == "ReplicaRatio"
+    assert "TrafficRouted" not in [c.type for c in plan.status.conditions or []]
+
+
+def test_replica_ratio_routing_ignores_any_route_observation() -> None:
+    spec = ModelDeploymentSpec.model_validate({"model": {"storageUri": "file:///m/v1.joblib"}, "replicas": 4})
+    cluster = Cluster(spec)
+    cluster.problem = RouteProblem("RouteNotFound", "not used")
+    cluster.tick(V1)
+    cluster.tick(V1)
+    cluster.tick()
+    plan = cluster.tick()
+    assert plan.route is None and plan.status.step_started_at is not None  # not held by a route it does not use
+
+
+def test_traffic_routed_sorts_before_conditions_of_other_controllers() -> None:
+    cluster = deployed()
+    assert cluster.status is not None
+    extra = ModelDeploymentStatus.model_validate(
+        {"conditions": [{"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "lastTransitionTime": T0}]}
+    )
+    cluster.status.conditions = [c for c in cluster.status.conditions or [] if c.type != "TrafficRouted"]
+    cluster.status.conditions += extra.conditions or []
+    plan = cluster.tick(V1)
+    types = [c.type for c in plan.status.conditions or []]
+    assert types.index("TrafficRouted") < types.index("ResolvedRefs"), types
