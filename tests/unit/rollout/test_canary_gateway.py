@@ -297,6 +297,7 @@ def test_replica_ratio_routing_ignores_any_route_observation() -> None:
     cluster.tick()
     plan = cluster.tick()
     assert plan.route is None and plan.status.step_started_at is not None  # not held by a route it does not use
+    assert condition(plan.status, "Progressing").reason == "CanaryProgressing"
 
 
 def test_traffic_routed_sorts_before_conditions_of_other_controllers() -> None:
