@@ -2,20 +2,26 @@
 
     python benchmarks/canary_judge.py                 # 1000 identical-model runs, 200 per bad-canary row
     python benchmarks/canary_judge.py --runs 20 --bad-runs 10 --seed 3
+    python benchmarks/canary_judge.py --failure-limit 0 --error-alpha 0.005
 
 Each run is one whole canary rollout of a ModelDeployment: ``plan_rollout`` (rollout/canary.py) ticks
 every ``TICK`` seconds as the controller's timer would, the canary's pods are Ready at once, and every
 ``analysis.interval`` the built-in relative metrics ``error-rate-vs-stable`` and ``latency-vs-stable``
 are judged by ``judge_relative`` (rollout/analysis.py, rollout/judge.py) on each track's counts since the
-rollout began, as the controller's ``increase(...[<since start>])`` queries return them. Traffic:
+rollout began, as the controller's ``increase(...[<since start>])`` queries return them (the error-rate test
+is sequential: its alpha bounds false failures over the whole rollout; latency's applies to each evaluation). Traffic:
 Poisson arrivals at ``rate`` requests/s split by the planner's ``status.canaryWeight``; each request
 errs with its track's probability (binomial); latencies are log-normal, binned into the model server's
 histogram buckets (``runtime/metrics.LATENCY_BUCKETS``, ``le`` semantics). Not simulated: Prometheus's
 scrape granularity and ``increase()`` extrapolation, pod start-up time.
 
 Reported: (a) the false-rollback rate of two identical models at 1 req/s over the whole rollout
-(rolled back for any reason, ProgressDeadlineExceeded included); (b) the share of bad canaries at 10 req/s
-rolled back within 5 minutes of the rollout's start. Seeded: the same arguments print the same table.
+(rolled back for any reason, ProgressDeadlineExceeded included), and at 10 req/s with 5% errors, where the
+error-rate test has errors to look at (at 1 req/s and 1% each track makes a handful); (b) the share of bad canaries at 10 req/s
+rolled back within 5 minutes of the rollout's start; (c) for each doubled error rate, what the best possible
+test could do with the requests the canary has served by then: one look at all of them at 5 minutes (the
+most powerful level-alpha test of "same rate" against "twice the rate", normal approximation), which no test
+stopping within 5 minutes can beat. Seeded: the same arguments print the same table.
 """
 
 from __future__ import annotations
@@ -30,8 +36,16 @@ import numpy as np
 
 from mlaiops.api.modeldeployment import ModelDeploymentSpec
 from mlaiops.resources.modelserver import ResolvedModel
-from mlaiops.rollout.analysis import DEFAULT_ALPHA, DEFAULT_MIN_SAMPLE_SIZE, TrackCounts, judge_relative
+from mlaiops.rollout.analysis import (
+    DEFAULT_ALPHA,
+    DEFAULT_ERROR_RATE_ALPHA,
+    DEFAULT_MIN_SAMPLE_SIZE,
+    MetricOutcome,
+    TrackCounts,
+    judge_relative,
+)
 from mlaiops.rollout.canary import Observed, analysis_due, plan_rollout
+from mlaiops.rollout.judge import normal_sf
 from mlaiops.runtime.metrics import LATENCY_BUCKETS
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -120,7 +134,7 @@ def run_rollout(
     """One canary rollout from a deployed v1 to v2's promotion or rollback."""
     now = T0
     status = plan_rollout(spec, None, V1, Observed(), now, 1).status  # v1 deployed...
-    observed = Observed(stable_ready=4, stable_replicas=4, stable_version="v1")
+    observed = Observed(stable_ready=spec.replicas, stable_replicas=spec.replicas, stable_version="v1")
     status = plan_rollout(spec, status, V1, observed, now, 1).status  # ... and Ready
     tracks = {"stable": Counts(), "canary": Counts()}
     metrics = spec.analysis.metrics
@@ -150,11 +164,70 @@ def run_rollout(
     raise RuntimeError("the rollout never ended")
 
 
-def make_spec(alpha: float, min_samples: int) -> ModelDeploymentSpec:
-    """SPEC with both relative metrics at this alpha and minimum sample size."""
-    spec = ModelDeploymentSpec.model_validate(SPEC)
-    metrics = [m.model_copy(update={"alpha": alpha, "min_sample_size": min_samples}) for m in spec.analysis.metrics]
-    return spec.model_copy(update={"analysis": spec.analysis.model_copy(update={"metrics": metrics})})
+def make_spec(
+    alpha: float,
+    error_alpha: float,
+    min_samples: int,
+    failure_limit: int = 1,
+    replicas: int = 4,
+    weights: tuple[int, ...] = (25, 50, 75),
+) -> ModelDeploymentSpec:
+    """SPEC with latency-vs-stable at ``alpha``, error-rate-vs-stable at ``error_alpha``, this minimum sample size
+    and failureLimit, and these replicas and step weights (2m pause each)."""
+    steps = [{"weight": weight, "pause": "2m"} for weight in weights]
+    shape = {"replicas": replicas, "rollout": {**SPEC["rollout"], "canary": {"steps": steps}}}  # type: ignore[dict-item]
+    spec = ModelDeploymentSpec.model_validate({**SPEC, **shape})
+    metrics = [
+        m.model_copy(
+            update={"alpha": error_alpha if m.name == "error-rate-vs-stable" else alpha, "min_sample_size": min_samples}
+        )
+        for m in spec.analysis.metrics
+    ]
+    analysis = spec.analysis.model_copy(update={"metrics": metrics, "failure_limit": failure_limit})
+    return spec.model_copy(update={"analysis": analysis})
+
+
+def requests_by(spec: ModelDeploymentSpec, rate: float, seconds: float) -> tuple[float, float]:
+    """Expected (canary, stable) requests served in the first ``seconds`` of a rollout whose every analysis passes."""
+    now, served = T0, [0.0, 0.0]
+    status = plan_rollout(spec, None, V1, Observed(), now, 1).status
+    observed = Observed(stable_ready=spec.replicas, stable_replicas=spec.replicas, stable_version="v1")
+    status = plan_rollout(spec, status, V1, observed, now, 1).status
+    for _ in range(math.ceil(seconds / TICK)):
+        due = analysis_due(spec, status, now)
+        outcomes = [MetricOutcome(m.name, "Successful") for m in spec.analysis.metrics] if due else None
+        plan = plan_rollout(spec, status, V2, observed, now, 1, outcomes)
+        status = plan.status
+        observed = Observed(
+            stable_ready=plan.stable_replicas,
+            canary_ready=plan.canary_replicas,
+            stable_replicas=plan.stable_replicas,
+            canary_replicas=plan.canary_replicas,
+            stable_version=plan.stable.version if plan.stable else None,
+        )
+        weight = (status.canary_weight or 0) / 100 if plan.canary_replicas else 0.0
+        served[0] += rate * weight * TICK
+        served[1] += rate * (1 - weight) * TICK
+        now += timedelta(seconds=TICK)
+    return served[0], served[1]
+
+
+def best_power(canary_requests: float, stable_requests: float, base: float, alpha: float) -> float:
+    """Power of one one-sided test of "same rate" against "twice the rate" on all these requests (normal approx.)."""
+    worse = 2 * base
+    pooled = (canary_requests * worse + stable_requests * base) / (canary_requests + stable_requests)
+    null_sd = math.sqrt(pooled * (1 - pooled) * (1 / canary_requests + 1 / stable_requests))
+    sd = math.sqrt(worse * (1 - worse) / canary_requests + base * (1 - base) / stable_requests)
+    return normal_sf((z_of(alpha) * null_sd - (worse - base)) / sd)
+
+
+def z_of(alpha: float) -> float:
+    """The standard normal's upper alpha quantile (bisection on ``normal_sf``)."""
+    low, high = 0.0, 10.0
+    for _ in range(100):
+        middle = (low + high) / 2
+        low, high = (middle, high) if normal_sf(middle) > alpha else (low, middle)
+    return (low + high) / 2
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -177,15 +250,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000, help="identical-model runs (false rollbacks)")
     parser.add_argument("--bad-runs", type=int, default=200, help="runs per bad-canary row")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="both metrics' alpha")
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="latency-vs-stable's alpha (per evaluation)")
+    parser.add_argument(
+        "--error-alpha",
+        type=float,
+        default=DEFAULT_ERROR_RATE_ALPHA,
+        help="error-rate-vs-stable's alpha (over the whole rollout: the test is sequential)",
+    )
     parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLE_SIZE, help="both metrics' minSampleSize")
+    parser.add_argument("--failure-limit", type=int, default=1, help="analysis.failureLimit")
+    parser.add_argument("--replicas", type=int, default=4, help="spec.replicas (the replica ratio sets the weights)")
+    parser.add_argument("--steps", default="25,50,75", help="canary step weights in %%, each with a 2m pause")
     args = parser.parse_args()
-    spec = make_spec(args.alpha, args.min_samples)
+    weights = tuple(int(weight) for weight in args.steps.split(","))
+    spec = make_spec(args.alpha, args.error_alpha, args.min_samples, args.failure_limit, args.replicas, weights)
     began = time.monotonic()
-    steps = ", ".join(f"{s['weight']}% {s['pause']}" for s in SPEC["rollout"]["canary"]["steps"])  # type: ignore[index]
+    steps = ", ".join(f"{s.weight}% {s.pause}" for s in spec.rollout.canary.steps)
     print(
-        f"Settings: 4 replicas, steps {steps}, analysis every 30s, failureLimit 1, progressDeadline 10m, "
-        f"minSampleSize {args.min_samples}, alpha {args.alpha:g} (one-sided, per evaluation), "
+        f"Settings: {spec.replicas} replicas, steps {steps}, analysis every 30s, failureLimit {args.failure_limit}, "
+        f"progressDeadline 10m, minSampleSize {args.min_samples}, error-rate-vs-stable alpha {args.error_alpha:g} "
+        f"(sequential: over the whole rollout), latency-vs-stable alpha {args.alpha:g} (per evaluation), "
         f"tick {TICK:g}s, seed {args.seed}; latency log-normal median 30 ms, sigma 0.5 (p99 {Track().p99() * 1000:.0f} ms)"
     )
     print()
@@ -216,6 +300,13 @@ def main() -> None:
         scenario(args.runs, args.seed, same, same, 1.0, spec),
         "rolled back <= 1%",
     )
+    busy = Track(error_rate=0.05)  # enough errors for the error-rate test to look at something: ~100 per track
+    row(
+        "identical models (5% errors both)",
+        10,
+        scenario(args.runs, args.seed + 20, busy, busy, 10.0, spec),
+        "error-rate-vs-stable <= its alpha",
+    )
     for index, base in enumerate((0.01, 0.02, 0.05)):
         results = scenario(
             args.bad_runs, args.seed + 1 + index, Track(error_rate=base), Track(error_rate=2 * base), 10.0, spec
@@ -232,6 +323,21 @@ def main() -> None:
     tail = Track(tail=0.050)  # only the slowest 3% of requests are 50 ms slower: the p99 moves, the median not
     results = scenario(args.bad_runs, args.seed + 11, same, tail, 10.0, spec)
     row(f"slowest 3% +50 ms (p99 {same.p99() * 1000:.0f} -> {tail.p99() * 1000:.0f} ms)", 10, results, "(a limit)")
+    print()
+    canary_requests, stable_requests = requests_by(spec, 10.0, 300.0)
+    print(
+        f"The best possible test within 5 min at 10 req/s: one look at all {canary_requests:.0f} canary and "
+        f"{stable_requests:.0f} stable requests served by then"
+    )
+    print()
+    print("| errors | expected errors canary / stable | power at alpha 0.01 | at alpha 0.001 |")
+    print("| --- | ---: | ---: | ---: |")
+    for base in (0.01, 0.02, 0.05):
+        print(
+            f"| {base:.0%} -> {2 * base:.0%} | {canary_requests * 2 * base:.0f} / {stable_requests * base:.0f} | "
+            f"{best_power(canary_requests, stable_requests, base, 0.01):.1%} | "
+            f"{best_power(canary_requests, stable_requests, base, 0.001):.1%} |"
+        )
     print()
     print(f"{time.monotonic() - began:.0f} s")
 

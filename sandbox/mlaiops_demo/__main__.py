@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nreport: {page}")
             if story.traffic is not None:
                 print(f"\ninference responses: {dict(story.traffic.codes)}")
+                print(f"delayed labels (docs/feedback.md): {dict(story.traffic.labels)}")
         if failed:
             print(f"\n{failed}\noperator log: {directory / 'operator.log'}", file=sys.stderr)
         if args.keep:

@@ -144,7 +144,10 @@ class Story:
         annotations = (service.metadata.annotations if service.metadata else None) or {}
         endpoint = annotations["sandbox.mlaiops.dev/endpoint"]
         self.url = f"{endpoint}/v2/models/fraud-detector/infer"
-        self.traffic = Traffic(self.url, len(FEATURES), drift_column=FEATURES.index(DRIFTING)).start()
+        # A quarter of the transactions get their fraud label 5 s later, by prediction id (docs/feedback.md).
+        self.traffic = Traffic(
+            self.url, len(FEATURES), drift_column=FEATURES.index(DRIFTING), label_share=0.25, label_delay=5.0
+        ).start()
         self.wait("traffic", lambda: self.traffic and self.traffic.codes[200] >= 10, 30)
         self.done(
             record,

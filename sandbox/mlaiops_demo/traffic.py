@@ -1,6 +1,8 @@
 """Inference load through a Service: one new connection per request, as most clients make.
 
-``Traffic`` is the steady background load (a daemon thread of the demo). ``Surge`` is a load surge
+``Traffic`` is the steady background load (a daemon thread of the demo); with ``label_share`` it also
+sends the true fraud label of that share of its requests ``label_delay`` seconds later, to the model's
+feedback endpoint, by prediction id (docs/feedback.md): ground truth that arrives late. ``Surge`` is a load surge
 run as its own process (``python -m mlaiops_demo.traffic``), so that its many concurrent clients
 compete with the model servers for the CPU, not with the sandbox's API server for the GIL.
 """
@@ -20,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from mlaiops_demo.data import transactions
+
 
 def infer_body(rng: np.random.Generator, features: int, drift: float = 0.0, column: int = 0) -> bytes:
     """One V2 infer request of one standard-normal row; ``drift`` moves column ``column``."""
@@ -29,30 +33,58 @@ def infer_body(rng: np.random.Generator, features: int, drift: float = 0.0, colu
     return json.dumps({"inputs": [tensor]}).encode()
 
 
-def send(url: str, body: bytes, timeout: float = 5) -> int:
-    """POST one request; its HTTP status, or 0 when the connection failed."""
+def labelled_body(rng: np.random.Generator, drift: float = 0.0) -> tuple[bytes, int]:
+    """One V2 infer request of one demo transaction, and whether it is fraud (the label learnt later)."""
+    rows, labels = transactions(rng, 1, drift)
+    tensor = {"name": "x", "shape": [1, rows.shape[1]], "datatype": "FP64", "data": rows[0].tolist()}
+    return json.dumps({"inputs": [tensor]}).encode(), int(labels[0])
+
+
+def post(url: str, body: bytes, timeout: float = 5) -> tuple[int, bytes]:
+    """POST one request; its HTTP status (0 when the connection failed) and body."""
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status)
+            return int(response.status), response.read()
     except urllib.error.HTTPError as error:
-        return int(error.code)
+        return int(error.code), b""
     except OSError:
-        return 0
+        return 0, b""
+
+
+def send(url: str, body: bytes, timeout: float = 5) -> int:
+    """POST one request; its HTTP status, or 0 when the connection failed."""
+    return post(url, body, timeout)[0]
 
 
 class Traffic:
     """Sends V2 infer requests at ``rate`` per second from a daemon thread until ``stop()``.
 
-    Setting ``drift`` moves column ``drift_column`` of every row sent from then on.
+    Setting ``drift`` moves column ``drift_column`` of every row sent from then on. With ``label_share``
+    (0..1), that share of the requests are demo transactions whose fraud label is sent ``label_delay``
+    seconds after the answer, in batches, to ``<model>/feedback``; ``labels`` counts what became of them
+    (``joined``, or the reason the server gave, or ``failed``).
     """
 
-    def __init__(self, url: str, features: int, rate: float = 12.0, seed: int = 0, drift_column: int = 0) -> None:
+    def __init__(
+        self,
+        url: str,
+        features: int,
+        rate: float = 12.0,
+        seed: int = 0,
+        drift_column: int = 0,
+        label_share: float = 0.0,
+        label_delay: float = 5.0,
+    ) -> None:
         self.url, self.interval = url, 1 / rate
+        self.feedback_url = url.rsplit("/infer", 1)[0] + "/feedback"
         self.features = features
         self.drift = 0.0
         self.drift_column = drift_column
+        self.label_share, self.label_delay = label_share, label_delay
         self.codes: Counter[int] = Counter()
+        self.labels: Counter[str] = Counter()
+        self._due: list[tuple[float, str, int]] = []  # (when to send, prediction id, label), in time order
         self._rng = np.random.default_rng(seed)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
@@ -67,8 +99,33 @@ class Traffic:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            body = infer_body(self._rng, self.features, self.drift, self.drift_column)
-            self.codes[send(self.url, body)] += 1
+            if self.label_share and self._rng.random() < self.label_share:
+                self._labelled()
+            else:
+                body = infer_body(self._rng, self.features, self.drift, self.drift_column)
+                self.codes[send(self.url, body)] += 1
+            if self._due and self._due[0][0] <= time.monotonic():
+                self._send_labels()
+
+    def _labelled(self) -> None:
+        body, label = labelled_body(self._rng, self.drift)
+        status, answer = post(self.url, body)
+        self.codes[status] += 1
+        if status == 200:
+            self._due.append((time.monotonic() + self.label_delay, json.loads(answer)["id"], label))
+
+    def _send_labels(self) -> None:
+        now = time.monotonic()
+        due = [item for item in self._due if item[0] <= now]
+        self._due = self._due[len(due) :]
+        body = json.dumps({"ids": [i for _, i, _ in due], "labels": [label for _, _, label in due]}).encode()
+        status, answer = post(self.feedback_url, body)
+        if status != 200:
+            self.labels["failed"] += len(due)
+            return
+        outcome = json.loads(answer)
+        self.labels["joined"] += outcome["joined"]
+        self.labels.update(outcome["unmatched"])
 
 
 class Surge:

@@ -50,6 +50,7 @@ FILE_GROUPS = {
     "test_model_status.py": "e2e-b",
     "test_remediation_approvals.py": "e2e-b",
     "test_drift.py": "e2e-b",
+    "test_incident_correlation.py": "e2e-b",
     # SIGKILLs the group's operator with API faults injected, as the fault runs do.
     "test_remediation_restart.py": "e2e-faults-a",
     "test_oom_remediation.py": "e2e-containers",
@@ -153,22 +154,46 @@ def check_alive(operator: OperatorProcess, when: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _audit_after_an_isolated_group(
-    request: pytest.FixtureRequest, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """After the last test of an isolated group, its cluster's operator requests go to a shared file,
-    so the least-privilege audit (on the main group's cluster) judges the whole suite's use."""
+def _the_groups_cluster(sandbox: Sandbox) -> None:
+    """Every e2e test holds its group's cluster (a session fixture, so it is up before any module
+    fixture of the test can fail): the audit hand-over below reads it."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Hand an isolated group's audit over after its last test, before that test's fixtures are torn
+    down (its cluster still runs). A hook, not a fixture: a test whose module fixture failed at setup
+    never reaches a function-scoped fixture, and its group would then leave no audit at all."""
+    if is_e2e(item):
+        hand_over_audit(item)
     yield
-    group = group_of(request.node)
+
+
+def hand_over_audit(item: pytest.Item) -> None:
+    """Record ``item`` as done; once every test of its isolated group is, write the group's operator
+    requests to a shared file, so the least-privilege audit (on the main group's cluster) judges the
+    whole suite's use. A group that cannot tell (no cluster came up) writes why instead, and the audit
+    fails at once with that reason rather than waiting for records that will never come."""
+    group = group_of(item)
     if group == MAIN_GROUP:
         return
-    folder = shared_folder(tmp_path_factory)
+    factory: pytest.TempPathFactory = item.config._tmp_path_factory  # type: ignore[attr-defined]
+    folder = shared_folder(factory)
     done = folder / f"done-{group}.txt"
     with done.open("a") as log:
-        log.write(request.node.nodeid + "\n")
-    members = {item.nodeid for item in request.session.items if is_e2e(item) and group_of(item) == group}
-    if members <= set(done.read_text().splitlines()):
-        audit_file(tmp_path_factory, group).write_text(json.dumps(operator_records(sandbox)))
+        log.write(item.nodeid + "\n")
+    members = {other.nodeid for other in item.session.items if is_e2e(other) and group_of(other) == group}
+    path = audit_file(factory, group)
+    if not members <= set(done.read_text().splitlines()) or path.exists():  # a skipped module wrote its own
+        return
+    sandbox = item.funcargs.get("sandbox") if isinstance(item, pytest.Function) else None
+    if not isinstance(sandbox, Sandbox):
+        path.write_text(json.dumps({"error": f"no cluster came up for {item.nodeid}"}))
+        return
+    try:
+        path.write_text(json.dumps(operator_records(sandbox)))
+    except (AssertionError, requests.RequestException, ValueError) as error:
+        path.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}))
 
 
 def wait_for_audit(factory: pytest.TempPathFactory, group: str, timeout: float = 900) -> list[dict[str, Any]]:
@@ -179,7 +204,9 @@ def wait_for_audit(factory: pytest.TempPathFactory, group: str, timeout: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"the {group} group left no operator audit in {timeout:.0f}s ({path})")
         time.sleep(2)
-    records: list[dict[str, Any]] = json.loads(path.read_text())
+    records: list[dict[str, Any]] | dict[str, str] = json.loads(path.read_text())
+    if isinstance(records, dict):
+        raise AssertionError(f"the {group} group could not leave its operator audit: {records['error']}")
     return records
 
 

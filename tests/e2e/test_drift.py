@@ -19,7 +19,10 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+from matplotlib import image
 
+from mlaiops.plugin.cluster import connect
+from mlaiops.plugin.plot import plot_drift
 from mlaiops.runtime.training import Table, train
 from tests.e2e.conftest import Cluster, wait_for
 
@@ -191,7 +194,7 @@ def watch(cluster: Cluster, namespace: str, seconds: float) -> tuple[set[str], l
 
 
 def test_a_stationary_replay_fires_nothing_and_a_change_of_spread_fires(
-    cluster: Cluster, served: tuple[str, Traffic]
+    cluster: Cluster, served: tuple[str, Traffic], tmp_path: Path
 ) -> None:
     namespace, traffic = served
     wait_for(
@@ -229,6 +232,17 @@ def test_a_stationary_replay_fires_nothing_and_a_change_of_spread_fires(
     exported = cluster.operator.metric("mlaiops_drift_score")
     mine = [v for k, v in exported.items() if f'namespace="{namespace}"' in k and 'feature="merchant_risk"' in k]
     assert mine and max(mine) >= 0.25, exported
+
+    # kubectl mlaiops plot --feature: the live histogram against the reference, with the rule's score
+    drawn = plot_drift(
+        connect(cluster.kubeconfig, namespace=namespace),
+        "fraud-drift",
+        "merchant_risk",
+        tmp_path / "h.png",
+        cluster.prometheus_url,
+    )
+    assert drawn.series == 1 and drawn.anomalous_points == 1, drawn
+    assert image.imread(drawn.path).shape[:2] == (320, 1000)
 
 
 def test_a_model_served_without_a_profile_is_an_error_saying_so(cluster: Cluster) -> None:

@@ -11,23 +11,21 @@ expects happened, and asserts the order from status timestamps.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import joblib
 import pytest
-from aiohttp import web
 from mlaiops_sandbox.testing.exporters import knob_exporter
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from tests.e2e.conftest import Cluster, free_port, wait_for
+from tests.e2e.conftest import Cluster, wait_for
+from tests.e2e.local_http import JsonSink
 
 pytestmark = pytest.mark.integration
 
@@ -140,15 +138,21 @@ def make_world(cluster: Cluster, namespace: str, target: dict[str, str] | None =
     return world
 
 
-@pytest.fixture
-def world(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[World]:
-    namespace = "rem-" + request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
+def world_for(cluster: Cluster, request: pytest.FixtureRequest, prefix: str) -> Iterator[World]:
+    """A world with the ``web`` Deployment in a namespace named after the test (``prefix`` tells the
+    files apart), deleted afterwards: the body of each file's ``world`` fixture."""
+    namespace = prefix + request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
     made = make_world(cluster, namespace)
     cluster.apply(web_deployment(), namespace)
     try:
         yield made
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture
+def world(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[World]:
+    yield from world_for(cluster, request, "rem-")
 
 
 def at(value: str) -> datetime:
@@ -289,45 +293,9 @@ def test_scale_does_not_help_so_the_ladder_rolls_back(model_world: World) -> Non
 # --- notify and the circuit breaker on real parts -----------------------------------------------------------
 
 
-@dataclass
-class Receiver:
-    """A local webhook receiver (Slack-compatible or generic JSON) on 127.0.0.1."""
-
-    port: int = field(default_factory=free_port)
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        async def handle(request: web.Request) -> web.Response:
-            self.bodies.append(await request.json())
-            return web.Response(text="ok")
-
-        async def serve() -> None:
-            app = web.Application()
-            app.router.add_post("/hook", handle)
-            self.runner = web.AppRunner(app)
-            await self.runner.setup()
-            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-            ready.set()
-
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(serve(), self.loop)
-        assert ready.wait(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver()
+def receiver() -> Iterator[JsonSink]:
+    made = JsonSink()
     yield made
     made.close()
 
@@ -346,10 +314,10 @@ def episode(world: World, until: Any, what: str) -> Any:
     return result
 
 
-def test_notify_steps_and_the_open_circuit_reach_the_webhook(world: World, receiver: Receiver) -> None:
+def test_notify_steps_and_the_open_circuit_reach_the_webhook(world: World, receiver: JsonSink) -> None:
     """Cooldown, rate limit and the breaker's arithmetic are unit tests (tests/unit/remediation/test_planner.py);
     here the breaker opens on real parts and both the ladder's notify step and its own notice are delivered."""
-    world.cluster.apply(secret(receiver.url), world.namespace)
+    world.cluster.apply(secret(receiver.url()), world.namespace)
     notify = {"urlSecretRef": {"name": "mlaiops-notify", "key": "url"}, "format": "slack"}
     ladder = [{"name": "page", "type": "notify", "notify": notify, "verify": {"within": "1s"}}]
     world.cluster.apply(playbook(ladder, guardrails={"circuitBreaker": {"maxUnverified": 1}}), world.namespace)
@@ -360,9 +328,9 @@ def test_notify_steps_and_the_open_circuit_reach_the_webhook(world: World, recei
     assert suspended["consecutiveUnverified"] == 1 and world.executions()[0]["reason"] == "Exhausted"
     wait_for(lambda: (world.status().get("notifications") or [{}])[0].get("result") == "Succeeded", what="notified")
     world.low()
-    circuit = [b for b in receiver.bodies if "suspended" in b["text"]]
+    circuit = [b for b in receiver.bodies() if "suspended" in b["text"]]
     assert len(circuit) == 1 and set(circuit[0]) == {"text"}  # Slack-compatible, sent once
-    assert len([b for b in receiver.bodies if "suspended" not in b["text"]]) == 1  # the ladder's own notify step
+    assert len([b for b in receiver.bodies() if "suspended" not in b["text"]]) == 1  # the ladder's own notify step
     posted(world, "fix", "CircuitOpen")
 
 

@@ -31,7 +31,7 @@ from mlaiops_sandbox.testing import OperatorProcess
 from mlaiops_sandbox.testing.plugin import operator_for
 
 from tests.e2e.conftest import Cluster, free_port, wait_for
-from tests.e2e.test_remediation import World, make_world, playbook, step, web_deployment
+from tests.e2e.test_remediation import World, make_world, playbook, step, web_deployment, world_for
 
 pytestmark = pytest.mark.integration
 
@@ -73,13 +73,7 @@ def jobs_of(cluster: Cluster, namespace: str) -> list[Any]:
 
 @pytest.fixture
 def world(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[World]:
-    namespace = "ra-" + request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
-    made = make_world(cluster, namespace)
-    cluster.apply(web_deployment(), namespace)
-    try:
-        yield made
-    finally:
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    yield from world_for(cluster, request, "ra-")
 
 
 # --- job ------------------------------------------------------------------------------------------

@@ -12,71 +12,43 @@ with a signing secret (and an Alertmanager token: an alert posted to the receive
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from aiohttp import web
 from mlaiops_sandbox.testing import OperatorProcess
 from mlaiops_sandbox.testing.plugin import operator_for
 
 from tests.e2e.conftest import LEASE_NAMESPACE, Cluster, free_port, wait_for
+from tests.e2e.local_http import JsonSink
 from tests.e2e.test_remediation import playbook, secret, web_deployment
 
 ALICE, BOB, CAROL = "U0ALICE01", "U0BOB0002", "U0CAROL03"  # approver, mapped without the right, unmapped
 
 
-@dataclass
-class Slack:
+class Slack(JsonSink):
     """Stands in for Slack: an incoming webhook (/hook) and a response_url (/response/<n>) on 127.0.0.1."""
 
-    port: int = field(default_factory=free_port)
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    def __init__(self) -> None:
+        super().__init__(routes=("/hook", "/response/{n}"))
 
-    def __post_init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.bodies("/hook")
 
-        async def hook(request: web.Request) -> web.Response:
-            self.messages.append(await request.json())
-            return web.Response(text="ok")
-
-        async def response(request: web.Request) -> web.Response:
-            self.responses.append((request.match_info["n"], await request.json()))
-            return web.Response(text="ok")
-
-        async def serve() -> None:
-            app = web.Application()
-            app.router.add_post("/hook", hook)
-            app.router.add_post("/response/{n}", response)
-            self.runner = web.AppRunner(app)
-            await self.runner.setup()
-            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-            ready.set()
-
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(serve(), self.loop)
-        assert ready.wait(10)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+    @property
+    def responses(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(path.removeprefix("/response/"), body) for path, body in self.posts if path.startswith("/response/")]
 
 
 @dataclass

@@ -20,6 +20,7 @@ from mlaiops.api.common import (
     WorkloadReference,
     nested,
     rule,
+    seconds,
     validations,
 )
 
@@ -184,6 +185,15 @@ def _label_value(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+class DriftBaseline(ApiModel):
+    """Compare with the same model's own traffic earlier instead of the training reference."""
+
+    offset: Duration
+    """How far back the baseline window ends, e.g. ``1d`` or ``1w``: the live window is compared with
+    the window of the same length ending ``offset`` ago (PromQL ``offset``). At least the window, so
+    the two never overlap."""
+
+
 class DriftSpec(ApiModel):
     """Score the live distribution of a model's named features against its training reference.
 
@@ -210,6 +220,20 @@ class DriftSpec(ApiModel):
     """The live window compared with the reference."""
     min_samples: int = Field(default=500, ge=1)
     """Rows a feature needs in the window to be scored; fewer is NoData, never a firing."""
+    baseline: DriftBaseline | None = None
+    """Score against the live traffic of an earlier window (``offset`` ago) instead of the training
+    reference: drift from last week rather than from training. Only versions served in both windows
+    are compared (each version counts over its own profile's bins); the baseline needs ``minSamples``
+    rows too. The served profile still gives the bins, so a model without one is ``Error/NoProfile``."""
+
+    @model_validator(mode="after")
+    def _baseline_after_window(self) -> DriftSpec:
+        if self.baseline is not None and seconds(self.baseline.offset) < seconds(self.window):
+            raise ValueError(
+                f"baseline.offset ({self.baseline.offset}) must be at least the window ({self.window}): "
+                "the baseline window would overlap the live one"
+            )
+        return self
 
     @property
     def drift_threshold(self) -> float:
@@ -228,6 +252,14 @@ class DriftSpec(ApiModel):
         return (
             "sum by (track, version, feature, bin) "
             f"(increase(mlaiops_model_feature_bin_total{{{self.matchers()}}}[{self.window}]))"
+        )
+
+    def baseline_query(self) -> str:
+        """Rows per bin over the same-length window ``baseline.offset`` ago (only with a baseline)."""
+        assert self.baseline is not None
+        return (
+            "sum by (track, version, feature, bin) "
+            f"(increase(mlaiops_model_feature_bin_total{{{self.matchers()}}}[{self.window}] offset {self.baseline.offset}))"
         )
 
     def reference_query(self) -> str:

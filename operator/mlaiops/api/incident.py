@@ -39,17 +39,27 @@ class IncidentAnomaly(ApiModel):
     """When it began firing."""
     resolved_at: datetime | None = None
     """When it stopped firing."""
+    path: list[str] | None = Field(default=None, max_length=10)
+    """How it joined the incident: the topology path from an earlier member's object to its own (Kind/name, then -reason-> Kind/name per edge), or the Alertmanager group it shares."""
+    group: str | None = None
+    """The Alertmanager group (groupKey) it arrived in; a group is never split across incidents."""
+    flaps: int | None = None
+    """Times it fired again within the correlation window after resolving (folded into this incident)."""
 
 
 class Change(ApiModel):
     """A change to the target (rollout, retraining run, remediation step)."""
 
-    kind: Literal["Rollout", "Retrain", "Remediation"]
-    """What made the change."""
+    kind: Literal["Rollout", "Retrain", "Remediation", "Config", "Scale"]
+    """What made the change: a rollout, a retraining run, a remediation step, a Deployment's template (config or image) change, a scale event."""
     what: str
     """The change, for people."""
     at: datetime
     """When it happened."""
+    object: str | None = None
+    """Kind/name of the object that changed."""
+    distance: int | None = None
+    """Topology hops from the changed object to the nearest anomaly's object (0: the same object)."""
 
 
 class ProbableCause(ApiModel):
@@ -84,6 +94,19 @@ class IncidentStep(ApiModel):
     """Details."""
 
 
+class IncidentNotification(ApiModel):
+    """One incident notification: sent once when the incident opens and once when it resolves."""
+
+    event: Literal["Opened", "Resolved"]
+    """What it announces."""
+    result: Literal["Sending", "Succeeded", "Failed", "Suppressed"]
+    """Sending is written before the POST; one found after a restart is not repeated (at most once)."""
+    at: datetime
+    """When it was decided."""
+    message: str = ""
+    """The receiver's answer, the error, or the silence that suppressed it."""
+
+
 class IncidentStatus(ApiModel):
     """Observed state of an Incident."""
 
@@ -105,5 +128,9 @@ class IncidentStatus(ApiModel):
     """Every remediation step and its outcome."""
     probable_causes: list[ProbableCause] | None = Field(default=None, max_length=20)
     """Causes ranked by how probable they are."""
+    objects: list[str] | None = Field(default=None, max_length=50)
+    """Kind/name of every object its anomalies concern (joined through the topology)."""
+    notifications: list[IncidentNotification] | None = Field(default=None, max_length=10)
+    """Its notifications (spec.incident.notify of the playbook): one when it opened, one when it resolved."""
     conditions: Conditions | None = None
     """Kubernetes-style conditions (none written yet; phase says Open or Resolved)."""

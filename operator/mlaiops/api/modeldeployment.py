@@ -32,9 +32,11 @@ MODEL_URI_PATTERN = r"^((file|https?|s3)://.+|pvc://[a-z0-9]([-a-z0-9]{0,61}[a-z
 SHA256_PATTERN = r"^[a-f0-9]{64}$"
 VERSION_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 
-RELATIVE_METRICS = ("error-rate-vs-stable", "latency-vs-stable")
+RELATIVE_METRICS = ("error-rate-vs-stable", "latency-vs-stable", "accuracy-vs-stable")
 """Built-in metrics that compare the canary with stable over the same window by a statistical test."""
-BUILTIN_METRICS = ("request-success-rate", "request-duration", *RELATIVE_METRICS)
+RELATIVE_LISTED = ", ".join(RELATIVE_METRICS[:-1]) + " and " + RELATIVE_METRICS[-1]
+"""The relative metrics as a sentence names them, for messages."""
+BUILTIN_METRICS = ("request-success-rate", "request-duration", "model-accuracy", *RELATIVE_METRICS)
 """Analysis metrics that need no query: the built-in model server exports what they measure."""
 
 
@@ -412,7 +414,7 @@ class AnalysisMetric(ApiModel):
             rule(
                 f"self.name in {list(RELATIVE_METRICS)} ? !has(self.query) && !has(self.thresholdRange) "
                 ": has(self.thresholdRange) && !has(self.minSampleSize) && !has(self.alpha)",
-                f"{' and '.join(RELATIVE_METRICS)} take minSampleSize and alpha (no query or thresholdRange); "
+                f"{RELATIVE_LISTED} take minSampleSize and alpha (no query or thresholdRange); "
                 "every other metric needs thresholdRange and takes no minSampleSize or alpha",
             ),
         )
@@ -420,12 +422,16 @@ class AnalysisMetric(ApiModel):
 
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     """Metric name; request-success-rate and request-duration are built in and need no query. So are the relative
-    error-rate-vs-stable (a one-sided test on two proportions: is the canary's share of 5xx answers higher than
-    stable's?) and latency-vs-stable (a one-sided Mann-Whitney U test on both tracks' latency histogram buckets:
+    error-rate-vs-stable (a one-sided sequential test on two proportions: is the canary's share of 5xx answers
+    higher than stable's? Its p-value is always valid, so alpha bounds false failures over the whole rollout) and
+    latency-vs-stable (a one-sided Mann-Whitney U test on both tracks' latency histogram buckets:
     is the canary slower?): each compares the two tracks over the same window, from the rollout's start to now,
     fails when the test's p-value is below alpha, passes otherwise, and is Inconclusive (never a pass) while
     either track has served fewer than minSampleSize requests; inconclusive past the step's pause for
-    rollout.progressDeadline rolls the canary back."""
+    rollout.progressDeadline rolls the canary back. On ground-truth labels sent later to the model server
+    (docs/feedback.md): model-accuracy (share of the labels joined in the interval that match the predicted
+    class; none is no data) and the relative accuracy-vs-stable (error-rate-vs-stable's sequential test on
+    misclassified labels, with minSampleSize counting labelled predictions)."""
     query: str | None = Field(default=None, min_length=1, max_length=8192)
     """PromQL returning one number; {{name}}, {{namespace}}, {{version}}, {{track}} and {{interval}}
     are replaced before it runs."""
@@ -440,9 +446,11 @@ class AnalysisMetric(ApiModel):
     """Relative metrics only: requests each track must have served in the window before the test may pass or
     fail (default 50; below it the result is Inconclusive)."""
     alpha: float | None = Field(default=None, gt=0, lt=0.5)
-    """Relative metrics only: the one-sided significance level of each evaluation (default 0.001). The analysis
-    repeats the test every interval on growing data, so keep it far below the false-rollback rate you accept;
-    benchmarks/canary_judge.py measures both rates."""
+    """Relative metrics only. error-rate-vs-stable and accuracy-vs-stable: a bound on the probability that a canary
+    as good as stable ever fails the metric, over every evaluation of the rollout together (default 0.01; the test is sequential).
+    latency-vs-stable: the one-sided significance level of each evaluation (default 0.001); it repeats every
+    interval on growing data, so keep it far below the false-rollback rate you accept. benchmarks/canary_judge.py
+    measures both."""
     dry_run: bool = False
     """Evaluate the metric and record its result in status.analysis (with dryRun: true), but never let it decide:
     its failures, errors and missing data neither roll back, hold nor gate a step (as in Argo Rollouts). For
@@ -462,13 +470,11 @@ class AnalysisMetric(ApiModel):
                 )
         else:
             if self.threshold_range is None:
-                raise ValueError(
-                    "thresholdRange is required (only error-rate-vs-stable and latency-vs-stable go without)"
-                )
+                raise ValueError(f"thresholdRange is required (only {RELATIVE_LISTED} go without)")
             given = [k for k in ("min_sample_size", "alpha") if getattr(self, k) is not None]
             if given:
                 fields = ", ".join(to_camel(k) for k in given)
-                raise ValueError(f"only {' and '.join(RELATIVE_METRICS)} take {fields}; remove it")
+                raise ValueError(f"only {RELATIVE_LISTED} take {fields}; remove it")
         return self
 
 
@@ -595,8 +601,8 @@ class MetricResult(ApiModel):
     name: str
     """Metric name."""
     value: float | None = None
-    """Last value (for error-rate-vs-stable and latency-vs-stable: the one-sided p-value); absent when there was no
-    data, too few samples or an error."""
+    """Last value (for error-rate-vs-stable and accuracy-vs-stable the always-valid p-value, for latency-vs-stable
+    the one-sided p-value); absent when there was no data, too few samples or an error."""
     phase: Literal["Successful", "Failed", "Error", "Inconclusive"]
     """Outcome of the last evaluation."""
     successes: int = 0

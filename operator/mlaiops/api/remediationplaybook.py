@@ -350,11 +350,37 @@ class Approval(ApiModel):
     """The execution expires if not approved within this time."""
 
 
+class Silence(ApiModel):
+    """A maintenance window: from start to end the playbook starts no execution and sends no incident
+    notification, and says so (Refused executions with reason Silenced; Suppressed notifications)."""
+
+    name: str = Field(min_length=1, max_length=63)
+    """Name, for status and events."""
+    start: datetime
+    """When it begins (RFC 3339)."""
+    end: datetime
+    """When it ends (RFC 3339); after start."""
+    comment: str = Field(default="", max_length=1024)
+    """Why, for people."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Silence:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+        return self
+
+
 class IncidentSettings(ApiModel):
     """How anomalies are grouped into Incidents."""
 
     correlation_window: Duration = "10m"
-    """Anomalies on the same target that begin within this time of an incident's first anomaly belong to it."""
+    """Anomalies on related objects that begin within this time of an incident's first anomaly belong to it; one that fires again within this time after resolving (flapping) stays in it."""
+    max_hops: int = Field(default=3, ge=0, le=6)
+    """How far apart in the topology (ModelDeployment, its Deployments, Pods, Services, HPA, HTTPRoute; RetrainPolicies; AnomalyRules and their targets) two anomalies' objects may be to join one incident."""
+    notify: NotifyAction | None = None
+    """Where to announce incidents: once when one opens and once when it has stayed resolved for correlationWindow, never per anomaly."""
+    silences: list[Silence] | None = Field(default=None, max_length=20)
+    """Maintenance windows: no new execution and no incident notification while one is active."""
 
 
 class RemediationPlaybookSpec(ApiModel):

@@ -101,7 +101,8 @@ def warm_start(
 
 
 def drift_outcome(prometheus: PrometheusProvider, spec: AnomalyRuleSpec, now: datetime) -> driftrule.DriftOutcome:
-    """A drift rule's evaluation: live bin counts over the window against the served reference profile."""
+    """A drift rule's evaluation: live bin counts over the window against the served reference profile
+    (or, with ``baseline``, against the same bins' counts in the earlier window)."""
     assert spec.drift is not None
     drift = spec.drift
 
@@ -111,7 +112,8 @@ def drift_outcome(prometheus: PrometheusProvider, spec: AnomalyRuleSpec, now: da
     reference = query(drift.reference_query())
     served = query(drift.served_query()) if not reference else []
     live = query(drift.live_query()) if reference else []
-    return driftrule.evaluate(drift, live, reference, served)
+    baseline = query(drift.baseline_query()) if reference and drift.baseline is not None else []
+    return driftrule.evaluate(drift, live, reference, served, baseline)
 
 
 def current_samples(

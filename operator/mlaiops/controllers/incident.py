@@ -1,29 +1,112 @@
-"""Incidents, written by the RemediationPlaybook controller: one per execution's incident.
+"""Incidents, written by the RemediationPlaybook controller: one per cause, however many related anomalies.
 
-An Incident is operator-owned and read-only (owned by its playbook, garbage collected with it). It
-lists the anomalies on the target that correlate with the one that started the execution, the
-recent changes to the target (ModelDeployment rollouts, RetrainPolicy runs, remediation steps),
-every step and its outcome, the resolution, and probable causes ranked by
-``mlaiops.remediation.incidents.rank_causes``. It is updated while it is open and its execution
-runs, and left alone once both are over. What goes in it is decided in ``mlaiops.remediation.incidents``;
-this module reads the target's history and writes the Incident.
+An Incident is operator-owned and read-only (owned by its playbook, garbage collected with it). Each
+pass, before the playbook's planner runs, ``correlate`` reads the playbook's Incidents (by its owner
+label) and, when anything fires or is still followed, the objects of the namespace the topology is
+built from (ModelDeployments, RetrainPolicies, AnomalyRules, Deployments, Pods, Services, HPAs);
+``mlaiops.remediation.correlation`` decides which incident every firing signal joins (the planner then
+starts one execution per incident). After the planner, ``update`` writes each incident's status: its
+members with the path that joined them, the objects they concern, the recent changes around them,
+every step of its executions, probable causes ranked by ``mlaiops.remediation.causes``, and its
+notifications, each recorded Sending before it is POSTed to ``spec.incident.notify`` and with its
+result after.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kubernetes.client.exceptions import ApiException
 
 from mlaiops import API_VERSION
 from mlaiops.api.common import seconds
-from mlaiops.api.incident import IncidentStatus
-from mlaiops.api.remediationplaybook import ExecutionRecord, RemediationPlaybookSpec, RemediationPlaybookStatus
+from mlaiops.api.incident import Change, IncidentStatus, IncidentStep
+from mlaiops.api.remediationplaybook import Action, ExecutionRecord, RemediationPlaybookSpec, RemediationPlaybookStatus
+from mlaiops.controllers import settings
 from mlaiops.controllers.common import parse_status, status_changed, status_patch
-from mlaiops.kube import JSON, Kube
+from mlaiops.kube import JSON, Kube, owner_reference
 from mlaiops.metrics import operator as operator_metrics
-from mlaiops.remediation import incidents
-from mlaiops.remediation.incidents import LOOKBACK, Signal
+from mlaiops.remediation import actions, causes, correlation, outbound, silences, topology
+from mlaiops.remediation.correlation import Incident, Plan
+from mlaiops.remediation.incidents import Signal
+from mlaiops.remediation.ladder import FINAL_STATES
+
+TOPOLOGY_KINDS = (
+    (API_VERSION, "ModelDeployment"),
+    (API_VERSION, "RetrainPolicy"),
+    (API_VERSION, "AnomalyRule"),
+    ("apps/v1", "Deployment"),
+    ("v1", "Pod"),
+    ("v1", "Service"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+)
+"""What the topology is built from (each listed in the playbook's namespace; HTTPRoutes are known by name
+from the ModelDeployment that routes through one)."""
+
+
+@dataclass
+class Correlated:
+    """What ``correlate`` read and decided, for ``update``."""
+
+    plan: Plan
+    objects: list[JSON] = field(default_factory=list)
+    graph: topology.Graph = field(default_factory=topology.Graph)
+    current: dict[str, JSON] = field(default_factory=dict)
+    """The Incident objects read, by name."""
+
+
+def owner_selector(playbook: str) -> str:
+    return f"mlaiops.dev/owner=RemediationPlaybook.{playbook}"
+
+
+def settings_of(spec: RemediationPlaybookSpec, namespace: str, name: str, now: datetime) -> correlation.Settings:
+    return correlation.Settings(
+        playbook=name,
+        namespace=namespace,
+        window=timedelta(seconds=seconds(spec.incident.correlation_window)),
+        max_hops=spec.incident.max_hops,
+        notify=spec.incident.notify is not None,
+        silenced=silences.active(spec.incident.silences, now)
+        or ("dry run: recorded, not sent" if spec.dry_run or settings().dry_run else None),
+    )
+
+
+def observe(kube: Kube, namespace: str) -> list[JSON]:
+    """The namespace's objects the topology is built from (a kind that cannot be listed is left out)."""
+    objects: list[JSON] = []
+    for api_version, kind in TOPOLOGY_KINDS:
+        try:
+            items = kube.list(api_version, kind, namespace)
+        except ApiException as error:
+            if error.status not in (403, 404):
+                raise
+            continue
+        objects += [{**item, "apiVersion": api_version, "kind": kind} for item in items]
+    return objects
+
+
+def correlate(
+    kube: Kube, playbook: JSON, spec: RemediationPlaybookSpec, signals: list[Signal], now: datetime
+) -> Correlated:
+    """Read the playbook's incidents (and the topology when needed) and join the firing signals to them."""
+    namespace, name = playbook["metadata"]["namespace"], playbook["metadata"]["name"]
+    current = {i["metadata"]["name"]: i for i in kube.list(API_VERSION, "Incident", namespace, owner_selector(name))}
+    known = [
+        Incident(
+            name,
+            str((obj.get("spec") or {}).get("target") or ""),
+            parse_status(IncidentStatus, obj.get("status")),
+        )
+        for name, obj in current.items()
+    ]
+    followed = correlation.followed(known, now)
+    settings = settings_of(spec, namespace, name, now)
+    if not signals and not followed:
+        return Correlated(correlation.plan([], [], topology.Graph(), settings, now), current=current)
+    objects = observe(kube, namespace)
+    graph = topology.build(objects)
+    return Correlated(correlation.plan(followed, signals, graph, settings, now), objects, graph, current)
 
 
 def update(
@@ -31,53 +114,170 @@ def update(
     playbook: JSON,
     spec: RemediationPlaybookSpec,
     status: RemediationPlaybookStatus,
-    signals: list[Signal],
+    correlated: Correlated,
     now: datetime,
 ) -> None:
-    """Create or refresh the Incidents of the playbook's recent executions."""
-    namespace = playbook["metadata"]["namespace"]
-    window = timedelta(seconds=seconds(spec.incident.correlation_window))
-    for execution in incidents.to_refresh(status.executions or [], now):
-        current = kube.get(API_VERSION, "Incident", namespace, execution.incident or "")
-        existing = parse_status(IncidentStatus, (current or {}).get("status"))
-        if incidents.is_over(existing, execution):
-            continue
+    """Write every planned incident's status, then send the notifications the plan recorded Sending."""
+    namespace, owner = playbook["metadata"]["namespace"], playbook["metadata"]["name"]
+    executions = status.executions or []
+    changes = causes.observed_changes(correlated.objects, executions, namespace)
+    due = {name: [e for n, e in correlated.plan.send if n == name] for name, _ in correlated.plan.send}
+    for incident in correlated.plan.incidents:
+        built = build(incident, executions, changes, correlated.graph, spec, namespace)
         try:
-            anomalies = incidents.anomalies_of(execution, existing, signals, window, now)
-            kind, _, name = (execution.target or "/").partition("/")
-            deployment = (
-                kube.get(API_VERSION, "ModelDeployment", namespace, name) if kind == "ModelDeployment" else None
-            )
-            policies = kube.list(API_VERSION, "RetrainPolicy", namespace) if kind == "ModelDeployment" else []
-            since = anomalies[0].since - LOOKBACK
-            recent = incidents.changes(kind, name, deployment, policies, status.executions or [], since)
-            write(kube, playbook, execution, incidents.build(execution, anomalies, recent), current)
+            if not write(kube, playbook, incident, built, correlated.current.get(incident.name)):
+                continue
+            for event in due.get(incident.name, []):
+                record = next(r for r in built.notifications or [] if r.event == event and r.result == "Sending")
+                result, message = send(kube, playbook, spec, incident, built, event, now)
+                record.result, record.message = result, message  # type: ignore[assignment]
+                kube.patch(
+                    API_VERSION, "Incident", namespace, incident.name, {"status": status_patch(built)}, sub="status"
+                )
+                channel = spec.incident.notify.format if spec.incident.notify else "unknown"
+                operator_metrics.record_incident_notification(namespace, owner, channel, result)
         except ApiException as error:
             if error.status not in (404, 409):
                 raise
 
 
-def write(kube: Kube, playbook: JSON, execution: ExecutionRecord, status: IncidentStatus, current: JSON | None) -> None:
-    """Create the Incident when missing (owned by the playbook), then write its status if it changed."""
-    name = execution.incident or ""
+def build(
+    incident: Incident,
+    executions: list[ExecutionRecord],
+    changes: list[tuple[topology.Node, Change]],
+    graph: topology.Graph,
+    spec: RemediationPlaybookSpec,
+    namespace: str,
+) -> IncidentStatus:
+    """The Incident's full status: the plan's members and notifications, its objects, changes, steps and causes."""
+    status = incident.status.model_copy(deep=True)
+    members = status.anomalies or []
+    symptoms: set[topology.Node] = set()
+    for member in members:
+        symptoms |= correlation.anchors_of(graph, member.source, member.rule, member.labels, namespace)
+    kind, _, name = incident.target.partition("/")
+    if kind and name and kind not in ("Alert", "AnomalyRule"):
+        symptoms.add((namespace, kind, name))
+    status.objects = sorted({topology.node_text(n, namespace) for n in symptoms if n[1] != "AnomalyRule"})[:50] or None
+    first = min((m.since for m in members), default=None)
+    if first is not None:
+        recent = causes.relevant(changes, graph, symptoms, first, spec.incident.max_hops, namespace)
+        status.changes = recent or None
+        status.probable_causes = causes.rank(members, recent) or None
+    own = [e for e in executions if e.incident == incident.name]
+    status.steps = [
+        IncidentStep(
+            execution=e.id,
+            action=step.action,
+            result=step.result,
+            verified=step.verified,
+            started_at=step.started_at,
+            finished_at=step.finished_at,
+            message=step.message,
+        )
+        for e in reversed(own)
+        for step in e.steps or []
+    ][:50] or None
+    fingerprints = {m.fingerprint for m in members}
+    refused = [e for e in executions if e.state == "Refused" and e.fingerprint in fingerprints]
+    status.resolution = resolution(status, own, refused)
+    return status
+
+
+def resolution(status: IncidentStatus, executions: list[ExecutionRecord], refused: list[ExecutionRecord]) -> str:
+    """How it ended or where it stands, for people (and why nothing acted, when a guardrail or silence refused)."""
+    latest = executions[0] if executions else None
+    if latest is not None and latest.state in FINAL_STATES:
+        return f"{latest.state} ({latest.reason}): {latest.message or ''}".strip()
+    if latest is not None:
+        return f"execution {latest.id} is {latest.state}"
+    why = f": refused ({refused[0].reason}: {refused[0].message})" if refused else ""
+    return ("resolved without an execution" if status.phase == "Resolved" else "no execution started") + why
+
+
+def write(kube: Kube, playbook: JSON, incident: Incident, status: IncidentStatus, current: JSON | None) -> bool:
+    """Create the Incident when missing (owned by the playbook), then write its status if it changed; False when
+    it was created meanwhile (nothing written: the next pass reads it)."""
     namespace, owner = playbook["metadata"]["namespace"], playbook["metadata"]["name"]
     if current is None:
-        obj = {
+        obj: JSON = {
             "apiVersion": API_VERSION,
             "kind": "Incident",
             "metadata": {
-                "name": name,
+                "name": incident.name,
                 "namespace": namespace,
                 "labels": {
                     "app.kubernetes.io/managed-by": "mlaiops",
                     "mlaiops.dev/owner": f"RemediationPlaybook.{owner}",
                 },
+                "ownerReferences": [owner_reference(playbook)],
             },
-            "spec": {"target": execution.target, "playbook": owner},
+            "spec": {"target": incident.target, "playbook": owner},
         }
-        current, _ = kube.apply(obj, owner=playbook, current=None)  # read just before: missing
+        try:
+            current = kube.create(obj)  # listed just before: missing
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            return False  # created meanwhile: the next pass lists it and writes its status
     new = status_patch(status)
     if status_changed(new, current.get("status")):
-        kube.patch(API_VERSION, "Incident", namespace, name, {"status": new}, sub="status")
+        kube.patch(API_VERSION, "Incident", namespace, incident.name, {"status": new}, sub="status")
         before = parse_status(IncidentStatus, current.get("status"))
         operator_metrics.record_incident(namespace, owner, before, status)
+    return True
+
+
+def message(incident: Incident, status: IncidentStatus, event: str, namespace: str) -> str:
+    """The notification's text: what opened or resolved, what it concerns, and the most probable cause."""
+    members = status.anomalies or []
+    rules = sorted({m.rule for m in members})
+    cause = (status.probable_causes or [])[0] if status.probable_causes else None
+    head = f"Incident {namespace}/{incident.name} {event.lower()}"
+    body = f"{len(members)} anomal{'y' if len(members) == 1 else 'ies'} ({', '.join(rules[:5])})"
+    where = f" on {', '.join((status.objects or [])[:5])}" if status.objects else ""
+    likely = f"; probable cause: {cause.cause}" if cause is not None and event == "Opened" else ""
+    return f"{head}: {body}{where}{likely}"
+
+
+def send(
+    kube: Kube,
+    playbook: JSON,
+    spec: RemediationPlaybookSpec,
+    incident: Incident,
+    status: IncidentStatus,
+    event: str,
+    now: datetime,
+) -> tuple[str, str]:
+    """POST one incident notification through spec.incident.notify; (result, message), never an exception."""
+    namespace = playbook["metadata"]["namespace"]
+    assert spec.incident.notify is not None
+    action = Action(type="notify", notify=spec.incident.notify, timeout="10s")
+    kind, _, name = incident.target.partition("/")
+    ctx = actions.Context(
+        kube,
+        namespace,
+        kind,
+        name,
+        spec,
+        action,
+        incident.name,
+        playbook["metadata"]["name"],
+        now=now,
+        outbound_policy=outbound.Policy.from_settings(settings()),
+        playbook=playbook,
+        incident=incident.name,
+    )
+    details = {
+        "event": f"Incident{event}",
+        "incident": incident.name,
+        "anomalies": len(status.anomalies or []),
+        "objects": status.objects or [],
+        "probableCause": status.probable_causes[0].cause if status.probable_causes else None,
+    }
+    try:
+        return "Succeeded", actions.notify(ctx, message(incident, status, event, namespace), details)
+    except actions.ActionError as error:
+        return "Failed", str(error)
+    except ApiException as error:
+        return "Failed", f"API error {error.status}: {error.reason}"

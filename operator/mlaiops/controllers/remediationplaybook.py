@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ from mlaiops.remediation import (
     ladder,
     outbound,
     signals,
+    silences,
     slack_endpoint,
     wake,
 )
@@ -357,6 +359,10 @@ def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Lo
         return
     status = parse_status(RemediationPlaybookStatus, body.get("status"))
     facts = read_facts(kube, body, spec, status, now)
+    correlated = incident.correlate(kube, body, spec, facts.signals, now)
+    facts = dataclasses.replace(
+        facts, incidents=correlated.plan.membership, silenced=silences.active(spec.incident.silences, now)
+    )
     dangling = references.check(kube, spec, namespace)
     planner = Planner(namespace, name, generation, spec, status, facts, now, settings().dry_run)
     written = status_patch(status)
@@ -382,7 +388,7 @@ def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Lo
     except StopIteration:
         pass
     write()
-    incident.update(kube, body, spec, planner.status, facts.signals, now)
+    incident.update(kube, body, spec, planner.status, correlated, now)
     left = post_events(kube, body, planner.status.pending_events or [], facts.rules, logger)
     status.pending_events = left or None  # what write() starts from
     planner.events.clear()

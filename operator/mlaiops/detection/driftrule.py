@@ -74,18 +74,26 @@ class DriftOutcome:
 
     samples: list[Sample] = field(default_factory=list)
     too_few: dict[Key, float] = field(default_factory=dict)
+    too_few_baseline: dict[Key, float] = field(default_factory=dict)
 
     def message(self, spec: DriftSpec) -> str:
         """Why features were not scored (empty when every one was)."""
-        if not self.too_few:
-            return ""
-        parts = [
-            f"{feature} ({track}/{version}): {rows:.0f} rows"
-            for (track, version, feature), rows in self.too_few.items()
-        ]
-        return f"fewer than minSamples {spec.min_samples} rows in the last {spec.window}: " + ", ".join(
-            sorted(parts)[:10]
-        )
+        reasons = []
+        if self.too_few:
+            reasons.append(
+                f"fewer than minSamples {spec.min_samples} rows in the last {spec.window}: " + _rows(self.too_few)
+            )
+        if self.too_few_baseline and spec.baseline is not None:
+            reasons.append(
+                f"fewer than minSamples {spec.min_samples} rows in the baseline window ({spec.window} ending "
+                f"{spec.baseline.offset} ago): " + _rows(self.too_few_baseline)
+            )
+        return "; ".join(reasons)
+
+
+def _rows(keys: dict[Key, float]) -> str:
+    parts = [f"{feature} ({track}/{version}): {rows:.0f} rows" for (track, version, feature), rows in keys.items()]
+    return ", ".join(sorted(parts)[:10])
 
 
 def _key(labels: dict[str, str]) -> Key:
@@ -106,11 +114,43 @@ def _bins(samples: Iterable[Sample]) -> tuple[dict[Key, dict[int, float]], dict[
     return counts, kinds
 
 
+def _per_version(samples: Iterable[Sample]) -> dict[tuple[str, str], dict[int, float]]:
+    """Baseline rows per (version, feature) and bin, the tracks summed: a version's bins are its
+    profile's whichever track served it then (last week's canary may be today's stable)."""
+    counts, _ = _bins(samples)
+    merged: dict[tuple[str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for (_, version, feature), bins in counts.items():
+        for index, rows in bins.items():
+            merged[version, feature][index] += rows
+    return merged
+
+
+def _compared(
+    spec: DriftSpec,
+    key: Key,
+    references: dict[Key, dict[int, float]],
+    earlier: dict[tuple[str, str], dict[int, float]],
+    live: dict[Key, dict[int, float]],
+) -> tuple[FloatArray, FloatArray]:
+    """The two histograms the rule compares for ``key`` over its profile's bins: the reference's
+    counts (or, with a baseline, the same version's earlier rows) and the live window's."""
+    size = max(references[key]) + 1
+    ref = earlier.get((key[1], key[2]), {}) if spec.baseline is not None else references[key]
+    current = live.get(key, {})
+    return np.asarray([ref.get(i, 0.0) for i in range(size)]), np.asarray([current.get(i, 0.0) for i in range(size)])
+
+
 def evaluate(
-    spec: DriftSpec, live: Iterable[Sample], reference: Iterable[Sample], served: Iterable[Sample]
+    spec: DriftSpec,
+    live: Iterable[Sample],
+    reference: Iterable[Sample],
+    served: Iterable[Sample],
+    baseline: Iterable[Sample] = (),
 ) -> DriftOutcome:
     """Score every (track, version, feature) that has a reference and enough live rows.
 
+    With ``spec.baseline`` the live rows are compared with ``baseline`` (the same version's rows in
+    the earlier window) instead of the profile's counts; the profile still gives the bins and kinds.
     Raises NoProfile when servers answer but none exports a reference, DriftSpecError when a
     feature in ``features`` is in no version's profile.
     """
@@ -132,19 +172,78 @@ def evaluate(
             f"drift.features: {missing[0]!r} is not in the model's reference profile (it has {', '.join(sorted(available))})"
         )
     counts, _ = _bins(live)
+    earlier = _per_version(baseline) if spec.baseline is not None else {}
     outcome = DriftOutcome()
     for key in sorted(references):
         if key[2] not in wanted:
             continue
-        ref = references[key]
-        size = max(ref) + 1
-        reference_counts = np.asarray([ref.get(i, 0.0) for i in range(size)])
-        current = counts.get(key, {})
-        current_counts = np.asarray([current.get(i, 0.0) for i in range(size)])
+        reference_counts, current_counts = _compared(spec, key, references, earlier, counts)
         rows = float(current_counts.sum())
-        if rows < spec.min_samples or reference_counts.sum() <= 0:
+        if rows < spec.min_samples or (spec.baseline is None and reference_counts.sum() <= 0):
             outcome.too_few[key] = rows
+            continue
+        if spec.baseline is not None and reference_counts.sum() < spec.min_samples:
+            outcome.too_few_baseline[key] = float(reference_counts.sum())
             continue
         value = drift.score(spec.method, reference_counts, current_counts, kinds.get(key) == "categorical")
         outcome.samples.append(({"track": key[0], "version": key[1], "feature": key[2]}, value))
     return outcome
+
+
+@dataclass(frozen=True)
+class FeatureHistogram:
+    """One (track, version)'s view of a feature: the reference's and the live window's share per bin."""
+
+    track: str
+    version: str
+    feature: str
+    kind: str
+    reference: tuple[float, ...]
+    live: tuple[float, ...]
+    rows: float
+    score: float | None
+    """The rule's drift score, or None when the live window (or the baseline) has fewer than minSamples rows."""
+
+
+def _shares(counts: FloatArray) -> tuple[float, ...]:
+    total = float(counts.sum())
+    return tuple(float(c) / total for c in counts) if total > 0 else tuple(0.0 for _ in counts)
+
+
+def histograms(
+    spec: DriftSpec, feature: str, live: Iterable[Sample], reference: Iterable[Sample], baseline: Iterable[Sample] = ()
+) -> list[FeatureHistogram]:
+    """What ``kubectl mlaiops plot`` draws for one feature: each (track, version)'s reference (or
+    baseline) and live shares over the profile's bins, with the score the rule gives them.
+
+    Raises DriftSpecError naming the profiled features when ``feature`` is not one of them."""
+    references, kinds = _bins(reference)
+    available = sorted({name for (_, _, name) in references})
+    if feature not in available:
+        raise DriftSpecError(
+            f"feature {feature!r} is not in the served reference profile (it has {', '.join(available) or 'none'})"
+        )
+    counts, _ = _bins(live)
+    earlier = _per_version(baseline) if spec.baseline is not None else {}
+    scored = {
+        (labels["track"], labels["version"]): value
+        for labels, value in evaluate(
+            spec.model_copy(update={"features": [feature]}), live, reference, [], baseline
+        ).samples
+    }
+    out = []
+    for key in sorted(k for k in references if k[2] == feature):
+        reference_counts, live_counts = _compared(spec, key, references, earlier, counts)
+        out.append(
+            FeatureHistogram(
+                track=key[0],
+                version=key[1],
+                feature=feature,
+                kind=kinds.get(key, "numeric"),
+                reference=_shares(reference_counts),
+                live=_shares(live_counts),
+                rows=float(live_counts.sum()),
+                score=scored.get((key[0], key[1])),
+            )
+        )
+    return out

@@ -152,7 +152,8 @@ REMEDIATION_STEPS = Counter(
 NOTIFICATIONS = Counter(
     "mlaiops_notifications_total",
     "Notifications a RemediationPlaybook sent, by channel (slack or generic), kind (step: a notify step; approval: "
-    "a request with Approve / Reject buttons; circuitOpen: the circuit breaker's message) and outcome.",
+    "a request with Approve / Reject buttons; circuitOpen: the circuit breaker's message; incident: an Incident opened "
+    "or resolved, once each) and outcome.",
     ["namespace", "playbook", "channel", "kind", "outcome"],
     registry=REGISTRY,
 )
@@ -214,6 +215,11 @@ def record_incident(namespace: str, playbook: str, before: IncidentStatus, after
         INCIDENTS_OPENED.labels(namespace, playbook).inc()
     if found.resolved_after is not None:
         INCIDENT_TIME_TO_RESOLVE.labels(namespace, playbook).observe(found.resolved_after)
+
+
+def record_incident_notification(namespace: str, playbook: str, channel: str, outcome: str) -> None:
+    """Count one incident notification once its result is written (Succeeded or Failed)."""
+    NOTIFICATIONS.labels(namespace, playbook, channel, "incident", outcome).inc()
 
 
 _SERVED: set[tuple[str, int]] = set()

@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", required=True, help="PNG file to write")
     plot.add_argument("--since", default="1h", help="window ending now, e.g. 15m, 1h (default 1h)")
     plot.add_argument(
+        "--feature",
+        help="drift rules: draw this feature's live histogram against its reference (the rule's own window)",
+    )
+    plot.add_argument(
         "--prometheus-url",
         default=os.environ.get("MLAIOPS_PROMETHEUS_URL"),
         help="Prometheus base URL (default: $MLAIOPS_PROMETHEUS_URL)",
@@ -111,7 +115,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         connection.list(kind) for kind in ("AnomalyRule", "RemediationPlaybook", "RetrainPolicy")
     )
     incidents = connection.list("Incident") if "incidents" in connection.served_kinds() else []
-    view = overview(mds, rules, playbooks, policies, incidents)
+    view = overview(mds, rules, playbooks, policies, incidents, connection.workloads())
     if args.name:
         view.other_rules, view.other_playbooks, view.other_policies = [], [], []
     if args.output == "json":
@@ -228,7 +232,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from mlaiops.api.common import parse_duration
     from mlaiops.plugin.actions import ANOMALY_RULE, parse_ref
-    from mlaiops.plugin.plot import plot_rule
+    from mlaiops.plugin.plot import plot_drift, plot_rule
 
     _, name = parse_ref(args.target, ANOMALY_RULE)
     if not args.prometheus_url:
@@ -237,6 +241,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
         since = parse_duration(args.since)
     except ValueError as error:
         raise PluginError(f"--since: {error}") from None
+    if args.feature:
+        drawn = plot_drift(
+            _connect(args), name, args.feature, Path(args.output), args.prometheus_url, datetime.now(UTC)
+        )
+        print(f"wrote {drawn.path}: {drawn.series} histograms of {args.feature}, {drawn.anomalous_points} drifted")
+        if drawn.note:
+            print(f"note: {drawn.note}")
+        return 0
     result = plot_rule(_connect(args), name, Path(args.output), since, args.prometheus_url, datetime.now(UTC))
     print(
         f"wrote {result.path}: {result.series} series (band: {result.band}), "

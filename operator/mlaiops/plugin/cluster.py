@@ -16,6 +16,12 @@ from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.kube import Kube
 
 JSON = dict[str, Any]
+WORKLOAD_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("v1", "Pod"),
+    ("v1", "Service"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+)
 
 
 class PluginError(Exception):
@@ -48,6 +54,19 @@ class Connection:
             item.setdefault("apiVersion", API_VERSION)
             item.setdefault("kind", kind)
         return items
+
+    def workloads(self) -> builtins.list[JSON]:
+        """Deployments, Pods, Services and HPAs in scope, for the topology (a kind the user may not list is left out)."""
+        found: builtins.list[JSON] = []
+        for api_version, kind in WORKLOAD_KINDS:
+            try:
+                items = self.kube.list(api_version, kind, self.namespace)
+            except ApiException as error:
+                if error.status in (403, 404):
+                    continue
+                raise
+            found += [{**item, "apiVersion": api_version, "kind": kind} for item in items]
+        return found
 
     def get(self, kind: str, name: str) -> JSON:
         obj = self.kube.get(API_VERSION, kind, self.namespace_or_default, name)

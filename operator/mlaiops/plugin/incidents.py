@@ -141,6 +141,19 @@ def describe(row: JSON, events: list[JSON]) -> str:
         lines.insert(5, f"Playbook:   {row['playbook']}")
     if row.get("resolution"):
         lines.append(f"Resolution: {row['resolution']}")
+    status = (row.get("object") or {}).get("status") or {}
+    if status.get("objects"):
+        lines.append(f"Objects:    {', '.join(status['objects'])}")
+    members = [a for a in status.get("anomalies") or [] if a.get("path") or a.get("flaps")]
+    if members:
+        lines.append("Joined:")
+        for member in members:
+            how = " ".join(member.get("path") or []) or "-"
+            flaps = f"  (fired again {member['flaps']}x)" if member.get("flaps") else ""
+            lines.append(f"  {member.get('rule')}: {how}{flaps}")
+    for note in status.get("notifications") or []:
+        detail = f": {note['message']}" if note.get("message") else ""
+        lines.append(f"Notified:   {note.get('event')} {note.get('result')} at {note.get('at')}{detail}")
     if row.get("probableCauses"):
         lines.append("Probable causes:")
         for cause in sorted(row["probableCauses"], key=lambda c: c.get("rank", 0)):

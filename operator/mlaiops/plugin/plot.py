@@ -89,3 +89,67 @@ def plot_rule(
     return PlotResult(
         output, len(series), sum(int(s.anomalous().sum()) for s in series), len(actions), ", ".join(bands), note
     )
+
+
+def plot_drift(
+    connection: Connection, name: str, feature: str, output: Path, prometheus_url: str, now: datetime | None = None
+) -> PlotResult:
+    """A drift rule's feature: per (track, version) the live window's share per bin against the
+    reference profile's (or the baseline window's), titled with the score the rule gives it."""
+    from mlaiops.api.anomalyrule import AnomalyRuleSpec
+    from mlaiops.detection.driftrule import DriftSpecError, histograms
+    from mlaiops.metrics.prometheus import PrometheusProvider
+    from mlaiops.metrics.provider import ProviderError
+    from mlaiops.report.model import Histogram
+
+    try:
+        from mlaiops.report.chart import draw_histograms
+    except ImportError as error:
+        raise PluginError(str(error)) from None
+
+    rule = connection.get("AnomalyRule", name)
+    namespace = rule["metadata"]["namespace"]
+    try:
+        spec = AnomalyRuleSpec.model_validate(rule["spec"])
+    except ValueError as error:
+        raise PluginError(f"AnomalyRule {name!r} has an invalid spec: {error}") from None
+    if spec.drift is None:
+        raise PluginError(f"AnomalyRule {name!r} is not a drift rule: --feature applies to drift rules only")
+    drift = spec.drift
+    provider = PrometheusProvider(prometheus_url)
+    at = now or datetime.now(UTC)
+
+    def query(text: str) -> list[tuple[dict[str, str], float]]:
+        return [(dict(sample.labels), sample.value) for sample in provider.instant_sync(text, at)]
+
+    try:
+        reference = query(drift.reference_query())
+        live = query(drift.live_query())
+        baseline = query(drift.baseline_query()) if drift.baseline is not None else []
+        shown = histograms(drift, feature, live, reference, baseline)
+    except ProviderError as error:
+        raise PluginError(f"cannot query Prometheus at {prometheus_url}: {error}") from None
+    except DriftSpecError as error:
+        raise PluginError(f"AnomalyRule {name!r}: {error}") from None
+    against = f"the {drift.window} ending {drift.baseline.offset} ago" if drift.baseline else "the reference"
+    panels = [
+        Histogram(
+            title=f"{h.track}/{h.version}: {h.rows:.0f} rows, {drift.method} "
+            + (
+                f"{h.score:.3f} (threshold {drift.drift_threshold:g})"
+                if h.score is not None
+                else "not scored (too few rows)"
+            ),
+            reference=h.reference,
+            live=h.live,
+            reference_label="baseline" if drift.baseline else "reference",
+            live_label=f"last {drift.window}",
+        )
+        for h in shown
+    ]
+    title = f"AnomalyRule {namespace}/{name}: {feature}, last {drift.window} against {against}"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(draw_histograms(title, panels))
+    scored = [h.score for h in shown if h.score is not None]
+    note = "" if scored else f"fewer than minSamples {drift.min_samples} rows: nothing scored"
+    return PlotResult(output, len(shown), sum(s >= drift.drift_threshold for s in scored), 0, "none", note)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlaiops.api.common import LabelSelector
+from mlaiops.remediation import topology
 from mlaiops.remediation.matching import selector_matches
 from mlaiops.report.model import parse_time
 
@@ -19,6 +20,9 @@ JSON = dict[str, Any]
 HISTORY_SHOWN = 5
 RUNS_SHOWN = 3
 INCIDENTS_SHOWN = 3
+TOPOLOGY_HOPS = 2
+"""How far ``status`` looks around a ModelDeployment in the topology (its Deployments' pods are two hops away)."""
+TOPOLOGY_SHOWN = 20
 
 GOOD = frozenset({"Ready", "Normal", "Idle", "Successful", "Succeeded", "Promoted", "True", "Resolved"})
 WARN = frozenset(
@@ -193,16 +197,53 @@ def _started(incident: JSON) -> str:
     return (incident.get("status") or {}).get("startedAt") or incident["metadata"].get("creationTimestamp") or ""
 
 
+def concerns(incident: JSON, md: JSON) -> bool:
+    """Whether an Incident is about the ModelDeployment: its target, or one of the objects it joined."""
+    me = f"ModelDeployment/{_name(md)}"
+    about = {(incident.get("spec") or {}).get("target"), *((incident.get("status") or {}).get("objects") or [])}
+    return _ns(incident) == _ns(md) and me in about
+
+
 def incidents_of(md: JSON, incidents: Iterable[JSON]) -> list[JSON]:
     """Open incidents on the ModelDeployment (all), then the newest resolved ones, INCIDENTS_SHOWN in all at least."""
-    mine = [
-        i
-        for i in incidents
-        if _ns(i) == _ns(md) and (i.get("spec") or {}).get("target") == f"ModelDeployment/{_name(md)}"
-    ]
+    mine = [i for i in incidents if concerns(i, md)]
     opened = sorted((i for i in mine if (i.get("status") or {}).get("phase") == "Open"), key=_started, reverse=True)
     rest = sorted((i for i in mine if i not in opened), key=_started, reverse=True)
     return [summarize_incident(i) for i in (opened + rest)[: max(INCIDENTS_SHOWN, len(opened))]]
+
+
+def neighbours(md: JSON, graph: topology.Graph | None) -> list[JSON]:
+    """The objects within TOPOLOGY_HOPS of the ModelDeployment (the graph incidents are correlated on), each with
+    the path to it."""
+    if graph is None:
+        return []
+    node = (_ns(md), "ModelDeployment", _name(md))
+    return [
+        {
+            "object": topology.node_text(found, _ns(md)),
+            "hops": len(route) - 1,
+            "path": " ".join(topology.describe(graph, route, _ns(md))[1:]),
+        }
+        for found, route in topology.around(graph, node, TOPOLOGY_HOPS)[:TOPOLOGY_SHOWN]
+    ]
+
+
+def loop_numbers(md: JSON, incidents: Iterable[JSON]) -> JSON:
+    """The loop's numbers for one ModelDeployment, from the statuses the operator's metrics are counted from:
+    rollouts by outcome and the change failure rate (rolled back over finished), incidents open and in all."""
+    history = (md.get("status") or {}).get("history") or []
+    outcomes = [r.get("outcome") for r in history]
+    finished = len(outcomes)
+    rolled_back = outcomes.count("RolledBack")
+    mine = [i for i in incidents if concerns(i, md)]
+    return {
+        "rollouts": finished,
+        "promoted": outcomes.count("Promoted"),
+        "rolledBack": rolled_back,
+        "changeFailureRate": round(rolled_back / finished, 3) if finished else None,
+        "incidentsOpen": sum(1 for i in mine if (i.get("status") or {}).get("phase") == "Open"),
+        "incidents": len(mine),
+    }
 
 
 def summarize(
@@ -211,8 +252,10 @@ def summarize(
     playbooks: Iterable[JSON],
     policies: Iterable[JSON],
     incidents: Iterable[JSON] = (),
+    graph: topology.Graph | None = None,
 ) -> JSON:
     """Everything ``status`` shows about one ModelDeployment, as a plain dict (the JSON output)."""
+    incidents = list(incidents)
     spec, status = md.get("spec") or {}, md.get("status") or {}
     steps = ((spec.get("rollout") or {}).get("canary") or {}).get("steps") or []
     mine = [rule for rule in rules if targets(rule, md)]
@@ -241,6 +284,8 @@ def summarize(
         "remediationPlaybooks": [summarize_playbook(pb) for pb in related],
         "retrainPolicies": [summarize_policy(p) for p in policies if follows(p, md)],
         "incidents": incidents_of(md, incidents),
+        "loop": loop_numbers(md, incidents),
+        "topology": neighbours(md, graph),
         "history": [
             {k: r.get(k) for k in ("version", "outcome", "reason", "message", "finishedAt")}
             for r in (status.get("history") or [])[:HISTORY_SHOWN]
@@ -269,11 +314,18 @@ class Overview:
 
 
 def overview(
-    mds: list[JSON], rules: list[JSON], playbooks: list[JSON], policies: list[JSON], incidents: list[JSON] | None = None
+    mds: list[JSON],
+    rules: list[JSON],
+    playbooks: list[JSON],
+    policies: list[JSON],
+    incidents: list[JSON] | None = None,
+    workloads: list[JSON] | None = None,
 ) -> Overview:
-    """``summarize`` for every ModelDeployment, plus the objects that relate to none of them."""
+    """``summarize`` for every ModelDeployment, plus the objects that relate to none of them. ``workloads``
+    (Deployments, Pods, Services, HPAs) complete the topology; without them it is not shown."""
+    graph = topology.build([*mds, *rules, *policies, *workloads]) if workloads is not None else None
     result = Overview(
-        deployments=[summarize(md, rules, playbooks, policies, incidents or []) for md in sorted(mds, key=_key)]
+        deployments=[summarize(md, rules, playbooks, policies, incidents or [], graph) for md in sorted(mds, key=_key)]
     )
     used = {
         (kind, item["namespace"], child["name"])
@@ -363,6 +415,20 @@ def deployment_tree(item: JSON, paint: Painter, now: datetime) -> Node:
         root.children.append(policy_node(policy, paint, now))
     for incident in item.get("incidents") or []:
         root.children.append(incident_node(incident, paint, now))
+    loop = item.get("loop")
+    if loop and (loop["rollouts"] or loop["incidents"]):
+        rate = loop["changeFailureRate"]
+        root.add(
+            f"Loop:      {loop['rollouts']} rollouts ({loop['promoted']} promoted, {loop['rolledBack']} rolled back;"
+            f" change failure rate {'-' if rate is None else f'{rate:.0%}'}),"
+            f" {loop['incidentsOpen']} open of {loop['incidents']} incidents"
+        )
+    if item.get("topology"):
+        related = root.add("Topology")
+        for neighbour in item["topology"]:
+            related.add(
+                f"{neighbour['object']}  ({neighbour['hops']} hop{'s' if neighbour['hops'] > 1 else ''}: {neighbour['path']})"
+            )
     if item["history"]:
         history = root.add("History")
         for record in item["history"]:

@@ -103,10 +103,23 @@ def parse_received(payload: Any, now: datetime) -> list[Received]:
             labels=labels,
             severity=labels.get("severity"),
             namespace=labels.get("namespace", ""),
+            group=group_of(payload),
         )
         size = sum(len(k) + len(v) for k, v in labels.items())
         received.append(Received(signal, _time(alert.get("endsAt"), None), size))
     return received
+
+
+def group_of(payload: dict[str, Any]) -> str:
+    """The Alertmanager group a payload's alerts arrived in: its groupKey, else its groupLabels (sorted); "" when
+    neither is given. Incidents never split a group."""
+    key = payload.get("groupKey")
+    if isinstance(key, str) and key:
+        return key[:256]
+    labels = payload.get("groupLabels")
+    if isinstance(labels, dict) and labels:
+        return ("{" + ",".join(f"{k}={v!r}" for k, v in sorted(labels.items())) + "}")[:256]
+    return ""
 
 
 def parse(payload: Any, now: datetime) -> list[Signal]:

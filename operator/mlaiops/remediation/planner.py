@@ -70,6 +70,11 @@ class Facts:
     after the step finished (``needs_effect_check`` says which)."""
     decisions: dict[str, approvals.Decision] = field(default_factory=dict)
     """Verified decisions taken in chat, by execution id (the mlaiops.dev/approvals annotation)."""
+    silenced: str | None = None
+    """The active silence (spec.incident.silences) that holds new executions back, if one is active."""
+    incidents: dict[tuple[str, str], str] = field(default_factory=dict)
+    """The Incident each firing signal joined, by (rule, fingerprint) (``remediation/correlation.py``): related
+    signals start no execution of their own while one of their incident's handles them (``handled``)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,16 @@ def is_resolved(execution: ExecutionRecord, facts: Facts) -> bool:
     if series is None or series.get("state") != "Firing":
         return True
     return bool(series.get("since")) and parse_time(series["since"]) != execution.since  # fired again: a new episode
+
+
+def handled(incident: str, since: datetime, executions: list[ExecutionRecord]) -> bool:
+    """Whether an execution of ``incident`` covers a signal that began at ``since``: one still running, or one
+    that ended after it began. A flap that fires again after the execution ended is in the same incident
+    (no new notification) but may start a new execution, as the guardrails allow."""
+    return any(
+        e.incident == incident and e.state != "Refused" and (e.finished_at is None or since <= e.finished_at)
+        for e in executions
+    )
 
 
 def needs_busy_check(
@@ -267,7 +282,10 @@ class Planner:
                 continue
             if covering_execution(target_key(self.namespace, target), signal.since, state.executions or []) is not None:
                 continue  # part of an incident an execution already handles or handled
-            execution = self.start(signal, target)
+            incident = self.facts.incidents.get((signal.rule, signal.fingerprint))
+            if incident and handled(incident, signal.since, state.executions or []):
+                continue  # joined an incident (a related object, its Alertmanager group) an execution handles
+            execution = self.start(signal, target, incident)
             if execution is not None:
                 yield from self.drive(execution)
         yield from self.circuit()
@@ -290,7 +308,7 @@ class Planner:
 
     # starting ----------------------------------------------------------------------------------
 
-    def start(self, signal: Signal, target: Target) -> ExecutionRecord | None:
+    def start(self, signal: Signal, target: Target, incident: str | None = None) -> ExecutionRecord | None:
         """A new execution for ``signal`` on ``target``, or a Refused record saying why not."""
         namespace, kind, name = target
         tname = target_key(self.namespace, target)
@@ -309,6 +327,8 @@ class Planner:
             busy = self.facts.busy.get(target) if self.spec.guardrails.suppress_during_rollout else None
             live = [e for e in executions if e.state != "Refused"]
             verdict = guardrails.admit(self.spec, live, state.consecutive_unverified or 0, tname, self.now, busy)
+        if verdict.allowed and self.facts.silenced:
+            verdict = guardrails.Verdict(False, "Silenced", f"no action during {self.facts.silenced}")
         trigger = f"{'alert' if signal.source == 'Alertmanager' else 'rule'}:{signal.rule}"
         about = (f"rule:{signal.rule}",) if signal.rule in self.facts.rules else ()
         if not verdict.allowed:
@@ -343,7 +363,7 @@ class Planner:
             trigger=trigger,
             fingerprint=signal.fingerprint,
             since=signal.since,
-            incident=incident_name(self.name, name, signal.since),
+            incident=incident or incident_name(self.name, name, signal.since),
             target=tname,
             state="AwaitingApproval" if approval else "Running",
             started_at=self.now,

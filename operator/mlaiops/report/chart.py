@@ -20,7 +20,7 @@ try:
 except ImportError as error:  # an optional dependency: say how to get it
     raise ImportError("drawing charts needs matplotlib: pip install 'mlaiops[plot]'") from error
 
-from mlaiops.report.model import Panel
+from mlaiops.report.model import Histogram, Panel
 
 TONE_COLOURS = {"good": "#2e7d32", "bad": "#c62828", "info": "#546e7a"}
 SERIES_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#4e342e")
@@ -131,6 +131,36 @@ def draw_panel(panel: Panel, width: float = 10.0, height: float = 4.0, dpi: int 
         axes.legend(fontsize=7, loc="upper left")
     if panel.note and plotted:
         figure.text(0.01, 0.01, panel.note, fontsize=7, color="#555")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def draw_histograms(
+    title: str, histograms: list[Histogram], width: float = 10.0, height: float = 3.2, dpi: int = 100
+) -> bytes:
+    """One row per histogram, reference and live shares as bars side by side over the same bins, as PNG
+    bytes (``width`` inches wide, ``height`` inches a row, at ``dpi``)."""
+    rows = max(len(histograms), 1)
+    figure = Figure(figsize=(width, height * rows), dpi=dpi)
+    FigureCanvasAgg(figure)
+    figure.suptitle(_wrapped(title), fontsize=10, x=0.01, ha="left")
+    if not histograms:
+        axes: Any = figure.add_subplot()
+        axes.text(0.5, 0.5, "no data", transform=axes.transAxes, ha="center", va="center", color="#777")
+    for row, histogram in enumerate(histograms, start=1):
+        axes = figure.add_subplot(rows, 1, row)
+        bins = np.arange(len(histogram.reference))
+        axes.bar(bins - 0.2, histogram.reference, width=0.4, color=SERIES_COLOURS[0], label=histogram.reference_label)
+        axes.bar(bins + 0.2, histogram.live, width=0.4, color=SERIES_COLOURS[1], label=histogram.live_label)
+        axes.set_title(_wrapped(histogram.title, lines=1), fontsize=9, loc="left")
+        axes.set_xticks(bins)
+        axes.set_xlabel("bin of the reference profile", fontsize=8)
+        axes.set_ylabel("share of rows", fontsize=8)
+        axes.tick_params(labelsize=8)
+        axes.grid(True, axis="y", alpha=0.3)
+        axes.legend(fontsize=7, loc="upper right")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)

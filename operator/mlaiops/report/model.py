@@ -109,6 +109,17 @@ class Panel:
     """Shown under the chart, e.g. why there is no band."""
 
 
+@dataclass
+class Histogram:
+    """Two distributions over the same bins, side by side: a feature's reference and its live window."""
+
+    title: str
+    reference: tuple[float, ...]
+    live: tuple[float, ...]
+    reference_label: str = "reference"
+    live_label: str = "live"
+
+
 def parse_time(text: str | None) -> datetime | None:
     """A Kubernetes timestamp (``2026-01-02T03:04:05Z``, with or without fractions) as an aware datetime."""
     if not text:

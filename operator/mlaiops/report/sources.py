@@ -80,8 +80,8 @@ def rule_series(
 
     if spec.drift is not None:
         raise ProviderError(
-            "drift rules are not plotted here: each feature's score is in the rule's status.series and the "
-            "operator's mlaiops_drift_score"
+            "a drift rule is plotted one feature at a time (kubectl mlaiops plot --feature NAME); each feature's "
+            "score is in the rule's status.series and the operator's mlaiops_drift_score"
         )
     if spec.query is None:
         raise ProviderError("multivariate rules (spec.queries) cannot be plotted; plot each query on its own")

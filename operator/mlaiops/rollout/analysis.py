@@ -15,7 +15,13 @@ from typing import Literal
 
 from mlaiops.api.common import seconds
 from mlaiops.api.modeldeployment import AnalysisMetric, AnalysisSpec
-from mlaiops.rollout.judge import Comparison, bucket_counts, compare_error_rates, compare_latencies
+from mlaiops.rollout.judge import (
+    Comparison,
+    bucket_counts,
+    compare_error_rates,
+    compare_latencies,
+    sequential_worse_p,
+)
 
 Outcome = Literal["Successful", "Failed", "Error", "Inconclusive"]
 
@@ -35,6 +41,12 @@ BUILTIN_QUERIES: dict[str, str] = {
         "histogram_quantile(0.99, sum by (le) "
         f"(rate(mlaiops_model_request_duration_seconds_bucket{{{_SELECTOR}}}[{{{{interval}}}}])))"
     ),
+    # Share of the ground-truth labels joined in the window that match the predicted class (docs/feedback.md);
+    # no labels in the window (0/0) is no data, never an accuracy.
+    "model-accuracy": (
+        f"(sum(increase(mlaiops_model_feedback_correct_total{{{_SELECTOR}}}[{{{{interval}}}}]))"
+        f" / sum(increase(mlaiops_model_feedback_labels_total{{{_SELECTOR}}}[{{{{interval}}}}]))) >= 0"
+    ),
 }
 # The relative metrics: per track (stable and canary, each with its own version), counts over the same
 # window, from the rollout's start; the judge compares them. Same 4xx rule as request-success-rate.
@@ -42,6 +54,14 @@ RELATIVE_QUERIES: dict[str, dict[str, str]] = {
     "error-rate-vs-stable": {
         "requests": f'sum(increase(mlaiops_model_requests_total{{{_SELECTOR}, code!~"4.."}}[{{{{interval}}}}]))',
         "errors": f'sum(increase(mlaiops_model_requests_total{{{_SELECTOR}, code=~"5.."}}[{{{{interval}}}}]))',
+    },
+    # Misclassified share of the labelled predictions: the error-rate test, on labels instead of requests.
+    "accuracy-vs-stable": {
+        "requests": f"sum(increase(mlaiops_model_feedback_labels_total{{{_SELECTOR}}}[{{{{interval}}}}]))",
+        "errors": (
+            f"sum(increase(mlaiops_model_feedback_labels_total{{{_SELECTOR}}}[{{{{interval}}}}]))"
+            f" - sum(increase(mlaiops_model_feedback_correct_total{{{_SELECTOR}}}[{{{{interval}}}}]))"
+        ),
     },
     "latency-vs-stable": {
         "buckets": (
@@ -52,7 +72,10 @@ RELATIVE_QUERIES: dict[str, dict[str, str]] = {
 DEFAULT_MIN_SAMPLE_SIZE = 50
 """Requests each track needs before a relative metric may pass or fail (benchmarks/canary_judge.py)."""
 DEFAULT_ALPHA = 0.001
-"""One-sided significance of each evaluation of a relative metric (benchmarks/canary_judge.py)."""
+"""latency-vs-stable: one-sided significance of each evaluation (benchmarks/canary_judge.py)."""
+DEFAULT_ERROR_RATE_ALPHA = 0.01
+"""error-rate-vs-stable: the bound on false failures over the whole rollout, every evaluation included (the test is
+sequential, rollout/judge.py; benchmarks/canary_judge.py measures what it costs and catches)."""
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
@@ -159,11 +182,40 @@ def _aligned(canary: TrackCounts, stable: TrackCounts) -> tuple[list[float], lis
 def judge_relative(metric: AnalysisMetric, canary: TrackCounts, stable: TrackCounts) -> MetricOutcome:
     """Compare the canary with stable by the metric's test: Failed (worse), Successful, or Inconclusive (too few)."""
     min_samples = metric.min_sample_size or DEFAULT_MIN_SAMPLE_SIZE
-    alpha = metric.alpha or DEFAULT_ALPHA
     result: Comparison
     if metric.name == "error-rate-vs-stable":
+        alpha = metric.alpha or DEFAULT_ERROR_RATE_ALPHA
         result = compare_error_rates(canary.errors, canary.requests, stable.errors, stable.requests, min_samples, alpha)
+    elif metric.name == "accuracy-vs-stable":
+        alpha = metric.alpha or DEFAULT_ERROR_RATE_ALPHA
+        result = compare_accuracies(canary, stable, min_samples, alpha)
     else:
+        alpha = metric.alpha or DEFAULT_ALPHA
         bounds, canary_counts, stable_counts = _aligned(canary, stable)
         result = compare_latencies(bounds, canary_counts, stable_counts, min_samples, alpha)
     return MetricOutcome(metric.name, result.verdict, result.p_value, result.message)
+
+
+def compare_accuracies(canary: TrackCounts, stable: TrackCounts, min_samples: int, alpha: float) -> Comparison:
+    """Is the canary wrong more often than stable on the labels joined since the rollout began? (``requests``:
+    labelled, ``errors``: misclassified; judge.py's sequential test, so alpha bounds false failures over the
+    whole rollout, worded for accuracy.)"""
+    if min(canary.requests, stable.requests) < min_samples:
+        message = (
+            f"inconclusive: {canary.requests:.0f} canary and {stable.requests:.0f} stable labelled predictions in "
+            f"the window, minSampleSize {min_samples} of each"
+        )
+        return Comparison("Inconclusive", None, message)
+
+    def wrong(track: TrackCounts) -> float:  # increase() extrapolates each counter on its own: keep it in range
+        return min(max(track.errors, 0.0), track.requests)
+
+    def shown(track: TrackCounts) -> str:
+        right = track.requests - wrong(track)
+        return f"{right / track.requests:.2%} ({right:.0f}/{track.requests:.0f})"
+
+    p = sequential_worse_p(wrong(canary), canary.requests, wrong(stable), stable.requests)
+    summary = f"canary accuracy {shown(canary)} vs stable {shown(stable)}"
+    if p < alpha:
+        return Comparison("Failed", p, f"{summary} is lower: sequential p={p:.3g} < alpha {alpha:g}")
+    return Comparison("Successful", p, f"{summary}: sequential p={p:.3g} >= alpha {alpha:g}")

@@ -4,12 +4,23 @@ A fixed threshold cannot tell a canary that is worse than stable from one that i
 at low traffic it passes or fails on a handful of requests. These tests compare the two tracks
 directly and answer ``Inconclusive`` (never a pass) until each track has served enough requests.
 
-- error rate: the pooled two-proportion z-test, one-sided (H1: canary's error share > stable's);
+- error rate: a sequential test (a mixture likelihood ratio, always valid), so that every analysis
+  run may look at the counts since the rollout began without inflating false rollbacks. Given how
+  many errors both tracks made, each error came from the canary with probability pi (the canary's
+  share of the requests) when both error rates are the same, and with q = rho*pi / (rho*pi + 1 - pi)
+  when the canary's rate is rho times stable's. The likelihood ratio of these binomials, averaged over
+  the prior ``ERROR_RATIO_PRIOR`` on rho, is a nonnegative martingale under "same rate", so by Ville's
+  inequality it ever reaches 1/alpha with probability at most alpha, however often it is looked at
+  (Wald's SPRT with a mixture alternative, as in Robbins 1970 and Johari et al., "Always valid
+  inference", 2017). Its p-value, min(1, 1/ratio), is the always-valid p-value. pi is the share over the
+  whole rollout while the weight changes between steps, so the martingale is approximate; the unit tests
+  simulate many looks across 25/50/75% steps and find the false failures well within alpha.
 - latency: the Mann-Whitney U test on the latency histogram's buckets, one-sided (H1: canary's
   latencies are stochastically larger), with the tie correction (every request in a bucket is a tie)
-  and the continuity correction, as ``scipy.stats.mannwhitneyu(method="asymptotic")`` computes it.
+  and the continuity correction, as ``scipy.stats.mannwhitneyu(method="asymptotic")`` computes it. A
+  fixed-sample test: its alpha applies to each evaluation.
 
-Both use the normal approximation (``math.erfc``): no dependency beyond the standard library.
+Only the standard library: ``math.erfc`` for the normal tail, ``math.log``/``math.exp`` for the ratio.
 """
 
 from __future__ import annotations
@@ -36,16 +47,42 @@ def normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
-def proportion_worse_p(canary_errors: float, canary_total: float, stable_errors: float, stable_total: float) -> float:
-    """One-sided p-value that the canary's error proportion exceeds stable's (pooled z-test); 1 without evidence."""
-    if canary_total <= 0 or stable_total <= 0:
-        return 1.0
-    pooled = (canary_errors + stable_errors) / (canary_total + stable_total)
-    variance = pooled * (1.0 - pooled) * (1.0 / canary_total + 1.0 / stable_total)
-    if variance <= 0:
-        return 1.0  # no errors at all (or nothing but errors) on both tracks: no difference to see
-    z = (canary_errors / canary_total - stable_errors / stable_total) / math.sqrt(variance)
-    return normal_sf(z)
+ERROR_RATIO_PRIOR: tuple[tuple[float, float], ...] = ((1.25, 0.1), (1.5, 0.2), (2.0, 0.4), (3.0, 0.2), (5.0, 0.1))
+"""The mixture's prior: (rho, weight), rho the canary's error rate as a multiple of stable's. Most weight on a
+doubled rate (the design target); 1.25x to catch small changes at high traffic, 5x to catch gross ones on few
+errors. benchmarks/canary_judge.py measures what it catches."""
+
+
+def error_evidence(
+    canary_errors: float,
+    canary_total: float,
+    stable_errors: float,
+    stable_total: float,
+    prior: Sequence[tuple[float, float]] = ERROR_RATIO_PRIOR,
+) -> float:
+    """Log of the mixture likelihood ratio "canary errs rho times as often" against "same rate"; 0 without evidence.
+
+    Conditional on the errors seen, which track each came from: ``canary_errors`` of them from the canary,
+    each with probability pi = canary's share of the requests under "same rate". Counts may be fractional
+    (``increase()`` extrapolates).
+    """
+    if canary_total <= 0 or stable_total <= 0 or canary_errors + stable_errors <= 0:
+        return 0.0  # a track without requests, or no errors at all: nothing tells the tracks apart
+    share = canary_total / (canary_total + stable_total)
+    logs = []
+    for ratio, weight in prior:
+        q = ratio * share / (ratio * share + 1.0 - share)
+        logs.append(
+            math.log(weight) + canary_errors * math.log(q / share) + stable_errors * math.log((1.0 - q) / (1.0 - share))
+        )
+    top = max(logs)
+    return top + math.log(sum(math.exp(value - top) for value in logs))
+
+
+def sequential_worse_p(canary_errors: float, canary_total: float, stable_errors: float, stable_total: float) -> float:
+    """Always-valid one-sided p-value that the canary's error rate exceeds stable's: min(1, 1/likelihood ratio)."""
+    evidence = error_evidence(canary_errors, canary_total, stable_errors, stable_total)
+    return math.exp(-max(evidence, 0.0))  # a ratio below 1 (evidence for "same rate") is p = 1, and cannot overflow
 
 
 def bucket_counts(cumulative: Sequence[tuple[float, float]]) -> list[float]:
@@ -95,10 +132,10 @@ def _too_few(canary: float, stable: float, min_samples: int) -> Comparison | Non
     return Comparison("Inconclusive", None, message)
 
 
-def _decide(p: float, alpha: float, worse: str, same: str) -> Comparison:
+def _decide(p: float, alpha: float, worse: str, same: str, test: str = "one-sided") -> Comparison:
     if p < alpha:
-        return Comparison("Failed", p, f"{worse}: one-sided p={p:.3g} < alpha {alpha:g}")
-    return Comparison("Successful", p, f"{same}: one-sided p={p:.3g} >= alpha {alpha:g}")
+        return Comparison("Failed", p, f"{worse}: {test} p={p:.3g} < alpha {alpha:g}")
+    return Comparison("Successful", p, f"{same}: {test} p={p:.3g} >= alpha {alpha:g}")
 
 
 def compare_error_rates(
@@ -109,15 +146,16 @@ def compare_error_rates(
     min_samples: int,
     alpha: float,
 ) -> Comparison:
-    """Is the canary's error share higher than stable's over the same window?"""
+    """Is the canary's error share higher than stable's? Counts since the rollout began; alpha bounds false
+    failures over every evaluation of the rollout together (the sequential test), not each one."""
     if (few := _too_few(canary_total, stable_total, min_samples)) is not None:
         return few
     rates = (
         f"{canary_errors / canary_total:.2%} ({canary_errors:.0f}/{canary_total:.0f}) vs stable "
         f"{stable_errors / stable_total:.2%} ({stable_errors:.0f}/{stable_total:.0f})"
     )
-    p = proportion_worse_p(canary_errors, canary_total, stable_errors, stable_total)
-    return _decide(p, alpha, f"canary error rate {rates} is higher", f"canary error rate {rates}")
+    p = sequential_worse_p(canary_errors, canary_total, stable_errors, stable_total)
+    return _decide(p, alpha, f"canary error rate {rates} is higher", f"canary error rate {rates}", "sequential")
 
 
 def quantile_bound(bounds: Sequence[float], counts: Sequence[float], q: float) -> float:

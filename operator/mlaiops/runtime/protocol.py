@@ -451,12 +451,15 @@ def parse_v1_request(body: bytes, feature_names: Sequence[str] | None, *, max_ro
     return array
 
 
-def encode_v1_response(predictions: np.ndarray) -> bytes:
-    """``{"predictions": [...]}``."""
+def encode_v1_response(predictions: np.ndarray, prediction_id: str | None = None) -> bytes:
+    """``{"predictions": [...]}``, with ``"id"`` (the prediction id, for late labels) when given."""
     values = predictions.tolist()
     if predictions.dtype.kind not in "biuf":
         values = _jsonable(values)
-    return json.dumps({"predictions": values}, separators=(",", ":")).encode()
+    document: dict[str, Any] = {"predictions": values}
+    if prediction_id is not None:
+        document["id"] = prediction_id
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def error_body(message: str) -> bytes:

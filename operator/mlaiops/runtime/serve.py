@@ -8,6 +8,8 @@ Limits keep one client from knocking the server over: bodies over ``--max-reques
 (8 MiB) get 413, requests over ``--max-rows`` (10,000) or malformed ones 400, bodies slower than
 ``--body-timeout`` (30 s) 408; at most ``--max-concurrent-requests`` (4) are read and processed at
 once. None of these is counted as a 5xx, so a client cannot make a good canary look bad.
+Ground-truth labels (``POST /v2/models/NAME/feedback``) are joined to the last ``--feedback-capacity``
+predictions younger than ``--feedback-ttl`` (docs/feedback.md).
 ``file://`` URIs must point under ``--file-root`` (/models).
 """
 
@@ -125,6 +127,19 @@ def register(subparsers: Any, environ: Mapping[str, str] | None = None) -> None:
         default=_env(env, "body-timeout") or "30",
         help="seconds a client may take to send an inference body; slower ones get 408 (default: 30)",
     )
+    add(
+        "--feedback-capacity",
+        type=int,
+        default=_env(env, "feedback-capacity") or "100000",
+        help="predictions (rows) kept for joining ground-truth labels sent later to /v2/models/NAME/feedback; "
+        "the oldest go first (default: 100000, about 20 MB; 0 = keep none)",
+    )
+    add(
+        "--feedback-ttl",
+        type=float,
+        default=_env(env, "feedback-ttl") or "3600",
+        help="seconds a prediction waits for its label before it expires (default: 3600)",
+    )
     add("--access-log", action="store_true", default=_bool(_env(env, "access-log")), help="log every request")
     add(
         "--exit-on-load-failure",
@@ -168,6 +183,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
     for flag, value in (("--header-timeout", args.header_timeout), ("--body-timeout", args.body_timeout)):
         if not value > 0:
             raise ValueError(f"{flag} must be a positive number of seconds, got {value}")
+    if not 0 <= args.feedback_capacity <= 100_000_000:
+        raise ValueError(f"--feedback-capacity must be 0..100000000, got {args.feedback_capacity}")
+    if not args.feedback_ttl > 0:
+        raise ValueError(f"--feedback-ttl must be a positive number of seconds, got {args.feedback_ttl}")
     buckets = PREDICTION_BUCKETS
     if args.prediction_buckets:
         try:
@@ -201,6 +220,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         access_log=args.access_log,
+        feedback_capacity=args.feedback_capacity,
+        feedback_ttl=args.feedback_ttl,
         exit_on_load_failure=args.exit_on_load_failure,
         termination_log=Path(args.termination_log) if args.termination_log else None,
     )

@@ -38,8 +38,10 @@ from aiohttp import web
 from mlaiops import __version__
 from mlaiops.detection import profile as reference
 from mlaiops.runtime import loaders, storage
+from mlaiops.runtime.feedback import FeedbackStats, LabelKind, apply, parse_feedback
 from mlaiops.runtime.loaders import PREDICT, PREDICT_PROBA, LoadedModel
 from mlaiops.runtime.metrics import PREDICTION_BUCKETS, ServerMetrics
+from mlaiops.runtime.predictions import DEFAULT_CAPACITY, DEFAULT_TTL, MAX_ID_LENGTH, PredictionStore, row_ids
 from mlaiops.runtime.protocol import (
     HEADER_LENGTH,
     ProtocolError,
@@ -56,6 +58,8 @@ log = logging.getLogger("mlaiops.serve")
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON_TYPE = "application/json"
+PREDICTION_ID_HEADER = "Prediction-Id"
+"""Response header with the prediction id (V2 and V1); rows of a multi-row request are ``<id>:<row>``."""
 EXIT_LOAD_FAILED = 3
 
 
@@ -95,6 +99,10 @@ class ServeConfig:
     body_timeout: float = 30.0
     """Seconds a client may take to send an inference body once the server starts reading it (408 beyond)."""
     access_log: bool = False
+    feedback_capacity: int = DEFAULT_CAPACITY
+    """Predictions (rows) kept for joining late labels; 0 keeps none. Bounds the store's memory."""
+    feedback_ttl: float = DEFAULT_TTL
+    """Seconds a prediction waits for its label."""
     exit_on_load_failure: bool = False
     termination_log: Path | None = None
     """Where the reason of a load failure goes before exiting (the container's terminationMessagePath)."""
@@ -171,6 +179,15 @@ class ModelServer:
             max_features=config.max_feature_metrics,
             prediction_buckets=config.prediction_buckets,
         )
+        self.predictions = PredictionStore(config.feedback_capacity, config.feedback_ttl)
+        self.label_kind = LabelKind(None)
+        self.feedback_stats = FeedbackStats(
+            (config.model_name, self.version, config.track),
+            self.predictions,
+            self.label_kind,
+            config.prediction_buckets,
+        )
+        self.metrics.registry.register(self.feedback_stats)
         self.model: LoadedModel | None = None
         self.artifact: storage.Artifact | None = None
         self.load_error: str | None = None
@@ -202,6 +219,8 @@ class ModelServer:
         profile = await self._load_profile(artifact, features)
         self.metrics.loaded(seconds, artifact.sha256, features)
         self.metrics.set_profile(*(profile or (None, "")))
+        self.label_kind = LabelKind(model.classes)
+        self.feedback_stats.set_kind(self.label_kind)
         self.model, self.artifact, self.load_error = model, artifact, None
         # The model lives as long as the process: keep its objects out of every future GC scan.
         gc.collect()
@@ -458,9 +477,11 @@ class ModelServer:
         else:
             wanted = list(model.output_names)
             binary = set(wanted) if parsed.binary_output else set()
+        if parsed.id is not None and len(parsed.id) > MAX_ID_LENGTH:
+            raise ProtocolError(f"'id' has {len(parsed.id)} characters; at most {MAX_ID_LENGTH} are accepted")
         features = model_input(parsed.inputs, model.n_features, model.feature_names)
         self._check_rows(features.shape[0])
-        return _V2Input(parsed.id, features, wanted, binary)
+        return _V2Input(parsed.id or None, features, wanted, binary)
 
     def _decode_v1(self, model: LoadedModel, body: bytes) -> np.ndarray:
         features = parse_v1_request(body, model.feature_names, max_rows=self.config.max_rows)
@@ -481,16 +502,40 @@ class ModelServer:
         async with self._slots:
             decoded = await self._offload(self._decode_v2, model, await self._body(request), header_length)
             results = await self._predict(model, decoded.features)
-            self.metrics.observe_batch(decoded.features, model.scores(results), results.get(PREDICT))
+            request_id = self._remember(model, decoded.id, decoded.features, results)
             outputs = [(name, results[name]) for name in decoded.wanted]
             body, header_length = await self._offload(
-                encode_v2_response, self.name, self.version, outputs, decoded.id, decoded.binary
+                encode_v2_response, self.name, self.version, outputs, request_id, decoded.binary
             )
+        headers = {PREDICTION_ID_HEADER: request_id}
         if header_length is None:
-            return web.Response(body=body, content_type=JSON_TYPE)
-        return web.Response(
-            body=body, content_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)}
-        )
+            return web.Response(body=body, content_type=JSON_TYPE, headers=headers)
+        headers[HEADER_LENGTH] = str(header_length)
+        return web.Response(body=body, content_type="application/octet-stream", headers=headers)
+
+    def _remember(
+        self, model: LoadedModel, request_id: str | None, features: np.ndarray, results: dict[str, np.ndarray]
+    ) -> str:
+        """Count the batch in the metrics and keep its rows for late labels; returns the request's id.
+
+        The id is the client's (V2 ``id``) or a new one; rows of a multi-row request are ``<id>:<row>``.
+        """
+        scores = model.scores(results)
+        predicted = results.get(PREDICT)
+        self.metrics.observe_batch(features, scores, predicted)
+        request_id = request_id or self.predictions.new_id()
+        if self.predictions.capacity:
+            rows = features.shape[0]
+            try:  # the label store is an aid: it must never turn an answered prediction into a 500
+                classes = self.label_kind.predicted_indices(predicted)
+                self.predictions.add(
+                    row_ids(request_id, rows),
+                    classes if classes is not None and classes.size == rows else None,  # multi-output: no class
+                    scores if scores is not None and scores.size == rows else None,
+                )
+            except Exception:
+                log.exception("could not keep request %r for late labels", request_id)
+        return request_id
 
     async def v1_model(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -503,9 +548,19 @@ class ModelServer:
         async with self._slots:
             features = await self._offload(self._decode_v1, model, await self._body(request))
             results = await self._predict(model, features)
-            self.metrics.observe_batch(features, model.scores(results), results.get(PREDICT))
-            body = await self._offload(encode_v1_response, results[PREDICT])
-        return web.Response(body=body, content_type=JSON_TYPE)
+            request_id = self._remember(model, None, features, results)
+            body = await self._offload(encode_v1_response, results[PREDICT], request_id)
+        return web.Response(body=body, content_type=JSON_TYPE, headers={PREDICTION_ID_HEADER: request_id})
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        """Ground-truth labels for earlier predictions, by id: checked whole (400 naming the field), then joined."""
+        self._require(request.match_info["name"], request.match_info.get("version"))
+        async with self._slots:
+            parsed = await self._offload(
+                parse_feedback, await self._body(request), self.label_kind, self.config.max_rows
+            )
+        result = apply(parsed, self.predictions, self.feedback_stats)
+        return _json({"model_name": self.name, "model_version": self.version, **result})
 
     async def prometheus(self, _: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"})
@@ -559,6 +614,8 @@ class ModelServer:
             web.get(f"/v2/models/{name}/versions/{version}/ready", self.model_ready),
             web.post(f"/v2/models/{name}/infer", self.infer, name="v2-infer"),
             web.post(f"/v2/models/{name}/versions/{version}/infer", self.infer, name="v2-infer-version"),
+            web.post(f"/v2/models/{name}/feedback", self.feedback, name="v2-feedback"),
+            web.post(f"/v2/models/{name}/versions/{version}/feedback", self.feedback, name="v2-feedback-version"),
             web.post(f"/v1/models/{name}:predict", self.v1_predict, name="v1-predict"),
             web.get(f"/v1/models/{name}", self.v1_model),
             web.get(self.config.metrics_path, self.prometheus),

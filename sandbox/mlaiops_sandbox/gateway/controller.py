@@ -325,24 +325,29 @@ class GatewayController(Controller):
 
 
 class GatewayPlane:
-    """Install the CRDs and the class, then run the controller; ``stop()`` stops every nginx."""
+    """Once the Gateway API CRDs are applied: the class, then the controller; ``stop()`` stops every nginx."""
 
     def __init__(self, api_url: str, state_dir: Path) -> None:
         self.client = ApiClient(api_url)
         self.controller = GatewayController(self.client, state_dir)
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, timeout: float = 30.0) -> None:
+    async def start(self) -> None:
+        """Stop what a killed sandbox left in this folder, and serve Gateways once their CRDs exist
+        (in the background: a sandbox without Gateway API starts as fast as before)."""
         leftovers = stop_leftovers(self.controller.state_dir)
         if leftovers:
             log.warning("stopped %d nginx processes a previous sandbox in this folder left", len(leftovers))
-        await install.install_crds(self.client, timeout)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._serve(), name="gateway-plane"))
+
+    async def _serve(self) -> None:
+        await install.wait_for_crds(self.client)
         await install.ensure_class(self.client)
         loop = asyncio.get_running_loop()
         for informer in self.controller.informers:
             self._tasks.append(loop.create_task(informer.run(), name=f"gateway-informer-{informer.resource.plural}"))
         self._tasks.append(loop.create_task(self.controller.run(), name="gateway-controller"))
-        await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in self.controller.informers)), timeout)
+        await asyncio.gather(*(i.synced.wait() for i in self.controller.informers))
         self.controller.enqueue_all()
 
     async def stop(self) -> None:

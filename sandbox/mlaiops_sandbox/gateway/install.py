@@ -1,21 +1,18 @@
-"""Install the vendored upstream Gateway API CRDs (``crds/``, unchanged) and the ``sandbox`` GatewayClass.
+"""Wait for the Gateway API CRDs, then create the ``sandbox`` GatewayClass.
 
-The CRDs go through the API like any cluster operator's ``kubectl apply``: the API server validates
-them (every CEL rule must compile) and serves them from discovery once they are established.
+The sandbox ships no copy of the CRDs: like a cluster whose operator installs Gateway API before an
+implementation can serve it, the CRDs are applied from upstream's own files (``kubectl apply -f`` the
+standard channel; the tests apply them unchanged). Until then the data plane waits, and nothing of it
+shows in discovery.
 """
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-
-import yaml
 
 from mlaiops_sandbox.gateway.plan import CONTROLLER_NAME, GROUP
 from mlaiops_sandbox.runtime.client import ApiClient, ApiError, Resource
 
-CRD_DIR = Path(__file__).parent / "crds"
-CRDS = Resource("apiextensions.k8s.io/v1", "customresourcedefinitions", namespaced=False)
 GATEWAY_CLASSES = Resource(f"{GROUP}/v1", "gatewayclasses", namespaced=False)
 GATEWAYS = Resource(f"{GROUP}/v1", "gateways")
 HTTP_ROUTES = Resource(f"{GROUP}/v1", "httproutes")
@@ -23,32 +20,15 @@ REFERENCE_GRANTS = Resource(f"{GROUP}/v1", "referencegrants")
 CLASS_NAME = "sandbox"
 
 
-def crd_documents() -> list[dict[str, object]]:
-    docs: list[dict[str, object]] = []
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-    return docs
-
-
-async def install_crds(client: ApiClient, timeout: float = 30.0) -> None:
-    """Create the CRDs a cluster does not have yet (an existing one is left as its owner applied it)."""
-    for crd in crd_documents():
-        try:
-            await client.create(CRDS, None, crd)
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+async def wait_for_crds(client: ApiClient, poll: float = 1.0) -> None:
+    """Return once every kind the data plane watches is served (its CRD applied and established)."""
     for resource in (GATEWAY_CLASSES, GATEWAYS, HTTP_ROUTES, REFERENCE_GRANTS):
         while True:
             try:
                 await client.list(resource)
                 break
             except ApiError:
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(poll)
 
 
 async def ensure_class(client: ApiClient) -> None:

@@ -19,7 +19,8 @@ How the Gateway API's semantics map onto nginx:
   whose reference is invalid takes its share to a local server answering 500, one without ready pods to
   one answering 503. All weights 0 (or no backendRefs) answers 500.
 * **Mirrors.** ``mirror`` to an internal location that proxies a copy; nginx drops the mirror's answer.
-  ``percent`` below 100 is a ``split_clients`` on ``$request_id`` (random, not exact).
+  ``percent`` below 100 is a ``split_clients`` on ``$request_id`` (random, not exact). As nginx does,
+  a keep-alive connection's next request waits until the mirror of the previous one has answered.
 """
 
 from __future__ import annotations
@@ -258,6 +259,9 @@ def render(
         "  proxy_http_version 1.1;",
         '  proxy_set_header Connection "";',
         "  proxy_set_header Host $http_host;",
+        "  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "  proxy_set_header X-Forwarded-Proto $scheme;",
+        "  proxy_set_header X-Request-Id $request_id;",
         "  proxy_buffering off;",
         "  proxy_connect_timeout 5s;",
     ]

@@ -1,5 +1,5 @@
 """A tiny HTTP backend for the gateway tests: answers every request with ``<TRACK> <HOSTNAME>`` and
-counts what it received (``GET /__count``; ``/slow...`` answers after 1 s), so a test can see mirrored requests nobody answered."""
+counts what it received (``GET /__count``; ``/slow...`` answers after 3 s), so a test can see mirrored requests nobody answered."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         if self.path.startswith("/slow"):
-            time.sleep(1.0)
+            time.sleep(3.0)
         if self.path == "/__count":
             body = str(COUNT).encode()
         else:

@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 from mlaiops_sandbox.cluster import Sandbox
 from mlaiops_sandbox.gateway.nginx import nginx_binary
-from mlaiops_sandbox.testing.gateway import gateway_url
+from mlaiops_sandbox.testing import Kubectl
+from mlaiops_sandbox.testing.gateway import gateway_url, install_gateway_api
 
 from tests.integration.runtime.helpers import Kube, wait_for
 
 BACKEND = str(Path(__file__).with_name("backend.py"))
+# Upstream's unchanged CRDs, installed as a cluster operator would (the project keeps no copy).
+GATEWAY_API_CRDS = Path(__file__).resolve().parents[4] / "shared" / "gateway-api"
 GATEWAYS = "/apis/gateway.networking.k8s.io/v1"
 JSON = dict[str, Any]
 
@@ -26,6 +29,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     if nginx_binary() is None:
         pytest.skip("nginx is not installed (make setup)")
     with Sandbox(tmp_path_factory.mktemp("sandbox"), prometheus=False) as sb:
+        install_gateway_api(Kubectl(sb.kubeconfig_path), GATEWAY_API_CRDS)
         yield sb
 
 

@@ -83,7 +83,7 @@ def test_requests_in_flight_finish_across_route_edits(kube: Kube, live: tuple[st
 
     with ThreadPoolExecutor(12) as pool:
         loaders = [pool.submit(steady) for _ in range(2)]
-        in_flight = [pool.submit(slow, i) for i in range(8)]  # each takes 1 s at the backend
+        in_flight = [pool.submit(slow, i) for i in range(8)]  # each takes 3 s at the backend
         time.sleep(0.2)  # the slow requests are at the backends
         set_weights(kube, namespace, 90, 10)
         reloaded = time.monotonic()

@@ -93,7 +93,8 @@ def test_v1_predict(pair: tuple[ServeProcess, ServeProcess], model_file: ModelFi
     rows = model_file.rows[:3]
     response = stable.post("/v1/models/fraud:predict", {"instances": rows.tolist()})
     assert response.status == 200, response.body
-    assert response.json() == {"predictions": model_file.estimator.predict(rows).tolist()}
+    prediction_id = response.headers["Prediction-Id"]  # for late labels (docs/feedback.md)
+    assert response.json() == {"predictions": model_file.estimator.predict(rows).tolist(), "id": prediction_id}
 
 
 @pytest.mark.parametrize(
@@ -305,7 +306,7 @@ def test_ready_only_after_an_http_download(servers: Servers, model_file: ModelFi
         release.set()
         server.wait_ready()
         response = server.post("/v1/models/fraud:predict", {"instances": model_file.rows[:2].tolist()})
-        assert response.json() == {"predictions": model_file.estimator.predict(model_file.rows[:2]).tolist()}
+        assert response.json()["predictions"] == model_file.estimator.predict(model_file.rows[:2]).tolist()
     finally:
         release.set()
         http.shutdown()

@@ -304,3 +304,19 @@ def test_a_drift_rule_has_its_generated_query_checked_by_prometheus() -> None:
         'sum by (track, version, feature, bin) (increase(mlaiops_model_feature_bin_total{model="fraud", pod=~"("}[1h]))'
     ]
     assert review("AnomalyRule", rule, promql=Parser()).allowed
+
+
+def test_a_drift_section_the_model_refuses_is_reported_once_and_asks_prometheus_nothing() -> None:
+    rule = {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "AnomalyRule",
+        "metadata": {"name": "drift", "namespace": "fraud"},
+        "spec": {"drift": {"model": "fraud", "window": "2h", "baseline": {"offset": "1h"}}},
+    }
+    parser = Parser()
+    result = review("AnomalyRule", rule, promql=parser)
+    assert result.errors == [
+        "spec.drift: baseline.offset (1h) must be at least the window (2h): the baseline window would overlap "
+        "the live one"
+    ]
+    assert parser.asked == []

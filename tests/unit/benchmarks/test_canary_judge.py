@@ -23,12 +23,27 @@ def run(*args: str) -> str:
     return done.stdout
 
 
+def table(out: str, first: str) -> list[str]:
+    """The body rows of the table whose header starts with ``first``."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(first))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("| "):
+            break
+        rows.append(line)
+    return rows
+
+
 def test_a_tiny_run_prints_the_settings_and_every_row_and_is_reproducible() -> None:
     out = run("--runs", "6", "--bad-runs", "4", "--seed", "5")
-    assert "steps 25% 2m, 50% 2m, 75% 2m" in out and "minSampleSize 50, alpha 0.001" in out
-    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert "4 replicas, steps 25% 2m, 50% 2m, 75% 2m" in out and "failureLimit 1," in out
+    assert "minSampleSize 50, error-rate-vs-stable alpha 0.01 (sequential: over the whole rollout)" in out
+    assert "latency-vs-stable alpha 0.001 (per evaluation)" in out
+    rows = table(out, "| scenario |")
     assert [row.split(" | ")[0] for row in rows] == [
         "| identical models (1% errors both)",
+        "| identical models (5% errors both)",
         "| errors 1% -> 2%",
         "| errors 2% -> 4%",
         "| errors 5% -> 10%",
@@ -36,8 +51,25 @@ def test_a_tiny_run_prints_the_settings_and_every_row_and_is_reproducible() -> N
         "| slowest 3% +50 ms (p99 96 -> 146 ms)",
     ]
     assert rows[-2].split(" | ")[3].startswith("100.0%")  # a canary 50 ms slower is always caught
-    assert rows[0].split(" | ")[2] == "6" and rows[1].split(" | ")[2] == "4"
+    assert rows[0].split(" | ")[2] == "6" and rows[1].split(" | ")[2] == "6" and rows[2].split(" | ")[2] == "4"
+    # What one look at every request served by 5 minutes could do: deterministic, from the planner's weights.
+    assert "one look at all 1275 canary and 1725 stable requests served by then" in out
+    assert table(out, "| errors |") == [
+        "| 1% -> 2% | 26 / 17 | 48.4% | 22.1% |",
+        "| 2% -> 4% | 51 / 34 | 81.2% | 56.2% |",
+        "| 5% -> 10% | 128 / 86 | 99.8% | 98.1% |",
+    ]
     again = run("--runs", "6", "--bad-runs", "4", "--seed", "5")
     assert [line for line in again.splitlines() if line.startswith("| ")] == [
         line for line in out.splitlines() if line.startswith("| ")
     ]
+
+
+def test_the_rollout_shape_and_alphas_are_stated_and_used() -> None:
+    out = run(
+        "--runs", "2", "--bad-runs", "2", "--replicas", "20", "--steps", "5,25,50,75", "--failure-limit", "0",
+        "--error-alpha", "0.005",
+    )  # fmt: skip
+    assert "20 replicas, steps 5% 2m, 25% 2m, 50% 2m, 75% 2m" in out and "failureLimit 0," in out
+    assert "error-rate-vs-stable alpha 0.005" in out
+    assert "one look at all 590 canary and 2410 stable requests served by then" in out  # a 5% first step

@@ -55,7 +55,10 @@ class MemoryKube:
         return copy.deepcopy(obj)
 
     def create(self, obj: JSON) -> JSON:
-        assert obj["kind"] == "Event"
+        if obj["kind"] != "Event":  # an Incident
+            self.objects[(obj["kind"], obj["metadata"]["name"])] = copy.deepcopy(obj)
+            self.calls.append(f"create:{obj['kind']}")
+            return copy.deepcopy(obj)
         if self.fail_events is not None:
             raise self.fail_events
         name = obj["metadata"]["name"]
@@ -85,8 +88,9 @@ def world() -> MemoryKube:
         },
     }
     book = {
+        "apiVersion": "mlaiops.dev/v1alpha1",
         "kind": "RemediationPlaybook",
-        "metadata": {"name": "fix", "namespace": NS, "generation": 1},
+        "metadata": {"name": "fix", "namespace": NS, "generation": 1, "uid": "uid-fix"},
         "spec": {
             "triggers": [{"rules": [{"name": "latency"}]}],
             "target": {"kind": "Deployment", "name": "web"},
@@ -110,7 +114,7 @@ def test_a_pass_writes_the_execution_before_it_scales_and_emits_events() -> None
     status = kube.objects[("RemediationPlaybook", "fix")]["status"]
     execution = status["executions"][0]
     assert execution["state"] == "Verifying" and execution["steps"][0]["params"] == {"replicas": "2", "from": "1"}
-    assert "apply:Incident" in kube.calls
+    assert "create:Incident" in kube.calls
     assert kube.posted() == [
         ("RemediationPlaybook", "ExecutionStarted"),
         ("AnomalyRule", "ExecutionStarted"),

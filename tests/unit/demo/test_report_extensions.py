@@ -87,6 +87,18 @@ def test_the_demos_drift_rule_is_not_plotted_as_a_multivariate_rule() -> None:
 
     spec = AnomalyRuleSpec.model_validate(objects.drift_rule()["spec"])
     provider = Recorded({})
-    with pytest.raises(ProviderError, match="drift rules are not plotted here") as error:
+    with pytest.raises(ProviderError, match="a drift rule is plotted one feature at a time") as error:
         rule_series(provider, "shop", "r", spec, T0, T0 + timedelta(seconds=60))  # type: ignore[arg-type]
     assert "multivariate" not in str(error.value) and provider.steps == []
+
+
+def test_histograms_are_drawn_one_row_each() -> None:
+    from mlaiops.report.chart import draw_histograms
+    from mlaiops.report.model import Histogram
+
+    one = Histogram("stable/v1", (0.1, 0.2, 0.7), (0.7, 0.2, 0.1))
+    png = draw_histograms("feature x", [one, one], width=5, height=2, dpi=50)
+    pixels = image.imread(io.BytesIO(png), format="png")
+    assert pixels.shape[:2] == (200, 250) and float(np.std(pixels[..., :3])) > 0.05
+    blank = image.imread(io.BytesIO(draw_histograms("nothing", [], width=5, height=2, dpi=50)), format="png")
+    assert blank.shape[:2] == (100, 250)

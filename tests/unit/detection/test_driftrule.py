@@ -129,3 +129,91 @@ def test_counts_are_read_as_bin_indices_whatever_their_order() -> None:
     live = [*bins("x", [40.0, 30, 20, 10]), ({"track": "stable", "version": "v1", "feature": "x", "bin": "junk"}, 5.0)]
     (sample,) = evaluate(spec(minSamples=10), live, reference, []).samples
     assert sample[1] == pytest.approx(drift.psi(np.array([10, 20, 30, 40]), np.array([40, 30, 20, 10])))
+
+
+# --- a baseline window instead of the training reference ---------------------------------------------
+
+
+def test_a_baseline_compares_with_the_same_versions_earlier_traffic_not_the_reference() -> None:
+    reference = bins("merchant_risk", REFERENCE, kind="numeric")
+    spread = [90.0, 40, 20, 10, 5, 5, 10, 20, 40, 90]
+    # Last week the version was the canary; today it is stable: its bins are its profile's either way.
+    baseline = bins("merchant_risk", spread[:5] + [0.0] * 5, track="canary") + bins(
+        "merchant_risk", [0.0] * 5 + spread[5:], track="stable"
+    )
+    outcome = evaluate(spec(baseline={"offset": "1w"}), bins("merchant_risk", spread), reference, [], baseline)
+    ((labels, score),) = outcome.samples
+    assert labels == {"track": "stable", "version": "v1", "feature": "merchant_risk"}
+    assert score == pytest.approx(0.0)  # the same traffic as last week: no drift, though far from training
+    assert evaluate(spec(), bins("merchant_risk", spread), reference, []).samples[0][1] > 0.25
+    shifted = evaluate(spec(baseline={"offset": "1w"}), bins("merchant_risk", REFERENCE), reference, [], baseline)
+    assert shifted.samples[0][1] == pytest.approx(drift.psi(np.array(spread), np.array(REFERENCE)))
+
+
+def test_a_version_without_enough_baseline_rows_is_not_scored_and_says_so() -> None:
+    reference = bins("amount", REFERENCE, kind="numeric") + bins("amount", REFERENCE, version="v2", kind="numeric")
+    live = bins("amount", REFERENCE) + bins("amount", REFERENCE, version="v2")
+    baseline = bins("amount", [10.0] * 10)  # v1: 100 rows, v2: none (it was not served a week ago)
+    s = spec(baseline={"offset": "1d"}, window="2h", minSamples=50)
+    outcome = evaluate(s, live, reference, [], baseline)
+    assert [labels["version"] for labels, _ in outcome.samples] == ["v1"]
+    assert outcome.too_few == {} and outcome.too_few_baseline == {("stable", "v2", "amount"): 0.0}
+    assert outcome.message(s) == (
+        "fewer than minSamples 50 rows in the baseline window (2h ending 1d ago): amount (stable/v2): 0 rows"
+    )
+    starved = evaluate(spec(baseline={"offset": "1d"}, minSamples=101), live, reference, [], baseline)
+    assert starved.samples == [] and ("stable", "v1", "amount") in starved.too_few_baseline
+
+
+def test_too_few_live_rows_is_reported_before_the_baseline() -> None:
+    reference = bins("amount", REFERENCE, kind="numeric")
+    outcome = evaluate(spec(baseline={"offset": "1d"}), bins("amount", [1.0] * 10), reference, [], [])
+    assert outcome.too_few == {("stable", "v1", "amount"): 10.0} and outcome.too_few_baseline == {}
+
+
+def test_the_baseline_query_is_the_live_query_offset() -> None:
+    s = spec(window="30m", baseline={"offset": "1w"})
+    assert s.baseline_query() == s.live_query().removesuffix("))") + " offset 1w))"
+    assert s.baseline_query().endswith("[30m] offset 1w))")
+
+
+def test_a_baseline_that_overlaps_the_window_is_refused_naming_the_fields() -> None:
+    with pytest.raises(ValidationError) as error:
+        spec(window="2h", baseline={"offset": "1h"})
+    assert "baseline.offset (1h) must be at least the window (2h)" in str(error.value)
+    spec(window="2h", baseline={"offset": "2h"})  # adjacent windows are fine
+
+
+# --- what kubectl mlaiops plot --feature draws ------------------------------------------------------
+
+
+def test_histograms_are_the_shares_the_rule_compares_with_its_score() -> None:
+    from mlaiops.detection.driftrule import histograms
+
+    spread = [90.0, 40, 20, 10, 5, 5, 10, 20, 40, 90]
+    reference = bins("merchant_risk", REFERENCE, kind="numeric") + bins("amount", REFERENCE, kind="numeric")
+    reference += bins("merchant_risk", [10.0, 30], version="v2", track="canary", kind="numeric")
+    live = bins("merchant_risk", spread) + bins("merchant_risk", [5.0, 5], version="v2", track="canary")
+    canary, stable = histograms(spec(), "merchant_risk", live, reference)  # sorted by track, version
+    assert (canary.track, canary.version, stable.track, stable.version) == ("canary", "v2", "stable", "v1")
+    assert stable.reference == pytest.approx([0.1] * 10) and stable.live == pytest.approx([s / 330 for s in spread])
+    assert stable.rows == 330 and stable.score == pytest.approx(drift.psi(REFERENCE, spread))
+    assert canary.reference == pytest.approx([0.25, 0.75]) and canary.live == pytest.approx([0.5, 0.5])
+    assert canary.rows == 10 and canary.score is None  # below minSamples: drawn, not scored
+    with pytest.raises(
+        DriftSpecError, match=r"'nope' is not in the served reference profile \(it has amount, merchant_risk\)"
+    ):
+        histograms(spec(), "nope", live, reference)
+
+
+def test_histograms_with_a_baseline_show_the_baseline_not_the_reference() -> None:
+    from mlaiops.detection.driftrule import histograms
+
+    reference = bins("x", [100.0, 100], kind="numeric")
+    (shown,) = histograms(
+        spec(baseline={"offset": "1d"}), "x", bins("x", [300.0, 100]), reference, bins("x", [100.0, 300])
+    )
+    assert shown.reference == pytest.approx([0.25, 0.75]) and shown.live == pytest.approx([0.75, 0.25])
+    assert shown.score == pytest.approx(drift.psi(np.array([100, 300]), np.array([300, 100])))
+    (empty,) = histograms(spec(baseline={"offset": "1d"}), "x", bins("x", [300.0, 100]), reference, [])
+    assert empty.reference == (0.0, 0.0) and empty.score is None

@@ -115,3 +115,15 @@ def test_header_names_nginx_cannot_read_refuse_the_route_naming_the_field() -> N
     [parent] = result.routes["app/r"]
     assert "spec.rules[0].matches[0].headers[0].name" in parent.conditions[0][3]
     assert result.listeners[0].attached == 0
+
+
+def test_mirror_fraction_and_percent() -> None:
+    route = httproute("app", [{"name": "stable", "port": 80}])
+    mirror = {"backendRef": {"name": "stable", "port": 80}, "fraction": {"numerator": 1, "denominator": 8}}
+    route["spec"]["rules"][0]["filters"] = [{"type": "RequestMirror", "requestMirror": mirror}]
+    [target] = plan(GATEWAY, {"http": 8000}, cluster([route])).plan.targets.values()
+    assert target.mirrors[0].percent == 12.5
+    mirror.pop("fraction")
+    mirror["percent"] = 3
+    [target] = plan(GATEWAY, {"http": 8000}, cluster([route])).plan.targets.values()
+    assert target.mirrors[0].percent == 3

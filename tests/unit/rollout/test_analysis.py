@@ -11,6 +11,7 @@ import pytest
 from mlaiops.api.modeldeployment import AnalysisMetric, AnalysisSpec
 from mlaiops.rollout.analysis import (
     DEFAULT_ALPHA,
+    DEFAULT_ERROR_RATE_ALPHA,
     DEFAULT_MIN_SAMPLE_SIZE,
     QueryContext,
     TrackCounts,
@@ -129,8 +130,14 @@ def test_relative_error_rate_below_min_samples_is_inconclusive_then_decides() ->
     assert fine.outcome == "Successful"
     defaults = judge_relative(relative("error-rate-vs-stable"), TrackCounts(49, 0), TrackCounts(49, 0))
     assert "minSampleSize 50" in defaults.message  # DEFAULT_MIN_SAMPLE_SIZE
-    assert (DEFAULT_MIN_SAMPLE_SIZE, DEFAULT_ALPHA) == (50, 0.001)
-    loose = judge_relative(relative("error-rate-vs-stable", alpha=0.4), TrackCounts(100, 2), TrackCounts(100, 1))
+    assert (DEFAULT_MIN_SAMPLE_SIZE, DEFAULT_ALPHA, DEFAULT_ERROR_RATE_ALPHA) == (50, 0.001, 0.01)
+    # The error rate's own default alpha (0.01 over the rollout; the sequential p-value here is 0.0038), not
+    # the latency test's per-evaluation 0.001.
+    below = judge_relative(relative("error-rate-vs-stable"), TrackCounts(400, 33), TrackCounts(400, 10))
+    assert below.outcome == "Failed" and below.message.endswith("sequential p=0.00379 < alpha 0.01")
+    above = judge_relative(relative("error-rate-vs-stable"), TrackCounts(400, 30), TrackCounts(400, 10))
+    assert above.outcome == "Successful" and above.message.endswith("sequential p=0.0111 >= alpha 0.01")
+    loose = judge_relative(relative("error-rate-vs-stable", alpha=0.4), TrackCounts(100, 8), TrackCounts(100, 2))
     assert loose.outcome == "Failed" and "< alpha 0.4" in loose.message  # the metric's own alpha
 
 
@@ -162,7 +169,10 @@ def test_relative_metrics_take_no_query_or_threshold_and_others_take_no_alpha() 
         relative("error-rate-vs-stable", query="x")
     with pytest.raises(ValueError, match="remove thresholdRange"):
         relative("latency-vs-stable", thresholdRange={"max": 1})
-    with pytest.raises(ValueError, match="only error-rate-vs-stable and latency-vs-stable take minSampleSize, alpha"):
+    with pytest.raises(
+        ValueError,
+        match="only error-rate-vs-stable, latency-vs-stable and accuracy-vs-stable take minSampleSize, alpha",
+    ):
         metric(query="x", minSampleSize=5, alpha=0.01)
     with pytest.raises(ValueError, match="thresholdRange is required"):
         AnalysisMetric.model_validate({"name": "latency", "query": "x"})

@@ -1,4 +1,4 @@
-"""The canary-versus-stable tests, cross-checked against scipy on raw samples."""
+"""The canary-versus-stable tests, cross-checked against scipy; the sequential one simulated under H0."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import pytest
 from scipy import stats
 
 from mlaiops.rollout.judge import (
+    ERROR_RATIO_PRIOR,
     bucket_counts,
     compare_error_rates,
     compare_latencies,
+    error_evidence,
     normal_sf,
-    proportion_worse_p,
     quantile_bound,
     rank_worse_p,
+    sequential_worse_p,
 )
 
 BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
@@ -24,6 +26,16 @@ BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
 def binned(values: np.ndarray) -> list[float]:
     """Counts per bucket as the server's histogram keeps them (a value equal to a bound is in that bucket)."""
     return np.bincount(np.searchsorted(BOUNDS, values, side="left"), minlength=len(BOUNDS)).astype(float).tolist()
+
+
+def reference_ratio(ce: int, cn: int, se: int, sn: int, prior: tuple[tuple[float, float], ...]) -> float:
+    """The mixture likelihood ratio from scipy's binomial pmf: which track each of the ce + se errors came from."""
+    share = cn / (cn + sn)
+    null = stats.binom.pmf(ce, ce + se, share)
+    return sum(
+        weight * stats.binom.pmf(ce, ce + se, ratio * share / (ratio * share + 1 - share)) / null
+        for ratio, weight in prior
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,26 +48,97 @@ def binned(values: np.ndarray) -> list[float]:
         ((1, 1000), (9, 900)),
         ((1, 1), (2, 100)),
         ((3, 40), (0, 1)),
+        ((40, 400), (12, 1200)),
+        ((1, 100), (0, 100)),  # one error is already some evidence
     ],
 )
-def test_the_proportion_test_matches_scipys_chi_square_on_the_same_table(
+def test_the_sequential_ratio_matches_scipys_binomial_likelihoods(
     canary: tuple[int, int], stable: tuple[int, int]
 ) -> None:
-    # The 2x2 chi-square without continuity correction is z squared; its p-value is the two-sided one.
     (ce, cn), (se, sn) = canary, stable
-    raw = np.concatenate([np.ones(ce), np.zeros(cn - ce)]), np.concatenate([np.ones(se), np.zeros(sn - se)])
-    table = [[raw[0].sum(), len(raw[0]) - raw[0].sum()], [raw[1].sum(), len(raw[1]) - raw[1].sum()]]
-    chi2, two_sided, _, _ = stats.chi2_contingency(table, correction=False)
-    p = proportion_worse_p(ce, cn, se, sn)
-    one_sided = two_sided / 2 if ce / cn > se / sn else 1 - two_sided / 2
-    assert p == pytest.approx(one_sided, rel=1e-9, abs=1e-12)
-    assert stats.norm.isf(p) ** 2 == pytest.approx(chi2, rel=1e-6)
+    expected = reference_ratio(ce, cn, se, sn, ERROR_RATIO_PRIOR)
+    assert math.exp(error_evidence(ce, cn, se, sn)) == pytest.approx(expected, rel=1e-9)
+    assert sequential_worse_p(ce, cn, se, sn) == pytest.approx(min(1.0, 1.0 / expected), rel=1e-9)
+    single = ((2.0, 1.0),)  # a point alternative is Wald's SPRT: its ratio in closed form
+    q = 2 * cn / (2 * cn + sn)
+    wald = (q * (cn + sn) / cn) ** ce * ((1 - q) * (cn + sn) / sn) ** se
+    assert math.exp(error_evidence(ce, cn, se, sn, single)) == pytest.approx(wald, rel=1e-9)
+    assert math.exp(error_evidence(ce, cn, se, sn, single)) == pytest.approx(reference_ratio(ce, cn, se, sn, single))
 
 
-def test_the_proportion_test_without_any_difference_to_see_is_no_evidence() -> None:
-    assert proportion_worse_p(0, 100, 0, 100) == 1.0
-    assert proportion_worse_p(100, 100, 100, 100) == 1.0
-    assert proportion_worse_p(3, 0, 1, 100) == 1.0 and proportion_worse_p(3, 10, 0, 0) == 1.0
+def test_the_prior_is_a_distribution_on_a_worse_canary() -> None:
+    assert sum(weight for _, weight in ERROR_RATIO_PRIOR) == pytest.approx(1.0)
+    assert all(ratio > 1 and weight > 0 for ratio, weight in ERROR_RATIO_PRIOR)
+    assert max(ERROR_RATIO_PRIOR, key=lambda item: item[1]) == (2.0, 0.4)  # the design target: a doubled rate
+
+
+def test_the_sequential_test_without_any_difference_to_see_is_no_evidence() -> None:
+    assert error_evidence(0, 100, 0, 300) == 0.0  # no errors at all: a ratio of 1
+    assert sequential_worse_p(0, 100, 0, 300) == 1.0
+    assert error_evidence(3, 0, 1, 100) == 0.0 and error_evidence(3, 10, 0, 0) == 0.0  # a track without requests
+    assert sequential_worse_p(3, 0, 1, 100) == 1.0
+    # Nothing but errors on both tracks: each error comes from the canary exactly as often as its share says,
+    # which is evidence for "same rate" (the ratio falls below 1), never against it.
+    assert error_evidence(100, 100, 300, 300) < 0 and sequential_worse_p(100, 100, 300, 300) == 1.0
+    assert sequential_worse_p(40, 40, 0, 60) < 1e-6  # all of the canary's requests failed, none of stable's
+
+
+def test_the_sequential_test_is_one_sided_and_grows_with_the_evidence() -> None:
+    assert sequential_worse_p(0, 300, 60, 1200) == 1.0  # a better canary never fails
+    worse = [sequential_worse_p(2 * k, 100 * k, 3 * k, 300 * k) for k in (1, 2, 4, 16, 64)]  # twice stable's rate
+    assert worse == sorted(worse, reverse=True) and worse[0] > 0.5 and worse[-1] < 1e-4
+    # Fractional counts (increase() extrapolates) sit between their integer neighbours.
+    assert (
+        sequential_worse_p(10, 200, 5, 200)
+        <= sequential_worse_p(9.5, 200, 5, 200)
+        <= sequential_worse_p(9, 200, 5, 200)
+    )
+    # Huge counts neither overflow nor lose the answer.
+    assert sequential_worse_p(2e6, 1e8, 1e6, 1e8) == 0.0 and sequential_worse_p(1e6, 1e8, 1e6, 1e8) == 1.0
+
+
+def false_failures(rng: np.random.Generator, runs: int, rate: float, alpha: float, sequential: bool) -> float:
+    """Share of identical canaries that fail at least one of 40 looks (every 30 s, traffic 25/50/75% on canary)."""
+    shares = np.repeat([0.25, 0.5, 0.75], 40 // 3 + 1)[:40]
+    requests_c = np.cumsum(rng.poisson(30 * 20 * shares, (runs, 40)), axis=1)
+    requests_s = np.cumsum(rng.poisson(30 * 20 * (1 - shares), (runs, 40)), axis=1)
+    errors_c = np.cumsum(rng.binomial(np.diff(requests_c, prepend=0), rate), axis=1)
+    errors_s = np.cumsum(rng.binomial(np.diff(requests_s, prepend=0), rate), axis=1)
+    failed = 0
+    for ec, nc, es, ns in zip(errors_c, requests_c, errors_s, requests_s, strict=True):
+        for look in range(40):
+            args = (float(ec[look]), float(nc[look]), float(es[look]), float(ns[look]))
+            if sequential:
+                p = sequential_worse_p(*args)
+            else:  # the naive alternative: a fixed-sample z-test at every look on the growing counts
+                pooled = (args[0] + args[2]) / (args[1] + args[3])
+                z = (args[0] / args[1] - args[2] / args[3]) / math.sqrt(
+                    pooled * (1 - pooled) * (1 / args[1] + 1 / args[3])
+                )
+                p = normal_sf(z)
+            if p < alpha:
+                failed += 1
+                break
+    return failed / runs
+
+
+def test_identical_canaries_fail_at_most_alpha_of_the_time_over_many_looks() -> None:
+    # 40 looks at 20 req/s and a 5% error rate (about 1200 errors by the end): the sequential test stays
+    # within alpha over all of them, where the same alpha used at every look by a fixed-sample test does not.
+    alpha = 0.05
+    sequential = false_failures(np.random.default_rng(11), 1500, 0.05, alpha, sequential=True)
+    assert sequential <= alpha
+    assert false_failures(np.random.default_rng(11), 1500, 0.05, alpha, sequential=False) > 2 * alpha
+    # And it still sees a doubled rate: nearly every such canary fails by the last look.
+    rng = np.random.default_rng(12)
+    nc, ns = rng.poisson(3000, 200), rng.poisson(3000, 200)
+    caught = np.mean(
+        [
+            sequential_worse_p(rng.binomial(c, 0.1), c, rng.binomial(s, 0.05), s) < alpha
+            for c, s in zip(nc, ns, strict=True)
+        ]
+    )
+    assert caught > 0.99
 
 
 def test_the_rank_test_matches_scipys_mann_whitney_on_the_bucketed_samples() -> None:
@@ -107,23 +190,25 @@ def test_below_the_minimum_sample_size_the_answer_is_inconclusive_never_a_pass()
 
 
 def test_a_p_value_equal_to_alpha_passes() -> None:
-    p = proportion_worse_p(9, 300, 20, 1200)
-    assert compare_error_rates(9, 300, 20, 1200, min_samples=50, alpha=p).verdict == "Successful"
-    assert compare_error_rates(9, 300, 20, 1200, min_samples=50, alpha=p * 1.000001).verdict == "Failed"
+    p = sequential_worse_p(30, 300, 30, 1200)
+    assert 0 < p < 1
+    assert compare_error_rates(30, 300, 30, 1200, min_samples=50, alpha=p).verdict == "Successful"
+    assert compare_error_rates(30, 300, 30, 1200, min_samples=50, alpha=p * 1.000001).verdict == "Failed"
 
 
 def test_error_rates_decide_at_alpha_with_the_rates_in_the_message() -> None:
-    worse = compare_error_rates(30, 300, 30, 1200, min_samples=50, alpha=0.001)
-    assert worse.verdict == "Failed" and worse.p_value is not None and worse.p_value < 0.001
-    assert worse.message.startswith("canary error rate 10.00% (30/300) vs stable 2.50% (30/1200) is higher")
-    same = compare_error_rates(5, 300, 20, 1200, min_samples=50, alpha=0.001)
-    assert same.verdict == "Successful"
-    assert (
-        same.message
-        == f"canary error rate 1.67% (5/300) vs stable 1.67% (20/1200): one-sided p={same.p_value:.3g} >= alpha 0.001"
+    worse = compare_error_rates(30, 300, 30, 1200, min_samples=50, alpha=0.01)
+    assert worse.verdict == "Failed" and worse.p_value == sequential_worse_p(30, 300, 30, 1200) < 0.01
+    assert worse.message == (
+        f"canary error rate 10.00% (30/300) vs stable 2.50% (30/1200) is higher: sequential p={worse.p_value:.3g} "
+        "< alpha 0.01"
     )
-    better = compare_error_rates(0, 300, 60, 1200, min_samples=50, alpha=0.001)
+    same = compare_error_rates(5, 300, 20, 1200, min_samples=50, alpha=0.01)
+    assert same.verdict == "Successful" and same.p_value == 1.0
+    assert same.message == "canary error rate 1.67% (5/300) vs stable 1.67% (20/1200): sequential p=1 >= alpha 0.01"
+    better = compare_error_rates(0, 300, 60, 1200, min_samples=50, alpha=0.4)
     assert better.verdict == "Successful"  # one-sided: a better canary never fails
+    assert compare_error_rates(0, 50, 0, 50, min_samples=50, alpha=0.4).verdict == "Successful"  # exactly the minimum
 
 
 def test_latencies_decide_at_alpha_with_the_buckets_in_the_message() -> None:

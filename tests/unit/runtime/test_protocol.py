@@ -224,6 +224,7 @@ def test_v1_bad_requests(raw: bytes, names: tuple[str, ...] | None, message: str
 def test_v1_response() -> None:
     assert json.loads(encode_v1_response(np.array([0, 1]))) == {"predictions": [0, 1]}
     assert json.loads(encode_v1_response(np.array(["a"], dtype=object))) == {"predictions": ["a"]}
+    assert json.loads(encode_v1_response(np.array([1]), "p-1")) == {"predictions": [1], "id": "p-1"}
 
 
 # --- abuse: every malformed body is a ProtocolError (a 400), never another exception (a 500) ---------

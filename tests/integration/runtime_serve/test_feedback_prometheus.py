@@ -1,0 +1,126 @@
+"""Delayed labels through a real Prometheus: two `mlaiops serve` tracks scraped, labels sent to each, and the
+built-in analysis metrics (model-accuracy, accuracy-vs-stable) judged by the controller's own query code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from mlaiops_sandbox.runtime.prometheus import Prometheus
+from serve_support import N_FEATURES, ServeProcess, Servers, wait_for
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+from mlaiops.api.modeldeployment import AnalysisMetric
+from mlaiops.controllers.modeldeployment import run_relative
+from mlaiops.metrics.prometheus import PrometheusProvider, single_value
+from mlaiops.rollout.analysis import QueryContext, judge, render_query
+
+pytestmark = pytest.mark.integration
+
+ROWS = 300
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
+    server = Prometheus(tmp_path / "prometheus")
+    server.start()
+    yield server
+    server.stop()
+
+
+def serve(servers: Servers, folder: Path, estimator: LogisticRegression, version: str, track: str) -> ServeProcess:
+    path = folder / f"{version}.joblib"
+    joblib.dump(estimator, path)
+    process = servers.start(
+        "--model-uri", path.as_uri(), "--model-name", "fraud", "--model-version", version, "--track", track
+    )  # fmt: skip
+    process.wait_ready()
+    return process
+
+
+def predict_and_label(server: ServeProcess, features: np.ndarray, truth: np.ndarray) -> int:
+    """Predict every row in requests of 50 rows, then send the true labels of all of them; returns how many were right."""
+    ids, predicted = [], []
+    for start in range(0, len(features), 50):
+        rows = features[start : start + 50]
+        body = {"inputs": [{"name": "x", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]}
+        answer = server.post("/v2/models/fraud/infer", body).json()
+        ids += [f"{answer['id']}:{row}" for row in range(len(rows))]
+        predicted += next(out["data"] for out in answer["outputs"] if out["name"] == "predict")
+    joined = server.post("/v2/models/fraud/feedback", {"ids": ids, "labels": truth.tolist()}).json()
+    assert joined["joined"] == len(ids), joined
+    return int((np.asarray(predicted) == truth).sum())
+
+
+def test_a_canary_that_predicts_worse_fails_on_delayed_labels(
+    servers: Servers, prometheus: Prometheus, tmp_path: Path
+) -> None:
+    features, truth = make_classification(
+        n_samples=900, n_features=N_FEATURES, n_informative=5, random_state=5, flip_y=0.02
+    )
+    train, live = slice(0, 600), slice(600, 600 + ROWS)
+    good = LogisticRegression(max_iter=500).fit(features[train], truth[train])
+    bad = LogisticRegression(max_iter=500).fit(features[train], 1 - truth[train])  # learned the opposite
+    stable = serve(servers, tmp_path, good, "v1", "stable")
+    canary = serve(servers, tmp_path, bad, "v2", "canary")
+    targets = [{"targets": [f"127.0.0.1:{s.port}" for s in (stable, canary)], "labels": {"namespace": "prod"}}]
+    prometheus.targets_file.write_text(json.dumps(targets))
+    source = PrometheusProvider(prometheus.url)
+    canary_context = QueryContext("fraud", "prod", "fraud", "v2", "canary", "120s")
+    stable_context = QueryContext("fraud", "prod", "fraud", "v1", "stable", "120s")
+    accuracy = AnalysisMetric(name="model-accuracy", threshold_range={"min": 0.8})
+
+    def scraped(samples: int) -> bool:
+        query = 'min(count_over_time(mlaiops_model_feedback_labels_total{namespace="prod", model="fraud"}[120s]))'
+        answer = source.instant_sync(f"{query} >= {samples}")
+        return bool(answer) and source.instant_sync('count(up{namespace="prod"} == 1)')[0].value == 2
+
+    wait_for(lambda: scraped(3), 30, "three scrapes of both servers")
+    # Before any label: 0/0 is no data, which onNoData decides; never an accuracy of 0 or NaN.
+    assert single_value(source.instant_sync(render_query(accuracy, canary_context))) is None
+    assert judge(accuracy, None).outcome == "Inconclusive"
+    right = {
+        "stable": predict_and_label(stable, features[live], truth[live]),
+        "canary": predict_and_label(canary, features[live], truth[live]),
+    }
+    assert right["stable"] > 0.8 * ROWS and right["canary"] < 0.2 * ROWS  # the models are what the test says
+
+    def labelled(track: str) -> bool:
+        query = f'mlaiops_model_feedback_labels_total{{namespace="prod", model="fraud", track="{track}"}}'
+        answer = source.instant_sync(query)
+        return bool(answer) and answer[0].value == ROWS
+
+    wait_for(lambda: labelled("stable") and labelled("canary"), 30, "Prometheus to scrape the labels")
+    for context, track in ((canary_context, "canary"), (stable_context, "stable")):
+        value = single_value(source.instant_sync(render_query(accuracy, context)))
+        assert value is not None and value == pytest.approx(right[track] / ROWS, abs=1e-6), (track, value)
+    assert judge(accuracy, single_value(source.instant_sync(render_query(accuracy, canary_context)))).outcome == (
+        "Failed"
+    )
+    relative = AnalysisMetric(name="accuracy-vs-stable", min_sample_size=100)
+    verdict = run_relative(source, relative, canary_context, "v1", "120s")
+    assert verdict.outcome == "Failed", verdict
+    # increase() extrapolates the counts (about 300 -> 304 here), not the accuracy they give
+    shown = float(verdict.message.removeprefix("canary accuracy ").split("%")[0]) / 100
+    assert shown == pytest.approx(right["canary"] / ROWS, abs=0.005) and "is lower" in verdict.message, verdict
+    assert verdict.value is not None and verdict.value < 1e-10
+    too_few = run_relative(
+        source, AnalysisMetric(name="accuracy-vs-stable", min_sample_size=ROWS * 2), canary_context, "v1", "120s"
+    )
+    assert too_few.outcome == "Inconclusive", too_few
+    # The AnomalyRule query of docs/feedback.md: stable's accuracy, quiet below a minimum of labels.
+    selector = 'namespace="prod", model="fraud", track="stable"'
+    rule = (
+        f"(sum(increase(mlaiops_model_feedback_correct_total{{{selector}}}[1h]))"
+        f" / sum(increase(mlaiops_model_feedback_labels_total{{{selector}}}[1h])))"
+        f" and on () sum(increase(mlaiops_model_feedback_labels_total{{{selector}}}[1h])) >= MINIMUM"
+    )
+    quiet = single_value(source.instant_sync(rule.replace("MINIMUM", str(ROWS * 10))))
+    assert quiet is None
+    value = single_value(source.instant_sync(rule.replace("MINIMUM", "100")))
+    assert value is not None and 0.8 < value <= 1.0, value

@@ -1,0 +1,228 @@
+"""One incident per cause: related objects, Alertmanager groups and flaps join one Incident; notifications are
+decided once each from status (a fake clock drives every pass, as in tests/unit/rollout/test_canary.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from mlaiops.api.incident import IncidentNotification
+from mlaiops.remediation.correlation import Incident, Plan, Settings, followed, plan
+from mlaiops.remediation.incidents import Signal
+from mlaiops.remediation.topology import Graph, build
+from tests.unit.remediation.topology_world import NS, world
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=10)
+GRAPH = build(world())
+
+
+def rule(name: str, minutes: float, target: tuple[str, str] | None = None, **labels: str) -> Signal:
+    return Signal(
+        "AnomalyRule",
+        f"{NS}/{name}",
+        f"fp-{name}-{sorted(labels.items())}",
+        T0 + timedelta(minutes=minutes),
+        labels=labels,
+        namespace=NS,
+        target_kind=target[0] if target else None,
+        target_name=target[1] if target else None,
+    )
+
+
+def alert(name: str, minutes: float, group: str = "", **labels: str) -> Signal:
+    return Signal(
+        "Alertmanager",
+        name,
+        f"am-{name}-{sorted(labels.items())}",
+        T0 + timedelta(minutes=minutes),
+        labels={"alertname": name, "namespace": NS, **labels},
+        namespace=NS,
+        group=group,
+    )
+
+
+LATENCY = rule("latency", 0, ("ModelDeployment", "fraud"))
+CANARY_ERRORS = rule("canary-errors", 1, ("Deployment", "fraud-canary"))
+DRIFT = rule("drift", 2, model="fraud-model", version="v2")
+POD_ALERT = alert("PodErrors", 1.5, pod="fraud-canary-a")
+CACHE_ALERT = alert("CacheDown", 1, deployment="cache")
+
+
+class Passes:
+    """Runs plan() pass after pass as the controller does: what one pass wrote is what the next one reads."""
+
+    def __init__(self, notify: bool = True, graph: Graph = GRAPH, max_hops: int = 3, silenced: str | None = None):
+        self.incidents: list[Incident] = []
+        self.settings = Settings("fix", NS, WINDOW, max_hops, notify, silenced)
+        self.graph = graph
+        self.sent: list[tuple[str, str]] = []
+
+    def run(self, signals: list[Signal], minutes: float, deliver: bool = True) -> Plan:
+        now = T0 + timedelta(minutes=minutes)
+        result = plan(followed(self.incidents, now), signals, self.graph, self.settings, now)
+        for name, event in result.send:
+            incident = next(i for i in result.incidents if i.name == name)
+            record = next(r for r in incident.status.notifications or [] if r.event == event and r.result == "Sending")
+            if deliver:
+                record.result = "Succeeded"
+                self.sent.append((name, event))
+        kept = {i.name: i for i in self.incidents}
+        kept.update({i.name: Incident(i.name, i.target, i.status) for i in result.incidents})
+        self.incidents = list(kept.values())
+        return result
+
+
+def test_three_related_rules_and_an_alert_make_one_incident_with_the_paths_that_joined_them() -> None:
+    world_ = Passes()
+    result = world_.run([LATENCY, CANARY_ERRORS, POD_ALERT, DRIFT], 3)
+    assert len(result.incidents) == 1
+    incident = result.incidents[0]
+    assert incident.target == "ModelDeployment/fraud" and incident.name.startswith("fraud-20261127-120000-")
+    members = {m.rule: m for m in incident.status.anomalies or []}
+    assert members[f"{NS}/latency"].path is None  # it opened the incident
+    assert members[f"{NS}/canary-errors"].path == ["ModelDeployment/fraud", "-owns-> Deployment/fraud-canary"]
+    assert members["PodErrors"].path == [
+        "Deployment/fraud-canary",
+        "-selects-> Pod/fraud-canary-a",
+    ]
+    assert members[f"{NS}/drift"].path == ["ModelDeployment/fraud"]  # its model label names the same object
+    assert set(result.membership.values()) == {incident.name}
+    assert (incident.status.phase, incident.status.started_at) == ("Open", T0)
+    assert world_.sent == [(incident.name, "Opened")]
+
+
+def test_the_joining_path_is_the_shortest_from_any_member() -> None:
+    result = Passes().run([LATENCY, POD_ALERT], 2)  # only the ModelDeployment's rule before it: two hops
+    member = next(m for m in result.incidents[0].status.anomalies or [] if m.rule == "PodErrors")
+    assert member.path == ["ModelDeployment/fraud", "-owns-> Deployment/fraud-canary", "-selects-> Pod/fraud-canary-a"]
+
+
+def test_unrelated_objects_open_their_own_incidents() -> None:
+    world_ = Passes()
+    result = world_.run([LATENCY, CACHE_ALERT], 2)
+    assert sorted(i.target for i in result.incidents) == ["Alert/CacheDown", "ModelDeployment/fraud"]
+    assert len(world_.sent) == 2  # one notification per incident
+
+
+def test_the_hop_bound_decides_what_is_related() -> None:
+    assert len(Passes(max_hops=0).run([LATENCY, CANARY_ERRORS], 2).incidents) == 2
+    assert len(Passes(max_hops=1).run([LATENCY, CANARY_ERRORS], 2).incidents) == 1
+    assert len(Passes(max_hops=1).run([LATENCY, POD_ALERT], 2).incidents) == 2
+    assert len(Passes(max_hops=2).run([LATENCY, POD_ALERT], 2).incidents) == 1
+    same_target = rule("latency2", 1, ("ModelDeployment", "fraud"))
+    assert len(Passes(max_hops=0).run([LATENCY, same_target], 2).incidents) == 1  # one target: 0 hops
+
+
+def test_related_signals_join_only_within_the_window() -> None:
+    world_ = Passes()
+    world_.run([LATENCY], 1)
+    early = rule("early", -11, ("ModelDeployment", "fraud"))  # began long before: not the same trouble
+    result = world_.run([LATENCY, early], 2)
+    assert len(result.incidents) == 2
+    late = rule("late", 40, ("ModelDeployment", "fraud"))
+    result = world_.run([LATENCY, late], 41)  # the incident is still open: it joins
+    assert len({result.membership[(s.rule, s.fingerprint)] for s in (LATENCY, late)}) == 1
+
+
+def test_an_alertmanager_group_is_never_split() -> None:
+    world_ = Passes(graph=Graph())  # no topology at all: only the group joins them
+    first = alert("HighLatency", 0, group="{}:{alertname=~'High.*'}", pod="a")
+    second = alert("HighErrors", 1, group="{}:{alertname=~'High.*'}", pod="b")
+    other = alert("HighErrors", 1, group="{}:{other}", pod="c")
+    result = world_.run([first, second, other], 2)
+    assert len(result.incidents) == 2
+    grouped = next(i for i in result.incidents if len(i.status.anomalies or []) == 2)
+    assert [m.path for m in grouped.status.anomalies or []] == [None, ["Alertmanager group {}:{alertname=~'High.*'}"]]
+
+
+def test_a_flap_within_the_window_folds_into_the_incident_and_notifies_nothing_new() -> None:
+    world_ = Passes()
+    name = world_.run([LATENCY], 1).incidents[0].name
+    resolved = world_.run([], 3)  # it stops firing
+    assert resolved.incidents[0].status.phase == "Resolved" and resolved.send == []
+    again = Signal(**{**LATENCY.__dict__, "since": T0 + timedelta(minutes=8)})
+    result = world_.run([again], 9)  # fires again 5 minutes after resolving
+    assert [i.name for i in result.incidents] == [name]
+    member = (result.incidents[0].status.anomalies or [])[0]
+    assert (member.flaps, member.since, member.resolved_at, result.incidents[0].status.phase) == (1, T0, None, "Open")
+    assert world_.sent == [(name, "Opened")]
+
+
+def test_a_refire_after_the_window_is_a_new_incident() -> None:
+    world_ = Passes()
+    first = world_.run([LATENCY], 1).incidents[0].name
+    world_.run([], 3)
+    world_.run([], 14)  # resolved 11 minutes: announced
+    again = Signal(**{**LATENCY.__dict__, "since": T0 + timedelta(minutes=15)})
+    result = world_.run([again], 15)
+    assert result.membership[(again.rule, again.fingerprint)] != first
+    assert [e for _, e in world_.sent] == ["Opened", "Resolved", "Opened"]
+
+
+def test_resolution_is_announced_once_after_staying_resolved_for_the_window() -> None:
+    world_ = Passes()
+    name = world_.run([LATENCY, CANARY_ERRORS], 2).incidents[0].name
+    world_.run([CANARY_ERRORS], 3)  # one member resolves: still open
+    assert world_.incidents[0].status.phase == "Open"
+    world_.run([], 4)
+    assert world_.incidents[0].status.resolved_at == T0 + timedelta(minutes=4)
+    assert world_.run([], 13.9).send == []  # not yet quiet for the window
+    assert world_.run([], 14).send == [(name, "Resolved")]
+    assert world_.run([], 20).send == []  # once
+    assert world_.sent == [(name, "Opened"), (name, "Resolved")]
+
+
+def test_a_send_interrupted_by_a_restart_is_marked_failed_not_repeated() -> None:
+    world_ = Passes()
+    world_.run([LATENCY], 1, deliver=False)  # recorded Sending; the operator died before the POST's result
+    result = world_.run([LATENCY], 2)
+    records = result.incidents[0].status.notifications or []
+    assert [(r.event, r.result) for r in records] == [("Opened", "Failed")]
+    assert "not repeated" in records[0].message and result.send == []
+
+
+def test_no_notify_setting_sends_nothing_but_incidents_still_form() -> None:
+    world_ = Passes(notify=False)
+    result = world_.run([LATENCY, CANARY_ERRORS], 2)
+    assert len(result.incidents) == 1 and result.send == [] and result.incidents[0].status.notifications is None
+
+
+def test_a_silence_suppresses_notifications_and_says_why() -> None:
+    world_ = Passes(silenced="silence upgrade (until 2026-11-27T13:00:00+00:00)")
+    result = world_.run([LATENCY], 1)
+    records = result.incidents[0].status.notifications or []
+    assert result.send == [] and [(r.event, r.result, r.message) for r in records] == [
+        ("Opened", "Suppressed", "silence upgrade (until 2026-11-27T13:00:00+00:00)")
+    ]
+    world_.settings = Settings("fix", NS, WINDOW, 3, True, None)  # the silence ended
+    world_.run([], 2)
+    result = world_.run([], 13)
+    records = result.incidents[0].status.notifications or []
+    assert result.send == [] and [r.result for r in records] == ["Suppressed", "Suppressed"]
+    assert records[1].message == "its opening was silenced"
+
+
+def test_a_member_missed_by_one_read_is_seen_firing_again() -> None:
+    world_ = Passes()
+    world_.run([LATENCY], 1)
+    world_.run([], 2)
+    result = world_.run([LATENCY], 3)  # same episode (same since): not a flap
+    member = (result.incidents[0].status.anomalies or [])[0]
+    assert (member.resolved_at, member.flaps, result.incidents[0].status.phase) == (None, None, "Open")
+
+
+def test_followed_keeps_open_and_recently_resolved_incidents() -> None:
+    world_ = Passes()
+    world_.run([LATENCY], 1)
+    world_.run([], 2)
+    assert followed(world_.incidents, T0 + timedelta(minutes=61)) != []
+    assert followed(world_.incidents, T0 + timedelta(minutes=63)) == []
+    done = IncidentNotification(event="Opened", result="Succeeded", at=T0)
+    assert done.event == "Opened"
+
+
+def test_an_incident_opened_by_a_rule_without_a_target_is_about_that_rule() -> None:
+    result = Passes().run([rule("pod-latency", 0, pod="cache-xyz")], 1)
+    assert [(i.target, i.name.startswith("pod-latency-20261127-120000-")) for i in result.incidents] == [
+        ("AnomalyRule/pod-latency", True)
+    ]

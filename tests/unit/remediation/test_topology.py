@@ -1,0 +1,131 @@
+"""The topology graph: which observed objects relate, the paths between them and their distance."""
+
+from __future__ import annotations
+
+from mlaiops.remediation import topology
+from mlaiops.remediation.topology import anchors, around, build, describe, distance, path
+from tests.unit.remediation.topology_world import NS, obj, world
+
+
+def n(kind: str, name: str) -> tuple[str, str, str]:
+    return (NS, kind, name)
+
+
+def test_a_model_deployment_links_its_children_rules_policy_and_route() -> None:
+    graph = build(world())
+    md = graph.neighbours(n("ModelDeployment", "fraud"))
+    assert md[n("Deployment", "fraud-stable")] == "owns"
+    assert md[n("Deployment", "fraud-canary")] == "owns"
+    assert md[n("Service", "fraud")] == "owns"
+    assert md[n("HTTPRoute", "fraud-route")] == "routes"
+    assert md[n("RetrainPolicy", "nightly")] == "feeds"
+    assert md[n("AnomalyRule", "latency")] == "watches"
+    assert graph.neighbours(n("HorizontalPodAutoscaler", "fraud"))[n("Deployment", "fraud-stable")] in (
+        "scales",
+        "owns",
+    )
+    assert graph.neighbours(n("Pod", "fraud-canary-a")) == {
+        n("Deployment", "fraud-canary"): "selects",
+        n("Service", "fraud"): "selects",
+    }
+
+
+def test_a_model_deployment_serving_a_policy_s_model_is_fed_by_it() -> None:
+    md = obj("ModelDeployment", "scorer", spec={"model": {"source": {"retrainPolicyRef": {"name": "weekly"}}}})
+    assert build([md]).neighbours(n("ModelDeployment", "scorer")) == {n("RetrainPolicy", "weekly"): "feeds"}
+
+
+def test_the_http_route_field_is_optional() -> None:
+    graph = build(world(http_route=False))
+    assert n("HTTPRoute", "fraud-route") not in graph
+    assert distance(graph, {n("Pod", "fraud-canary-a")}, {n("ModelDeployment", "fraud")}, 3) == 2
+
+
+def test_an_http_route_object_links_its_backends() -> None:
+    route = obj("HTTPRoute", "fraud-route", spec={"rules": [{"backendRefs": [{"name": "fraud-canary"}]}]})
+    graph = build([*world(), route])
+    assert graph.neighbours(n("HTTPRoute", "fraud-route"))[n("Service", "fraud-canary")] == "routes"
+
+
+def test_workloads_that_are_not_ours_link_through_selectors_and_owner_references() -> None:
+    replica_set = obj("ReplicaSet", "cache-1", owner=("Deployment", "cache"))
+    pod = obj("Pod", "cache-owned", owner=("ReplicaSet", "cache-1"))
+    graph = build([*world(), replica_set, pod])
+    assert graph.neighbours(n("Pod", "cache-xyz")) == {
+        n("Deployment", "cache"): "selects",
+        n("Service", "cache"): "selects",
+    }
+    assert path(graph, {n("Pod", "cache-owned")}, {n("Deployment", "cache")}, 3) == [
+        n("Pod", "cache-owned"),
+        n("ReplicaSet", "cache-1"),
+        n("Deployment", "cache"),
+    ]
+    assert n("Service", "cache") in graph.neighbours(n("Deployment", "cache"))  # the Service selects its template
+
+
+def test_paths_are_shortest_bounded_and_described() -> None:
+    graph = build(world())
+    route = path(graph, {n("AnomalyRule", "canary-errors")}, {n("AnomalyRule", "latency")}, 4)
+    assert route == [
+        n("AnomalyRule", "canary-errors"),
+        n("Deployment", "fraud-canary"),
+        n("ModelDeployment", "fraud"),
+        n("AnomalyRule", "latency"),
+    ]
+    assert describe(graph, route, NS) == [
+        "AnomalyRule/canary-errors",
+        "-watches-> Deployment/fraud-canary",
+        "-owns-> ModelDeployment/fraud",
+        "-watches-> AnomalyRule/latency",
+    ]
+    assert path(graph, {n("AnomalyRule", "canary-errors")}, {n("AnomalyRule", "latency")}, 2) is None  # beyond
+    assert distance(graph, {n("Pod", "cache-xyz")}, {n("ModelDeployment", "fraud")}, 6) is None  # unrelated
+    assert distance(graph, {n("Pod", "fraud-stable-a")}, {n("Pod", "fraud-stable-a")}, 0) == 0
+    assert describe(graph, [], NS) == []
+
+
+def test_paths_are_the_same_whatever_the_order_of_objects() -> None:
+    one, other = build(world()), build(list(reversed(world())))
+    start, goal = {n("Pod", "fraud-canary-a")}, {n("Pod", "fraud-stable-a")}
+    assert path(one, start, goal, 4) == path(other, start, goal, 4)
+
+
+def test_series_and_alert_labels_anchor_on_the_same_objects() -> None:
+    graph = build(world())
+    assert anchors(graph, {"namespace": NS, "pod": "fraud-canary-a"}, "x") == {n("Pod", "fraud-canary-a")}
+    assert anchors(graph, {"model": "fraud-model", "version": "v2"}, NS) == {
+        n("ModelDeployment", "fraud"),
+        n("Deployment", "fraud-canary"),
+    }
+    assert anchors(graph, {"deployment": "cache", "service": "cache"}, NS) == {
+        n("Deployment", "cache"),
+        n("Service", "cache"),
+    }
+    assert anchors(graph, {"mlaiops.dev/model-deployment": "fraud"}, NS) == {n("ModelDeployment", "fraud")}
+    assert anchors(graph, {"httproute": "fraud-route"}, NS) == {n("HTTPRoute", "fraud-route")}  # known by name
+    assert anchors(graph, {"pod": "gone"}, NS) == {n("Pod", "gone")}  # unknown objects are still named
+    assert anchors(graph, {"other": "x"}, NS) == set()
+
+
+def test_bad_objects_are_ignored_not_fatal() -> None:
+    graph = build([{"kind": "Pod"}, {"metadata": {"name": "x"}}, "junk", obj("Service", "s", spec={"selector": {}})])  # type: ignore[list-item]
+    assert list(graph.edges) == [n("Service", "s")] and graph.neighbours(n("Service", "s")) == {}
+    assert topology.node_text(("other", "Pod", "p"), NS) == "other/Pod/p"
+
+
+def test_around_lists_neighbours_nearest_first_with_their_paths() -> None:
+    graph = build(world())
+    near = around(graph, n("Deployment", "fraud-canary"), 1)
+    assert [node for node, _ in near] == [
+        n("AnomalyRule", "canary-errors"),
+        n("ModelDeployment", "fraud"),
+        n("Pod", "fraud-canary-a"),
+        n("Service", "fraud"),
+    ]
+    two = dict(around(graph, n("Deployment", "fraud-canary"), 2))
+    assert two[n("Pod", "fraud-stable-a")] == [
+        n("Deployment", "fraud-canary"),
+        n("Service", "fraud"),
+        n("Pod", "fraud-stable-a"),
+    ]
+    assert around(graph, n("Pod", "nowhere"), 3) == []
