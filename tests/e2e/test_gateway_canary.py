@@ -31,6 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from tests.e2e.conftest import Cluster, wait_for
+from tests.e2e.test_gateway_routing import gateway_api  # noqa: F401 (the fixture: the CRDs installed and served)
 
 pytestmark = pytest.mark.integration
 FEATURES = 8
@@ -107,6 +108,7 @@ def served(cluster: Cluster, models: dict[str, Path], request: pytest.FixtureReq
     whose one rule sends everything to ``fraud-stable`` (100) and ``fraud-canary`` (0); yields (namespace, URL)."""
     if cluster.sandbox.gateway is None:
         pytest.skip("the sandbox serves no Gateway API (nginx is not installed)")
+    request.getfixturevalue("gateway_api")  # the CRDs installed and served before the first Gateway
     namespace = cluster.namespace("gwc-" + request.node.name.removeprefix("test_")[:30].replace("_", "-").strip("-"))
     claim = cluster.sandbox.dir / "volumes" / namespace / "models"
     for version, path in models.items():
@@ -118,7 +120,7 @@ def served(cluster: Cluster, models: dict[str, Path], request: pytest.FixtureReq
         "metadata": {"name": "public"},
         "spec": {"gatewayClassName": "sandbox", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
     }
-    cluster.apply(gateway, namespace)
+    wait_for(lambda: cluster.apply(gateway, namespace) or True, timeout=30, what="the Gateway API served")
     route = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
