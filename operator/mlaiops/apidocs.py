@@ -87,6 +87,8 @@ def render() -> str:
     out = [HEADER]
     for info in KINDS:
         out.append(f"\n## {info.kind} (`{info.short_name}`)\n\n{info.description}\n")
+        if info.guide:
+            out.append(info.guide)
         for part, model in (("spec", info.spec), ("status", info.status)):
             out.append(f"\n### {part}\n\n| Field | Type | Default | Constraints | Description |\n|---|---|---|---|---|")
             schema = openapi_schema(model)

@@ -53,6 +53,9 @@ PLURALS: dict[tuple[str, str], str] = {
     ("authorization.k8s.io/v1", "SubjectAccessReview"): "subjectaccessreviews",
     ("batch/v1", "Job"): "jobs",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
+    ("gateway.networking.k8s.io/v1", "Gateway"): "gateways",
+    ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant"): "referencegrants",
     **{(API_VERSION, info.kind): info.plural for info in KINDS},
 }
 

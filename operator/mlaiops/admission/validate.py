@@ -24,6 +24,7 @@ kopf's annotations, deletion) must never be blocked by a spec that predates a ru
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,15 +197,23 @@ class _Checks:
                 self.add("spec.model", "sha256 comes from the RetrainPolicy when source is set; remove it")
             if self.require_sha256 and model.get("storageUri") is not None and model.get("sha256") is None:
                 self.add("spec.model.sha256", SHA256_REQUIRED)
-        steps = _list(_dict(_dict(spec.get("rollout")).get("canary")).get("steps"))
-        weights = [_integer(_dict(step).get("weight")) for step in steps]
-        for index in range(1, len(weights)):
-            this, before = weights[index], weights[index - 1]
-            if this is not None and before is not None and this <= before:
+        rollout = _dict(spec.get("rollout"))
+        steps = _list(_dict(rollout.get("canary")).get("steps"))
+        weighted = [(i, w) for i, step in enumerate(steps) if (w := _integer(_dict(step).get("weight"))) is not None]
+        for (before, lower), (index, higher) in itertools.pairwise(weighted):
+            if higher <= lower:
                 self.add(
                     "spec.rollout.canary",
-                    f"steps[{index}].weight ({this}) must be greater than steps[{index - 1}].weight ({before})",
+                    f"steps[{index}].weight ({higher}) must be greater than steps[{before}].weight ({lower})",
                 )
+        if rollout.get("trafficRouting") is None:  # header and mirror routes exist only on an HTTPRoute
+            for index, step in enumerate(steps):
+                for field in ("setHeaderRoute", "setMirrorRoute"):
+                    if _dict(step).get(field) is not None:
+                        self.add(
+                            "spec.rollout",
+                            f"canary.steps[{index}].{field} needs trafficRouting.gatewayAPI (an HTTPRoute)",
+                        )
         autoscaling = spec.get("autoscaling")
         if isinstance(autoscaling, dict):
             low, high = _integer(autoscaling.get("minReplicas", 1)), _integer(autoscaling.get("maxReplicas"))

@@ -12,7 +12,7 @@ from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.anomalyrule import AnomalyRuleSpec, AnomalyRuleStatus
 from mlaiops.api.common import ApiModel
 from mlaiops.api.incident import IncidentSpec, IncidentStatus
-from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
+from mlaiops.api.modeldeployment import ROUTING_GUIDE, ModelDeploymentSpec, ModelDeploymentStatus
 from mlaiops.api.remediationplaybook import RemediationPlaybookSpec, RemediationPlaybookStatus
 from mlaiops.api.retrainpolicy import RetrainPolicySpec, RetrainPolicyStatus
 
@@ -49,6 +49,8 @@ class KindInfo:
     """Whether metadata.name is limited to what the children the operator makes for it allow (users' kinds)."""
     dns1035_name: bool = False
     """Whether metadata.name must be a DNS-1035 label (Services are named after it)."""
+    guide: str = ""
+    """Markdown for the API reference only, after the description (e.g. how modes of a field compare)."""
 
     @property
     def singular(self) -> str:
@@ -73,6 +75,7 @@ KINDS: tuple[KindInfo, ...] = (
         short_name="md",
         spec=ModelDeploymentSpec,
         status=ModelDeploymentStatus,
+        guide=ROUTING_GUIDE,
         description="A model server rolled out progressively, analysed on Prometheus and rolled back on its own.",
         columns=(
             PrinterColumn("Phase", ".status.phase", description="Rollout phase"),

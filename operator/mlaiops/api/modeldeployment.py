@@ -7,6 +7,7 @@ Flagger / Argo Rollouts (``rollout.canary.steps[].weight/pause``, ``analysis.int
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Literal
 
@@ -37,6 +38,27 @@ RELATIVE_LISTED = ", ".join(RELATIVE_METRICS[:-1]) + " and " + RELATIVE_METRICS[
 """The relative metrics as a sentence names them, for messages."""
 BUILTIN_METRICS = ("request-success-rate", "request-duration", "model-accuracy", *RELATIVE_METRICS)
 """Analysis metrics that need no query: the built-in model server exports what they measure."""
+
+
+ROUTING_GUIDE = """
+### Traffic routing of a canary
+
+| | Replica ratio (default) | Gateway API weights | Header and mirror routes |
+|---|---|---|---|
+| Set with | nothing (`status.trafficRouting: ReplicaRatio`) | `rollout.trafficRouting.gatewayAPI.httpRoute` (`GatewayAPI`) | `steps[].setHeaderRoute` / `steps[].setMirrorRoute`, with `gatewayAPI` |
+| Who splits | the shared Service `<name>`, over both tracks' pods | your HTTPRoute: the operator writes the weights of its rule's backendRefs `<name>-stable` / `<name>-canary` | the same HTTPRoute: rules named `mlaiops-<name>`, prepended |
+| Precision | one replica: 4 replicas give 25/50/75% | exact, 1% steps at any replica count (stable keeps every replica, the canary ceil(replicas * weight / 100), at least 1) | requests carrying the headers: 100% to the canary; mirror: a percentage copied to the canary, clients only see stable's answers |
+| `status` | `canaryWeight`: the replica ratio reached | `canaryWeight` and `route`: the weights on the route, set only once written | `route.managedRules` |
+| Ends | promotion moves every replica | promotion or rollback writes stable 100, canary 0 | promotion or rollback removes every managed rule |
+
+A step starts (its pause and analysis) only once its pods are Ready and the route shows its weights; traffic
+never reaches pods that are not serving. A route that is missing, names neither Service, refers to a Service
+in another namespace without a ReferenceGrant, attaches to a missing Gateway, is driven by another
+ModelDeployment (`mlaiops.dev/managed-by`) or refuses the write (409, 422, 403) holds the rollout with
+`TrafficRouted=False` and `Progressing` naming the route and the reason; nothing is half-written (one patch,
+guarded by resourceVersion) and stable keeps its traffic.
+"""
+"""How the three routing modes compare (rendered in docs/api.md)."""
 
 
 class ModelSource(ApiModel):
@@ -127,13 +149,113 @@ class RuntimeSpec(ApiModel):
     """Resource requests and limits of the server container."""
 
 
-class CanaryStep(ApiModel):
-    """One step of a canary: send ``weight`` percent of traffic to the new model, then wait ``pause``."""
+ROUTE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$"
 
-    weight: int = Field(ge=1, le=100)
-    """Percentage of traffic (by replica ratio) on the canary during this step."""
+
+class HeaderValue(ApiModel):
+    """How a header's value must match: exactly one of exact, prefix and regex (as in Argo Rollouts)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "[has(self.exact), has(self.prefix), has(self.regex)].filter(x, x).size() == 1",
+                "set exactly one of exact, prefix and regex",
+            )
+        )
+    )
+
+    exact: str | None = Field(default=None, min_length=1, max_length=4096)
+    """The value must equal this."""
+    prefix: str | None = Field(default=None, min_length=1, max_length=4000)
+    """The value must start with this (written to the route as a RegularExpression match)."""
+    regex: str | None = Field(default=None, min_length=1, max_length=4096)
+    """The value must match this regular expression (the Gateway's dialect: RegularExpression support is
+    implementation-specific)."""
+
+    @model_validator(mode="after")
+    def _one(self) -> HeaderValue:
+        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
+            raise ValueError("set exactly one of exact, prefix and regex")
+        return self
+
+
+class HeaderMatch(ApiModel):
+    """One request header a routed request must carry."""
+
+    header_name: str = Field(min_length=1, max_length=256, pattern=HEADER_NAME_PATTERN)
+    """Header name (matched case-insensitively by the Gateway)."""
+    header_value: HeaderValue
+    """How its value must match."""
+
+
+class SetHeaderRoute(ApiModel):
+    """Send every request that carries the headers to the canary (an A/B test by tenant or test client)."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=ROUTE_NAME_PATTERN)
+    """Name of the managed route rule (written as rule name ``mlaiops-<name>``); unique among the steps."""
+    match: list[HeaderMatch] = Field(min_length=1, max_length=16)
+    """Headers a request must all carry to go to the canary."""
+
+
+class SetMirrorRoute(ApiModel):
+    """Copy a percentage of requests to the canary; its answers are dropped, clients only see stable's."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=ROUTE_NAME_PATTERN)
+    """Name of the managed route rule (written as rule name ``mlaiops-<name>``); unique among the steps."""
+    percentage: int = Field(default=100, ge=1, le=100)
+    """Percentage of the matching requests copied to the canary."""
+    match: list[HeaderMatch] | None = Field(default=None, min_length=1, max_length=16)
+    """Mirror only requests that carry these headers; all requests of the driven rule when left out."""
+
+
+class CanaryStep(ApiModel):
+    """One step of a canary: exactly one of ``weight``, ``setHeaderRoute`` and ``setMirrorRoute``, then ``pause``.
+
+    A header or mirror step keeps the weight of the weight step before it (0 before the first) and needs
+    ``rollout.trafficRouting.gatewayAPI``. Header and mirror rules stay on the route from their step until the
+    rollout ends (promotion or rollback removes them).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "[has(self.weight), has(self.setHeaderRoute), has(self.setMirrorRoute)].filter(x, x).size() == 1",
+                "set exactly one of weight, setHeaderRoute and setMirrorRoute",
+            )
+        )
+    )
+
+    weight: int | None = Field(default=None, ge=1, le=100)
+    """Percentage of traffic on the canary during this step: by replica ratio behind the shared Service, or
+    exactly (1% granularity) on the HTTPRoute with trafficRouting.gatewayAPI."""
+    set_header_route: SetHeaderRoute | None = None
+    """Route requests with these headers to the canary, 100% (Gateway API routing only)."""
+    set_mirror_route: SetMirrorRoute | None = None
+    """Mirror a percentage of requests to the canary (Gateway API routing only)."""
     pause: Duration = "1m"
     """How long to hold this step while the analysis runs before moving on."""
+
+    @model_validator(mode="after")
+    def _one_action(self) -> CanaryStep:
+        given = [v is not None for v in (self.weight, self.set_header_route, self.set_mirror_route)]
+        if sum(given) != 1:
+            raise ValueError("set exactly one of weight, setHeaderRoute and setMirrorRoute")
+        return self
+
+
+def step_weight(steps: list[CanaryStep], index: int) -> int:
+    """The canary's traffic weight at step ``index``: the last weight step at or before it (0 before any)."""
+    for step in reversed(steps[: index + 1]):
+        if step.weight is not None:
+            return step.weight
+    return 0
+
+
+def route_name(step: CanaryStep) -> str | None:
+    """The managed rule name a header or mirror step sets, None for a weight step."""
+    action = step.set_header_route or step.set_mirror_route
+    return action.name if action is not None else None
 
 
 def _default_steps() -> list[CanaryStep]:
@@ -151,11 +273,19 @@ class CanaryStrategy(ApiModel):
             "default": [{"weight": 25, "pause": "1m"}, {"weight": 50, "pause": "1m"}],
             **validations(
                 rule(
-                    "self.map(s, s.weight).isSorted() && self.all(s, self.exists_one(t, t.weight == s.weight))",
+                    "self.filter(s, has(s.weight)).map(s, s.weight).isSorted() && "
+                    "self.filter(s, has(s.weight)).all(s, self.exists_one(t, has(t.weight) && t.weight == s.weight))",
                     "weights must strictly increase from step to step",
                     message_expression="'weights must strictly increase from step to step, got ' + "
-                    "self.map(s, string(s.weight)).join(', ')",
-                )
+                    "self.filter(s, has(s.weight)).map(s, string(s.weight)).join(', ')",
+                ),
+                rule(
+                    "self.filter(s, has(s.setHeaderRoute)).all(s, self.exists_one(t, has(t.setHeaderRoute) && "
+                    "t.setHeaderRoute.name == s.setHeaderRoute.name) && !self.exists(t, has(t.setMirrorRoute) && "
+                    "t.setMirrorRoute.name == s.setHeaderRoute.name)) && self.filter(s, has(s.setMirrorRoute)).all(s, "
+                    "self.exists_one(t, has(t.setMirrorRoute) && t.setMirrorRoute.name == s.setMirrorRoute.name))",
+                    "setHeaderRoute and setMirrorRoute names must be unique among the steps",
+                ),
             ),
         },
     )
@@ -163,12 +293,16 @@ class CanaryStrategy(ApiModel):
 
     @model_validator(mode="after")
     def _increasing(self) -> CanaryStrategy:
-        for index in range(1, len(self.steps)):
-            if self.steps[index].weight <= self.steps[index - 1].weight:
-                raise ValueError(
-                    f"steps[{index}].weight ({self.steps[index].weight}) must be greater than "
-                    f"steps[{index - 1}].weight ({self.steps[index - 1].weight})"
-                )
+        weighted = [(index, step.weight) for index, step in enumerate(self.steps) if step.weight is not None]
+        for (before, low), (index, high) in itertools.pairwise(weighted):
+            if high <= low:
+                raise ValueError(f"steps[{index}].weight ({high}) must be greater than steps[{before}].weight ({low})")
+        names = [name for step in self.steps if (name := route_name(step)) is not None]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(
+                f"setHeaderRoute and setMirrorRoute names must be unique among the steps: {', '.join(duplicates)}"
+            )
         return self
 
 
@@ -181,8 +315,39 @@ class RollingUpdateStrategy(ApiModel):
     """Pods that may be unavailable during the update."""
 
 
+class GatewayAPIRouting(ApiModel):
+    """Split traffic on a Gateway API HTTPRoute (like Argo Rollouts' Gateway API plugin and Flagger)."""
+
+    http_route: str = Field(
+        min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    )
+    """Name of an HTTPRoute in the ModelDeployment's namespace with a rule whose backendRefs are the Services
+    ``<name>-stable`` and ``<name>-canary``. The operator writes only those two backendRefs' weights and its own
+    rules (named ``mlaiops-*``); every other field stays as you or your GitOps tool wrote it. It records itself
+    in the route's ``mlaiops.dev/managed-by`` annotation, and refuses a route another ModelDeployment drives (remove
+    the annotation to hand the route over)."""
+
+
+class TrafficRouting(ApiModel):
+    """How canary traffic is split; without it, by replica ratio behind the shared Service."""
+
+    gateway_api: GatewayAPIRouting = Field(alias="gatewayAPI")
+    """Exact weights, header routes and mirroring on a Gateway API HTTPRoute."""
+
+
 class RolloutSpec(ApiModel):
     """How a new model version reaches production."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "has(self.trafficRouting) || !has(self.canary) || "
+                "!self.canary.steps.exists(s, has(s.setHeaderRoute) || has(s.setMirrorRoute))",
+                "setHeaderRoute and setMirrorRoute steps need trafficRouting.gatewayAPI",
+                field_path=".trafficRouting",
+            )
+        )
+    )
 
     strategy: Literal["Canary", "RollingUpdate"] = "Canary"
     """Canary (analysed, with automatic rollback) or RollingUpdate (the Deployment's own)."""
@@ -190,11 +355,23 @@ class RolloutSpec(ApiModel):
     """Canary settings, used when strategy is Canary."""
     rolling_update: RollingUpdateStrategy = nested(RollingUpdateStrategy)
     """Rolling update settings, used for RollingUpdate and for replica changes."""
+    traffic_routing: TrafficRouting | None = None
+    """How the canary gets its traffic: left out, by replica ratio behind the shared Service (coarse: 3 replicas
+    give 33% steps); gatewayAPI: exact weights on an HTTPRoute, plus header and mirror steps."""
     progress_deadline: Duration = "10m"
     """How long a canary may make no progress before it is rolled back (reason ProgressDeadlineExceeded): its pods
     not Ready this long after a step began, or a step not advanced this long after its pause ended (e.g. a metric
     inconclusive for want of data). Provider errors hold the rollout as Degraded instead, and a paused rollout's
     deadline starts again when it resumes, as in Argo Rollouts' progressDeadlineSeconds."""
+
+    @model_validator(mode="after")
+    def _routing(self) -> RolloutSpec:
+        if self.traffic_routing is None:
+            for index, step in enumerate(self.canary.steps):
+                if step.set_header_route is not None or step.set_mirror_route is not None:
+                    field = "setHeaderRoute" if step.set_header_route is not None else "setMirrorRoute"
+                    raise ValueError(f"canary.steps[{index}].{field} needs trafficRouting.gatewayAPI (an HTTPRoute)")
+        return self
 
 
 class ThresholdRange(ApiModel):
@@ -442,6 +619,21 @@ class MetricResult(ApiModel):
     """Details, e.g. the provider error."""
 
 
+class RouteStatus(ApiModel):
+    """What the operator last wrote to its HTTPRoute (set only after the write succeeded)."""
+
+    http_route: str
+    """The HTTPRoute's name."""
+    rule: str = ""
+    """The driven rule: its name, or its index when it has none."""
+    stable_weight: int | None = None
+    """Weight of the stable backendRef on the route."""
+    canary_weight: int | None = None
+    """Weight of the canary backendRef on the route."""
+    managed_rules: list[str] | None = None
+    """The operator's header and mirror rules on the route (``mlaiops-<name>``)."""
+
+
 class ModelDeploymentStatus(ApiModel):
     """Observed state of a ModelDeployment."""
 
@@ -468,10 +660,13 @@ class ModelDeploymentStatus(ApiModel):
     current_step: int | None = None
     """Index of the canary step in progress."""
     canary_weight: int | None = None
-    """Percentage of traffic on the canary (the replica ratio actually reached)."""
-    traffic_routing: Literal["ReplicaRatio"] | None = None
+    """Percentage of traffic on the canary: the replica ratio actually reached, or the weight written on the
+    HTTPRoute (only once the write succeeded)."""
+    traffic_routing: Literal["ReplicaRatio", "GatewayAPI"] | None = None
     """How traffic is split between stable and canary: ReplicaRatio (both tracks' pods behind the one Service, so
-    the weight is a ratio of replicas; see canaryWeight)."""
+    the weight is a ratio of replicas; see canaryWeight) or GatewayAPI (the HTTPRoute in status.route)."""
+    route: RouteStatus | None = None
+    """With Gateway API routing: the HTTPRoute and rule the operator drives and what it last wrote there."""
     rollout_started_at: datetime | None = None
     """When the rollout in progress began."""
     step_started_at: datetime | None = None
@@ -490,7 +685,9 @@ class ModelDeploymentStatus(ApiModel):
     history: list[RolloutRecord] | None = Field(default=None, max_length=20)
     """Finished rollouts, newest first (bounded)."""
     conditions: Conditions | None = None
-    """Ready, Progressing, Degraded, RolledBack, ResolvedRefs, and Stalled while the model cannot load (kstatus: absent
+    """Ready, Progressing, Degraded, RolledBack, ResolvedRefs, TrafficRouted (Gateway API routing: False with the
+    route's problem, e.g. RouteNotFound, NoMatchingRule, RefNotPermitted, GatewayNotFound, RouteManagedElsewhere,
+    RouteWriteFailed, while the rollout holds), and Stalled while the model cannot load (kstatus: absent
     otherwise). A model whose server cannot load it (missing file, sha256 mismatch, unloadable artifact,
     crash) gives Ready=False, Progressing=False, Degraded=True and Stalled=True with reason ModelLoadFailed
     (ServerStartFailed when the container cannot start at all, e.g. ErrImagePull) and the server's own

@@ -34,6 +34,7 @@ from mlaiops.controllers.common import (
     status_changed,
     status_patch,
 )
+from mlaiops.controllers.httproute import read_route, write_route
 from mlaiops.controllers.problems import checked_spec
 from mlaiops.kube import JSON, Kube
 from mlaiops.metrics import operator as operator_metrics
@@ -51,7 +52,7 @@ from mlaiops.rollout.analysis import (
     relative_queries,
     render_query,
 )
-from mlaiops.rollout.canary import Observed, Plan, analysis_due, plan_rollout
+from mlaiops.rollout.canary import Observed, Plan, analysis_due, gateway_routing, plan_rollout, route_status
 from mlaiops.rollout.servers import ServerFailure, failures_of
 
 
@@ -171,11 +172,19 @@ def run_analysis(
 
 
 def apply_children(
-    client: Kube, body: JSON, spec: ModelDeploymentSpec, plan: Plan, namespace: str, name: str, children: Children
+    client: Kube,
+    body: JSON,
+    spec: ModelDeploymentSpec,
+    plan: Plan,
+    namespace: str,
+    name: str,
+    children: Children,
+    keep_canary: bool = False,
 ) -> None:
     """Make the children match the plan: stable and canary Deployments, Services, HPA.
 
-    Reads come from the watch cache; the API is only called for what differs.
+    Reads come from the watch cache; the API is only called for what differs. ``keep_canary``: the route
+    still sends the canary traffic (its write failed), so its pods stay until the route lets go of them.
     """
     image = settings().image
 
@@ -193,7 +202,7 @@ def apply_children(
         apply(stable)
     if plan.canary is not None:
         apply(ms.model_server_deployment(name, namespace, spec, plan.canary, "canary", plan.canary_replicas, image))
-    else:
+    elif not keep_canary:
         delete("apps/v1", "Deployment", ms.deployment_name(name, "canary"))
     port = spec.runtime.port
     for track in (None, "stable", "canary"):
@@ -242,18 +251,25 @@ def reconcile(
     server_status = live.get("status") or {}
     previous = parse_status(ModelDeploymentStatus, server_status)
     due = analysis_due(parsed, previous, now)
+    route_seen, route = read_route(client, parsed, namespace, name) if gateway_routing(parsed) else (None, None)
     outcomes = run_analysis(memo.prometheus, parsed, previous, namespace, name, now) if due else None
     plan = plan_rollout(
         parsed,
         previous,
         desired,
-        observe(client, namespace, name, children),
+        replace(observe(client, namespace, name, children), route=route_seen),
         now,
         generation,
         outcomes,
         ((live.get("metadata") or {}).get("annotations") or {}).get(ROLLBACK_ANNOTATION),
     )
-    apply_children(client, dict(body), parsed, plan, namespace, name, children)
+    keep_canary = False
+    if plan.route is not None and route is not None and route_seen is not None:
+        # Before the children: traffic leaves a canary before its pods go, and reaches only pods already Ready.
+        written = write_route(client, route, name, namespace, plan.route, route_seen)
+        route_status(parsed, plan.status, written, now, generation)
+        keep_canary = written.problem is not None and (written.canary_weight > 0 or bool(written.rules))
+    apply_children(client, dict(body), parsed, plan, namespace, name, children, keep_canary)
     plan.status.selector = ms.selector_string(name)
     plan.status.endpoint = ms.endpoint(name, namespace)
     references.mark(plan.status, [], live, now)

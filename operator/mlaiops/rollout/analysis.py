@@ -30,8 +30,10 @@ BUILTIN_QUERIES: dict[str, str] = {
     # Share of the requests the model was asked to answer that it answered without a server error.
     # 4xx are left out of both sides: a client's bad request is not the model's failure, and a flood
     # of them must neither fail a good canary nor dilute the errors of a bad one.
+    # A track that answered only errors has no success series: ``or vector(0)`` makes that 0, not no data;
+    # a track that answered nothing still has no denominator, so it stays no data.
     "request-success-rate": (
-        f'sum(rate(mlaiops_model_requests_total{{{_SELECTOR}, code!~"[45].."}}[{{{{interval}}}}]))'
+        f'(sum(rate(mlaiops_model_requests_total{{{_SELECTOR}, code!~"[45].."}}[{{{{interval}}}}])) or vector(0))'
         f' / sum(rate(mlaiops_model_requests_total{{{_SELECTOR}, code!~"4.."}}[{{{{interval}}}}]))'
     ),
     # 99th percentile latency in seconds.

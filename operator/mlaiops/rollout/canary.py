@@ -23,14 +23,18 @@ from typing import Literal
 
 from mlaiops.api.common import Condition, seconds
 from mlaiops.api.modeldeployment import (
+    CanaryStep,
     MetricResult,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     ModelRef,
     RolloutRecord,
+    RouteStatus,
+    step_weight,
 )
 from mlaiops.resources.modelserver import ResolvedModel, actual_weight, split_replicas
 from mlaiops.rollout.analysis import MetricOutcome
+from mlaiops.rollout.routing import RouteObservation, RouteState, desired_route, gateway_replicas
 from mlaiops.rollout.servers import ServerFailure, failing
 
 HISTORY_LIMIT = 20
@@ -48,6 +52,8 @@ class Observed:
     """The model version the stable Deployment's pod template runs (None: not known, taken as the planned one)."""
     failures: tuple[ServerFailure, ...] = ()
     """Model server pods that failed, with the server's reason (read only while a track is not ready)."""
+    route: RouteObservation | None = None
+    """With Gateway API routing: what the HTTPRoute says now (or why it cannot be driven)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class Plan:
     canary: ResolvedModel | None = None
     canary_replicas: int = 0
     events: list[Event] = field(default_factory=list)
+    route: RouteState | None = None
+    """With Gateway API routing: what the HTTPRoute should carry after this tick."""
 
 
 def _ref(model: ResolvedModel) -> ModelRef:
@@ -106,7 +114,7 @@ def set_condition(
             observed_generation=generation,
         )
     )
-    order = {"Ready": 0, "Progressing": 1, "Degraded": 2, "Stalled": 3, "RolledBack": 4}
+    order = {"Ready": 0, "Progressing": 1, "Degraded": 2, "Stalled": 3, "RolledBack": 4, "TrafficRouted": 5}
     status.conditions = sorted(conditions, key=lambda c: order.get(c.type, 9))
 
 
@@ -338,12 +346,24 @@ def start_rollout(spec: ModelDeploymentSpec, plan: Plan, desired: ResolvedModel,
     plan.events.append(Event("Normal", "CanaryStarted", message))
 
 
-def _place_tracks(plan: Plan, canary: ResolvedModel, replicas: int, weight: int) -> None:
-    """Split the replicas between stable and canary for a step's weight."""
-    stable_count, canary_count = split_replicas(replicas, weight)
+def gateway_routing(spec: ModelDeploymentSpec) -> bool:
+    """Whether an HTTPRoute, not the replica ratio, splits the canary's traffic."""
+    return spec.rollout.traffic_routing is not None
+
+
+def _place_tracks(spec: ModelDeploymentSpec, plan: Plan, canary: ResolvedModel, replicas: int, weight: int) -> None:
+    """Split the replicas between stable and canary for a step's weight.
+
+    With Gateway API routing both tracks keep enough pods for their share and the weight in status is the
+    route's (set by the controller once written); otherwise the replica ratio is the weight.
+    """
+    if gateway_routing(spec):
+        stable_count, canary_count = gateway_replicas(replicas, weight)
+    else:
+        stable_count, canary_count = split_replicas(replicas, weight)
+        plan.status.canary_weight = actual_weight(stable_count, canary_count)
     plan.stable, plan.stable_replicas = _resolved(plan.status.stable_model), stable_count
     plan.canary, plan.canary_replicas = canary, canary_count
-    plan.status.canary_weight = actual_weight(stable_count, canary_count)
 
 
 def _promote_canary(plan: Plan, canary: ResolvedModel, replicas: int, now: datetime) -> None:
@@ -393,9 +413,9 @@ def advance_step(
     status.current_step += 1
     status.step_started_at = None
     status.last_progress_at = now
-    next_weight = steps[status.current_step].weight
-    _place_tracks(plan, canary, replicas, next_weight)
-    message = f"step {status.current_step}: {next_weight}% to {canary.version}"
+    next_weight = step_weight(steps, status.current_step)
+    _place_tracks(spec, plan, canary, replicas, next_weight)
+    message = f"step {status.current_step}: {_describe(steps, status.current_step)} to {canary.version}"
     plan.events.append(Event("Normal", "StepAdvanced", message))
     return canary, StepOutcome()
 
@@ -417,10 +437,13 @@ def run_canary_step(
     status = plan.status
     assert status.current_step is not None
     steps = spec.rollout.canary.steps
-    step = steps[min(status.current_step, len(steps) - 1)]
-    _place_tracks(plan, canary, replicas, step.weight)
+    index = min(status.current_step, len(steps) - 1)
+    _place_tracks(spec, plan, canary, replicas, step_weight(steps, index))
     canary_ready = observed.canary_ready >= plan.canary_replicas and observed.canary_replicas == plan.canary_replicas
-    if status.step_started_at is None and canary_ready:
+    routed = True
+    if gateway_routing(spec):
+        routed = observed.route is not None and observed.route.shows(desired_route(spec, status, True))
+    if status.step_started_at is None and canary_ready and routed:
         status.step_started_at = now  # the step's pause and analysis start once its pods serve
         status.last_progress_at = now
     dry = dry_run_metrics(spec)
@@ -442,6 +465,10 @@ def run_canary_step(
         message = f"metrics provider failing, rollout held: {details}"
         set_condition(status, "Degraded", True, "AnalysisError", message, now, generation)
         return canary, StepOutcome(degraded=True)
+    problem = observed.route.problem if observed.route is not None and gateway_routing(spec) else None
+    if problem is not None:
+        status.last_progress_at = now  # a rollback cannot mend a route either: held, as paused, until it is fixed
+        return canary, StepOutcome(hold=(problem.reason, f"rollout held, stable keeps its traffic: {problem.message}"))
     if spec.paused:
         status.last_progress_at = now  # held on request: the deadline starts again on resume
         return canary, StepOutcome(
@@ -461,6 +488,16 @@ def run_canary_step(
         return canary, StepOutcome()
     _roll_back_canary(plan, now, "ProgressDeadlineExceeded", f"canary {canary.version} {stalled}; rolled back")
     return None, StepOutcome()  # plan_rollout gives stable every replica once the canary is gone
+
+
+def _describe(steps: list[CanaryStep], index: int) -> str:
+    """``25%``, ``header route beta`` or ``mirror route shadow (10%)``: what a step does, for messages."""
+    step = steps[index]
+    if step.set_header_route is not None:
+        return f"header route {step.set_header_route.name}"
+    if step.set_mirror_route is not None:
+        return f"mirror route {step.set_mirror_route.name} ({step.set_mirror_route.percentage}%)"
+    return f"{step.weight}%"
 
 
 def _duration(total: float) -> str:
@@ -507,7 +544,7 @@ def step_stalled(
         if not m.dry_run and (m.name not in results or results[m.name].step_successes == 0)
     ]
     return (
-        f"step {step_index} ({step.weight}%) stalled {_duration(held)} after its pause "
+        f"step {step_index} ({_describe(steps, step_index)}) stalled {_duration(held)} after its pause "
         f"(progressDeadline {spec.rollout.progress_deadline}): no pass of {'; '.join(pending)}"
     )
 
@@ -590,6 +627,46 @@ def set_status_conditions(
     status.ready = f"{ready}/{plan.stable_replicas + plan.canary_replicas}"
 
 
+def route_status(
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    route: RouteObservation | None,
+    now: datetime,
+    generation: int,
+    target: RouteState | None = None,
+) -> None:
+    """Gateway API routing: status.route and canaryWeight from what the HTTPRoute carries (read, or just written),
+    and TrafficRouted (False with the reason, naming the route, while it cannot be driven or written)."""
+    if route is None:
+        return
+    if route.problem is not None:
+        set_condition(status, "TrafficRouted", False, route.problem.reason, route.problem.message, now, generation)
+        if status.canary_model is not None:
+            message = f"rollout held, stable keeps its traffic: {route.problem.message}"
+            set_condition(status, "Progressing", True, route.problem.reason, message, now, generation)
+        return
+    assert spec.rollout.traffic_routing is not None  # called with Gateway API routing only
+    name = spec.rollout.traffic_routing.gateway_api.http_route
+    previous = next((c for c in status.conditions or [] if c.type == "TrafficRouted"), None)
+    if (
+        target is not None
+        and not route.shows(target)
+        and previous is not None
+        and previous.reason == "RouteWriteFailed"
+    ):
+        return  # read fine, but the write this tick is still to come: the failure stands until it succeeds
+    status.route = RouteStatus(
+        http_route=name,
+        rule=route.rule,
+        stable_weight=route.stable_weight,
+        canary_weight=route.canary_weight,
+        managed_rules=list(route.rules) or None,
+    )
+    status.canary_weight = route.weight() if status.canary_model is not None else None
+    message = f"HTTPRoute {name} rule {route.rule}: stable {route.stable_weight}, canary {route.canary_weight}"
+    set_condition(status, "TrafficRouted", True, "RouteDriven", message, now, generation)
+
+
 def stable_track_ready(plan: Plan, observed: Observed) -> bool:
     """Whether the stable Deployment runs the planned model with every planned replica Ready."""
     model = plan.stable
@@ -615,7 +692,7 @@ def plan_rollout(
     """The next status, the replicas of each track and the events, for one reconcile tick."""
     status = (previous or ModelDeploymentStatus()).model_copy(deep=True)
     status.observed_generation = generation
-    status.traffic_routing = "ReplicaRatio"  # the only mode so far: the replica ratio behind one Service
+    status.traffic_routing = "GatewayAPI" if gateway_routing(spec) else "ReplicaRatio"
     plan = Plan(status=status)
     replicas = desired_replicas(spec, observed)
     if rollback_request and rollback_request != status.rollback_request:  # each distinct request acts once
@@ -646,6 +723,13 @@ def plan_rollout(
     if canary is None:
         plan.stable, plan.stable_replicas = _resolved(status.stable_model), replicas
         plan.canary, plan.canary_replicas = None, 0
+    if gateway_routing(spec):
+        ready = observed.canary_ready >= plan.canary_replicas and observed.canary_replicas == plan.canary_replicas
+        plan.route = desired_route(spec, status, ready)  # no live canary: stable 100%, managed rules removed
+        route_status(spec, status, observed.route, now, generation, plan.route)
+    else:
+        status.route = None
+        drop_condition(status, "TrafficRouted")
     failure = failing(observed.failures, "stable", status.stable_model)
     before = _ready_reason(status)
     set_status_conditions(spec, plan, observed, desired, rejected, step, now, generation, failure)

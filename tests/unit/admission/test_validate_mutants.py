@@ -223,7 +223,11 @@ CASES: list[tuple[str, list[tuple[str, Any]], list[str]]] = [
     (
         "ModelDeployment",
         [("spec.rollout.canary.steps", [{"weight": "a"}, {"weight": 10}, {"weight": True}, {"weight": 5}])],
-        ["spec.rollout.canary.steps[0].weight: Input should be a valid integer, unable to parse string as an integer"],
+        [
+            "spec.rollout.canary.steps[0].weight: Input should be a valid integer, unable to parse string as an integer",
+            # weights are compared across steps without one (header and mirror steps), as the model does
+            "spec.rollout.canary: steps[3].weight (5) must be greater than steps[1].weight (10)",
+        ],
     ),
     # ModelDeployment: autoscaling bounds (minReplicas defaults to 1)
     (

@@ -20,7 +20,8 @@ def test_every_spec_field_is_documented() -> None:
         assert f"## {info.kind} (`{info.short_name}`)" in text
         for field in info.spec.model_fields.values():
             assert f"| `{field.alias}" in text, field.alias
-    assert "| `rollout.canary.steps[].weight` | integer |  | **required**; ≥ 1; ≤ 100 |" in text
+    assert "| `rollout.canary.steps[].weight` | integer |  | ≥ 1; ≤ 100 |" in text
+    assert "| `rollout.trafficRouting.gatewayAPI.httpRoute` | string |  | **required**;" in text
     assert "| `trainer.testSize` | number | `0.25` | > 0; < 1 |" in text
 
 

@@ -48,6 +48,7 @@ def test_builtin_metrics_need_no_query() -> None:
         'mlaiops_model_requests_total{namespace="prod", model="fraud-model", version="v7", track="canary", code!~"[45].."}[30s]'
         in success
     )
+    assert success.startswith("(sum(rate(") and "[30s])) or vector(0)) / sum(" in success  # all errors: 0, not no data
     assert (  # 4xx are the client's: out of the denominator too
         '/ sum(rate(mlaiops_model_requests_total{namespace="prod", model="fraud-model", version="v7", track="canary", code!~"4.."}[30s]'
         in success
