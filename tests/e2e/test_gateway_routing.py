@@ -8,13 +8,14 @@ reads and writes, including the bad input that must hold a rollout with stable a
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import joblib
 import pytest
+from mlaiops_sandbox.testing import Kubectl
+from mlaiops_sandbox.testing.gateway import install_gateway_api
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
@@ -24,29 +25,15 @@ pytestmark = pytest.mark.integration
 GATEWAY_API = ("gateway.networking.k8s.io", "v1")
 
 
-def gateway_api_crds() -> Path | None:
-    """The upstream standard-channel CRDs, unchanged: vendored in the sandbox, or beside the repository."""
-    common = subprocess.run(
-        ["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    candidates = [
-        ROOT / "sandbox" / "mlaiops_sandbox" / "gateway" / "crds",
-        ROOT.parent / "shared" / "gateway-api",
-        *([Path(common).parent.parent / "shared" / "gateway-api"] if common else []),
-    ]
-    return next((path for path in candidates if list(path.glob("gateway.networking.k8s.io_*.yaml"))), None)
+# Upstream's unchanged CRDs beside the repository (the project keeps no copy), applied as a cluster operator would.
+GATEWAY_API_CRDS = ROOT.parent / "shared" / "gateway-api"
 
 
 @pytest.fixture(scope="module")
 def gateway_api(cluster: Cluster) -> None:
-    crds = gateway_api_crds()
-    if crds is None:
-        pytest.skip("the upstream Gateway API CRDs are not available")
-    for path in sorted(crds.glob("gateway.networking.k8s.io_*.yaml")):
-        created = cluster.kubectl("create", "-f", str(path), check=False)  # too large for apply's annotation
-        assert created.returncode == 0 or "AlreadyExists" in created.stderr, created.stderr
-    for plural in ("httproutes", "gateways", "referencegrants"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{plural}.gateway.networking.k8s.io")
+    if not GATEWAY_API_CRDS.is_dir():
+        pytest.skip(f"the upstream Gateway API CRDs are not at {GATEWAY_API_CRDS}")
+    install_gateway_api(Kubectl(cluster.kubeconfig), GATEWAY_API_CRDS)
 
 
 @pytest.fixture(scope="module")

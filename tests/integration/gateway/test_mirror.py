@@ -7,6 +7,8 @@ primary backend's response. ``percent`` mirrors that share of the requests.
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 
 from tests.integration.gateway.conftest import (
@@ -62,3 +64,14 @@ def test_mirror_percent_copies_that_share(kube: Kube, shadow: tuple[str, str]) -
     wait_for(lambda: 340 <= received(kube, namespace, "canary") - before <= 460, 10, what="about 400 mirrored")
     kube.patch(f"{GATEWAYS}/namespaces/{namespace}/httproutes/shadow", {"spec": {"rules": mirror_rules(None)}})
     observed(kube, namespace, "shadow")
+
+
+def test_a_client_that_closes_at_once_still_has_its_request_mirrored(kube: Kube, shadow: tuple[str, str]) -> None:
+    """Envoy sends the copy whatever the client does next; nginx cancels a mirror subrequest when the client's
+    connection closes first, unless the mirror location ignores client aborts (the renderer sets it)."""
+    namespace, url = shadow
+    before = received(kube, namespace, "canary")
+    for _ in range(100):  # one connection per request, closed as soon as the answer is read
+        with urllib.request.urlopen(f"{url}/", timeout=5) as answer:
+            assert answer.read().split(b" ", 1)[0] == b"stable"
+    wait_for(lambda: received(kube, namespace, "canary") - before == 100, 10, what="100 mirrored requests")
