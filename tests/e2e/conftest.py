@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +30,15 @@ OPERATOR_USER = "system:serviceaccount:mlaiops-system:mlaiops-operator"
 # The webhook e2e test runs the operator in that managed mode: its RBAC is part of what it is granted.
 COMPONENTS = ("components/webhook-self-signed",)
 WHOLE_SUITE = pytest.StashKey[bool]()
-# Under ``pytest -n N --dist loadgroup`` (``make test``) the e2e suite is six xdist groups, each on its own
+# Under ``pytest -n N --dist loadgroup`` (``make test``) the e2e suite is seven xdist groups, each on its own
 # worker, session cluster and operator, beside the unit and integration tiers on the other workers. The
 # fault runs and the demo story stop Prometheus and inject API faults for their whole operator, so they
-# must not share it; the rest is split in two halves of about equal length. The order is the order in
+# must not share it; the rest is split in three parts of about equal length. The order is the order in
 # which xdist hands the groups out: the longest first, so none waits behind another on one worker.
 # e2e-containers (short, last) runs pods as podman containers of the project's image, on a cluster its
 # module starts (the session's runs them as processes); skipped, it leaves an empty audit.
 MAIN_GROUP = "e2e"
-GROUP_ORDER = ("e2e-story", "e2e-faults-a", "e2e-faults-b", MAIN_GROUP, "e2e-b", "e2e-containers")
+GROUP_ORDER = ("e2e-b", MAIN_GROUP, "e2e-faults-a", "e2e-c", "e2e-story", "e2e-faults-b", "e2e-containers")
 FILE_GROUPS = {
     "test_demo_story.py": "e2e-story",
     "test_faults.py": "e2e-faults-b",
@@ -50,7 +52,10 @@ FILE_GROUPS = {
     "test_model_status.py": "e2e-b",
     "test_remediation_approvals.py": "e2e-b",
     "test_drift.py": "e2e-b",
-    "test_incident_correlation.py": "e2e-b",
+    # Routing through the Gateway, and the correlation story (its own operator with the receiver).
+    "test_incident_correlation.py": "e2e-c",
+    "test_gateway_routing.py": "e2e-c",
+    "test_gateway_canary.py": "e2e-c",
     # SIGKILLs the group's operator with API faults injected, as the fault runs do.
     "test_remediation_restart.py": "e2e-faults-a",
     "test_oom_remediation.py": "e2e-containers",
@@ -217,3 +222,29 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     everything = {path.resolve() for path in here.glob("test_*.py")}
     selective = bool(session.config.option.keyword or session.config.option.markexpr)
     session.config.stash[WHOLE_SUITE] = everything <= files and not selective
+
+
+@contextmanager
+def receiver_operator(
+    cluster: Cluster, folder: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[OperatorProcess, int, str]]:
+    """The group's operator swapped for one with the Alertmanager receiver on (127.0.0.1, a bearer token in
+    ``folder``): its process, port and token. The group's own operator starts again afterwards (the body
+    of the module fixtures that need the receiver)."""
+    token = secrets.token_urlsafe(32)
+    (folder / "token").write_text(token + "\n")
+    port = free_port()
+    env = {
+        "MLAIOPS_ALERTMANAGER_PORT": str(port),
+        "MLAIOPS_ALERTMANAGER_HOST": "127.0.0.1",
+        "MLAIOPS_ALERTMANAGER_TOKEN_FILE": str(folder / "token"),
+        **(extra_env or {}),
+    }
+    cluster.operator.stop()  # graceful: the session operator releases the Lease
+    operator = operator_for(cluster.sandbox, folder / "operator.log", extra_env=env)
+    operator.start()
+    try:
+        yield operator, port, token
+    finally:
+        operator.stop()
+        cluster.operator.start()

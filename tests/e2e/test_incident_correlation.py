@@ -13,7 +13,6 @@ file while the session operator steps aside, as test_remediation_alertmanager.py
 from __future__ import annotations
 
 import json
-import secrets
 import time
 import urllib.error
 import urllib.request
@@ -26,11 +25,10 @@ import joblib
 import pytest
 from mlaiops_demo.data import slow_model
 from mlaiops_demo.traffic import Traffic
-from mlaiops_sandbox.testing.plugin import operator_for
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from tests.e2e.conftest import Cluster, free_port, wait_for
+from tests.e2e.conftest import Cluster, receiver_operator, wait_for
 from tests.e2e.local_http import JsonSink
 from tests.e2e.test_remediation import secret
 
@@ -107,24 +105,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def receiver_token(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     """The module's own operator with the Alertmanager receiver on; (port, token)."""
-    folder = tmp_path_factory.mktemp("incident-operator")
-    token = secrets.token_urlsafe(32)
-    (folder / "token").write_text(token + "\n")
-    port = free_port()
-    env = {
-        "MLAIOPS_ALERTMANAGER_PORT": str(port),
-        "MLAIOPS_ALERTMANAGER_HOST": "127.0.0.1",
-        "MLAIOPS_ALERTMANAGER_TOKEN_FILE": str(folder / "token"),
-    }
-    cluster.operator.stop()  # graceful: the session operator releases the Lease
-    operator = operator_for(cluster.sandbox, folder / "operator.log", extra_env=env)
-    operator.start()
-    try:
+    with receiver_operator(cluster, tmp_path_factory.mktemp("incident-operator")) as (_, port, token):
         wait_for(lambda: post_alerts(port, token, {"alerts": []}) == 200, timeout=60, what="the receiver")
         yield port, token
-    finally:
-        operator.stop()
-        cluster.operator.start()
 
 
 def post_alerts(port: int, token: str, body: dict[str, Any]) -> int:

@@ -11,7 +11,6 @@ with a token file, while the session operator steps aside.
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import time
 import urllib.error
@@ -25,9 +24,8 @@ from typing import Any
 import pytest
 import yaml
 from mlaiops_sandbox.testing import OperatorProcess
-from mlaiops_sandbox.testing.plugin import operator_for
 
-from tests.e2e.conftest import Cluster, free_port, wait_for
+from tests.e2e.conftest import Cluster, free_port, receiver_operator, wait_for
 from tests.e2e.test_remediation import playbook, step, web_deployment
 
 pytestmark = [
@@ -121,25 +119,10 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def receiver(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
-    folder = tmp_path_factory.mktemp("receiver")
-    token = secrets.token_urlsafe(32)
-    (folder / "token").write_text(token + "\n")
-    port = free_port()
-    env = {
-        "MLAIOPS_ALERTMANAGER_PORT": str(port),
-        "MLAIOPS_ALERTMANAGER_HOST": "127.0.0.1",
-        "MLAIOPS_ALERTMANAGER_TOKEN_FILE": str(folder / "token"),
-    }
-    cluster.operator.stop()  # graceful: the session operator releases the Lease
-    operator = operator_for(cluster.sandbox, folder / "operator.log", extra_env=env)
-    operator.start()
-    try:
+    with receiver_operator(cluster, tmp_path_factory.mktemp("receiver")) as (operator, port, token):
         made = Receiver(operator, port, token)
         wait_for(lambda: made.post({"alerts": []}, f"Bearer {token}") == 200, timeout=60, what="the receiver")
         yield made
-    finally:
-        operator.stop()
-        cluster.operator.start()
 
 
 @pytest.fixture

@@ -27,9 +27,8 @@ from urllib.parse import urlencode
 
 import pytest
 from mlaiops_sandbox.testing import OperatorProcess
-from mlaiops_sandbox.testing.plugin import operator_for
 
-from tests.e2e.conftest import LEASE_NAMESPACE, Cluster, free_port, wait_for
+from tests.e2e.conftest import LEASE_NAMESPACE, Cluster, receiver_operator, wait_for
 from tests.e2e.local_http import JsonSink
 from tests.e2e.test_remediation import playbook, secret, web_deployment
 
@@ -133,8 +132,7 @@ def slack() -> Iterator[Slack]:
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     folder = tmp_path_factory.mktemp("approvals")
-    token, signing_secret = secrets.token_urlsafe(32), secrets.token_hex(16)
-    (folder / "token").write_text(token + "\n")
+    signing_secret = secrets.token_hex(16)
     (folder / "signing-secret").write_text(signing_secret + "\n")
     mapping = {
         "apiVersion": "v1",
@@ -143,28 +141,18 @@ def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "data": {ALICE: "alice@example.com", BOB: "bob@example.com", f"{BOB}.groups": "viewers"},
     }
     cluster.apply(mapping, LEASE_NAMESPACE)
-    port = free_port()
-    env = {
-        "MLAIOPS_ALERTMANAGER_PORT": str(port),
-        "MLAIOPS_ALERTMANAGER_HOST": "127.0.0.1",
-        "MLAIOPS_ALERTMANAGER_TOKEN_FILE": str(folder / "token"),
-        "MLAIOPS_SLACK_SIGNING_SECRET_FILE": str(folder / "signing-secret"),
-    }
-    cluster.operator.stop()  # graceful: the session operator releases the Lease
-    process = operator_for(cluster.sandbox, folder / "operator.log", extra_env=env)
-    process.start()
+    slack_env = {"MLAIOPS_SLACK_SIGNING_SECRET_FILE": str(folder / "signing-secret")}
     try:
-        made = Operator(process, port, token, signing_secret)
-        ping = json.dumps({"alerts": []}).encode()
-        wait_for(
-            lambda: made.post("/alertmanager", ping, {"Authorization": f"Bearer {token}"})[0] == 200,
-            timeout=60,
-            what="the receiver",
-        )
-        yield made
+        with receiver_operator(cluster, folder, slack_env) as (process, port, token):
+            made = Operator(process, port, token, signing_secret)
+            ping = json.dumps({"alerts": []}).encode()
+            wait_for(
+                lambda: made.post("/alertmanager", ping, {"Authorization": f"Bearer {token}"})[0] == 200,
+                timeout=60,
+                what="the receiver",
+            )
+            yield made
     finally:
-        process.stop()
-        cluster.operator.start()
         cluster.kubectl("-n", LEASE_NAMESPACE, "delete", "configmap", "mlaiops-slack-users", check=False)
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlaiops.plugin.cluster import Connection, PluginError
 from mlaiops.plugin.tree import triggered_by
 from mlaiops.report.model import Panel, TimelineEntry
 from mlaiops.report.timeline import event_entries, execution_entries, merged
+
+if TYPE_CHECKING:
+    from mlaiops.api.anomalyrule import AnomalyRuleSpec
 
 JSON = dict[str, Any]
 
@@ -53,10 +56,21 @@ def actions_for(rule: JSON, events: list[JSON], playbooks: list[JSON]) -> list[T
     return merged(entries)
 
 
+def _rule(connection: Connection, name: str) -> tuple[JSON, str, AnomalyRuleSpec]:
+    """The AnomalyRule, its namespace and its parsed spec; a spec the API would refuse is one clear error."""
+    from mlaiops.api.anomalyrule import AnomalyRuleSpec
+
+    rule = connection.get("AnomalyRule", name)
+    try:
+        spec = AnomalyRuleSpec.model_validate(rule["spec"])
+    except ValueError as error:
+        raise PluginError(f"AnomalyRule {name!r} has an invalid spec: {error}") from None
+    return rule, rule["metadata"]["namespace"], spec
+
+
 def plot_rule(
     connection: Connection, name: str, output: Path, since: timedelta, prometheus_url: str, now: datetime | None = None
 ) -> PlotResult:
-    from mlaiops.api.anomalyrule import AnomalyRuleSpec
     from mlaiops.metrics.prometheus import PrometheusProvider
     from mlaiops.metrics.provider import ProviderError
     from mlaiops.report.sources import rule_series
@@ -66,12 +80,7 @@ def plot_rule(
     except ImportError as error:
         raise PluginError(str(error)) from None
 
-    rule = connection.get("AnomalyRule", name)
-    namespace = rule["metadata"]["namespace"]
-    try:
-        spec = AnomalyRuleSpec.model_validate(rule["spec"])
-    except ValueError as error:
-        raise PluginError(f"AnomalyRule {name!r} has an invalid spec: {error}") from None
+    rule, namespace, spec = _rule(connection, name)
     end = now or datetime.now(UTC)
     start = end - since
     try:
@@ -96,7 +105,6 @@ def plot_drift(
 ) -> PlotResult:
     """A drift rule's feature: per (track, version) the live window's share per bin against the
     reference profile's (or the baseline window's), titled with the score the rule gives it."""
-    from mlaiops.api.anomalyrule import AnomalyRuleSpec
     from mlaiops.detection.driftrule import DriftSpecError, histograms
     from mlaiops.metrics.prometheus import PrometheusProvider
     from mlaiops.metrics.provider import ProviderError
@@ -107,12 +115,7 @@ def plot_drift(
     except ImportError as error:
         raise PluginError(str(error)) from None
 
-    rule = connection.get("AnomalyRule", name)
-    namespace = rule["metadata"]["namespace"]
-    try:
-        spec = AnomalyRuleSpec.model_validate(rule["spec"])
-    except ValueError as error:
-        raise PluginError(f"AnomalyRule {name!r} has an invalid spec: {error}") from None
+    _, namespace, spec = _rule(connection, name)
     if spec.drift is None:
         raise PluginError(f"AnomalyRule {name!r} is not a drift rule: --feature applies to drift rules only")
     drift = spec.drift

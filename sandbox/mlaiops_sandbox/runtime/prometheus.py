@@ -115,12 +115,19 @@ class TargetWriter:
         self._last = text
 
 
+class PortTaken(RuntimeError):
+    """Prometheus exited because another process holds its port."""
+
+
 class Prometheus:
     """Starts/stops the ``prometheus`` process on ``127.0.0.1:<port>`` (the port survives restarts)."""
 
     def __init__(self, directory: Path, port: int = 0, binary: str | None = None) -> None:
         self.dir = directory
         self.port = port or free_port()
+        # A port we picked may be taken by another process before Prometheus binds it (parallel test
+        # workers do): until its first start succeeds, a taken port is swapped for a new one.
+        self._may_move = not port
         self.binary = binary or shutil.which("prometheus") or "prometheus"
         self.targets_file = directory / "targets" / "pods.json"
         self.config_file = directory / "prometheus.yml"
@@ -149,8 +156,17 @@ class Prometheus:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start and wait until ``/-/ready`` answers (blocking; use :meth:`astart` inside a loop)."""
-        self.spawn()
-        self.wait_ready(timeout)
+        for attempt in range(3):
+            self.spawn()
+            try:
+                self.wait_ready(timeout)
+            except PortTaken:
+                if not self._may_move or attempt == 2:
+                    raise
+                self.port = free_port()
+                continue
+            self._may_move = False  # the URL is out now: restarts keep it
+            return
 
     def spawn(self) -> None:
         """Start the process (fast). It dies with the thread that spawned it if we crash."""
@@ -180,7 +196,10 @@ class Prometheus:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {proc.returncode}; see {self.dir / 'prometheus.log'}")
+                log = self.dir / "prometheus.log"
+                if "address already in use" in log.read_text(errors="replace")[-2000:]:
+                    raise PortTaken(f"prometheus could not bind 127.0.0.1:{self.port}; see {log}")
+                raise RuntimeError(f"prometheus exited with {proc.returncode}; see {log}")
             with contextlib.suppress(OSError), urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
                 if resp.status == 200:
                     return
@@ -203,8 +222,17 @@ class Prometheus:
             proc.wait()
 
     async def astart(self) -> None:
-        self.spawn()  # from the loop's thread, which lives as long as the sandbox
-        await asyncio.to_thread(self.wait_ready)
+        for attempt in range(3):
+            self.spawn()  # from the loop's thread, which lives as long as the sandbox
+            try:
+                await asyncio.to_thread(self.wait_ready)
+            except PortTaken:
+                if not self._may_move or attempt == 2:
+                    raise
+                self.port = free_port()
+                continue
+            self._may_move = False
+            return
 
     async def astop(self) -> None:
         await asyncio.to_thread(self.stop)

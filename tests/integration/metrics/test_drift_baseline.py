@@ -10,11 +10,9 @@ that, so a day-old window sits on the retention's edge.)
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +22,7 @@ from mlaiops.api.anomalyrule import AnomalyRuleSpec
 from mlaiops.controllers.anomalyrule import drift_outcome
 from mlaiops.detection import drift
 from mlaiops.metrics.prometheus import PrometheusProvider
+from tests.integration.metrics.tsdb import prometheus_serving
 
 pytestmark = pytest.mark.integration
 
@@ -52,18 +51,8 @@ def _openmetrics() -> str:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    directory: Path = tmp_path_factory.mktemp("prometheus")
-    source = directory / "series.om"
-    source.write_text(_openmetrics())
-    subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(directory / "data")],
-        check=True,
-        capture_output=True,
-    )
-    server = Prometheus(directory)
-    server.start()
-    yield server
-    server.stop()
+    with prometheus_serving(tmp_path_factory.mktemp("prometheus"), _openmetrics()) as server:
+        yield server
 
 
 def scores(prometheus: Prometheus, drift_section: dict[str, object], now: int) -> dict[str, float]:

@@ -6,7 +6,6 @@ The series are written as TSDB blocks with promtool, so every value asked for is
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from mlaiops_sandbox.runtime.prometheus import Prometheus
 
 from mlaiops.metrics.prometheus import PrometheusProvider, single_value
 from mlaiops.metrics.provider import ProviderError
+from tests.integration.metrics.tsdb import prometheus_serving
 
 pytestmark = pytest.mark.integration
 
@@ -36,18 +36,8 @@ def _openmetrics() -> str:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    directory: Path = tmp_path_factory.mktemp("prometheus")
-    source = directory / "series.om"
-    source.write_text(_openmetrics())
-    subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(directory / "data")],
-        check=True,
-        capture_output=True,
-    )
-    server = Prometheus(directory)
-    server.start()
-    yield server
-    server.stop()
+    with prometheus_serving(tmp_path_factory.mktemp("prometheus"), _openmetrics()) as server:
+        yield server
 
 
 def at(seconds: int) -> datetime:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,3 +104,29 @@ def test_deleted_pod_is_no_longer_a_target(sandbox: Sandbox, kube: Kube, exporte
         return not [t for t in targets if t["labels"].get("pod") == exporter]
 
     wait_for(dropped, 30, interval=0.5, what="the exporter target removed")
+
+
+def test_a_port_it_chose_that_is_taken_before_prometheus_binds_it_is_swapped(tmp_path: Path) -> None:
+    """Parallel test workers pick free ports at the same time: the one the sandbox chose can be bound by
+    another process before Prometheus binds it. Until its first start, the sandbox moves to a new port; a
+    port given by the caller, or one already handed out, is kept (restarts must not move Prometheus)."""
+    from mlaiops_sandbox.runtime.prometheus import PortTaken, Prometheus
+
+    server = Prometheus(tmp_path / "chosen")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", server.port))
+        holder.listen()
+        taken = server.port
+        server.start()
+        try:
+            assert server.port != taken and "Ready" in http_get(f"{server.url}/-/ready")
+        finally:
+            server.stop()
+        server.start()  # a restart keeps the port it ended up with
+        try:
+            assert "Ready" in http_get(f"{server.url}/-/ready")
+        finally:
+            server.stop()
+        given = Prometheus(tmp_path / "given", port=taken)
+        with pytest.raises(PortTaken, match=f"127.0.0.1:{taken}"):
+            given.start()
