@@ -119,7 +119,11 @@ class Traffic:
         due = [item for item in self._due if item[0] <= now]
         self._due = self._due[len(due) :]
         body = json.dumps({"ids": [i for _, i, _ in due], "labels": [label for _, _, label in due]}).encode()
-        status, answer = post(self.feedback_url, body)
+        for attempt in range(3):  # a pod being replaced drops a connection: a label sender tries again
+            status, answer = post(self.feedback_url, body)
+            if status == 200 or 400 <= status < 500:
+                break
+            time.sleep(0.5 * (attempt + 1))
         if status != 200:
             self.labels["failed"] += len(due)
             return

@@ -145,10 +145,17 @@ class LeaderElector:
         return False
 
     async def keep_leading(self) -> str:
-        """Renew every retry period; return why leadership was lost (never returns while we lead)."""
+        """Renew every retry period; return why leadership was lost (never returns while we lead).
+
+        A failed renewal is tried again after a quarter of the retry period, not a whole one: with a get and
+        an update per attempt, a flaky API server (a few percent of 500s or 409s) fails an attempt far more
+        often than a request, and four attempts in the renew deadline would lose a healthy lease every few
+        minutes. The deadline is unchanged, so a leader that really cannot renew still stops in time.
+        """
         last_renewed = self.last_attempt  # when the winning attempt started: others saw it later
+        renewed = True
         while True:
-            await asyncio.sleep(self.timing.retry_period)
+            await asyncio.sleep(self.timing.retry_period if renewed else self.timing.retry_period / 4)
             started = self.clock()
             remaining = last_renewed + self.timing.renew_deadline - started
             try:

@@ -129,3 +129,27 @@ def unreachable() -> kubernetes.client.ApiClient:
     config.host = f"http://127.0.0.1:{port}"
     config.retries = False
     return kubernetes.client.ApiClient(config)
+
+
+def test_a_failed_renewal_is_retried_after_a_quarter_of_the_retry_period() -> None:
+    """Scripted attempts (success, two failures, success): the failures are followed by quicker tries, the
+    successes by a whole retry period; a leader whose attempts keep failing still gives up at the deadline."""
+
+    class Scripted(LeaderElector):
+        def __init__(self, outcomes: list[bool]) -> None:
+            super().__init__(None, "pod-a", Timing(lease_duration=3, renew_deadline=1.0, retry_period=0.2))  # type: ignore[arg-type]
+            self.outcomes, self.starts = outcomes, []
+
+        async def _attempt(self) -> bool:
+            self.starts.append(time.monotonic())
+            return self.outcomes.pop(0) if self.outcomes else False
+
+    leader = Scripted([True, False, False, True])
+    leader.leading, leader.last_attempt = True, time.monotonic()
+    reason = asyncio.run(asyncio.wait_for(leader.keep_leading(), 10))
+    gaps = [b - a for a, b in zip(leader.starts, leader.starts[1:], strict=False)]
+    assert 0.15 < gaps[0] < 0.35  # after a success: the retry period
+    assert 0.03 < gaps[1] < 0.12 and 0.03 < gaps[2] < 0.12  # after each failure: a quarter of it
+    assert 0.15 < gaps[3] < 0.35
+    assert reason == "failed to renew lease within 1s"
+    assert leader.starts[-1] - leader.starts[3] < 1.0 + 0.2  # it stopped at the deadline of the last success
