@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from kubernetes.client.exceptions import ApiException
 
@@ -41,12 +41,14 @@ class LeaderElector:
         timing: Timing,
         on_change: Callable[[bool], None] = lambda leading: None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.lease = lease
         self.identity = identity
         self.timing = timing
         self.on_change = on_change
         self.clock = clock
+        self.sleep = sleep  # injectable with the clock: tests check the schedule without waiting for it
         self.observation: Observation | None = None
         self.current: JSON | None = None  # the Lease as last read or written by us
         self.leading = False
@@ -155,7 +157,7 @@ class LeaderElector:
         last_renewed = self.last_attempt  # when the winning attempt started: others saw it later
         renewed = True
         while True:
-            await asyncio.sleep(self.timing.retry_period if renewed else self.timing.retry_period / 4)
+            await self.sleep(self.timing.retry_period if renewed else self.timing.retry_period / 4)
             started = self.clock()
             remaining = last_renewed + self.timing.renew_deadline - started
             try:

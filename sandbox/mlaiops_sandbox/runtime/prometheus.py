@@ -161,9 +161,7 @@ class Prometheus:
             try:
                 self.wait_ready(timeout)
             except PortTaken:
-                if not self._may_move or attempt == 2:
-                    raise
-                self.port = free_port()
+                self._move(attempt)
                 continue
             self._may_move = False  # the URL is out now: restarts keep it
             return
@@ -227,12 +225,16 @@ class Prometheus:
             try:
                 await asyncio.to_thread(self.wait_ready)
             except PortTaken:
-                if not self._may_move or attempt == 2:
-                    raise
-                self.port = free_port()
+                self._move(attempt)
                 continue
             self._may_move = False
             return
+
+    def _move(self, attempt: int) -> None:
+        """After PortTaken: to a new port if we chose this one and it is not handed out yet; else re-raise."""
+        if not self._may_move or attempt == 2:
+            raise
+        self.port = free_port()
 
     async def astop(self) -> None:
         await asyncio.to_thread(self.stop)

@@ -132,24 +132,27 @@ def unreachable() -> kubernetes.client.ApiClient:
 
 
 def test_a_failed_renewal_is_retried_after_a_quarter_of_the_retry_period() -> None:
-    """Scripted attempts (success, two failures, success): the failures are followed by quicker tries, the
-    successes by a whole retry period; a leader whose attempts keep failing still gives up at the deadline."""
+    """Scripted attempts (success, two failures, success, then failures) on a fake clock: a failure is
+    followed by a quarter of the retry period, a success by a whole one; a leader whose attempts keep
+    failing still gives up once the renew deadline has passed since its last renewal."""
+    clock = Clock()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.now += seconds
 
     class Scripted(LeaderElector):
-        def __init__(self, outcomes: list[bool]) -> None:
-            super().__init__(None, "pod-a", Timing(lease_duration=3, renew_deadline=1.0, retry_period=0.2))  # type: ignore[arg-type]
-            self.outcomes, self.starts = outcomes, []
-
         async def _attempt(self) -> bool:
-            self.starts.append(time.monotonic())
-            return self.outcomes.pop(0) if self.outcomes else False
+            return outcomes.pop(0) if outcomes else False
 
-    leader = Scripted([True, False, False, True])
-    leader.leading, leader.last_attempt = True, time.monotonic()
-    reason = asyncio.run(asyncio.wait_for(leader.keep_leading(), 10))
-    gaps = [b - a for a, b in zip(leader.starts, leader.starts[1:], strict=False)]
-    assert 0.15 < gaps[0] < 0.35  # after a success: the retry period
-    assert 0.03 < gaps[1] < 0.12 and 0.03 < gaps[2] < 0.12  # after each failure: a quarter of it
-    assert 0.15 < gaps[3] < 0.35
+    outcomes = [True, False, False, True]
+    timing = Timing(lease_duration=3, renew_deadline=1.0, retry_period=0.2)
+    leader = Scripted(None, "pod-a", timing, clock=clock, sleep=sleep)  # type: ignore[arg-type]
+    leader.leading = True
+    reason = asyncio.run(leader.keep_leading())
+    assert waits[:5] == [0.2, 0.2, 0.05, 0.05, 0.2]  # before each attempt: after leading, a success, two
+    # failures, then the fourth attempt's success
+    assert all(wait == 0.05 for wait in waits[5:])  # every later attempt failed
     assert reason == "failed to renew lease within 1s"
-    assert leader.starts[-1] - leader.starts[3] < 1.0 + 0.2  # it stopped at the deadline of the last success
+    assert 1.0 <= sum(waits[4:]) <= 1.0 + 0.05 + 1e-9  # it stopped at the deadline of the last renewal, not later
