@@ -74,8 +74,18 @@ __all__ = [
     "free_port",
     "operator_for",
     "operator_rbac",
+    "roll_out",
     "wait_for",
 ]
+
+
+def roll_out(cluster: Cluster, namespace: str, name: str, version: str = "v2") -> None:
+    """Point ModelDeployment ``name`` at the model the e2e fixtures store as ``pvc://models/<version>/model.joblib``:
+    what a user's GitOps change does, so it starts a rollout."""
+    model = {"storageUri": f"pvc://models/{version}/model.joblib", "version": version}
+    cluster.kubectl(
+        "patch", "-n", namespace, f"md/{name}", "--type=merge", "-p", json.dumps({"spec": {"model": model}})
+    )
 
 
 def operator_rbac() -> list[dict[str, Any]]:

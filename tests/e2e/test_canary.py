@@ -20,7 +20,7 @@ from mlaiops_demo.traffic import Traffic
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from tests.e2e.conftest import Cluster, wait_for
+from tests.e2e.conftest import Cluster, roll_out, wait_for
 
 pytestmark = pytest.mark.integration
 FEATURES = 8
@@ -107,15 +107,7 @@ def test_good_model_is_promoted_then_bad_model_is_rolled_back(cluster: Cluster, 
     namespace, traffic = deployed
     wait_for(lambda: traffic.codes[200] >= 5, what="inference through the Service")
 
-    cluster.kubectl(
-        "patch",
-        "-n",
-        namespace,
-        "md/fraud",
-        "--type=merge",
-        "-p",
-        '{"spec":{"model":{"storageUri":"pvc://models/v2/model.joblib","version":"v2"}}}',
-    )
+    roll_out(cluster, namespace, "fraud")
     wait_for(lambda: status(cluster, namespace).get("canaryModel", {}).get("version") == "v2", what="canary v2")
     promoted = wait_for(
         lambda: (s := status(cluster, namespace)).get("stableModel", {}).get("version") == "v2" and s,
@@ -180,15 +172,7 @@ def test_prometheus_outage_degrades_without_promotion_or_rollback(
     namespace, _ = deployed
     prometheus = cluster.sandbox.prometheus
     assert prometheus is not None
-    cluster.kubectl(
-        "patch",
-        "-n",
-        namespace,
-        "md/fraud",
-        "--type=merge",
-        "-p",
-        '{"spec":{"model":{"storageUri":"pvc://models/v2/model.joblib","version":"v2"}}}',
-    )
+    roll_out(cluster, namespace, "fraud")
     wait_for(lambda: status(cluster, namespace).get("stepStartedAt"), timeout=60, what="canary step live")
     prometheus.stop()
     try:

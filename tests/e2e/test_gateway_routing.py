@@ -19,7 +19,7 @@ from mlaiops_sandbox.testing.gateway import install_gateway_api
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-from tests.e2e.conftest import ROOT, Cluster, wait_for
+from tests.e2e.conftest import ROOT, Cluster, roll_out, wait_for
 
 pytestmark = pytest.mark.integration
 GATEWAY_API = ("gateway.networking.k8s.io", "v1")
@@ -174,15 +174,7 @@ def test_missing_route_then_gateway_then_a_canary_with_exact_weights_header_and_
     assert owned["metadata"]["annotations"]["mlaiops.dev/managed-by"] == "ModelDeployment/fraud"
     assert owned["metadata"]["labels"] == {"owner": "gitops"} and owned["spec"]["hostnames"] == ["models.example"]
 
-    cluster.kubectl(
-        "patch",
-        "-n",
-        namespace,
-        "md/fraud",
-        "--type=merge",
-        "-p",
-        '{"spec":{"model":{"storageUri":"pvc://models/v2/model.joblib","version":"v2"}}}',
-    )
+    roll_out(cluster, namespace, "fraud")
     seen: dict[int, tuple[int, int, tuple[str, ...]]] = {}
     shadow: list[dict[str, Any]] = []
 
@@ -238,15 +230,7 @@ def test_a_route_without_our_services_holds_the_canary(cluster: Cluster, namespa
     cluster.apply(http_route("models", "someone-else"), namespace)
     cluster.apply(model_deployment("fraud", [{"weight": 10, "pause": "3s"}]), namespace)
     wait_for(lambda: status(cluster, namespace, "fraud").get("phase") == "Ready", what="v1 Ready")
-    cluster.kubectl(
-        "patch",
-        "-n",
-        namespace,
-        "md/fraud",
-        "--type=merge",
-        "-p",
-        '{"spec":{"model":{"storageUri":"pvc://models/v2/model.joblib","version":"v2"}}}',
-    )
+    roll_out(cluster, namespace, "fraud")
     wait_for(lambda: status(cluster, namespace, "fraud").get("canaryModel"), what="canary started")
     progressing = wait_for(
         lambda: next(
@@ -276,15 +260,7 @@ def test_a_refused_write_holds_the_step_and_keeps_the_route_as_it_was(cluster: C
     ]
     cluster.apply(model_deployment("fraud", steps), namespace)
     wait_for(lambda: status(cluster, namespace, "fraud").get("phase") == "Ready", what="v1 Ready")
-    cluster.kubectl(
-        "patch",
-        "-n",
-        namespace,
-        "md/fraud",
-        "--type=merge",
-        "-p",
-        '{"spec":{"model":{"storageUri":"pvc://models/v2/model.joblib","version":"v2"}}}',
-    )
+    roll_out(cluster, namespace, "fraud")
     wait_for(lambda: routed(cluster, namespace, "fraud")[1] == "RouteWriteFailed", timeout=90, what="write refused")
     _, message = routed(cluster, namespace, "fraud")[1:]
     assert message.startswith(f"HTTPRoute {namespace}/models: weights not written (422 ")

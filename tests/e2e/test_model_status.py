@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from tests.e2e.conftest import Cluster, wait_for
+from tests.e2e.conftest import Cluster, roll_out, wait_for
 
 pytestmark = pytest.mark.integration
 FEATURES = ["tenure", "monthly_charges", "support_calls"]
@@ -54,10 +54,7 @@ def test_a_model_that_cannot_load_is_reported_then_fixed(cluster: Cluster) -> No
     events = cluster.core.list_namespaced_event(ns, field_selector="involvedObject.name=churn").items
     assert any(e.reason == "ModelLoadFailed" and e.type == "Warning" for e in events)
 
-    cluster.kubectl(
-        "patch", "-n", ns, "md/churn", "--type=merge",
-        "-p", json.dumps({"spec": {"model": {"storageUri": "pvc://models/v2/model.joblib", "version": "v2"}}}),
-    )  # fmt: skip
+    roll_out(cluster, ns, "churn")
     md = wait_for(
         lambda: (o := cluster.get("modeldeployments", ns, "churn"))["status"].get("phase") == "Ready" and o,
         timeout=45,

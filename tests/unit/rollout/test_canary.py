@@ -54,18 +54,26 @@ class Cluster:
     ) -> Plan:
         if outcomes is None and outcome:
             outcomes = [MetricOutcome("request-success-rate", outcome, 0.5)]
-        plan = plan_rollout(self.spec, self.status, desired, self.observed, self.now, 1, outcomes, rollback)
+        plan = plan_rollout(self.spec, self.status, desired, self.observation(), self.now, 1, outcomes, rollback)
         self.status = plan.status
         self.plans.append(plan)
-        self.observed = Observed(
+        self.observed = self.observe(plan, ready)
+        self.now += timedelta(seconds=seconds)
+        return plan
+
+    def observation(self) -> Observed:
+        """What the planner is shown this tick (a subclass may add what else it fakes)."""
+        return self.observed
+
+    def observe(self, plan: Plan, ready: bool) -> Observed:
+        """The cluster after ``plan``: the planned replicas exist, and are Ready unless ``ready`` is False."""
+        return Observed(
             stable_ready=plan.stable_replicas if ready else 0,
             canary_ready=plan.canary_replicas if ready else 0,
             stable_replicas=plan.stable_replicas,
             canary_replicas=plan.canary_replicas,
             stable_version=plan.stable.version if plan.stable else None,
         )
-        self.now += timedelta(seconds=seconds)
-        return plan
 
     def condition(self, kind: str) -> tuple[str, str]:
         assert self.status is not None

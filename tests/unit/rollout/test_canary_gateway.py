@@ -6,14 +6,15 @@ a write is made to fail, and then it keeps what it had.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
 from mlaiops.resources.modelserver import ResolvedModel
-from mlaiops.rollout.analysis import MetricOutcome
 from mlaiops.rollout.canary import Observed, Plan, plan_rollout, route_status
 from mlaiops.rollout.routing import STABLE_ONLY, RouteObservation, RouteProblem, RouteState
+from tests.unit.rollout import test_canary as canary_tests
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 V1 = ResolvedModel("file:///m/v1.joblib", "v1")
@@ -49,49 +50,33 @@ def shown(state: RouteState, problem: RouteProblem | None = None) -> RouteObserv
     )
 
 
-class Cluster:
+class Cluster(canary_tests.Cluster):
     """Pods become what the plan says; the route becomes ``plan.route`` unless ``route_fails`` or a problem."""
 
     def __init__(self, spec: ModelDeploymentSpec) -> None:
-        self.spec = spec
-        self.status: ModelDeploymentStatus | None = None
+        super().__init__(spec)
         self.now = T0
         self.route = shown(STABLE_ONLY)
         self.problem: RouteProblem | None = None
         self.route_fails = False
-        self.observed = Observed()
-        self.plans: list[Plan] = []
         self.routes: list[RouteObservation] = []
 
-    def tick(
+    def tick(  # type: ignore[override]  # the gateway tests start from v2 and never ask for a rollback
         self, desired: ResolvedModel | None = V2, outcome: str | None = None, seconds: float = 30, ready: bool = True
     ) -> Plan:
-        outcomes = [MetricOutcome("request-success-rate", outcome, 0.5)] if outcome else None
+        return super().tick(desired, outcome, seconds, ready=ready)
+
+    def observation(self) -> Observed:
         route = RouteObservation(problem=self.problem) if self.problem else self.route
-        observed = Observed(**{**self.observed.__dict__, "route": route})
-        plan = plan_rollout(self.spec, self.status, desired, observed, self.now, 1, outcomes)
-        self.status = plan.status
-        self.plans.append(plan)
+        return replace(self.observed, route=route)
+
+    def observe(self, plan: Plan, ready: bool) -> Observed:
+        """As the base, but an unready canary leaves stable Ready; the route follows the plan when it can."""
         if plan.route is not None and self.problem is None and not self.route_fails:
             self.route = shown(plan.route)
         self.routes.append(self.route)
-        self.observed = Observed(
-            stable_ready=plan.stable_replicas,
-            canary_ready=plan.canary_replicas if ready else 0,
-            stable_replicas=plan.stable_replicas,
-            canary_replicas=plan.canary_replicas,
-            stable_version=plan.stable.version if plan.stable else None,
-        )
-        self.now += timedelta(seconds=seconds)
-        return plan
-
-    def condition(self, kind: str) -> tuple[str, str]:
-        assert self.status is not None
-        found = next(c for c in self.status.conditions or [] if c.type == kind)
-        return found.status, found.reason
-
-    def events(self) -> list[str]:
-        return [event.reason for plan in self.plans for event in plan.events]
+        observed = super().observe(plan, ready=True)
+        return observed if ready else replace(observed, canary_ready=0)
 
 
 def deployed(spec: ModelDeploymentSpec | None = None) -> Cluster:
