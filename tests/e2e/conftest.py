@@ -59,6 +59,8 @@ FILE_GROUPS = {
     # SIGKILLs the group's operator with API faults injected, as the fault runs do.
     "test_remediation_restart.py": "e2e-faults-a",
     "test_oom_remediation.py": "e2e-containers",
+    # The short group: it starts last, on the first worker another group frees.
+    "test_canary_labels.py": "e2e-containers",
 }
 # The slowest fault runs go beside the others (each group plays the module's reference loop itself).
 TEST_GROUPS = {"test_api_latency": "e2e-faults-a", "test_api_500s_and_409s": "e2e-faults-a"}

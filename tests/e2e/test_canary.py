@@ -117,15 +117,7 @@ def test_good_model_is_promoted_then_bad_model_is_rolled_back(cluster: Cluster, 
     assert promoted["history"][0]["outcome"] == "Promoted" and promoted["history"][0]["reason"] == "AnalysisPassed"
     assert promoted.get("canaryModel") is None
 
-    cluster.kubectl(
-        "patch",
-        "-n",
-        namespace,
-        "md/fraud",
-        "--type=merge",
-        "-p",
-        '{"spec":{"model":{"storageUri":"pvc://models/v3/model.joblib","version":"v3"}}}',
-    )
+    roll_out(cluster, namespace, "fraud", "v3")
     rolled = wait_for(
         lambda: (s := status(cluster, namespace)).get("failedModel", {}).get("version") == "v3" and s,
         timeout=120,
