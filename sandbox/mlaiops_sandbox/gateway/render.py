@@ -20,7 +20,8 @@ How the Gateway API's semantics map onto nginx:
   one answering 503. All weights 0 (or no backendRefs) answers 500.
 * **Mirrors.** ``mirror`` to an internal location that proxies a copy; nginx drops the mirror's answer.
   ``percent`` below 100 is a ``split_clients`` on ``$request_id`` (random, not exact). As nginx does,
-  a keep-alive connection's next request waits until the mirror of the previous one has answered.
+  a keep-alive connection's next request waits until the mirror of the previous one has answered. A client
+  that closes its connection does not cancel a copy on its way (``proxy_ignore_client_abort``), as in Envoy.
 """
 
 from __future__ import annotations
@@ -180,7 +181,9 @@ class _Writer:
                 mirrors += mirrored
         if target.mirrors:
             lines.append("    mirror_request_body on;")
-        lines += [f"    proxy_pass http://{upstream}$request_uri;", "  }"]
+        # Envoy sends the copy whatever the client does next; nginx would cancel a mirror still talking to its
+        # upstream once the client's connection closes, so the mirror location ignores client aborts.
+        lines += ["    proxy_ignore_client_abort on;", f"    proxy_pass http://{upstream}$request_uri;", "  }"]
         return lines + mirrors
 
     def mirror(self, name: str, mirror: Mirror) -> list[str]:
@@ -199,7 +202,9 @@ class _Writer:
                 "}",
             ]
             lines.append(f'    if ({chosen} = "") {{ return 204; }}')
-        lines += [f"    proxy_pass http://{upstream}$request_uri;", "  }"]
+        # Envoy sends the copy whatever the client does next; nginx would cancel a mirror still talking to its
+        # upstream once the client's connection closes, so the mirror location ignores client aborts.
+        lines += ["    proxy_ignore_client_abort on;", f"    proxy_pass http://{upstream}$request_uri;", "  }"]
         return lines
 
 
