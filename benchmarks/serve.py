@@ -7,8 +7,10 @@ MLServer is not a project dependency; install it in a venv of its own, e.g.
 mlserver-sklearn==1.7.1``. Without ``--mlserver`` (or when the path does not exist) only our
 server is measured. MLServer runs with ``parallel_workers: 0`` (inference in the server process;
 its default worker pool fails to start on some Python builds) and ``debug: false`` (no access log,
-like ours). Both answer the same V2 request (one row, 20 FP64 features, outputs ``predict`` and
-``predict_proba``) for the same joblib model trained here on a synthetic fraud-like data set.
+like ours). Both answer the same V2 request (one row, 20 FP64 features, output ``predict_proba`` only: one
+model call in either server) for the same joblib model trained here on a synthetic fraud-like data set.
+``--max-batch-size`` runs our server once per value (1: no batching), each with adaptive batching of that
+many rows (``--max-batch-latency``).
 
 Each server is pinned to CPU 0 and this load generator to CPU 1 (``sched_setaffinity``). The
 generator speaks HTTP/1.1 over keep-alive asyncio streams (an aiohttp client tops out below what
@@ -85,7 +87,7 @@ def v2_body(row: Sequence[float]) -> bytes:
     return json.dumps(
         {
             "inputs": [{"name": "input-0", "shape": [1, len(row)], "datatype": "FP64", "data": list(row)}],
-            "outputs": [{"name": "predict"}, {"name": "predict_proba"}],
+            "outputs": [{"name": "predict_proba"}],
         }
     ).encode()
 
@@ -133,15 +135,20 @@ class Server:
                 self.process.wait()
 
 
-def start_ours(model: Path, workdir: Path) -> Server:
+def start_ours(model: Path, workdir: Path, batch: int = 1, latency: float = 0.005) -> Server:
+    """``mlaiops serve``; with ``batch`` above 1, adaptive batching of that many rows, ``latency`` s at most."""
     port = free_port()
-    log = workdir / "mlaiops-serve.log"
+    log = workdir / f"mlaiops-serve-{batch}.log"
     command = [sys.executable, "-m", "mlaiops", "serve", "--model-uri", model.as_uri()]
     command += ["--file-root", str(model.parent)]
     command += ["--model-name", MODEL_NAME, "--model-version", "v1", "--host", "127.0.0.1", "--port", str(port)]
+    label = "mlaiops serve"
+    if batch > 1:
+        command += ["--max-batch-size", str(batch), "--max-batch-latency", str(latency)]
+        label += f" (batch {batch}, {latency * 1000:g} ms)"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pin(SERVER_CPU))
-    return Server("mlaiops serve", process, port, log)
+    return Server(label, process, port, log)
 
 
 def start_mlserver(executable: Path, model: Path, workdir: Path) -> Server:
@@ -309,7 +316,7 @@ def check_answer(server: Server, body: bytes) -> None:
     request = urllib.request.Request(server.url, data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         outputs = {o["name"] for o in json.load(response)["outputs"]}
-    if outputs != {"predict", "predict_proba"}:
+    if outputs != {"predict_proba"}:
         raise RuntimeError(f"{server.label} answered outputs {sorted(outputs)}")
 
 
@@ -336,7 +343,7 @@ def measure(server: Server, requests: list[bytes], rate: float | None, args: arg
 
 def table(summaries: list[Summary], args: argparse.Namespace) -> str:
     lines = [
-        f"Model server benchmark: 1-row V2 requests (20 FP64 features, outputs predict + predict_proba), "
+        f"Model server benchmark: 1-row V2 requests (20 FP64 features, output predict_proba), "
         f"{args.duration:g} s per measurement, median of {args.repeats}; server on CPU {SERVER_CPU}, "
         f"load generator on CPU {CLIENT_CPU}; saturation with {args.concurrency} connections.",
         "",
@@ -370,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
             _pin(CLIENT_CPU)()
             # Both servers run at once (both on the server CPU; the idle one costs nothing) and the
             # measurements alternate between them, so background noise hits both alike.
-            servers = [start_ours(model, workdir)]
+            servers = [start_ours(model, workdir, batch, args.max_batch_latency) for batch in args.max_batch_size]
             if mlserver is not None:
                 servers.append(start_mlserver(mlserver, model, workdir))
             try:
@@ -408,6 +415,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="fixed rate in req/s (default: half the lower saturation)"
     )
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        nargs="+",
+        default=[1, 32],
+        help="our server once per value: 1 is no batching (default: 1 32)",
+    )
+    parser.add_argument("--max-batch-latency", type=float, default=0.005, help="with batching (default 0.005 s)")
     return run(parser.parse_args(argv))
 
 

@@ -25,6 +25,10 @@ EXAMPLES: dict[str, str] = {
     "/ sum by (track) (rate(mlaiops_model_requests_total[5m]))",
     "mlaiops_model_request_duration_seconds": "histogram_quantile(0.99, sum by (track, le) "
     "(rate(mlaiops_model_request_duration_seconds_bucket[5m])))",
+    "mlaiops_model_call_rows": "sum by (track) (rate(mlaiops_model_call_rows_sum[5m])) "
+    "/ sum by (track) (rate(mlaiops_model_call_rows_count[5m]))",
+    "mlaiops_model_call_requests": "sum by (track) (rate(mlaiops_model_call_requests_total[5m])) "
+    "/ sum by (track) (rate(mlaiops_model_call_rows_count[5m]))",
     "mlaiops_model_load_duration_seconds": "max by (model, version) (mlaiops_model_load_duration_seconds)",
     "mlaiops_model_ready": "count by (model, version) (mlaiops_model_ready == 0)",
     "mlaiops_model_load_errors": "sum by (model, reason) (increase(mlaiops_model_load_errors_total[15m])) > 0",

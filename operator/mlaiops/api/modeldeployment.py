@@ -23,6 +23,7 @@ from mlaiops.api.common import (
     Quantity,
     nested,
     rule,
+    seconds,
     validations,
 )
 
@@ -127,8 +128,37 @@ class EnvVar(ApiModel):
     """Variable value."""
 
 
+class BatcherSpec(ApiModel):
+    """Adaptive batching in the built-in server: concurrent requests share one model call, which pays a
+    model's fixed cost per call once for all of them (KServe's ``batcher``; MLServer's ``max_batch_size`` and
+    ``max_batch_time``). Each request still gets its own answer and prediction id; a batch the model refuses
+    is run again request by request, so one client's bad input never fails another's request."""
+
+    max_batch_size: int = Field(default=32, ge=2, le=10000)
+    """Most rows in one model call. The server also lets this many requests in at once (at least its
+    MLAIOPS_MAX_CONCURRENT_REQUESTS), since a batch only holds requests that are in."""
+    max_latency: Duration = "5ms"
+    """Most time a request waits for others to share its call (at most 1s): the latency batching may add
+    when traffic is light."""
+
+    @model_validator(mode="after")
+    def _latency_bounded(self) -> BatcherSpec:
+        if seconds(self.max_latency) > 1:
+            raise ValueError(f"maxLatency {self.max_latency} is longer than 1s: a request would wait that long alone")
+        return self
+
+
 class RuntimeSpec(ApiModel):
     """The container that serves the model: the built-in server unless ``image`` is set."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!has(self.batcher) || !has(self.image)",
+                "batcher configures the built-in server: a custom image batches (or not) on its own terms",
+            )
+        )
+    )
 
     image: str | None = Field(default=None, min_length=1)
     """A custom model server image (MLServer, Triton, TorchServe, ...). Empty: the built-in server."""
@@ -147,6 +177,14 @@ class RuntimeSpec(ApiModel):
     """Path of the Prometheus metrics endpoint."""
     resources: ResourceRequirements = nested(ResourceRequirements)
     """Resource requests and limits of the server container."""
+    batcher: BatcherSpec | None = None
+    """Adaptive batching of the built-in server (off when absent); refused with ``image``."""
+
+    @model_validator(mode="after")
+    def _batcher_is_built_in(self) -> RuntimeSpec:
+        if self.batcher is not None and self.image is not None:
+            raise ValueError("batcher configures the built-in server: a custom image batches (or not) on its own terms")
+        return self
 
 
 ROUTE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"

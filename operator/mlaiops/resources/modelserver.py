@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mlaiops.api.common import seconds
 from mlaiops.api.modeldeployment import ModelDeploymentSpec
 
 Track = Literal["stable", "canary"]
@@ -134,6 +135,9 @@ def server_container(
         env.append({"name": "MLAIOPS_METRICS_PORT", "value": str(runtime.metrics_port)})
     if runtime.metrics_path != "/metrics":
         env.append({"name": "MLAIOPS_METRICS_PATH", "value": runtime.metrics_path})
+    if runtime.batcher is not None:
+        env.append({"name": "MLAIOPS_MAX_BATCH_SIZE", "value": str(runtime.batcher.max_batch_size)})
+        env.append({"name": "MLAIOPS_MAX_BATCH_LATENCY", "value": f"{seconds(runtime.batcher.max_latency):g}"})
     env += [item.to_dict() for item in runtime.env or []]
     ports = [{"name": "http", "containerPort": runtime.port, "protocol": "TCP"}]
     if runtime.metrics_port and runtime.metrics_port != runtime.port:

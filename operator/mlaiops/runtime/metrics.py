@@ -28,6 +28,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 """1 ms .. 10 s."""
 PREDICTION_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 """0.05 .. 1.0: suits probabilities; regressors should pass their own."""
+CALL_ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 10_000)
+"""Rows per model call: powers of two up to the batch sizes people set, then the largest requests."""
 
 LABELS = ("model", "version", "track")
 
@@ -271,6 +273,20 @@ class ServerMetrics:
             [*LABELS, "reason"],
             registry=self.registry,
         )
+        self._call_rows = Histogram(
+            "mlaiops_model_call_rows",
+            "Rows per model call. With adaptive batching (--max-batch-size) one call serves several requests: "
+            "rows per call over requests per call is the batching that took place.",
+            LABELS,
+            buckets=CALL_ROWS_BUCKETS,
+            registry=self.registry,
+        ).labels(*self._labels)
+        self._call_requests = Counter(
+            "mlaiops_model_call_requests",
+            "Inference requests answered by model calls (a batched call answers several).",
+            LABELS,
+            registry=self.registry,
+        ).labels(*self._labels)
         self._info = Gauge(
             "mlaiops_model_info",
             "Always 1: the served model's format and the sha256 of its artifact.",
@@ -291,6 +307,11 @@ class ServerMetrics:
             counter = self._by_code[code] = self._requests.labels(*self._labels, str(code))
         counter.inc()
         self._latency.observe(seconds)
+
+    def observe_call(self, rows: int, requests: int) -> None:
+        """One model call of ``rows`` rows answering ``requests`` requests."""
+        self._call_rows.observe(rows)
+        self._call_requests.inc(requests)
 
     def observe_batch(
         self, features: np.ndarray, scores: np.ndarray | None, predicted: np.ndarray | None = None

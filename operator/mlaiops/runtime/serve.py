@@ -116,6 +116,19 @@ def register(subparsers: Any, environ: Mapping[str, str] | None = None) -> None:
         help="inference requests read and processed at once; the others wait unread (default: 4)",
     )
     add(
+        "--max-batch-size",
+        type=int,
+        default=_env(env, "max-batch-size") or "1",
+        help="adaptive batching: most rows in one model call shared by concurrent requests; also lets that many "
+        "requests in at once (default: 1 = no batching)",
+    )
+    add(
+        "--max-batch-latency",
+        type=float,
+        default=_env(env, "max-batch-latency") or "0.005",
+        help="adaptive batching: most seconds a request waits for others to share its model call (default: 0.005)",
+    )
+    add(
         "--header-timeout",
         type=float,
         default=_env(env, "header-timeout") or "15",
@@ -180,6 +193,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
         raise ValueError(f"--max-rows must be at least 1, got {args.max_rows}")
     if args.max_concurrent_requests < 1:
         raise ValueError(f"--max-concurrent-requests must be at least 1, got {args.max_concurrent_requests}")
+    if not 1 <= args.max_batch_size <= args.max_rows:
+        raise ValueError(f"--max-batch-size must be 1..--max-rows ({args.max_rows}), got {args.max_batch_size}")
+    if not 0 <= args.max_batch_latency <= 1:
+        raise ValueError(f"--max-batch-latency must be 0..1 seconds, got {args.max_batch_latency}")
     for flag, value in (("--header-timeout", args.header_timeout), ("--body-timeout", args.body_timeout)):
         if not value > 0:
             raise ValueError(f"{flag} must be a positive number of seconds, got {value}")
@@ -217,6 +234,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         max_request_bytes=args.max_request_bytes,
         max_rows=args.max_rows,
         max_concurrent_requests=args.max_concurrent_requests,
+        max_batch_size=args.max_batch_size,
+        max_batch_latency=args.max_batch_latency,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         access_log=args.access_log,

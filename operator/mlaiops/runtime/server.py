@@ -38,6 +38,7 @@ from aiohttp import web
 from mlaiops import __version__
 from mlaiops.detection import profile as reference
 from mlaiops.runtime import loaders, storage
+from mlaiops.runtime.batching import Batcher
 from mlaiops.runtime.feedback import FeedbackStats, LabelKind, apply, parse_feedback
 from mlaiops.runtime.loaders import PREDICT, PREDICT_PROBA, LoadedModel
 from mlaiops.runtime.metrics import PREDICTION_BUCKETS, ServerMetrics
@@ -94,6 +95,10 @@ class ServeConfig:
     """Most rows in one inference request (400 beyond): bounds the prediction time of one request."""
     max_concurrent_requests: int = 4
     """Inference requests read, decoded and predicted at once; the others wait their turn unread."""
+    max_batch_size: int = 1
+    """Adaptive batching: most rows in one model call shared by concurrent requests (1: no batching)."""
+    max_batch_latency: float = 0.005
+    """Adaptive batching: most seconds a request waits for others to share its model call."""
     header_timeout: float = 15.0
     """Seconds a connection may take to send a request's headers (and idle between requests)."""
     body_timeout: float = 30.0
@@ -193,7 +198,13 @@ class ModelServer:
         self.load_error: str | None = None
         self._predictor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         self._codec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="codec")
-        self._slots = asyncio.Semaphore(config.max_concurrent_requests)
+        # A batch can only hold requests that are let in at once: batching lets in at least a batch of them.
+        self._slots = asyncio.Semaphore(max(config.max_concurrent_requests, config.max_batch_size))
+        self._batcher = (
+            Batcher(self._call_model, config.max_batch_size, config.max_batch_latency, self.metrics.observe_call)
+            if config.max_batch_size > 1
+            else None
+        )
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -356,6 +367,14 @@ class ModelServer:
         duration, measured from when its handler started, includes the time it queued for the model
         (what a client sees, and what a latency rule must see under a load surge).
         """
+        if self._batcher is not None:
+            return await self._batcher.predict(model, features)
+        results = await self._call_model(model, features)
+        self.metrics.observe_call(len(features), 1)
+        return results
+
+    async def _call_model(self, model: LoadedModel, features: np.ndarray) -> dict[str, np.ndarray]:
+        """One model call on the prediction thread."""
         return await asyncio.get_running_loop().run_in_executor(self._predictor, self._run_model, model, features)
 
     async def _offload(self, function: Callable[..., T], *args: Any) -> T:

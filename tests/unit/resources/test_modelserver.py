@@ -137,3 +137,29 @@ def test_builtin_server_probes_leave_room_for_the_worst_measured_latency() -> No
     for probe in (container["livenessProbe"], container["readinessProbe"]):
         assert probe["timeoutSeconds"] >= 3  # benchmarks/abuse.py: < 0.5 s with three maximum-size requests
     assert container["livenessProbe"]["failureThreshold"] * container["livenessProbe"]["periodSeconds"] >= 30
+
+
+def test_the_batcher_reaches_the_built_in_server_and_is_refused_with_a_custom_image() -> None:
+    def env_of(runtime: dict) -> dict[str, str]:
+        spec = ModelDeploymentSpec.model_validate({"model": {"storageUri": "file:///m.joblib"}, "runtime": runtime})
+        deployment = ms.model_server_deployment("fraud", "ns", spec, MODEL, "stable", 1, "mlaiops:0.1.0")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        return {item["name"]: item["value"] for item in container["env"]}
+
+    assert "MLAIOPS_MAX_BATCH_SIZE" not in env_of({})  # off unless asked for
+    batched = env_of({"batcher": {"maxBatchSize": 16, "maxLatency": "20ms"}})
+    assert (batched["MLAIOPS_MAX_BATCH_SIZE"], batched["MLAIOPS_MAX_BATCH_LATENCY"]) == ("16", "0.02")
+    defaults = env_of({"batcher": {}})
+    assert (defaults["MLAIOPS_MAX_BATCH_SIZE"], defaults["MLAIOPS_MAX_BATCH_LATENCY"]) == ("32", "0.005")
+    with pytest.raises(ValueError, match="batcher configures the built-in server"):
+        ModelDeploymentSpec.model_validate(
+            {"model": {"storageUri": "file:///m"}, "runtime": {"image": "mlserver:1", "batcher": {}}}
+        )
+    with pytest.raises(ValueError, match="maxLatency 2s is longer than 1s"):
+        ModelDeploymentSpec.model_validate(
+            {"model": {"storageUri": "file:///m"}, "runtime": {"batcher": {"maxLatency": "2s"}}}
+        )
+    with pytest.raises(ValueError, match="greater than or equal to 2"):
+        ModelDeploymentSpec.model_validate(
+            {"model": {"storageUri": "file:///m"}, "runtime": {"batcher": {"maxBatchSize": 1}}}
+        )

@@ -73,6 +73,13 @@ def test_prediction_buckets_flag() -> None:
             "--max-concurrent-requests must be at least 1",
         ),
         (["--model-uri", "file:///m", "--body-timeout", "0"], "--body-timeout must be a positive number"),
+        (["--model-uri", "file:///m", "--max-batch-size", "0"], "--max-batch-size must be 1..--max-rows (10000)"),
+        (
+            ["--model-uri", "file:///m", "--max-rows", "8", "--max-batch-size", "9"],
+            "--max-batch-size must be 1..--max-rows (8), got 9",
+        ),
+        (["--model-uri", "file:///m", "--max-batch-latency", "-0.1"], "--max-batch-latency must be 0..1 seconds"),
+        (["--model-uri", "file:///m", "--max-batch-latency", "1.5"], "--max-batch-latency must be 0..1 seconds"),
         (["--model-uri", "file:///m", "--header-timeout", "-1"], "--header-timeout must be a positive number"),
     ],
 )
@@ -97,3 +104,12 @@ def test_limits_have_small_defaults_and_come_from_the_environment() -> None:
     got = config(["--model-uri", "file:///m"], environ)
     assert (got.max_rows, got.max_request_bytes, got.file_root) == (50, 2048, Path("/srv"))
     assert config(["--model-uri", "file:///m", "--max-rows", "7"], environ).max_rows == 7
+
+
+def test_batching_is_off_by_default_and_set_by_flag_or_environment() -> None:
+    got = config(["--model-uri", "file:///m"])
+    assert (got.max_batch_size, got.max_batch_latency) == (1, 0.005)
+    environ = {"MLAIOPS_MAX_BATCH_SIZE": "32", "MLAIOPS_MAX_BATCH_LATENCY": "0.01"}
+    got = config(["--model-uri", "file:///m"], environ)
+    assert (got.max_batch_size, got.max_batch_latency) == (32, 0.01)
+    assert config(["--model-uri", "file:///m", "--max-batch-size", "8"], environ).max_batch_size == 8
