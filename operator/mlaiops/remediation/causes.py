@@ -15,7 +15,11 @@ ranks above later ones (a consequence of whatever caused the first).
 Changes are read from what the objects record: ModelDeployment rollouts (status.history, and the
 rollout in progress), RetrainPolicy runs and promotions, Deployment template changes (their
 Progressing condition, for Deployments mlaiops does not manage: ours are the rollouts), HPA scale
-events (status.lastScaleTime), and the playbook's own remediation steps.
+events (status.lastScaleTime), and the playbook's own remediation steps. A ModelDeployment's first
+deployment is its creation, not a change (as a Deployment's revision 1 is not one): else every incident
+in the first quarter hour of a model's life would blame its creation over the first symptom. A rollout of
+a version that a RetrainPolicy of that ModelDeployment produced is the retrain reaching production, so it
+is ranked (and named) as that retrain, not as a rollout that would outrank the retrain it came from.
 """
 
 from __future__ import annotations
