@@ -41,8 +41,11 @@ rate and error rate are not produced by real requests. Fault types and what coun
 A run waits for an Incident holding the ``latency`` rule (the user's symptom) and its notification, lets
 later anomalies join for ``--settle`` seconds and records the rank of the true cause among that Incident's
 probable causes, the incidents opened and the notifications each sent; then it turns the symptoms off,
-undoes the crash loop and waits for the resolution notification. Prints a Markdown table per fault type and
-overall; with ``--show-misses`` the ranked causes of every run whose true cause was not first.
+undoes the crash loop and waits for the resolution notification. A run that times out counts as a miss
+(and is listed with what it waited for). Prints a Markdown table per fault type and
+overall; with ``--show-misses`` the ranked causes of every run whose true cause was not first and the members
+of every extra incident. ``RCA_DEBUG=1`` prints a failed run's ModelDeployment and RetrainPolicy status,
+``RCA_SHOW_LOG=1`` the end of the operator's log.
 """
 
 from __future__ import annotations
