@@ -517,8 +517,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     types = [t.strip() for t in args.types.split(",") if t.strip()]
     unknown = [t for t in types if t not in FAULTS]
-    if unknown or args.runs_per_type < 1 or args.parallel < 1:
-        parser.error(f"--types: unknown {unknown}; known: {', '.join(FAULTS)}" if unknown else "counts must be >= 1")
+    if unknown or not types:
+        parser.error(f"--types: unknown {unknown}; known: {', '.join(FAULTS)}")
+    for flag, value in (("--runs-per-type", args.runs_per_type), ("--parallel", args.parallel)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, not {value}")
     runs = plan(types, args.runs_per_type, args.seed)
     command = "python benchmarks/rca.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"{command.strip()}: {len(runs)} runs over {len(types)} fault types, {os.cpu_count()} cores", flush=True)
