@@ -29,9 +29,10 @@ SIMULATED_IMAGE = "example.invalid/model-server:1"
 
 
 @contextlib.contextmanager
-def sandbox(directory: Path, prometheus: bool = True) -> Iterator[Sandbox]:
-    """A started sandbox with the project's CRDs installed (through kubectl, as a user would)."""
-    config = RuntimeConfig(images={SIMULATED_IMAGE: "run"})
+def sandbox(directory: Path, prometheus: bool = True, images: dict[str, str] | None = None) -> Iterator[Sandbox]:
+    """A started sandbox with the project's CRDs installed (through kubectl, as a user would); ``images``:
+    more simulated outcomes by image glob (first match wins), e.g. ``{"*:broken": "crash"}``."""
+    config = RuntimeConfig(images={**(images or {}), SIMULATED_IMAGE: "run"})
     with Sandbox(directory, prometheus=prometheus, config=config) as running:
         Kubectl(running.kubeconfig_path).apply_path(ROOT / "crds")
         yield running

@@ -15,7 +15,11 @@ ranks above later ones (a consequence of whatever caused the first).
 Changes are read from what the objects record: ModelDeployment rollouts (status.history, and the
 rollout in progress), RetrainPolicy runs and promotions, Deployment template changes (their
 Progressing condition, for Deployments mlaiops does not manage: ours are the rollouts), HPA scale
-events (status.lastScaleTime), and the playbook's own remediation steps.
+events (status.lastScaleTime), and the playbook's own remediation steps. A ModelDeployment's first
+deployment is its creation, not a change (as a Deployment's revision 1 is not one): else every incident
+in the first quarter hour of a model's life would blame its creation over the first symptom. A rollout of
+a version that a RetrainPolicy of that ModelDeployment produced is the retrain reaching production, so it
+is ranked (and named) as that retrain, not as a rollout that would outrank the retrain it came from.
 """
 
 from __future__ import annotations
@@ -56,11 +60,45 @@ def _node(obj: JSON) -> Node:
     return str(meta.get("namespace") or ""), str(obj.get("kind") or ""), str(meta.get("name") or "")
 
 
+def _retrained(objects: list[JSON]) -> dict[tuple[str, str], dict[str, str]]:
+    """(namespace, RetrainPolicy) -> {version: the policy's ModelDeployment} for every model its runs produced
+    (a run's id is its model's version) and the one it promoted."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for obj in objects:
+        ns, kind, name = _node(obj)
+        if kind == "RetrainPolicy":
+            status, spec = obj.get("status") or {}, obj.get("spec") or {}
+            target = str((spec.get("modelDeploymentRef") or {}).get("name") or "")
+            versions = [run.get("id") for run in status.get("runs") or []]
+            versions.append((status.get("promoted") or {}).get("version"))
+            found[(ns, name)] = {str(v): target for v in versions if v}
+    return found
+
+
+def _rollout(
+    obj: JSON, version: str, state: str, at: datetime, retrained: dict[tuple[str, str], dict[str, str]]
+) -> Change:
+    """A rollout of ``version``; when a RetrainPolicy of this ModelDeployment produced that version, the retrain
+    reaching production: the rollout is that retrain's consequence, so it is ranked (and named) as the retrain."""
+    ns, _, name = _node(obj)
+    source = ((((obj.get("spec") or {}).get("model") or {}).get("source") or {}).get("retrainPolicyRef") or {}).get(
+        "name"
+    )
+    for (policy_ns, policy), versions in sorted(retrained.items()):
+        target = versions.get(version)
+        if policy_ns == ns and target is not None and (target == name or policy == source):
+            what = f"RetrainPolicy {policy}'s model {version} rolled out on ModelDeployment/{name} ({state})"
+            return Change(kind="Retrain", what=what, at=at)
+    return Change(kind="Rollout", what=f"rollout of {version} on ModelDeployment/{name} ({state})", at=at)
+
+
 def observed_changes(
     objects: Iterable[JSON], executions: list[ExecutionRecord], namespace: str
 ) -> list[tuple[Node, Change]]:
     """Every change the objects and the playbook's executions record, with the object that changed."""
     found: list[tuple[Node, Change]] = []
+    objects = list(objects)
+    retrained = _retrained(objects)
     for obj in objects:
         node = _node(obj)
         kind, name = node[1], node[2]
@@ -69,18 +107,17 @@ def observed_changes(
         if kind == "ModelDeployment":
             for record in status.get("history") or []:
                 at = _time(record.get("startedAt")) or _time(record.get("finishedAt"))
-                if at:
-                    what = (
-                        f"rollout of {record.get('version') or '?'} on ModelDeployment/{name}"
-                        f" ({record.get('outcome')}: {record.get('reason', '')})"
-                    )
-                    found.append((node, Change(kind="Rollout", what=what, at=at)))
+                # Its first deployment created it: not a change of something that worked (a Deployment's
+                # revision 1 is not one either); its anomalies have no "before" to regress from.
+                if at and record.get("reason") != INITIAL:
+                    state = f"{record.get('outcome')}: {record.get('reason', '')}"
+                    found.append((node, _rollout(obj, str(record.get("version") or "?"), state, at, retrained)))
             started = _time(status.get("rolloutStartedAt"))
             recorded = {_time(r.get("startedAt")) for r in status.get("history") or []}
             if started and started not in recorded:  # a canary, or a RollingUpdate whose pods are not Ready yet
                 model = status.get("canaryModel") or status.get("stableModel") or {}
-                what = f"rollout of {model.get('version') or '?'} on ModelDeployment/{name} (in progress)"
-                found.append((node, Change(kind="Rollout", what=what, at=started)))
+                version = str(model.get("version") or "?")
+                found.append((node, _rollout(obj, version, "in progress", started, retrained)))
         elif kind == "RetrainPolicy":
             for run in status.get("runs") or []:
                 at = _time(run.get("startedAt"))
@@ -118,6 +155,8 @@ def observed_changes(
 
 
 REVISION = "deployment.kubernetes.io/revision"
+INITIAL = "InitialDeployment"
+"""The reason of a ModelDeployment's first rollout (its creation)."""
 
 
 def relevant(

@@ -13,7 +13,10 @@ Nodes are ``(namespace, kind, name)``. Edges, each with the reason it exists:
 - ``routes``: a ModelDeployment's ``spec.rollout.trafficRouting.gatewayAPI.httpRoute`` (when the field
   exists), an HTTPRoute's backendRefs;
 - ``feeds``: a RetrainPolicy's modelDeploymentRef, a ModelDeployment's ``model.source.retrainPolicyRef``;
-- ``watches``: an AnomalyRule's ``target``.
+- ``watches``: an AnomalyRule's ``target``;
+- ``calls``: a workload's container env (or a ModelDeployment's ``spec.runtime.env``) holding a URL whose host
+  is a Service of the namespace (``http://features:8080``, ``features.ns.svc``): the model server's
+  dependencies, which nothing else links (a failing dependency and the model's latency are one problem).
 Signal labels (``namespace``, ``pod``, ``model``, ``version``, ``deployment``, ``service``, ...) map
 onto the same nodes with ``anchors``.
 """
@@ -21,6 +24,7 @@ onto the same nodes with ``anchors``.
 from __future__ import annotations
 
 import itertools
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -102,6 +106,33 @@ def _pod_selector(obj: JSON) -> Mapping[str, Any] | None:
     return match if isinstance(match, Mapping) else None
 
 
+_URL_HOST = re.compile(r"^[a-z][a-z0-9+.-]*://([a-z0-9]([-a-z0-9.]*[a-z0-9])?)(?=[:/?#]|$)", re.IGNORECASE)
+
+
+def _env_values(obj: JSON) -> list[str]:
+    """The literal env values of a workload's containers (or of a ModelDeployment's runtime)."""
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "ModelDeployment":
+        envs = [(spec.get("runtime") or {}).get("env")]
+    else:
+        pod = (spec.get("template") or {}).get("spec") or {}
+        envs = [c.get("env") for c in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]]
+    return [str(e["value"]) for env in envs for e in env or [] if isinstance(e, dict) and e.get("value")]
+
+
+def called_services(obj: JSON, namespace: str) -> set[tuple[str, str]]:
+    """(namespace, Service name) of every URL in the object's env: ``name``, ``name.ns``, ``name.ns.svc...``."""
+    found = set()
+    for value in _env_values(obj):
+        match = _URL_HOST.match(value.strip())
+        if not match:
+            continue
+        parts = match.group(1).lower().split(".")
+        if len(parts) <= 2 or parts[2] == "svc":  # name, name.ns, name.ns.svc[.cluster.local]
+            found.add((parts[1] if len(parts) > 1 else namespace, parts[0]))
+    return found
+
+
 def _template_labels(obj: JSON) -> Mapping[str, Any]:
     labels = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
     return labels if isinstance(labels, Mapping) else {}
@@ -168,6 +199,10 @@ def build(objects: Iterable[JSON]) -> Graph:
             target = spec.get("target") or {}
             if target.get("name"):
                 graph.link(node, (ns, target.get("kind") or "ModelDeployment", target["name"]), "watches")
+        if kind in (*WORKLOADS, "ModelDeployment"):
+            for service_ns, service in called_services(obj, ns):
+                if (service_ns, "Service", service) in graph:  # a host that is no Service of ours is no edge
+                    graph.link(node, (service_ns, "Service", service), "calls")
     return graph
 
 

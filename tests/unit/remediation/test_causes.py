@@ -80,7 +80,7 @@ def test_changes_are_read_from_rollouts_retrains_deployments_and_scale_events() 
         "metadata": {"name": "nightly", "namespace": NS},
         "status": {
             "runs": [{"id": "r1", "phase": "Promoted", "startedAt": "2026-11-27T11:30:00Z"}],
-            "promoted": {"version": "v2", "promotedAt": "2026-11-27T11:45:00Z"},
+            "promoted": {"version": "r1", "promotedAt": "2026-11-27T11:45:00Z"},
         },
     }
     step = StepRecord(action="scale-out", result="Succeeded", started_at=at(1), message="replicas 2")
@@ -93,7 +93,7 @@ def test_changes_are_read_from_rollouts_retrains_deployments_and_scale_events() 
         ("ModelDeployment", "fraud", "Rollout", "rollout of v2 on ModelDeployment/fraud (Promoted: AnalysisPassed)"),
         ("ModelDeployment", "fraud", "Rollout", "rollout of v3 on ModelDeployment/fraud (in progress)"),
         ("RetrainPolicy", "nightly", "Retrain", "RetrainPolicy nightly run r1 (Promoted)"),
-        ("RetrainPolicy", "nightly", "Retrain", "RetrainPolicy nightly promoted v2"),
+        ("RetrainPolicy", "nightly", "Retrain", "RetrainPolicy nightly promoted r1"),
         ("Deployment", "billing", "Config", "Deployment/billing template changed (revision 4; image billing:2)"),
         ("HorizontalPodAutoscaler", "fraud", "Scale", "HorizontalPodAutoscaler/fraud scaled to 3 replicas"),
         ("ModelDeployment", "fraud", "Remediation", "scale-out: replicas 2"),
@@ -134,3 +134,76 @@ def test_changes_too_old_are_left_out_and_bad_times_ignored() -> None:
     graph = build(world())
     changes = relevant(observed_changes([md], [], NS), graph, {(NS, "ModelDeployment", "fraud")}, at(90), 3, NS)
     assert changes == []
+
+
+def test_a_model_deployment_s_first_deployment_is_its_creation_not_a_change() -> None:
+    md = md_with_history()
+    md["status"] = {
+        "history": [
+            {"version": "v2", "outcome": "Promoted", "reason": "RollingUpdate", "startedAt": "2026-11-27T11:59:00Z"},
+            {
+                "version": "v1",
+                "outcome": "Promoted",
+                "reason": "InitialDeployment",
+                "startedAt": "2026-11-27T11:58:00Z",
+            },
+        ]
+    }
+    assert [c.what for _, c in observed_changes([md], [], NS)] == [
+        "rollout of v2 on ModelDeployment/fraud (Promoted: RollingUpdate)"
+    ]
+    # a load surge a minute after the model was created: the first symptom leads, not the creation
+    md["status"]["history"] = md["status"]["history"][1:]
+    graph = build(world())
+    changes = relevant(observed_changes([md], [], NS), graph, {(NS, "ModelDeployment", "fraud")}, at(0), 3, NS)
+    causes = rank([anomaly("ns/requests", 0), anomaly("ns/latency", 0.05)], changes)
+    assert [c.cause for c in causes] == ["Anomaly: ns/requests (pod=a)", "Anomaly: ns/latency (pod=a)"]
+
+
+def retrained_world(promoted: str, rolled_out: str, policy_target: str = "fraud") -> list[dict]:
+    md = md_with_history()
+    md["status"] = {
+        "history": [
+            {
+                "version": rolled_out,
+                "outcome": "Promoted",
+                "reason": "RollingUpdate",
+                "startedAt": "2026-11-27T11:59:40Z",
+            }
+        ]
+    }
+    policy = {
+        "kind": "RetrainPolicy",
+        "metadata": {"name": "nightly", "namespace": NS},
+        "spec": {"modelDeploymentRef": {"name": policy_target}},
+        "status": {
+            "runs": [{"id": promoted, "phase": "Promoted", "startedAt": "2026-11-27T11:59:00Z"}],
+            "promoted": {"version": promoted, "promotedAt": "2026-11-27T11:59:30Z"},
+        },
+    }
+    return [md, policy]
+
+
+def test_a_rollout_of_a_retrained_model_is_ranked_as_that_retrain() -> None:
+    objects = retrained_world("r7", "r7")
+    changes = relevant(observed_changes(objects, [], NS), build(world()), {(NS, "ModelDeployment", "fraud")}, T0, 3, NS)
+    causes = rank([anomaly("ns/latency", 0)], changes)
+    assert causes[0].cause == (
+        "Retrain: RetrainPolicy nightly's model r7 rolled out on ModelDeployment/fraud (Promoted: RollingUpdate)"
+    )
+    assert all(c.cause.startswith(("Retrain:", "Anomaly:")) for c in causes)  # no separate rollout to outrank it
+    assert [c.cause for c in causes[:3]] == [
+        causes[0].cause,
+        "Retrain: RetrainPolicy nightly promoted r7",
+        "Retrain: RetrainPolicy nightly run r7 (Promoted)",
+    ]
+
+
+def test_a_rollout_of_a_version_no_policy_of_this_model_produced_stays_a_rollout() -> None:
+    other_version = observed_changes(retrained_world("r7", "v9"), [], NS)
+    assert "rollout of v9 on ModelDeployment/fraud (Promoted: RollingUpdate)" in {c.what for _, c in other_version}
+    other_model = observed_changes(retrained_world("r7", "r7", policy_target="billing"), [], NS)
+    assert "rollout of r7 on ModelDeployment/fraud (Promoted: RollingUpdate)" in {c.what for _, c in other_model}
+    follows = retrained_world("r7", "r7", policy_target="billing")
+    follows[0]["spec"] = {"model": {"source": {"retrainPolicyRef": {"name": "nightly"}}}}  # the model follows it
+    assert any(c.kind == "Retrain" and "rolled out" in c.what for _, c in observed_changes(follows, [], NS))

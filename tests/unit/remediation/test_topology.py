@@ -129,3 +129,37 @@ def test_around_lists_neighbours_nearest_first_with_their_paths() -> None:
         n("Pod", "fraud-stable-a"),
     ]
     assert around(graph, n("Pod", "nowhere"), 3) == []
+
+
+def test_a_url_in_the_env_links_a_workload_to_the_service_it_calls() -> None:
+    env = [{"name": "FEATURES_URL", "value": "http://cache:6379/v1"}, {"name": "MODE", "value": "fast"}]
+    md = obj("ModelDeployment", "scorer", spec={"runtime": {"env": env}})
+    worker = obj(
+        "Deployment",
+        "worker",
+        spec={
+            "template": {
+                "spec": {"containers": [{"name": "w", "env": [{"name": "U", "value": "grpc://cache.ns.svc"}]}]}
+            }
+        },
+    )
+    graph = build([*world(), md, worker])
+    assert graph.neighbours(n("ModelDeployment", "scorer"))[n("Service", "cache")] == "calls"
+    assert graph.neighbours(n("Deployment", "worker"))[n("Service", "cache")] == "calls"
+    # the model's symptom and its dependency's pods are two hops apart: one incident
+    assert distance(graph, {n("ModelDeployment", "scorer")}, {n("Deployment", "cache")}, 3) == 2
+
+
+def test_only_urls_naming_a_service_of_the_namespace_link() -> None:
+    def env_of(*values: str) -> set[tuple[str, str]]:
+        md = obj("ModelDeployment", "m", spec={"runtime": {"env": [{"name": "X", "value": v} for v in values]}})
+        return topology.called_services(md, NS)
+
+    assert env_of("http://cache", "https://cache.other:443", "http://db.ns.svc.cluster.local/x") == {
+        (NS, "cache"),
+        ("other", "cache"),
+        (NS, "db"),
+    }
+    assert env_of("cache", "http://api.example.com/v1", "not a url", "http://") == set()
+    md = obj("ModelDeployment", "m", spec={"runtime": {"env": [{"name": "X", "value": "http://nowhere:80"}]}})
+    assert build([md]).neighbours(n("ModelDeployment", "m")) == {}  # no Service called nowhere: no edge
