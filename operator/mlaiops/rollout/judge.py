@@ -75,6 +75,11 @@ def error_evidence(
         logs.append(
             math.log(weight) + canary_errors * math.log(q / share) + stable_errors * math.log((1.0 - q) / (1.0 - share))
         )
+    return _log_sum_exp(logs)
+
+
+def _log_sum_exp(logs: Sequence[float]) -> float:
+    """log(sum(exp(v))) without overflow."""
     top = max(logs)
     return top + math.log(sum(math.exp(value - top) for value in logs))
 
@@ -98,28 +103,39 @@ def bucket_counts(cumulative: Sequence[tuple[float, float]]) -> list[float]:
     return counts
 
 
-def rank_worse_p(canary: Sequence[float], stable: Sequence[float]) -> float:
-    """One-sided p-value that canary's values are stochastically larger (Mann-Whitney U on binned counts).
+def exceedances(counts: Sequence[float]) -> list[float]:
+    """Requests slower than each bucket's upper bound, the last bucket's excepted (nothing is known above it)."""
+    above, running = [], 0.0
+    for count in reversed(counts[1:]):
+        running += count
+        above.append(running)
+    return above[::-1]
+
+
+def slower_evidence(
+    canary: Sequence[float], stable: Sequence[float], prior: Sequence[tuple[float, float]] = ERROR_RATIO_PRIOR
+) -> list[float]:
+    """For each bucket bound, ``error_evidence`` that the canary's share of requests slower than it is higher.
 
     ``canary`` and ``stable`` are counts per bucket, aligned and in increasing order of the bucket bound.
     """
     if len(canary) != len(stable):
         raise ValueError(f"the tracks have {len(canary)} and {len(stable)} buckets: they must be the same")
-    n1, n2 = float(sum(canary)), float(sum(stable))
-    n = n1 + n2
-    if n <= 1:  # (counts from increase() may be fractional) an empty track leaves the variance 0 below
-        return 1.0
-    rank_sum, below, ties = 0.0, 0.0, 0.0
-    for c, s in zip(canary, stable, strict=True):
-        tied = c + s
-        rank_sum += c * (below + (tied + 1.0) / 2.0)  # every value in a bucket takes the bucket's mid-rank
-        below += tied
-        ties += tied**3 - tied
-    u = rank_sum - n1 * (n1 + 1.0) / 2.0
-    variance = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)))
-    if variance <= 0:
-        return 1.0  # a track without requests, or every request in one bucket: no order to compare
-    return normal_sf((u - n1 * n2 / 2.0 - 0.5) / math.sqrt(variance))
+    n1, n2 = sum(canary), sum(stable)
+    return [error_evidence(c, n1, s, n2, prior) for c, s in zip(exceedances(canary), exceedances(stable), strict=True)]
+
+
+def sequential_slower_p(canary: Sequence[float], stable: Sequence[float]) -> float:
+    """Always-valid one-sided p-value that the canary is slower: 1 / the average of every bound's likelihood ratio.
+
+    Each bound's ratio is a martingale when both tracks' latencies have the same distribution; so is their average
+    with equal weights fixed in advance, hence Ville's inequality bounds the false failures by alpha over every look
+    and every bound together (no bound is chosen from the data).
+    """
+    evidence = slower_evidence(canary, stable)
+    if not evidence:
+        return 1.0  # a single bucket: no bound to be slower than
+    return math.exp(-max(_log_sum_exp(evidence) - math.log(len(evidence)), 0.0))
 
 
 def _too_few(canary: float, stable: float, min_samples: int) -> Comparison | None:
@@ -188,5 +204,13 @@ def compare_latencies(
         f" vs stable p50 <= {shown(quantile_bound(bounds, stable, 0.5))}, p99 <= "
         f"{shown(quantile_bound(bounds, stable, 0.99))} ({sum(canary):.0f} and {sum(stable):.0f} requests)"
     )
-    p = rank_worse_p(canary, stable)
-    return _decide(p, alpha, f"canary slower than stable ({summary})", summary)
+    p = sequential_slower_p(canary, stable)
+    if p < 1.0:  # name the bound that tells the tracks apart best
+        evidence = slower_evidence(canary, stable)
+        worst = evidence.index(max(evidence))
+        above_c, above_s = exceedances(canary)[worst], exceedances(stable)[worst]
+        summary += (
+            f"; slower than {shown(bounds[worst])}: canary {above_c / sum(canary):.1%} ({above_c:.0f}), "
+            f"stable {above_s / sum(stable):.1%} ({above_s:.0f})"
+        )
+    return _decide(p, alpha, f"canary slower than stable ({summary})", summary, "sequential")
