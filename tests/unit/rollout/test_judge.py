@@ -171,6 +171,10 @@ def test_each_bounds_evidence_is_the_error_rate_test_on_the_requests_slower_than
     mean = sum(math.exp(value) for value in evidence) / 5
     assert sequential_slower_p(canary, stable) == pytest.approx(1 / mean, rel=1e-12) and mean > 1
     assert sequential_slower_p(stable, canary) == 1.0  # the averaged ratio is below 1: evidence for "not slower"
+    single = ((2.0, 1.0),)  # another prior is used as given
+    assert math.exp(slower_evidence(canary, stable, single)[2]) == pytest.approx(
+        reference_ratio(sum(canary[3:]), 200, sum(stable[3:]), 500, single), rel=1e-9
+    )
     with pytest.raises(ValueError, match="3 and 2 buckets"):
         slower_evidence([1, 2, 3], [1, 2])
 
