@@ -462,8 +462,9 @@ class AnalysisMetric(ApiModel):
     """Metric name; request-success-rate and request-duration are built in and need no query. So are the relative
     error-rate-vs-stable (a one-sided sequential test on two proportions: is the canary's share of 5xx answers
     higher than stable's? Its p-value is always valid, so alpha bounds false failures over the whole rollout) and
-    latency-vs-stable (a one-sided Mann-Whitney U test on both tracks' latency histogram buckets:
-    is the canary slower?): each compares the two tracks over the same window, from the rollout's start to now,
+    latency-vs-stable (the same sequential test on the share of requests slower than each latency histogram
+    bucket bound, the bounds' likelihood ratios averaged: is the canary slower, in its median or in its tail?
+    alpha bounds its false failures over the whole rollout too): each compares the two tracks over the same window, from the rollout's start to now,
     fails when the test's p-value is below alpha, passes otherwise, and is Inconclusive (never a pass) while
     either track has served fewer than minSampleSize requests; inconclusive past the step's pause for
     rollout.progressDeadline rolls the canary back. On ground-truth labels sent later to the model server
@@ -484,11 +485,10 @@ class AnalysisMetric(ApiModel):
     """Relative metrics only: requests each track must have served in the window before the test may pass or
     fail (default 50; below it the result is Inconclusive)."""
     alpha: float | None = Field(default=None, gt=0, lt=0.5)
-    """Relative metrics only. error-rate-vs-stable and accuracy-vs-stable: a bound on the probability that a canary
-    as good as stable ever fails the metric, over every evaluation of the rollout together (default 0.01; the test is sequential).
-    latency-vs-stable: the one-sided significance level of each evaluation (default 0.001); it repeats every
-    interval on growing data, so keep it far below the false-rollback rate you accept. benchmarks/canary_judge.py
-    measures both."""
+    """Relative metrics only: a bound on the probability that a canary as good as stable ever fails the metric,
+    over every evaluation of the rollout together (default 0.01; the tests are sequential). Each metric has its
+    own: two of them at 0.01 fail an identical canary at most 2% of the time. benchmarks/canary_judge.py
+    measures what they cost and catch."""
     dry_run: bool = False
     """Evaluate the metric and record its result in status.analysis (with dryRun: true), but never let it decide:
     its failures, errors and missing data neither roll back, hold nor gate a step (as in Argo Rollouts). For
@@ -522,7 +522,10 @@ class AnalysisSpec(ApiModel):
     interval: Duration = "30s"
     """How often every metric is evaluated."""
     failure_limit: int = Field(default=1, ge=0, le=100)
-    """Failed checks tolerated; one more aborts the rollout and rolls back."""
+    """Failed checks tolerated per metric; one more aborts the rollout and rolls back. The relative metrics
+    (error-rate-vs-stable, latency-vs-stable, accuracy-vs-stable) roll back at their first failure whatever this
+    says: their tests are sequential, so alpha already bounds their false failures over every evaluation, and
+    waiting for a second failure would only delay the rollback (lower alpha to make them more lenient)."""
     consecutive_error_limit: int = Field(default=4, ge=0, le=100)
     """Consecutive provider errors (Prometheus unreachable, bad query) tolerated before Degraded."""
     metrics: list[AnalysisMetric] = Field(

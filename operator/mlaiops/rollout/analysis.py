@@ -71,8 +71,9 @@ RELATIVE_QUERIES: dict[str, dict[str, str]] = {
 }
 DEFAULT_MIN_SAMPLE_SIZE = 50
 """Requests each track needs before a relative metric may pass or fail (benchmarks/canary_judge.py)."""
-DEFAULT_ALPHA = 0.001
-"""latency-vs-stable: one-sided significance of each evaluation (benchmarks/canary_judge.py)."""
+DEFAULT_ALPHA = 0.01
+"""latency-vs-stable: the bound on false failures over the whole rollout, every evaluation included (the test is
+sequential, rollout/judge.py; benchmarks/canary_judge.py measures what it costs and catches)."""
 DEFAULT_ERROR_RATE_ALPHA = 0.01
 """error-rate-vs-stable: the bound on false failures over the whole rollout, every evaluation included (the test is
 sequential, rollout/judge.py; benchmarks/canary_judge.py measures what it costs and catches)."""

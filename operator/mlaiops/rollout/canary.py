@@ -23,6 +23,7 @@ from typing import Literal
 
 from mlaiops.api.common import Condition, seconds
 from mlaiops.api.modeldeployment import (
+    RELATIVE_METRICS,
     CanaryStep,
     MetricResult,
     ModelDeploymentSpec,
@@ -420,6 +421,13 @@ def advance_step(
     return canary, StepOutcome()
 
 
+def failure_limit(spec: ModelDeploymentSpec, metric: str) -> int:
+    """Failed evaluations a metric may have before the rollout aborts: analysis.failureLimit, but none for the
+    relative metrics. Their tests are sequential: one crossing is already the decision whose false-failure rate alpha
+    bounds over every evaluation (rollout/judge.py), so waiting for a second one only delays a rollback."""
+    return 0 if metric in RELATIVE_METRICS else spec.analysis.failure_limit
+
+
 def run_canary_step(
     spec: ModelDeploymentSpec,
     plan: Plan,
@@ -452,7 +460,7 @@ def run_canary_step(
         _apply_outcomes(status, outcomes, dry)
     results = {result.name: result for result in status.analysis or []}
     deciding = [r for r in results.values() if r.name not in dry]
-    failing = [r for r in deciding if r.failures > spec.analysis.failure_limit]
+    failing = [r for r in deciding if r.failures > failure_limit(spec, r.name)]
     erroring = [r for r in deciding if r.consecutive_errors > spec.analysis.consecutive_error_limit]
     if failing:
         details = "; ".join(f"{r.name}: {r.message}" for r in failing)

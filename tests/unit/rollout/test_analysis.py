@@ -130,9 +130,8 @@ def test_relative_error_rate_below_min_samples_is_inconclusive_then_decides() ->
     assert fine.outcome == "Successful"
     defaults = judge_relative(relative("error-rate-vs-stable"), TrackCounts(49, 0), TrackCounts(49, 0))
     assert "minSampleSize 50" in defaults.message  # DEFAULT_MIN_SAMPLE_SIZE
-    assert (DEFAULT_MIN_SAMPLE_SIZE, DEFAULT_ALPHA, DEFAULT_ERROR_RATE_ALPHA) == (50, 0.001, 0.01)
-    # The error rate's own default alpha (0.01 over the rollout; the sequential p-value here is 0.0038), not
-    # the latency test's per-evaluation 0.001.
+    assert (DEFAULT_MIN_SAMPLE_SIZE, DEFAULT_ALPHA, DEFAULT_ERROR_RATE_ALPHA) == (50, 0.01, 0.01)
+    # The error rate's default alpha: 0.01 over the rollout (the sequential p-value here is 0.0038).
     below = judge_relative(relative("error-rate-vs-stable"), TrackCounts(400, 33), TrackCounts(400, 10))
     assert below.outcome == "Failed" and below.message.endswith("sequential p=0.00379 < alpha 0.01")
     above = judge_relative(relative("error-rate-vs-stable"), TrackCounts(400, 30), TrackCounts(400, 10))

@@ -162,6 +162,35 @@ def test_failed_analysis_rolls_back_and_is_not_retried() -> None:
     assert plan.status.canary_model.version == "v3" and cluster.condition("RolledBack")[0] == "False"
 
 
+def test_a_relative_metric_rolls_back_at_its_first_failure_whatever_failure_limit_says() -> None:
+    # Its test is sequential: alpha already bounds its false failures over every evaluation, so the first crossing
+    # is the decision. A threshold metric beside it still has failureLimit's tolerance.
+    metrics = [
+        {"name": "request-success-rate", "thresholdRange": {"min": 0.99}},
+        {"name": "latency-vs-stable"},
+    ]
+    analysis = {"interval": "30s", "failureLimit": 3, "metrics": metrics}
+    cluster = deployed(make_spec(analysis=analysis))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    fine = MetricOutcome("latency-vs-stable", "Successful", 0.5)
+    for _ in range(3):  # three failures of the threshold metric: tolerated
+        plan = cluster.tick(V2, outcomes=[MetricOutcome("request-success-rate", "Failed", 0.9), fine])
+        assert plan.status.canary_model is not None
+    slower = MetricOutcome("latency-vs-stable", "Failed", 0.001, "canary slower than stable")
+    plan = cluster.tick(V2, outcomes=[MetricOutcome("request-success-rate", "Successful", 1.0), slower])
+    assert plan.status.canary_model is None and plan.status.history[0].reason == "AnalysisFailed"
+    assert plan.status.history[0].message == (
+        "canary v2 failed analysis (latency-vs-stable: canary slower than stable)"
+    )
+    dry = [{**metrics[1], "dryRun": True}]  # a dry run never decides, not even at once
+    cluster = deployed(make_spec(analysis={**analysis, "metrics": [metrics[0], *dry]}))
+    cluster.tick(V2)
+    cluster.tick(V2)
+    plan = cluster.tick(V2, outcomes=[MetricOutcome("request-success-rate", "Successful", 1.0), slower])
+    assert plan.status.canary_model is not None
+
+
 def test_provider_errors_hold_the_rollout_as_degraded_never_pass_or_fail() -> None:
     cluster = deployed()
     cluster.tick(V2)

@@ -14,10 +14,12 @@ from mlaiops.rollout.judge import (
     compare_error_rates,
     compare_latencies,
     error_evidence,
+    exceedances,
     normal_sf,
     quantile_bound,
-    rank_worse_p,
+    sequential_slower_p,
     sequential_worse_p,
+    slower_evidence,
 )
 
 BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
@@ -141,40 +143,105 @@ def test_identical_canaries_fail_at_most_alpha_of_the_time_over_many_looks() -> 
     assert caught > 0.99
 
 
-def test_the_rank_test_matches_scipys_mann_whitney_on_the_bucketed_samples() -> None:
-    rng = np.random.default_rng(7)
-    for shift in (0.0, 0.005, 0.02, 0.05):
-        stable = rng.lognormal(math.log(0.02), 0.6, 700)
-        canary = rng.lognormal(math.log(0.02), 0.6, 250) + shift
-        # On the bucket indices (every request of a bucket tied) scipy must agree exactly.
-        expected = stats.mannwhitneyu(
-            np.searchsorted(BOUNDS, canary), np.searchsorted(BOUNDS, stable), alternative="greater", method="asymptotic"
-        ).pvalue
-        assert rank_worse_p(binned(canary), binned(stable)) == pytest.approx(expected, rel=1e-9, abs=1e-15)
-        # And the buckets lose little against the raw, unbinned samples: same decision at 0.001.
-        raw = stats.mannwhitneyu(canary, stable, alternative="greater").pvalue
-        assert (raw < 0.001) == (rank_worse_p(binned(canary), binned(stable)) < 0.001), shift
+def lognormal_buckets(median: float, sigma: float, tail: float = 0.0) -> np.ndarray:
+    """Each bucket's share of a log-normal latency whose slowest 3% are ``tail`` seconds slower (BOUNDS' buckets)."""
+    finite = np.array(BOUNDS[:-1])
+    below = stats.norm.cdf(np.log(finite / median) / sigma)
+    cut = median * math.exp(1.8808 * sigma)  # the 97th percentile: beyond it, every request is ``tail`` slower
+    below = np.where(
+        finite >= cut + tail, stats.norm.cdf(np.log(np.maximum(finite - tail, 1e-12) / median) / sigma), below
+    )
+    below = np.where((finite >= cut) & (finite < cut + tail), 0.97, below)
+    return np.diff(np.concatenate([[0.0], below, [1.0]]))
 
 
-def test_the_rank_test_is_one_sided() -> None:
-    slow, fast = [0, 0, 0, 0, 0, 10, 40, 10] + [0] * 6, [0, 0, 0, 10, 40, 10, 0, 0] + [0] * 6
-    assert rank_worse_p(slow, fast) < 1e-6 and rank_worse_p(fast, slow) > 1 - 1e-6
+def test_exceedances_count_the_requests_slower_than_each_bound_but_the_last() -> None:
+    assert exceedances([1.0, 2.0, 3.0, 4.0]) == [9.0, 7.0, 4.0]
+    assert exceedances([5.0]) == [] and exceedances([]) == []
 
 
-def test_the_rank_test_without_order_or_data_is_no_evidence() -> None:
-    assert rank_worse_p([0, 5, 0], [0, 9, 0]) == 1.0  # all in one bucket
-    assert rank_worse_p([0, 0, 0], [0, 9, 0]) == 1.0 and rank_worse_p([4, 5, 0], [0, 0, 0]) == 1.0
-    assert rank_worse_p([0.5, 0, 0], [0, 0, 0.5]) == 1.0  # increase() can give fractions: one request in all
-
-
-def test_the_rank_test_on_the_smallest_samples_matches_scipy() -> None:
-    for canary, stable in (([0, 0, 1], [1, 0, 0]), ([0, 1, 0], [5, 4, 0]), ([0, 3, 2], [0, 0, 1])):
-        expand = [np.repeat(np.arange(3), counts) for counts in (canary, stable)]
-        expected = stats.mannwhitneyu(*expand, alternative="greater", method="asymptotic").pvalue
-        assert rank_worse_p(canary, stable) == pytest.approx(expected, rel=1e-12), (canary, stable)
-    assert rank_worse_p([0, 0, 1], [1, 0, 0]) == pytest.approx(0.5)
+def test_each_bounds_evidence_is_the_error_rate_test_on_the_requests_slower_than_it() -> None:
+    canary, stable = [0, 3, 40, 120, 30, 7], [2, 10, 200, 250, 30, 8]
+    evidence = slower_evidence(canary, stable)
+    assert len(evidence) == 5
+    for index, value in enumerate(evidence):
+        ce, se = sum(canary[index + 1 :]), sum(stable[index + 1 :])
+        assert math.exp(value) == pytest.approx(reference_ratio(ce, 200, se, 500, ERROR_RATIO_PRIOR), rel=1e-9)
+    # The p-value: 1 over the bounds' likelihood ratios averaged with equal weights, never above 1.
+    mean = sum(math.exp(value) for value in evidence) / 5
+    assert sequential_slower_p(canary, stable) == pytest.approx(1 / mean, rel=1e-12) and mean > 1
+    assert sequential_slower_p(stable, canary) == 1.0  # the averaged ratio is below 1: evidence for "not slower"
+    single = ((2.0, 1.0),)  # another prior is used as given
+    assert math.exp(slower_evidence(canary, stable, single)[2]) == pytest.approx(
+        reference_ratio(sum(canary[3:]), 200, sum(stable[3:]), 500, single), rel=1e-9
+    )
     with pytest.raises(ValueError, match="3 and 2 buckets"):
-        rank_worse_p([1, 2, 3], [1, 2])
+        slower_evidence([1, 2, 3], [1, 2])
+
+
+def test_the_latency_test_without_anything_to_compare_is_no_evidence() -> None:
+    assert sequential_slower_p([0] * 14, [0] * 14) == 1.0  # empty buckets
+    assert sequential_slower_p([0] * 13 + [5], [0] * 14) == 1.0  # a track without requests
+    assert sequential_slower_p([7.0], [9.0]) == 1.0 and slower_evidence([7.0], [9.0]) == []  # one bucket: no bound
+    assert sequential_slower_p([0, 5, 0], [0, 9, 0]) == 1.0  # every request in one bucket
+    assert sequential_slower_p([0.5, 0, 0], [0, 0, 0.5]) == 1.0  # increase() can give fractions: one request in all
+
+
+def test_the_latency_test_is_one_sided_and_sees_the_plus_inf_bucket() -> None:
+    slow, fast = [0, 0, 0, 0, 0, 10, 40, 10] + [0] * 6, [0, 0, 0, 10, 40, 10, 0, 0] + [0] * 6
+    assert sequential_slower_p(slow, fast) < 1e-8 and sequential_slower_p(fast, slow) == 1.0
+    # Requests beyond the last finite bound count as slower than it (in the +Inf bucket, nothing is above).
+    # Here only the bound of 10 s tells them apart: 20 of the canary's requests took longer, none of stable's.
+    timeouts, slowest = [0, 0, 0, 0, 180] + [0] * 8 + [20], [0, 0, 0, 0, 180] + [0] * 7 + [20, 0]
+    assert sequential_slower_p(timeouts, slowest) < 0.01 and sequential_slower_p(slowest, slowest) == 1.0
+    # Fractional counts (increase() extrapolates) sit between their integer neighbours.
+    stable = [0, 0, 0, 0, 200, 40, 4, 0, 0, 0, 0, 0, 0, 0]
+    worse = [sequential_slower_p([0, 0, 0, 0, 100, 20, k, 0, 0, 0, 0, 0, 0, 0], stable) for k in (9, 9.5, 10)]
+    assert worse == sorted(worse, reverse=True) and worse[0] > worse[2]
+
+
+def latency_false_failures(rng: np.random.Generator, runs: int, alpha: float) -> float:
+    """Share of identically slow canaries that fail at least one of 40 looks (every 30 s at 20 req/s, 25/50/75%)."""
+    shares = np.repeat([0.25, 0.5, 0.75], 40 // 3 + 1)[:40]
+    probabilities = lognormal_buckets(0.03, 0.5)
+    failed = 0
+    for _ in range(runs):
+        canary, stable = np.zeros(len(BOUNDS)), np.zeros(len(BOUNDS))
+        for share in shares:
+            canary += rng.multinomial(rng.poisson(600 * share), probabilities)
+            stable += rng.multinomial(rng.poisson(600 * (1 - share)), probabilities)
+            if sequential_slower_p(canary.tolist(), stable.tolist()) < alpha:
+                failed += 1
+                break
+    return failed / runs
+
+
+def test_identically_slow_canaries_fail_at_most_alpha_of_the_time_over_many_looks() -> None:
+    # The averaged ratio is a martingale under "same latency distribution": alpha holds over 40 looks and all 13
+    # bounds together (1 in 400 here, where Ville's inequality allows 20; the bounds share their data).
+    assert latency_false_failures(np.random.default_rng(21), 400, 0.05) <= 0.05 / 2
+
+
+def test_the_latency_test_sees_a_slower_tail_and_a_slower_median() -> None:
+    # What the canary and stable have served 5 minutes into the benchmark's rollout at 10 req/s (1275 and 1725).
+    rng = np.random.default_rng(22)
+    same = lognormal_buckets(0.03, 0.5)
+    tail = lognormal_buckets(0.03, 0.5, tail=0.05)  # only the slowest 3% are 50 ms slower: the median is unchanged
+    assert tail[:6].sum() == pytest.approx(same[:6].sum())  # below 50 ms nothing moved
+    shifted = lognormal_buckets(0.08, 0.5 * 0.03 / 0.08)  # roughly every request 50 ms slower
+
+    def caught(canary: np.ndarray) -> float:
+        return float(
+            np.mean(
+                [
+                    sequential_slower_p(rng.multinomial(1275, canary).tolist(), rng.multinomial(1725, same).tolist())
+                    < 0.01
+                    for _ in range(200)
+                ]
+            )
+        )
+
+    assert caught(tail) > 0.5 and caught(shifted) == 1.0 and caught(same) < 0.02
 
 
 def test_cumulative_buckets_become_counts_and_an_extrapolated_dip_counts_as_zero() -> None:
@@ -216,17 +283,29 @@ def test_latencies_decide_at_alpha_with_the_buckets_in_the_message() -> None:
     stable = binned(rng.lognormal(math.log(0.02), 0.4, 600))
     slow = binned(rng.lognormal(math.log(0.02), 0.4, 200) + 0.05)
     result = compare_latencies(BOUNDS, slow, stable, 50, 0.001)
-    assert result.verdict == "Failed" and result.message.startswith(
+    assert result.verdict == "Failed" and result.p_value == sequential_slower_p(slow, stable)
+    assert result.message == (
         "canary slower than stable (canary p50 <= 100 ms, p99 <= 250 ms vs stable p50 <= 25 ms, p99 <= 100 ms "
-        "(200 and 600 requests)): one-sided p="
+        "(200 and 600 requests); slower than 50 ms: canary 100.0% (200), stable 1.3% (8)): sequential p=8.59e-76 "
+        "< alpha 0.001"
     )
-    assert "(200 and 600 requests)" in result.message
     same = compare_latencies(BOUNDS, binned(rng.lognormal(math.log(0.02), 0.4, 200)), stable, 50, 0.001)
-    assert same.verdict == "Successful" and same.message.startswith("canary p50 <= 25 ms")
+    assert (same.verdict, same.p_value) == ("Successful", 1.0)
+    assert same.message == (
+        "canary p50 <= 25 ms, p99 <= 50 ms vs stable p50 <= 25 ms, p99 <= 100 ms (200 and 600 requests): "
+        "sequential p=1 >= alpha 0.001"
+    )
+    # Some evidence, not enough: the bound that tells the tracks apart best is named all the same.
+    some = compare_latencies(BOUNDS, [0] * 4 + [90, 5, 5] + [0] * 7, [0] * 4 + [190, 9, 1] + [0] * 7, 50, 0.01)
+    assert some.verdict == "Successful" and some.message == (
+        "canary p50 <= 25 ms, p99 <= 100 ms vs stable p50 <= 25 ms, p99 <= 50 ms (100 and 200 requests); "
+        "slower than 50 ms: canary 5.0% (5), stable 0.5% (1): sequential p=0.772 >= alpha 0.01"
+    )
     tail = compare_latencies(BOUNDS, [0, 0, 0, 0, 90, 0, 0, 0, 0, 0, 0, 0, 0, 10], [0] * 4 + [100] + [0] * 9, 50, 0.5)
-    assert tail.message.startswith(
+    assert tail.message == (
         "canary slower than stable (canary p50 <= 25 ms, p99 <= +Inf vs stable p50 <= 25 ms, p99 <= 25 ms "
-        "(100 and 100 requests)): one-sided p="
+        "(100 and 100 requests); slower than 25 ms: canary 10.0% (10), stable 0.0% (0)): sequential p=0.0393 "
+        "< alpha 0.5"
     )
 
 
