@@ -320,3 +320,18 @@ def test_a_drift_section_the_model_refuses_is_reported_once_and_asks_prometheus_
         "the live one"
     ]
     assert parser.asked == []
+
+
+def test_model_roc_auc_is_admitted_where_model_accuracy_is_and_its_wrong_fields_are_refused() -> None:
+    good = {"name": "model-roc-auc", "thresholdRange": {"min": 0.8}, "minSampleSize": 200}
+    accuracy = {"name": "model-accuracy", "thresholdRange": {"min": 0.9}}
+    assert _errors("ModelDeployment", ("spec.analysis.metrics", [accuracy, good])) == []
+    for field, value, message in (
+        ("query", "up", "spec.analysis.metrics[0]: model-roc-auc is computed from the score buckets: remove query"),
+        ("alpha", 0.01, "spec.analysis.metrics[0]: model-roc-auc is computed from the score buckets: remove alpha"),
+        ("thresholdRange", None, "spec.analysis.metrics[0]: thresholdRange is required"),
+        ("minSampleSize", 0, "spec.analysis.metrics[0].minSampleSize: Input should be greater than or equal to 1"),
+    ):
+        metric = {**good, field: value} if value is not None else {k: v for k, v in good.items() if k != field}
+        errors = _errors("ModelDeployment", ("spec.analysis.metrics", [metric]))
+        assert any(line.startswith(message) for line in errors), (field, errors)
