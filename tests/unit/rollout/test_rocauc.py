@@ -56,6 +56,8 @@ def test_auc_extremes_ties_and_one_class() -> None:
     assert roc_auc([1, 1], [1, 1]) == 0.5
     assert roc_auc([2, 0], [1, 3]) == pytest.approx((1 * 1 + 3 * 2) / 8)  # (1 tie x 1/2 x 2 + 3 above x 2) / 2x4
     assert roc_auc([0, 0], [3, 1]) is None and roc_auc([3, 1], [0, 0]) is None
+    assert roc_auc([1, 0], [0, 1]) == 1.0 and roc_auc([0, 1], [1, 0]) == 0.0  # one label of each class is enough
+    assert roc_auc([0.4, 0], [0, 0.3]) == 1.0  # extrapolated fractions of a label count (minSampleSize guards)
     assert roc_auc([0.5, 2.5], [1.5, 0.5]) == pytest.approx((1.5 * 0.25 + 0.5 * (0.5 + 1.25)) / 6)  # fractional
     with pytest.raises(ValueError, match="the classes have 2 and 3 buckets"):
         roc_auc([1, 1], [1, 1, 1])
@@ -91,7 +93,7 @@ def test_a_good_canary_passes_and_a_bad_one_fails_naming_the_auc_and_the_labels(
 def test_too_few_labels_or_one_class_is_inconclusive_whatever_on_no_data_says() -> None:
     lenient = metric(minSampleSize=100, onNoData="pass")
     few = judge_roc_auc(lenient, cumulative([49, 0], (0.5,)), cumulative([0, 50], (0.5,)))
-    assert (few.outcome, few.value) == ("Inconclusive", None)
+    assert (few.name, few.outcome, few.value) == ("model-roc-auc", "Inconclusive", None)
     assert (
         few.message
         == "inconclusive: 99 labelled predictions in the interval (50 of the positive class), minSampleSize 100"
@@ -99,7 +101,7 @@ def test_too_few_labels_or_one_class_is_inconclusive_whatever_on_no_data_says() 
     enough = judge_roc_auc(lenient, cumulative([50, 0], (0.5,)), cumulative([0, 50], (0.5,)))
     assert (enough.outcome, enough.value) == ("Successful", 1.0)  # exactly minSampleSize is judged
     one_class = judge_roc_auc(lenient, cumulative([60, 90], (0.5,)), cumulative([0, 0], (0.5,)))
-    assert (one_class.outcome, one_class.value) == ("Inconclusive", None)
+    assert (one_class.name, one_class.outcome, one_class.value) == ("model-roc-auc", "Inconclusive", None)
     assert one_class.message == (
         "inconclusive: 150 labelled predictions in the interval (0 of the positive class): ROC AUC needs labels of "
         "both classes"
