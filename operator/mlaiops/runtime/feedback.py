@@ -316,7 +316,8 @@ def apply(feedback: Feedback, store: PredictionStore, stats: FeedbackStats) -> d
         )
         more = f" and {len(misses) - SHOWN_IN_MESSAGE} more" if len(misses) > SHOWN_IN_MESSAGE else ""
         raise NothingHeld(
-            f"no prediction of the {len(misses)} ids is held by this server, so no label was joined: {shown}{more}",
+            f"no prediction of {'the id' if len(misses) == 1 else f'the {len(misses)} ids'} is held by this server, "
+            f"so no label was joined: {shown}{more}",
             _outcome(0, misses),
         )
     joined = 0

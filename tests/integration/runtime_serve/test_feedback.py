@@ -90,7 +90,10 @@ def test_predict_then_feedback_counts_accuracy_in_metrics(servers: Servers, mode
     version = answer.json()["model_version"]
     unknown = server.post(f"/v2/models/m/versions/{version}/feedback", {"ids": ["never-seen"], "labels": [0]})
     assert unknown.status == 404, unknown.body
-    assert "ids[0] 'never-seen' unknown (never predicted or kept by this server)" in unknown.json()["error"]
+    assert unknown.json()["error"] == (
+        "no prediction of the id is held by this server, so no label was joined: ids[0] 'never-seen' unknown (never "
+        "predicted or kept by this server)"
+    )
     assert unknown.json()["unmatched_ids"] == {"unknown": ["never-seen"]} and unknown.json()["joined"] == 0
     assert scrape(server)[("mlaiops_model_feedback_unmatched_total", (("reason", "unknown"),))] == 1
     wrong_version = server.post("/v2/models/m/versions/v0/feedback", {"ids": ["order-17"], "labels": [0]})
