@@ -335,3 +335,29 @@ def test_model_roc_auc_is_admitted_where_model_accuracy_is_and_its_wrong_fields_
         metric = {**good, field: value} if value is not None else {k: v for k, v in good.items() if k != field}
         errors = _errors("ModelDeployment", ("spec.analysis.metrics", [metric]))
         assert any(line.startswith(message) for line in errors), (field, errors)
+
+
+def test_header_and_mirror_steps_without_gateway_routing_are_refused_by_the_webhook_itself() -> None:
+    """The webhook's own check (the model's stops at its first error): each such step named, and none once
+    trafficRouting is set."""
+    header = {"name": "beta", "match": [{"headerName": "X-Tenant", "headerValue": {"exact": "beta"}}]}
+    steps = [
+        {"setMirrorRoute": {"name": "shadow", "percentage": 20}},
+        {"weight": 5},
+        {"setHeaderRoute": header},
+        {"setMirrorRoute": {"name": "shadow-2", "percentage": 50}},
+    ]
+    routing = [
+        line for line in _errors("ModelDeployment", ("spec.rollout.canary.steps", steps)) if "needs traffic" in line
+    ]
+    assert routing == [
+        "spec.rollout: canary.steps[0].setMirrorRoute needs trafficRouting.gatewayAPI (an HTTPRoute)",
+        "spec.rollout: canary.steps[2].setHeaderRoute needs trafficRouting.gatewayAPI (an HTTPRoute)",
+        "spec.rollout: canary.steps[3].setMirrorRoute needs trafficRouting.gatewayAPI (an HTTPRoute)",
+    ]
+    routed = _errors(
+        "ModelDeployment",
+        ("spec.rollout.canary.steps", steps),
+        ("spec.rollout.trafficRouting", {"gatewayAPI": {"httpRoute": "fraud"}}),
+    )
+    assert routed == []
