@@ -51,7 +51,7 @@ EXAMPLES: dict[str, str] = {
     "/ sum by (track) (increase(mlaiops_model_feedback_labels_total[1h]))",
     "mlaiops_model_feedback_confusion": 'sum(increase(mlaiops_model_feedback_confusion_total{predicted="1", actual="1"}'
     '[1h])) / sum(increase(mlaiops_model_feedback_confusion_total{predicted="1"}[1h]))',
-    "mlaiops_model_feedback_score": 'sum by (le) (increase(mlaiops_model_feedback_score_bucket{actual="1"}[1h]))',
+    "mlaiops_model_feedback_score": "sum by (positive, le) (increase(mlaiops_model_feedback_score_bucket[1h]))",
     "mlaiops_model_feedback_absolute_error": "sum by (track) (increase(mlaiops_model_feedback_absolute_error_sum[1h])) "
     "/ sum by (track) (increase(mlaiops_model_feedback_absolute_error_count[1h]))",
     "mlaiops_model_feedback_unmatched": "sum by (reason) (increase(mlaiops_model_feedback_unmatched_total[1h]))",

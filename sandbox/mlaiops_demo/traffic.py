@@ -47,7 +47,10 @@ def post(url: str, body: bytes, timeout: float = 5) -> tuple[int, bytes]:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status), response.read()
     except urllib.error.HTTPError as error:
-        return int(error.code), b""
+        try:
+            return int(error.code), error.read()
+        except OSError:
+            return int(error.code), b""
     except OSError:
         return 0, b""
 
@@ -124,10 +127,13 @@ class Traffic:
             if status == 200 or 400 <= status < 500:
                 break
             time.sleep(0.5 * (attempt + 1))
-        if status != 200:
+        try:
+            outcome = json.loads(answer) if status in (200, 404) else {}
+        except ValueError:
+            outcome = {}
+        if "unmatched" not in outcome:  # a 404 that says why no label joined is an answer, not a failure
             self.labels["failed"] += len(due)
             return
-        outcome = json.loads(answer)
         self.labels["joined"] += outcome["joined"]
         self.labels.update(outcome["unmatched"])
 

@@ -37,7 +37,9 @@ RELATIVE_METRICS = ("error-rate-vs-stable", "latency-vs-stable", "accuracy-vs-st
 """Built-in metrics that compare the canary with stable over the same window by a statistical test."""
 RELATIVE_LISTED = ", ".join(RELATIVE_METRICS[:-1]) + " and " + RELATIVE_METRICS[-1]
 """The relative metrics as a sentence names them, for messages."""
-BUILTIN_METRICS = ("request-success-rate", "request-duration", "model-accuracy", *RELATIVE_METRICS)
+ROC_AUC_METRIC = "model-roc-auc"
+"""The canary's ROC AUC from the binned scores of its labelled predictions: a thresholdRange and a minSampleSize."""
+BUILTIN_METRICS = ("request-success-rate", "request-duration", "model-accuracy", ROC_AUC_METRIC, *RELATIVE_METRICS)
 """Analysis metrics that need no query: the built-in model server exports what they measure."""
 
 
@@ -451,9 +453,11 @@ class AnalysisMetric(ApiModel):
             ),
             rule(
                 f"self.name in {list(RELATIVE_METRICS)} ? !has(self.query) && !has(self.thresholdRange) "
+                f": self.name == '{ROC_AUC_METRIC}' ? has(self.thresholdRange) && !has(self.query) && !has(self.alpha) "
                 ": has(self.thresholdRange) && !has(self.minSampleSize) && !has(self.alpha)",
-                f"{RELATIVE_LISTED} take minSampleSize and alpha (no query or thresholdRange); "
-                "every other metric needs thresholdRange and takes no minSampleSize or alpha",
+                f"{RELATIVE_LISTED} take minSampleSize and alpha (no query or thresholdRange); {ROC_AUC_METRIC} "
+                "needs thresholdRange and takes minSampleSize (no query or alpha); every other metric needs "
+                "thresholdRange and takes no minSampleSize or alpha",
             ),
         )
     )
@@ -469,8 +473,11 @@ class AnalysisMetric(ApiModel):
     either track has served fewer than minSampleSize requests; inconclusive past the step's pause for
     rollout.progressDeadline rolls the canary back. On ground-truth labels sent later to the model server
     (docs/feedback.md): model-accuracy (share of the labels joined in the interval that match the predicted
-    class; none is no data) and the relative accuracy-vs-stable (error-rate-vs-stable's sequential test on
-    misclassified labels, with minSampleSize counting labelled predictions)."""
+    class; none is no data), model-roc-auc (the canary's ROC AUC over the interval, from the binned
+    positive-class scores of its labelled predictions by true class; Inconclusive, never a pass, while fewer than
+    minSampleSize predictions were labelled or all of them are of one class) and the relative accuracy-vs-stable
+    (error-rate-vs-stable's sequential test on misclassified labels, with minSampleSize counting labelled
+    predictions)."""
     query: str | None = Field(default=None, min_length=1, max_length=8192)
     """PromQL returning one number; {{name}}, {{namespace}}, {{version}}, {{track}} and {{interval}}
     are replaced before it runs."""
@@ -480,10 +487,11 @@ class AnalysisMetric(ApiModel):
     """Overrides analysis.interval for this metric."""
     on_no_data: Literal["fail", "pass", "inconclusive"] = "inconclusive"
     """What an empty result means: fail, pass, or inconclusive (pause and say why in a condition). Not used by the
-    relative metrics: below minSampleSize they are always inconclusive."""
+    relative metrics and model-roc-auc: below minSampleSize they are always inconclusive."""
     min_sample_size: int | None = Field(default=None, ge=1, le=10_000_000)
-    """Relative metrics only: requests each track must have served in the window before the test may pass or
-    fail (default 50; below it the result is Inconclusive)."""
+    """Relative metrics and model-roc-auc only: requests each track must have served in the window before the test
+    may pass or fail (for accuracy-vs-stable labelled predictions of each track; for model-roc-auc labelled
+    predictions of the canary in the interval), default 50; below it the result is Inconclusive."""
     alpha: float | None = Field(default=None, gt=0, lt=0.5)
     """Relative metrics only: a bound on the probability that a canary as good as stable ever fails the metric,
     over every evaluation of the rollout together (default 0.01; the tests are sequential). Each metric has its
@@ -498,21 +506,30 @@ class AnalysisMetric(ApiModel):
     def _query_or_builtin(self) -> AnalysisMetric:
         if self.query is None and self.name not in BUILTIN_METRICS:
             raise ValueError(f"query is required unless name is one of {', '.join(BUILTIN_METRICS)}")
-        relative = self.name in RELATIVE_METRICS
-        if relative:
+        if self.name in RELATIVE_METRICS:
             given = [k for k in ("query", "threshold_range") if getattr(self, k) is not None]
             if given:
                 fields = ", ".join(to_camel(k) for k in given)
                 raise ValueError(
                     f"{self.name} is computed from both tracks: remove {fields} (it takes minSampleSize and alpha)"
                 )
-        else:
-            if self.threshold_range is None:
-                raise ValueError(f"thresholdRange is required (only {RELATIVE_LISTED} go without)")
-            given = [k for k in ("min_sample_size", "alpha") if getattr(self, k) is not None]
+            return self
+        if self.threshold_range is None:
+            raise ValueError(f"thresholdRange is required (only {RELATIVE_LISTED} go without)")
+        if self.name == ROC_AUC_METRIC:
+            given = [k for k in ("query", "alpha") if getattr(self, k) is not None]
             if given:
                 fields = ", ".join(to_camel(k) for k in given)
-                raise ValueError(f"only {RELATIVE_LISTED} take {fields}; remove it")
+                raise ValueError(
+                    f"{ROC_AUC_METRIC} is computed from the score buckets: remove {fields} "
+                    "(it takes thresholdRange and minSampleSize)"
+                )
+            return self
+        given = [k for k in ("min_sample_size", "alpha") if getattr(self, k) is not None]
+        if given:
+            fields = ", ".join(to_camel(k) for k in given)
+            also = f" (and {ROC_AUC_METRIC} minSampleSize)" if self.min_sample_size is not None else ""
+            raise ValueError(f"only {RELATIVE_LISTED} take {fields}{also}; remove it")
         return self
 
 

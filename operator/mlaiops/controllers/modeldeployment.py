@@ -19,6 +19,7 @@ from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import ROLLBACK_ANNOTATION
 from mlaiops.api.modeldeployment import (
     RELATIVE_METRICS,
+    ROC_AUC_METRIC,
     AnalysisMetric,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
@@ -53,6 +54,8 @@ from mlaiops.rollout.analysis import (
     render_query,
 )
 from mlaiops.rollout.canary import Observed, Plan, analysis_due, gateway_routing, plan_rollout, route_status
+from mlaiops.rollout.rocauc import QUERY as ROC_AUC_QUERY
+from mlaiops.rollout.rocauc import judge_roc_auc
 from mlaiops.rollout.servers import ServerFailure, failures_of
 
 
@@ -137,6 +140,20 @@ def run_relative(
         return judge(metric, None, str(error))
 
 
+def run_roc_auc(source: PrometheusProvider, metric: AnalysisMetric, context: QueryContext) -> MetricOutcome:
+    """model-roc-auc: the canary's score buckets by true class over the metric's interval, judged here (PromQL
+    cannot compute an AUC); provider errors become Error."""
+    try:
+        samples = source.instant_sync(render_query(metric, context, ROC_AUC_QUERY))
+    except ProviderError as error:
+        return judge(metric, None, str(error))
+
+    def of_class(positive: str) -> tuple[tuple[float, float], ...]:
+        return _buckets([s for s in samples if s.labels.get("positive") == positive])
+
+    return judge_roc_auc(metric, of_class("false"), of_class("true"))
+
+
 def run_analysis(
     source: PrometheusProvider,
     spec: ModelDeploymentSpec,
@@ -161,6 +178,9 @@ def run_analysis(
         )
         if metric.name in RELATIVE_METRICS:
             outcomes.append(run_relative(source, metric, context, stable_version, window))
+            continue
+        if metric.name == ROC_AUC_METRIC:
+            outcomes.append(run_roc_auc(source, metric, context))
             continue
         try:
             value = single_value(source.instant_sync(render_query(metric, context)))

@@ -7,7 +7,8 @@ field and changes nothing. Each label is then joined to the stored prediction of
 (classifiers), a confusion matrix (up to :data:`MAX_CONFUSION_CLASSES` classes), the score's
 distribution per true class (binary classifiers: ROC AUC from binned scores) and the absolute error
 (regressors: |prediction - label|; binary classifiers: |P(positive) - label|). A label whose id cannot
-be joined is counted by reason and reported in the answer, never an error: late labels are normal.
+be joined is counted by reason and listed in the answer: late labels are normal, so a body of which some
+labels join is a 200; one of which none could join (no id is held here) is a 404 that joins nothing.
 """
 
 from __future__ import annotations
@@ -202,12 +203,15 @@ class FeedbackStats(Collector):
             score = HistogramMetricFamily(
                 "mlaiops_model_feedback_score",
                 "Positive-class probability of joined predictions by true class (binary classifiers): ROC AUC "
-                "from the two binned distributions.",
-                labels=[*LABELS, "actual"],
+                'from the two binned distributions. positive="true" marks the true class that the score is the '
+                "probability of (the model's second class).",
+                labels=[*LABELS, "actual", "positive"],
             )
             for truth, name in enumerate(str(c) for c in self.kind.classes or []):
                 score.add_metric(
-                    [*self._labels, name], self._histogram(self._score_counts[truth]), float(self._score_sums[truth])
+                    [*self._labels, name, "true" if truth == 1 else "false"],
+                    self._histogram(self._score_counts[truth]),
+                    float(self._score_sums[truth]),
                 )
             yield score
         if self._binary or not classifier:
@@ -258,10 +262,66 @@ class FeedbackStats(Collector):
         yield removed
 
 
-def apply(feedback: Feedback, store: PredictionStore, stats: FeedbackStats) -> dict[str, Any]:
-    """Join every label of a checked body and count it; the answer says how many joined and why others did not."""
-    joined = 0
+SHOWN_IDS = 100
+"""Ids of labels that did not join listed in an answer, at most (the counts are always complete)."""
+SHOWN_IN_MESSAGE = 5
+HINTS: dict[Reason, str] = {
+    "unknown": "never predicted or kept by this server",
+    "expired": "older than --feedback-ttl",
+    "evicted": "pushed out of the full store (--feedback-capacity)",
+    "other-server": "made by another server process: send the label to the one that answered",
+    "duplicate": "already labelled",
+}
+
+
+class NothingHeld(Exception):
+    """No id of a checked feedback body is held by this server: nothing was joined (the server answers 404)."""
+
+    def __init__(self, message: str, outcome: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+def _outcome(joined: int, misses: list[tuple[str, Reason]]) -> dict[str, Any]:
+    """The answer's counts, and the ids of the labels that missed (the first SHOWN_IDS) by reason."""
     unmatched: dict[str, int] = {}
+    ids: dict[str, list[str]] = {}
+    for index, (prediction_id, reason) in enumerate(misses):
+        unmatched[reason] = unmatched.get(reason, 0) + 1
+        if index < SHOWN_IDS:
+            ids.setdefault(reason, []).append(prediction_id)
+    return {"joined": joined, "unmatched": unmatched, "unmatched_ids": ids}
+
+
+def apply(feedback: Feedback, store: PredictionStore, stats: FeedbackStats) -> dict[str, Any]:
+    """Join every label of a checked body and count it; the answer says how many joined and why others did not.
+
+    When no id of the body is held here (not one would join or is already labelled), nothing is joined and
+    NothingHeld says why for each id: a label for a prediction this server never made, or no longer has, is
+    a 404, while a body of which some labels join is a 200 that lists the ones that did not. The misses are
+    counted by reason either way (``mlaiops_model_feedback_unmatched_total``: labels going astray stay visible).
+    """
+    misses: list[tuple[str, Reason]] = []
+    for prediction_id in feedback.ids:  # stops at the first id held here: the usual body costs one look
+        reason = store.why_not(prediction_id)
+        if reason is None or reason == "duplicate":
+            break
+        misses.append((prediction_id, reason))
+    else:
+        for _, reason in misses:
+            stats.unmatched(reason)
+        shown = ", ".join(
+            f"ids[{index}] {prediction_id!r:.80} {reason} ({HINTS[reason]})"
+            for index, (prediction_id, reason) in enumerate(misses[:SHOWN_IN_MESSAGE])
+        )
+        more = f" and {len(misses) - SHOWN_IN_MESSAGE} more" if len(misses) > SHOWN_IN_MESSAGE else ""
+        raise NothingHeld(
+            f"no prediction of {'the id' if len(misses) == 1 else f'the {len(misses)} ids'} is held by this server, "
+            f"so no label was joined: {shown}{more}",
+            _outcome(0, misses),
+        )
+    joined = 0
+    misses = []
     for prediction_id, actual in zip(feedback.ids, feedback.actual.tolist(), strict=True):
         outcome = store.join(prediction_id)
         if isinstance(outcome, Joined):
@@ -269,5 +329,5 @@ def apply(feedback: Feedback, store: PredictionStore, stats: FeedbackStats) -> d
             joined += 1
         else:
             stats.unmatched(outcome)
-            unmatched[outcome] = unmatched.get(outcome, 0) + 1
-    return {"joined": joined, "unmatched": unmatched}
+            misses.append((prediction_id, outcome))
+    return _outcome(joined, misses)

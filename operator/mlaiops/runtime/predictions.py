@@ -178,14 +178,21 @@ class PredictionStore:
 
     def join(self, prediction_id: str) -> Joined | Reason:
         """The prediction a label for ``prediction_id`` belongs to, or why there is none; marks it joined."""
+        reason = self.why_not(prediction_id)
+        if reason is not None:
+            return reason
+        slot = self._slots[prediction_id]
+        self._state[slot] = _JOINED
+        return Joined(int(self._predicted[slot]), float(self._scores[slot]))
+
+    def why_not(self, prediction_id: str) -> Reason | None:
+        """Why a label for ``prediction_id`` would not join now (None: it would); marks nothing, so a whole
+        feedback body can be looked at before any of it is joined."""
         now = self._clock()
         self._expire(now)
         slot = self._slots.get(prediction_id)
         if slot is not None:
-            if self._state[slot] == _JOINED:
-                return "duplicate"
-            self._state[slot] = _JOINED
-            return Joined(int(self._predicted[slot]), float(self._scores[slot]))
+            return "duplicate" if self._state[slot] == _JOINED else None
         made = self._made_at(prediction_id)
         if made is None:
             return "other-server" if _looks_generated(prediction_id) else "unknown"

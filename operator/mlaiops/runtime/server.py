@@ -39,7 +39,7 @@ from mlaiops import __version__
 from mlaiops.detection import profile as reference
 from mlaiops.runtime import loaders, storage
 from mlaiops.runtime.batching import Batcher
-from mlaiops.runtime.feedback import FeedbackStats, LabelKind, apply, parse_feedback
+from mlaiops.runtime.feedback import FeedbackStats, LabelKind, NothingHeld, apply, parse_feedback
 from mlaiops.runtime.loaders import PREDICT, PREDICT_PROBA, LoadedModel
 from mlaiops.runtime.metrics import PREDICTION_BUCKETS, ServerMetrics
 from mlaiops.runtime.predictions import DEFAULT_CAPACITY, DEFAULT_TTL, MAX_ID_LENGTH, PredictionStore, row_ids
@@ -572,14 +572,19 @@ class ModelServer:
         return web.Response(body=body, content_type=JSON_TYPE, headers={PREDICTION_ID_HEADER: request_id})
 
     async def feedback(self, request: web.Request) -> web.Response:
-        """Ground-truth labels for earlier predictions, by id: checked whole (400 naming the field), then joined."""
+        """Ground-truth labels for earlier predictions, by id: checked whole (400 naming the field), then joined;
+        404 when no id is held here (docs/feedback.md says why some ids may miss and others join)."""
         self._require(request.match_info["name"], request.match_info.get("version"))
         async with self._slots:
             parsed = await self._offload(
                 parse_feedback, await self._body(request), self.label_kind, self.config.max_rows
             )
-        result = apply(parsed, self.predictions, self.feedback_stats)
-        return _json({"model_name": self.name, "model_version": self.version, **result})
+        answer = {"model_name": self.name, "model_version": self.version}
+        try:
+            result = apply(parsed, self.predictions, self.feedback_stats)
+        except NothingHeld as error:  # not one id is held here: 404, with the reason of each and nothing joined
+            return _json({"error": str(error), **answer, **error.outcome}, 404)
+        return _json({**answer, **result})
 
     async def prometheus(self, _: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"})

@@ -112,6 +112,7 @@ MISTAKES: list[tuple[str, str | None, Callable[[dict[str, Any]], None], str, str
     ("ModelDeployment", None, _metric(1, thresholdRange={}), "spec.analysis.metrics[1].thresholdRange", "set min, max or both"),
     ("ModelDeployment", None, _metric(1, thresholdRange={"min": 2, "max": 1}), "spec.analysis.metrics[1].thresholdRange", "min (2) must not exceed max (1)"),
     ("ModelDeployment", None, _no_query, "spec.analysis.metrics[1]", "query is required unless name is one of"),
+    ("ModelDeployment", None, _metric(1, name="model-roc-auc"), "spec.analysis.metrics[1]", "model-roc-auc needs thresholdRange and takes minSampleSize (no query or alpha)"),
     ("ModelDeployment", None, _metric(1, name="request-success-rate"), "spec.analysis.metrics", "metric names must be unique: request-success-rate"),
     ("AnomalyRule", None, _drop("query"), "spec", "set exactly one of query, queries and drift"),
     ("AnomalyRule", None, _both_queries, "spec", "set exactly one of query, queries and drift"),

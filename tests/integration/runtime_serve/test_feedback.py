@@ -70,26 +70,34 @@ def test_predict_then_feedback_counts_accuracy_in_metrics(servers: Servers, mode
         "model_version": answer.json()["model_version"],
         "joined": 10,
         "unmatched": {},
+        "unmatched_ids": {},
     }
     seen = scrape(server)
     assert seen[("mlaiops_model_feedback_labels_total", ())] == 10
     assert seen[("mlaiops_model_feedback_correct_total", ())] == 7
     assert sum(v for (name, _), v in seen.items() if name == "mlaiops_model_feedback_confusion_total") == 10
     assert (
-        seen[("mlaiops_model_feedback_score_count", (("actual", "0"),))]
-        + seen[("mlaiops_model_feedback_score_count", (("actual", "1"),))]
+        seen[("mlaiops_model_feedback_score_count", (("actual", "0"), ("positive", "false")))]
+        + seen[("mlaiops_model_feedback_score_count", (("actual", "1"), ("positive", "true")))]
         == 10
     )
     assert seen[("mlaiops_model_prediction_store_ids", ())] == 10  # labelled ones stay until they leave
-    # The same labels again: duplicates, counted, nothing joined twice.
+    # The same labels again (a client retrying after a lost answer): a 200 of duplicates, nothing joined twice.
     again = server.post(FEEDBACK, {"ids": ids[:2], "labels": labels[:2]})
-    assert again.json()["unmatched"] == {"duplicate": 2}
+    assert again.status == 200 and again.json()["unmatched"] == {"duplicate": 2}
     assert scrape(server)[("mlaiops_model_feedback_labels_total", ())] == 10
-    # The versioned path answers the same way.
+    # The versioned path answers the same way; an id never seen here, alone, is a 404 naming it.
     version = answer.json()["model_version"]
     unknown = server.post(f"/v2/models/m/versions/{version}/feedback", {"ids": ["never-seen"], "labels": [0]})
-    assert unknown.status == 200 and unknown.json()["unmatched"] == {"unknown": 1}
+    assert unknown.status == 404, unknown.body
+    assert unknown.json()["error"] == (
+        "no prediction of the id is held by this server, so no label was joined: ids[0] 'never-seen' unknown (never "
+        "predicted or kept by this server)"
+    )
+    assert unknown.json()["unmatched_ids"] == {"unknown": ["never-seen"]} and unknown.json()["joined"] == 0
     assert scrape(server)[("mlaiops_model_feedback_unmatched_total", (("reason", "unknown"),))] == 1
+    wrong_version = server.post("/v2/models/m/versions/v0/feedback", {"ids": ["order-17"], "labels": [0]})
+    assert wrong_version.status == 404 and "has no version 'v0'" in wrong_version.json()["error"]
 
 
 def test_bad_feedback_is_a_400_naming_the_field_and_changes_nothing(servers: Servers, model_file: ModelFile) -> None:
@@ -97,6 +105,12 @@ def test_bad_feedback_is_a_400_naming_the_field_and_changes_nothing(servers: Ser
     prediction_id, predicted, _ = infer(server, model_file.rows[:1])
     cases = [
         ({"ids": [prediction_id], "labels": ["fraud"]}, "labels[0] 'fraud' is not one of the model's classes [0, 1]"),
+        ({"ids": [prediction_id], "labels": [True]}, "labels[0] True is not one of the model's classes [0, 1]"),
+        (  # a good first label does not join when a later one is wrong: the whole body is checked first
+            {"ids": [prediction_id, "b"], "labels": [predicted[0], {"class": 1}]},
+            "labels[1] must be one of the model's classes [0, 1]",
+        ),
+        ({"ids": [prediction_id], "labels": [None]}, "labels[0] must be one of the model's classes"),
         ({"ids": [prediction_id, 3], "labels": [0, 1]}, "ids[1] must be a non-empty string"),
         ({"ids": [prediction_id]}, "'labels' is required"),
         ({"ids": [prediction_id], "labels": [0, 1]}, "'labels' has 2 entries and 'ids' 1"),
@@ -133,7 +147,9 @@ def test_late_labels_expire_and_ids_of_another_server_are_told_apart(servers: Se
     elsewhere, _, _ = infer(other, model_file.rows[:1])
     time.sleep(1.3)
     answer = server.post(FEEDBACK, {"ids": [late, elsewhere], "labels": [0, 0]})
+    assert answer.status == 404, answer.body  # neither is held here: nothing to join
     assert answer.json()["unmatched"] == {"expired": 1, "other-server": 1}
+    assert f"ids[1] '{elsewhere}' other-server (made by another server process" in answer.json()["error"]
     seen = scrape(server)
     assert seen[("mlaiops_model_feedback_unmatched_total", (("reason", "expired"),))] == 1
     assert seen[("mlaiops_model_feedback_unmatched_total", (("reason", "other-server"),))] == 1

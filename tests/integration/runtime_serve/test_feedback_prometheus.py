@@ -1,5 +1,6 @@
 """Delayed labels through a real Prometheus: two `mlaiops serve` tracks scraped, labels sent to each, and the
-built-in analysis metrics (model-accuracy, accuracy-vs-stable) judged by the controller's own query code."""
+built-in analysis metrics (model-accuracy, model-roc-auc, accuracy-vs-stable) judged by the controller's own
+query code."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from mlaiops_sandbox.runtime.prometheus import Prometheus
 from serve_support import N_FEATURES, ServeProcess, Servers, wait_for
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from mlaiops.api.modeldeployment import AnalysisMetric
-from mlaiops.controllers.modeldeployment import run_relative
+from mlaiops.controllers.modeldeployment import run_relative, run_roc_auc
 from mlaiops.metrics.prometheus import PrometheusProvider, single_value
 from mlaiops.rollout.analysis import QueryContext, judge, render_query
+from mlaiops.runtime.metrics import PREDICTION_BUCKETS
 
 pytestmark = pytest.mark.integration
 
@@ -43,18 +46,20 @@ def serve(servers: Servers, folder: Path, estimator: LogisticRegression, version
     return process
 
 
-def predict_and_label(server: ServeProcess, features: np.ndarray, truth: np.ndarray) -> int:
-    """Predict every row in requests of 50 rows, then send the true labels of all of them; returns how many were right."""
-    ids, predicted = [], []
+def predict_and_label(server: ServeProcess, features: np.ndarray, truth: np.ndarray) -> tuple[int, np.ndarray]:
+    """Predict every row in requests of 50 rows, then send the true labels of all of them; returns how many were
+    right and the positive-class probability of each row."""
+    ids, predicted, scores = [], [], []
     for start in range(0, len(features), 50):
         rows = features[start : start + 50]
         body = {"inputs": [{"name": "x", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]}
         answer = server.post("/v2/models/fraud/infer", body).json()
         ids += [f"{answer['id']}:{row}" for row in range(len(rows))]
         predicted += next(out["data"] for out in answer["outputs"] if out["name"] == "predict")
+        scores += next(out["data"] for out in answer["outputs"] if out["name"] == "predict_proba")[1::2]
     joined = server.post("/v2/models/fraud/feedback", {"ids": ids, "labels": truth.tolist()}).json()
     assert joined["joined"] == len(ids), joined
-    return int((np.asarray(predicted) == truth).sum())
+    return int((np.asarray(predicted) == truth).sum()), np.asarray(scores)
 
 
 def test_a_canary_that_predicts_worse_fails_on_delayed_labels(
@@ -84,10 +89,14 @@ def test_a_canary_that_predicts_worse_fails_on_delayed_labels(
     # Before any label: 0/0 is no data, which onNoData decides; never an accuracy of 0 or NaN.
     assert single_value(source.instant_sync(render_query(accuracy, canary_context))) is None
     assert judge(accuracy, None).outcome == "Inconclusive"
-    right = {
+    roc_auc = AnalysisMetric(name="model-roc-auc", threshold_range={"min": 0.8}, min_sample_size=100)
+    before = run_roc_auc(source, roc_auc, canary_context)
+    assert (before.outcome, before.value) == ("Inconclusive", None), before  # no labels yet: never a pass
+    answers = {
         "stable": predict_and_label(stable, features[live], truth[live]),
         "canary": predict_and_label(canary, features[live], truth[live]),
     }
+    right = {track: count for track, (count, _) in answers.items()}
     assert right["stable"] > 0.8 * ROWS and right["canary"] < 0.2 * ROWS  # the models are what the test says
 
     def labelled(track: str) -> bool:
@@ -110,6 +119,29 @@ def test_a_canary_that_predicts_worse_fails_on_delayed_labels(
     shown = float(verdict.message.removeprefix("canary accuracy ").split("%")[0]) / 100
     assert shown == pytest.approx(right["canary"] / ROWS, abs=0.02) and "is lower" in verdict.message, verdict
     assert verdict.value is not None and verdict.value < 1e-10
+    # model-roc-auc, computed by the operator from the score buckets, against scikit-learn on the same predictions.
+    bounds = np.asarray(PREDICTION_BUCKETS)
+    for context, track, outcome in ((canary_context, "canary", "Failed"), (stable_context, "stable", "Successful")):
+        scores = answers[track][1]
+        binned = roc_auc_score(truth[live], np.searchsorted(bounds, scores, side="left"))
+        judged = run_roc_auc(source, roc_auc, context)
+        assert judged.outcome == outcome and judged.value is not None, (track, judged)
+        # The same AUC as scikit-learn's on the binned scores, up to increase()'s extrapolation (each bucket series
+        # is extrapolated on its own), and close to the AUC of the raw scores (20 buckets lose little).
+        assert judged.value == pytest.approx(binned, abs=0.01), (track, judged, binned)
+        assert judged.value == pytest.approx(roc_auc_score(truth[live], scores), abs=0.03), (track, judged)
+        # The count is extrapolated too: by the same factor for every bucket series of a server (they share their
+        # scrapes), which the AUC (a ratio) does not see; on a series a few scrapes old it can be a quarter more.
+        counted = float(judged.message.split("(")[1].split(" labelled")[0])
+        assert ROWS <= counted <= ROWS * 1.5, judged
+    assert (
+        run_roc_auc(
+            source,
+            AnalysisMetric(name="model-roc-auc", threshold_range={"min": 0.8}, min_sample_size=ROWS * 2),
+            canary_context,
+        ).outcome
+        == "Inconclusive"
+    )
     too_few = run_relative(
         source, AnalysisMetric(name="accuracy-vs-stable", min_sample_size=ROWS * 2), canary_context, "v1", "120s"
     )

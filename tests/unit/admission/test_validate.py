@@ -320,3 +320,44 @@ def test_a_drift_section_the_model_refuses_is_reported_once_and_asks_prometheus_
         "the live one"
     ]
     assert parser.asked == []
+
+
+def test_model_roc_auc_is_admitted_where_model_accuracy_is_and_its_wrong_fields_are_refused() -> None:
+    good = {"name": "model-roc-auc", "thresholdRange": {"min": 0.8}, "minSampleSize": 200}
+    accuracy = {"name": "model-accuracy", "thresholdRange": {"min": 0.9}}
+    assert _errors("ModelDeployment", ("spec.analysis.metrics", [accuracy, good])) == []
+    for field, value, message in (
+        ("query", "up", "spec.analysis.metrics[0]: model-roc-auc is computed from the score buckets: remove query"),
+        ("alpha", 0.01, "spec.analysis.metrics[0]: model-roc-auc is computed from the score buckets: remove alpha"),
+        ("thresholdRange", None, "spec.analysis.metrics[0]: thresholdRange is required"),
+        ("minSampleSize", 0, "spec.analysis.metrics[0].minSampleSize: Input should be greater than or equal to 1"),
+    ):
+        metric = {**good, field: value} if value is not None else {k: v for k, v in good.items() if k != field}
+        errors = _errors("ModelDeployment", ("spec.analysis.metrics", [metric]))
+        assert any(line.startswith(message) for line in errors), (field, errors)
+
+
+def test_header_and_mirror_steps_without_gateway_routing_are_refused_by_the_webhook_itself() -> None:
+    """The webhook's own check (the model's stops at its first error): each such step named, and none once
+    trafficRouting is set."""
+    header = {"name": "beta", "match": [{"headerName": "X-Tenant", "headerValue": {"exact": "beta"}}]}
+    steps = [
+        {"setMirrorRoute": {"name": "shadow", "percentage": 20}},
+        {"weight": 5},
+        {"setHeaderRoute": header},
+        {"setMirrorRoute": {"name": "shadow-2", "percentage": 50}},
+    ]
+    routing = [
+        line for line in _errors("ModelDeployment", ("spec.rollout.canary.steps", steps)) if "needs traffic" in line
+    ]
+    assert routing == [
+        "spec.rollout: canary.steps[0].setMirrorRoute needs trafficRouting.gatewayAPI (an HTTPRoute)",
+        "spec.rollout: canary.steps[2].setHeaderRoute needs trafficRouting.gatewayAPI (an HTTPRoute)",
+        "spec.rollout: canary.steps[3].setMirrorRoute needs trafficRouting.gatewayAPI (an HTTPRoute)",
+    ]
+    routed = _errors(
+        "ModelDeployment",
+        ("spec.rollout.canary.steps", steps),
+        ("spec.rollout.trafficRouting", {"gatewayAPI": {"httpRoute": "fraud"}}),
+    )
+    assert routed == []

@@ -333,7 +333,7 @@ CASES: list[tuple[str, list[tuple[str, Any]], list[str]]] = [
             "spec.analysis.metrics[0].thresholdRange: set min, max or both",
             "spec.analysis.metrics[1].thresholdRange: min (2.0) must not exceed max (1.0)",
             "spec.analysis.metrics[6]: query is required unless name is one of request-success-rate, request-duration, "
-            "model-accuracy, error-rate-vs-stable, latency-vs-stable, accuracy-vs-stable",
+            "model-accuracy, model-roc-auc, error-rate-vs-stable, latency-vs-stable, accuracy-vs-stable",
             "spec.analysis.metrics[9].query: unknown placeholder {{window}} in the query of metric h",
             "spec.analysis.metrics[10].query: invalid PromQL: unclosed left parenthesis at position 4",
         ],

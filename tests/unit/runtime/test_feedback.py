@@ -9,7 +9,16 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlaiops.runtime.feedback import MAX_CONFUSION_CLASSES, SMALL_BATCH, FeedbackStats, LabelKind, apply, parse_feedback
+from mlaiops.runtime.feedback import (
+    MAX_CONFUSION_CLASSES,
+    SHOWN_IDS,
+    SMALL_BATCH,
+    FeedbackStats,
+    LabelKind,
+    NothingHeld,
+    apply,
+    parse_feedback,
+)
 from mlaiops.runtime.predictions import NO_CLASS, PredictionStore
 from mlaiops.runtime.protocol import ProtocolError
 
@@ -127,7 +136,11 @@ def test_binary_labels_count_accuracy_confusion_scores_and_errors() -> None:
     store, stats, kind, registry = setup([0, 1])
     store.add(["a", "b", "c"], kind.predicted_indices(np.array([1, 0, 1])), np.array([0.95, 0.3, 0.6]))
     answer = apply(parse_feedback(body(ids=["a", "b", "c", "zz", "a"], labels=[1, 1, 0, 0, 1]), kind, 10), store, stats)
-    assert answer == {"joined": 3, "unmatched": {"unknown": 1, "duplicate": 1}}
+    assert answer == {
+        "joined": 3,
+        "unmatched": {"unknown": 1, "duplicate": 1},
+        "unmatched_ids": {"unknown": ["zz"], "duplicate": ["a"]},
+    }
     seen = samples(registry)
     assert seen[("mlaiops_model_feedback_labels_total", ())] == 3
     assert seen[("mlaiops_model_feedback_correct_total", ())] == 1
@@ -138,11 +151,11 @@ def test_binary_labels_count_accuracy_confusion_scores_and_errors() -> None:
     }
     assert confusion == {("0", "0"): 0, ("0", "1"): 1, ("1", "0"): 1, ("1", "1"): 1}
     # scores by true class: actual 1 got 0.95 and 0.3, actual 0 got 0.6
-    assert seen[("mlaiops_model_feedback_score_bucket", (("actual", "1"), ("le", "0.5")))] == 1
-    assert seen[("mlaiops_model_feedback_score_bucket", (("actual", "1"), ("le", "1.0")))] == 2
-    assert seen[("mlaiops_model_feedback_score_bucket", (("actual", "0"), ("le", "0.5")))] == 0
-    assert seen[("mlaiops_model_feedback_score_bucket", (("actual", "0"), ("le", "0.9")))] == 1
-    assert seen[("mlaiops_model_feedback_score_sum", (("actual", "1"),))] == pytest.approx(1.25)
+    assert seen[("mlaiops_model_feedback_score_bucket", (("actual", "1"), ("le", "0.5"), ("positive", "true")))] == 1
+    assert seen[("mlaiops_model_feedback_score_bucket", (("actual", "1"), ("le", "1.0"), ("positive", "true")))] == 2
+    assert seen[("mlaiops_model_feedback_score_bucket", (("actual", "0"), ("le", "0.5"), ("positive", "false")))] == 0
+    assert seen[("mlaiops_model_feedback_score_bucket", (("actual", "0"), ("le", "0.9"), ("positive", "false")))] == 1
+    assert seen[("mlaiops_model_feedback_score_sum", (("actual", "1"), ("positive", "true")))] == pytest.approx(1.25)
     # |score - label|: 0.05, 0.7, 0.6
     assert seen[("mlaiops_model_feedback_absolute_error_bucket", (("le", "0.1"),))] == 1
     assert seen[("mlaiops_model_feedback_absolute_error_bucket", (("le", "0.5"),))] == 1
@@ -191,3 +204,73 @@ def test_set_kind_starts_counting_afresh_for_the_loaded_model() -> None:
     seen = samples(registry)
     assert seen[("mlaiops_model_feedback_labels_total", ())] == 0
     assert seen[("mlaiops_model_feedback_correct_total", ())] == 0
+
+
+# --- labels for ids this server does not hold ---------------------------------------------------
+
+
+def test_a_body_of_which_no_id_is_held_here_joins_nothing_and_says_why_for_each() -> None:
+    store, stats, kind, registry = setup([0, 1])
+    other = PredictionStore(10, 60.0, Clock(), instance="12345678")
+    store.add(["held"], kind.predicted_indices(np.array([1])), np.array([0.9]))
+    astray = [other.new_id(), "typo", *[f"x{i}" for i in range(6)]]
+    with pytest.raises(NothingHeld) as refused:
+        apply(parse_feedback(body(ids=astray, labels=[1] * 8), kind, 10), store, stats)
+    message = str(refused.value)
+    assert message.startswith("no prediction of the 8 ids is held by this server, so no label was joined: ")
+    assert f"ids[0] {astray[0]!r} other-server (made by another server process: send the label to the one" in message
+    assert "ids[1] 'typo' unknown (never predicted or kept by this server)" in message
+    assert "ids[4] 'x2' unknown" in message and "'x3'" not in message and message.endswith(" and 3 more")
+    assert refused.value.outcome == {
+        "joined": 0,
+        "unmatched": {"other-server": 1, "unknown": 7},
+        "unmatched_ids": {"other-server": [astray[0]], "unknown": astray[1:]},
+    }
+    seen = samples(registry)
+    assert seen[("mlaiops_model_feedback_labels_total", ())] == 0  # nothing joined
+    assert seen[("mlaiops_model_feedback_unmatched_total", (("reason", "unknown"),))] == 7  # astray labels stay visible
+    assert seen[("mlaiops_model_feedback_unmatched_total", (("reason", "other-server"),))] == 1
+    assert store.why_not("held") is None  # the prediction of another body is untouched
+    # One id held here is enough for a 200: the others are listed by reason.
+    answer = apply(parse_feedback(body(ids=["typo", "held"], labels=[0, 1]), kind, 10), store, stats)
+    assert answer == {"joined": 1, "unmatched": {"unknown": 1}, "unmatched_ids": {"unknown": ["typo"]}}
+
+
+def test_a_label_sent_again_is_a_duplicate_not_a_404() -> None:
+    """A client that retries after a lost answer must not be told its prediction does not exist."""
+    store, stats, kind, _ = setup([0, 1])
+    store.add(["a"], kind.predicted_indices(np.array([1])), np.array([0.9]))
+    feedback = parse_feedback(body(ids=["a"], labels=[1]), kind, 10)
+    assert apply(feedback, store, stats)["joined"] == 1
+    assert apply(feedback, store, stats) == {
+        "joined": 0,
+        "unmatched": {"duplicate": 1},
+        "unmatched_ids": {"duplicate": ["a"]},
+    }
+
+
+def test_expired_and_evicted_ids_alone_are_not_held() -> None:
+    clock = Clock()
+    store = PredictionStore(1, 10.0, clock, instance="0badcafe")
+    kind = LabelKind([0, 1])
+    stats = FeedbackStats(("m", "v1", "canary"), store, kind, BUCKETS)
+    old = store.new_id()
+    store.add([old], None, None)
+    clock.now += 5
+    evicted = store.new_id()
+    store.add([evicted], None, None)
+    store.add(["newest"], None, None)  # capacity 1: pushes the previous one out
+    clock.now += 6  # old is 11 s old, past the ttl; evicted 6 s, within it
+    with pytest.raises(NothingHeld) as refused:
+        apply(parse_feedback(body(ids=[old, evicted], labels=[0, 0]), kind, 10), store, stats)
+    assert refused.value.outcome["unmatched"] == {"expired": 1, "evicted": 1}
+    assert "older than --feedback-ttl" in str(refused.value) and "--feedback-capacity" in str(refused.value)
+
+
+def test_an_answer_lists_at_most_shown_ids_but_counts_them_all() -> None:
+    store, stats, kind, _ = setup([0, 1])
+    store.add(["held"], kind.predicted_indices(np.array([1])), np.array([0.9]))
+    ids = ["held", *[f"u{i}" for i in range(SHOWN_IDS + 5)]]
+    answer = apply(parse_feedback(body(ids=ids, labels=[1] * len(ids)), kind, 1000), store, stats)
+    assert answer["unmatched"] == {"unknown": SHOWN_IDS + 5}
+    assert answer["unmatched_ids"]["unknown"] == ids[1 : SHOWN_IDS + 1]

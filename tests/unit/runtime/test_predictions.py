@@ -192,3 +192,13 @@ def test_memory_stays_bounded_under_a_flood_and_bytes_measures_it() -> None:
     assert abs(held + arrays - predictions.bytes) < 0.1 * predictions.bytes, (held, arrays, predictions.bytes)
     per_id = predictions.bytes / capacity
     assert 120 < per_id < 250, per_id  # docs/feedback.md: about 180 bytes per stored (generated) id
+
+
+def test_why_not_tells_the_reason_and_marks_nothing() -> None:
+    predictions, _ = store()
+    predictions.add(["a"], np.array([1]), np.array([0.9]))
+    assert predictions.why_not("a") is None
+    assert predictions.why_not("a") is None  # looking twice changes nothing
+    assert predictions.why_not("zzz") == "unknown"
+    assert predicted(predictions.join("a")) == 1
+    assert predictions.why_not("a") == "duplicate"
