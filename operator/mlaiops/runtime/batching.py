@@ -41,8 +41,7 @@ class _Waiting:
         """Whether these rows can be stacked under ``first``'s in one call."""
         return (
             self.model is first.model
-            and self.features.ndim == first.features.ndim
-            and self.features.shape[1:] == first.features.shape[1:]
+            and self.features.shape[1:] == first.features.shape[1:]  # (a shape's length is its ndim)
             and self.features.dtype == first.features.dtype
         )
 

@@ -176,10 +176,58 @@ def test_split_gives_each_request_its_rows() -> None:
     parts = split(outputs, [1, 3, 2])
     assert [part["predict"].tolist() for part in parts] == [[0], [1, 2, 3], [4, 5]]
     assert parts[2]["predict_proba"].tolist() == [[8, 9], [10, 11]]
-    with pytest.raises(ValueError, match="'predict' has"):
+    with pytest.raises(ValueError, match=r"^output 'predict' has \(5,\) entries for 6 rows: not per row$"):
         split({"predict": np.arange(5)}, [1, 3, 2])
     with pytest.raises(ValueError, match="not per row"):
         split({"predict": np.float64(1.0)}, [1])
+
+
+def test_a_request_arriving_within_max_latency_of_the_first_shares_its_call() -> None:
+    calls = Calls()
+    batcher = Batcher(calls.run, max_rows=8, max_latency=0.5)
+
+    async def main() -> list[Outputs]:
+        first = asyncio.ensure_future(batcher.predict(MODEL, X[0:1]))
+        await asyncio.sleep(0.05)  # well inside the first request's half second
+        return await asyncio.gather(first, batcher.predict(MODEL, X[1:2]))
+
+    answers = asyncio.run(main())
+    assert calls.rows == [2]
+    assert same(answers[0], alone(X[0:1])) and same(answers[1], alone(X[1:2]))
+
+
+def test_a_full_batch_goes_at_once_without_waiting_out_its_latency() -> None:
+    calls = Calls()
+    batcher = Batcher(calls.run, max_rows=2, max_latency=1.0)
+
+    async def main() -> list[Outputs]:
+        # A second is the latency; a full batch must not wait for it (half a second is a generous margin).
+        return await asyncio.wait_for(
+            asyncio.gather(batcher.predict(MODEL, X[0:1]), batcher.predict(MODEL, X[1:2])), timeout=0.5
+        )
+
+    asyncio.run(main())
+    assert calls.rows == [2]
+
+
+def test_two_models_with_the_same_features_are_not_stacked() -> None:
+    calls = Calls()
+    batcher = Batcher(calls.run, max_rows=8, max_latency=0.1)
+    twin = LogisticRegression(C=0.01).fit(X, Y)
+
+    async def main() -> list[Outputs]:
+        return await asyncio.gather(batcher.predict(MODEL, X[0:1]), batcher.predict(twin, X[1:2]))
+
+    answers = asyncio.run(main())
+    assert calls.rows == [1, 1]
+    assert np.allclose(answers[1]["predict_proba"], twin.predict_proba(X[1:2]), rtol=1e-12, atol=1e-15)
+
+
+def test_a_batch_of_one_row_is_allowed_and_answers_each_request_alone() -> None:
+    calls = Calls()
+    batcher = Batcher(calls.run, max_rows=1, max_latency=0.1)
+    gather(batcher, [X[0:1], X[1:2], X[2:3]])
+    assert calls.rows == [1, 1, 1]
 
 
 @pytest.mark.parametrize(("rows", "latency", "message"), [(0, 0.01, "max_rows"), (4, -1.0, "max_latency")])
