@@ -207,3 +207,16 @@ def test_a_rollout_of_a_version_no_policy_of_this_model_produced_stays_a_rollout
     follows = retrained_world("r7", "r7", policy_target="billing")
     follows[0]["spec"] = {"model": {"source": {"retrainPolicyRef": {"name": "nightly"}}}}  # the model follows it
     assert any(c.kind == "Retrain" and "rolled out" in c.what for _, c in observed_changes(follows, [], NS))
+
+
+def test_a_version_is_a_retrain_s_whether_a_run_made_it_or_the_policy_promoted_it() -> None:
+    def kinds(status: dict) -> set[str]:
+        objects = retrained_world("r7", "r7")
+        objects[1]["status"] = status
+        return {c.kind for _, c in observed_changes(objects, [], NS) if "r7 rolled out" in c.what or "of r7" in c.what}
+
+    # a run's id is its model's version: the rollout of r7 is that run reaching production, promoted or not yet
+    assert kinds({"runs": [{"id": "r7", "phase": "Succeeded"}]}) == {"Retrain"}
+    # a policy that only says what it promoted (its run history trimmed)
+    assert kinds({"promoted": {"version": "r7", "promotedAt": "2026-11-27T11:59:30Z"}}) == {"Retrain"}
+    assert kinds({"runs": [{"id": "r6"}], "promoted": {"version": "r6"}}) == {"Rollout"}

@@ -163,3 +163,28 @@ def test_only_urls_naming_a_service_of_the_namespace_link() -> None:
     assert env_of("cache", "http://api.example.com/v1", "not a url", "http://") == set()
     md = obj("ModelDeployment", "m", spec={"runtime": {"env": [{"name": "X", "value": "http://nowhere:80"}]}})
     assert build([md]).neighbours(n("ModelDeployment", "m")) == {}  # no Service called nowhere: no edge
+
+
+def test_init_containers_count_and_env_entries_without_a_literal_value_are_skipped() -> None:
+    init = obj(
+        "Deployment",
+        "migrator",
+        spec={
+            "template": {
+                "spec": {
+                    "containers": [{"name": "m", "env": [{"name": "S", "valueFrom": {"secretKeyRef": {"name": "s"}}}]}],
+                    "initContainers": [{"name": "wait", "env": [{"name": "DB", "value": "http://cache:5432"}]}],
+                }
+            }
+        },
+    )
+    assert topology.called_services(init, NS) == {(NS, "cache")}
+
+
+def test_a_value_that_is_not_a_url_does_not_hide_the_urls_after_it() -> None:
+    md = obj(
+        "ModelDeployment",
+        "m",
+        spec={"runtime": {"env": [{"name": "A", "value": "fast"}, {"name": "B", "value": "http://cache"}]}},
+    )
+    assert topology.called_services(md, NS) == {(NS, "cache")}
