@@ -32,8 +32,8 @@ def test_for_and_keep_firing_for_become_evaluation_counts() -> None:
 @pytest.mark.parametrize(
     ("detector", "expected"),
     [
-        ({"type": "zscore", "window": "5m"}, {"type": "zscore", "window": 30, "threshold": 4.0}),
-        ({"type": "mad", "window": "1m", "sensitivity": 2}, {"type": "mad", "window": 6, "threshold": 2.5}),
+        ({"type": "zscore", "window": "5m"}, {"type": "zscore", "window": 30, "threshold": 2.0}),
+        ({"type": "mad", "window": "1m", "sensitivity": 2}, {"type": "mad", "window": 6, "threshold": 1.0}),
         ({"type": "seasonal", "season": "1w"}, {"type": "seasonal", "period": 604800.0}),
         ({"type": "forecast", "upper": 90, "horizon": "30m"}, {"type": "forecast", "upper": 90, "horizon": 1800.0}),
         (
