@@ -112,6 +112,10 @@ def test_the_bar_survives_a_restart_and_an_old_snapshot_starts_without_one() -> 
 def test_the_single_purpose_detectors_ship_a_floor_and_the_others_none() -> None:
     for kind in BANDED:
         assert parse_detector_config({"type": kind}).noise_floor.margin > 0, kind
+    for kind in ("zscore", "mad", "ewma"):  # the folds' choice (README): repeats learned, a band of 2 sigma
+        shipped = parse_detector_config({"type": kind})
+        assert (shipped.noise_floor.repeat, shipped.threshold) == (2.0, 2.0), kind
+    assert parse_detector_config({"type": "seasonal"}).noise_floor.repeat == 0
     for kind in ("auto", "threshold", "forecast", "isolationForest"):
         assert (
             parse_detector_config(

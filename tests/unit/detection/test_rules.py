@@ -47,6 +47,13 @@ def test_detector_config_mapping(detector: dict, expected: dict) -> None:
     assert expected.items() <= config.items()
 
 
+@pytest.mark.parametrize(("kind", "repeat"), [("zscore", 2.0), ("mad", 2.0), ("ewma", 2.0), ("seasonal", 0.0)])
+def test_a_rule_gets_the_shipped_floor_with_its_margin_divided_by_sensitivity(kind: str, repeat: float) -> None:
+    """The AnomalyRule API has no noiseFloor: a rule runs the detector's shipped floor, repeat included."""
+    floor = detector_config(spec(detector={"type": kind, "sensitivity": 2}))["noiseFloor"]
+    assert floor == {"margin": pytest.approx(0.55), "memory": 2000, "learn": 0.5, "repeat": repeat}
+
+
 def test_series_fire_independently_and_states_follow_hysteresis() -> None:
     evaluator = RuleEvaluator("ns", "r", spec(detector={"type": "threshold", "upper": 50}, **{"for": "10s"}))
     a, b = {"pod": "a"}, {"pod": "b"}
