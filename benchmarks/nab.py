@@ -48,11 +48,12 @@ _NOISE_FLOOR_GRID = {"noiseFloor.margin": ["1.1", "1.25", "1.5"], "noiseFloor.me
 
 
 def _banded_grid(threshold: str) -> dict[str, list[str]]:
-    """zscore, mad, ewma: the floor's margin, the band's own threshold (the shipped one or 2: with a floor
-    the band matters only early on) and ``noiseFloor.repeat`` (0, or a repeat within 2x of the largest
-    flagged residual lifts the bar in full). ``memory`` stays at 2000, which the folds chose in the
-    earlier margin x memory grid; a margin of 1.5 was never chosen there. Without the repeat axis mad
-    scores higher cross-validated (README), but threshold 2 without repeat fails the detectors' unit tests."""
+    """zscore, mad, ewma: the floor's margin, the band's own threshold (the old default or 2: with a floor
+    the band matters only where it is wider than the floor) and ``noiseFloor.repeat`` (0, or a repeat
+    within 2x of the largest flagged residual lifts the bar in full). ``memory`` stays at 2000, which the
+    folds chose most often in the earlier margin x memory grid, and margin 1.5 is dropped (8 settings a
+    run). Without the repeat axis mad scores higher cross-validated (README), but threshold 2 without
+    repeat fails the detectors' unit tests."""
     return {
         "noiseFloor.margin": ["1.1", "1.25"],
         "noiseFloor.memory": ["2000"],
