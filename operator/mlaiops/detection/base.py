@@ -136,6 +136,7 @@ class Detector(ABC):
         self.n_series = n_series
         self.streak = np.zeros(n_series, dtype=np.int64)
         self.noise_bar = np.zeros(n_series)
+        self.flagged_bar = np.zeros(n_series)
         self._init_state(n_series)
 
     # -- to implement -------------------------------------------------------------------------
@@ -182,8 +183,10 @@ class Detector(ABC):
 
     def _raise_noise_bar(self, x: FloatArray, dev: Deviation, excluded: BoolArray, score: FloatArray) -> None:
         """The largest residual of the accepted points, decaying by half every ``memory`` points; a flagged
-        point lifts it ``learn`` of the way. Only once the detector is ready: its first expectations are
-        guesses, and their residuals would hold the bar up for ``memory`` points."""
+        point lifts it ``learn`` of the way, or all the way if it repeats an earlier flagged one (within a
+        factor ``repeat`` of the largest: a daily job pages once or twice, not every day). Only once the
+        detector is ready: its first expectations are guesses, and their residuals would hold the bar up
+        for ``memory`` points."""
         floor = self.config.noise_floor
         if floor.margin <= 0:
             return
@@ -191,8 +194,12 @@ class Detector(ABC):
         seen = np.isfinite(residual) & dev.ready & ~excluded & ~self._invalid(x)
         residual = np.nan_to_num(residual)
         decayed = self.noise_bar * 0.5 ** (1.0 / floor.memory)
-        lifted = np.where(score <= 1.0, residual, decayed + floor.learn * (residual - decayed))
+        flagged = score > 1.0
+        repeat = flagged & (residual <= floor.repeat * self.flagged_bar)
+        lifted = np.where(~flagged | repeat, residual, decayed + floor.learn * (residual - decayed))
         self.noise_bar = np.where(seen, np.maximum(decayed, lifted), decayed)
+        if floor.repeat > 0:
+            self.flagged_bar = np.where(seen & flagged, np.maximum(self.flagged_bar, residual), self.flagged_bar)
 
     def _finish(self, x: FloatArray, dev: Deviation) -> FloatArray:
         direction = self.config.direction
@@ -248,7 +255,7 @@ class Detector(ABC):
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe snapshot: config, series count and every state array."""
-        names = ("streak", "noise_bar", *self._state_fields)
+        names = ("streak", "noise_bar", "flagged_bar", *self._state_fields)
         state = {name: encode_array(np.asarray(getattr(self, name))) for name in names}
         return {
             "type": self.type,

@@ -17,13 +17,13 @@ import numpy as np
 
 from mlaiops.api.anomalyrule import AnomalyRuleSpec, SeriesStatus
 from mlaiops.api.common import seconds
-from mlaiops.detection.config import SINGLE_PURPOSE_FLOOR, HysteresisConfig, parse_detector_config
+from mlaiops.detection.config import HysteresisConfig, parse_detector_config
 from mlaiops.detection.engine import Engine
 from mlaiops.detection.hysteresis import AlertState
 
 STATE_NAMES = {AlertState.NORMAL: "Normal", AlertState.PENDING: "Pending", AlertState.FIRING: "Firing"}
 SEVERITY_OF_STATE = {"Firing": 4, "Pending": 3, "Error": 2, "NoData": 1, "Normal": 0}
-_DEFAULT_THRESHOLDS = {"zscore": 4.0, "mad": 5.0, "ewma": 5.0, "seasonal": 5.0}
+_BANDED = ("zscore", "mad", "ewma", "seasonal")  # their threshold and floor are scaled by sensitivity
 
 
 def fingerprint(namespace: str, rule: str, labels: dict[str, str]) -> str:
@@ -52,11 +52,12 @@ def detector_config(spec: AnomalyRuleSpec) -> dict[str, Any]:
         high = detector.data_range.max if detector.data_range.max is not None else math.inf
         config["dataRange"] = [low, high]
     sensitivity = 1.0 if detector.sensitivity is None else detector.sensitivity
-    if detector.type in _DEFAULT_THRESHOLDS:
-        config["threshold"] = _DEFAULT_THRESHOLDS[detector.type] / sensitivity
+    if detector.type in _BANDED:
+        shipped = parse_detector_config({"type": detector.type})
+        config["threshold"] = shipped.threshold / sensitivity  # type: ignore[union-attr]
         # The noise floor is part of the band: sensitivity divides it too, or it would undo a higher one.
-        floor = SINGLE_PURPOSE_FLOOR
-        config["noiseFloor"] = {"margin": floor.margin / sensitivity, "memory": floor.memory, "learn": floor.learn}
+        floor = shipped.noise_floor
+        config["noiseFloor"] = {**floor.model_dump(by_alias=True), "margin": floor.margin / sensitivity}
     if detector.type == "auto":
         config["sensitivity"] = sensitivity
     if detector.window is not None and detector.type in ("zscore", "mad", "ewma"):

@@ -112,6 +112,10 @@ def test_the_bar_survives_a_restart_and_an_old_snapshot_starts_without_one() -> 
 def test_the_single_purpose_detectors_ship_a_floor_and_the_others_none() -> None:
     for kind in BANDED:
         assert parse_detector_config({"type": kind}).noise_floor.margin > 0, kind
+    for kind in ("zscore", "mad", "ewma"):  # the folds' choice (README): repeats learned, a band of 2 sigma
+        shipped = parse_detector_config({"type": kind})
+        assert (shipped.noise_floor.repeat, shipped.threshold) == (2.0, 2.0), kind
+    assert parse_detector_config({"type": "seasonal"}).noise_floor.repeat == 0
     for kind in ("auto", "threshold", "forecast", "isolationForest"):
         assert (
             parse_detector_config(
@@ -121,3 +125,52 @@ def test_the_single_purpose_detectors_ship_a_floor_and_the_others_none() -> None
         ), kind
     with pytest.raises(ValueError, match="margin"):
         parse_detector_config({"type": "zscore", "noiseFloor": {"margin": -1}})
+
+
+def recurring_spikes(spikes: int, every: int = 50) -> list[float]:
+    """The +-1 wiggle around 10, then a spike to 30 every ``every`` points (a daily job, say)."""
+    values = quiet_then(10.0)[:-1]
+    for _ in range(spikes):
+        values += [10.0 + (1.0 if i % 2 else -1.0) for i in range(every - 1)] + [30.0]
+    return values
+
+
+@pytest.mark.parametrize("kind", ("zscore", "mad", "ewma"))
+def test_a_recurring_spike_pages_twice_with_repeat_and_more_often_without(kind: str) -> None:
+    """Without ``repeat`` a flagged spike lifts the bar only ``learn`` of the way each time, so the same
+    spike pages again and again; with it, the second spike (a repeat of the first) lifts the bar in full."""
+    floor = {"margin": 1.1, "memory": 100000}
+    values = recurring_spikes(8)
+
+    def pages(config: dict) -> int:
+        done, _ = steps({"type": kind, "threshold": 2, "noiseFloor": config}, values)
+        return sum(int(s.score[0] > 1.0) for s in done[200:])
+
+    assert pages({**floor, "repeat": 2.0}) == 2
+    assert pages(floor) >= 4
+
+
+def test_a_spike_far_bigger_than_the_flagged_ones_is_no_repeat() -> None:
+    """Only a residual within ``repeat`` times the largest flagged one is learned in full."""
+    detector = build_detector({"type": "zscore", "noiseFloor": {"margin": 1.1, "memory": 100000, "repeat": 2.0}})
+    for i, v in enumerate(recurring_spikes(1)):
+        detector.update(60.0 * i, [v])
+    flagged = float(detector.flagged_bar[0])
+    assert flagged == pytest.approx(20.0, abs=1.5)
+    bar = float(detector.noise_bar[0])
+    step = detector.update(60.0 * 400, [10.0 + 5 * flagged])  # five times the first spike: a new anomaly
+    assert step.score[0] > 1.0
+    residual = abs(10.0 + 5 * flagged - float(step.expected[0]))
+    assert float(detector.noise_bar[0]) == pytest.approx(bar + 0.5 * (residual - bar))
+    assert float(detector.flagged_bar[0]) == pytest.approx(residual)
+
+
+def test_repeat_off_keeps_no_flagged_bar_and_a_restored_detector_keeps_it() -> None:
+    _, off = steps({"type": "zscore", "noiseFloor": {"margin": 1.1}}, recurring_spikes(2))
+    assert float(off.flagged_bar[0]) == 0.0
+    _, on = steps({"type": "zscore", "noiseFloor": {"margin": 1.1, "repeat": 2.0}}, recurring_spikes(2))
+    assert float(on.flagged_bar[0]) > 0
+    payload = on.to_dict()
+    assert detector_from_dict(payload).flagged_bar == pytest.approx(on.flagged_bar)
+    del payload["state"]["flagged_bar"]  # saved before repeats existed
+    assert detector_from_dict(payload).flagged_bar == pytest.approx([0.0])

@@ -32,8 +32,8 @@ def test_for_and_keep_firing_for_become_evaluation_counts() -> None:
 @pytest.mark.parametrize(
     ("detector", "expected"),
     [
-        ({"type": "zscore", "window": "5m"}, {"type": "zscore", "window": 30, "threshold": 4.0}),
-        ({"type": "mad", "window": "1m", "sensitivity": 2}, {"type": "mad", "window": 6, "threshold": 2.5}),
+        ({"type": "zscore", "window": "5m"}, {"type": "zscore", "window": 30, "threshold": 2.0}),
+        ({"type": "mad", "window": "1m", "sensitivity": 2}, {"type": "mad", "window": 6, "threshold": 1.0}),
         ({"type": "seasonal", "season": "1w"}, {"type": "seasonal", "period": 604800.0}),
         ({"type": "forecast", "upper": 90, "horizon": "30m"}, {"type": "forecast", "upper": 90, "horizon": 1800.0}),
         (
@@ -45,6 +45,13 @@ def test_for_and_keep_firing_for_become_evaluation_counts() -> None:
 def test_detector_config_mapping(detector: dict, expected: dict) -> None:
     config = detector_config(spec(detector=detector))
     assert expected.items() <= config.items()
+
+
+@pytest.mark.parametrize(("kind", "repeat"), [("zscore", 2.0), ("mad", 2.0), ("ewma", 2.0), ("seasonal", 0.0)])
+def test_a_rule_gets_the_shipped_floor_with_its_margin_divided_by_sensitivity(kind: str, repeat: float) -> None:
+    """The AnomalyRule API has no noiseFloor: a rule runs the detector's shipped floor, repeat included."""
+    floor = detector_config(spec(detector={"type": kind, "sensitivity": 2}))["noiseFloor"]
+    assert floor == {"margin": pytest.approx(0.55), "memory": 2000, "learn": 0.5, "repeat": repeat}
 
 
 def test_series_fire_independently_and_states_follow_hysteresis() -> None:
