@@ -77,21 +77,25 @@ def manifest(version: str) -> dict:
     }
 
 
-@pytest.fixture
-def deployed(
-    cluster: Cluster, models: dict[str, Path], request: pytest.FixtureRequest
-) -> Iterator[tuple[str, Traffic]]:
-    namespace = cluster.namespace(f"canary-{request.node.name.split('_')[1]}")
+def serve_v1(cluster: Cluster, namespace: str, models: dict[str, Path], md: dict) -> str:
+    """Publish the models, apply ModelDeployment ``fraud`` at v1, wait for it to be Ready; its infer URL."""
     publish(cluster, namespace, models)
-    cluster.apply(manifest("v1"), namespace)
+    cluster.apply(md, namespace)
     wait_for(
         lambda: cluster.get("modeldeployments", namespace, "fraud")["status"].get("phase") == "Ready",
         timeout=60,
         what="v1 Ready",
     )
     service = cluster.core.read_namespaced_service("fraud", namespace)
-    endpoint = service.metadata.annotations["sandbox.mlaiops.dev/endpoint"]
-    traffic = Traffic(f"{endpoint}/v2/models/fraud/infer", FEATURES).start()
+    return f"{service.metadata.annotations['sandbox.mlaiops.dev/endpoint']}/v2/models/fraud/infer"
+
+
+@pytest.fixture
+def deployed(
+    cluster: Cluster, models: dict[str, Path], request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Traffic]]:
+    namespace = cluster.namespace(f"canary-{request.node.name.split('_')[1]}")
+    traffic = Traffic(serve_v1(cluster, namespace, models, manifest("v1")), FEATURES).start()
     try:
         yield namespace, traffic
     finally:

@@ -19,7 +19,7 @@ from mlaiops_demo.traffic import Traffic
 from sklearn.linear_model import LogisticRegression
 
 from tests.e2e.conftest import Cluster, roll_out, wait_for
-from tests.e2e.test_canary import publish
+from tests.e2e.test_canary import serve_v1
 
 pytestmark = pytest.mark.integration
 
@@ -62,16 +62,8 @@ def manifest() -> dict:
 @pytest.fixture
 def labelled(cluster: Cluster, models: dict[str, Path]) -> Iterator[tuple[str, Traffic]]:
     namespace = cluster.namespace("canary-labels")
-    publish(cluster, namespace, models)
-    cluster.apply(manifest(), namespace)
-    wait_for(
-        lambda: cluster.get("modeldeployments", namespace, "fraud")["status"].get("phase") == "Ready",
-        timeout=60,
-        what="v1 Ready",
-    )
-    service = cluster.core.read_namespaced_service("fraud", namespace)
-    endpoint = service.metadata.annotations["sandbox.mlaiops.dev/endpoint"]
-    traffic = Traffic(f"{endpoint}/v2/models/fraud/infer", len(FEATURES), rate=20, label_share=1.0, label_delay=1.0)
+    url = serve_v1(cluster, namespace, models, manifest())
+    traffic = Traffic(url, len(FEATURES), rate=20, label_share=1.0, label_delay=1.0)
     try:
         yield namespace, traffic.start()
     finally:
