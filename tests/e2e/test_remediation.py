@@ -286,7 +286,9 @@ def test_scale_does_not_help_so_the_ladder_rolls_back(model_world: World) -> Non
     ]
     assert status["anomalies"][0]["rule"] == f"{world.namespace}/latency"
     kinds = {c["kind"] for c in status.get("changes") or []}
-    assert "Rollout" in kinds  # the v1 rollout before the anomaly
+    # v1 is the model's first deployment: its creation, not a change (remediation/causes.py); the playbook's
+    # own steps are the changes this incident records
+    assert "Remediation" in kinds and "Rollout" not in kinds, status.get("changes")
     assert status["probableCauses"][0]["rank"] == 1 and status["probableCauses"][0]["why"]
 
 
