@@ -184,11 +184,15 @@ def test_split_gives_each_request_its_rows() -> None:
 
 def test_a_request_arriving_within_max_latency_of_the_first_shares_its_call() -> None:
     calls = Calls()
-    batcher = Batcher(calls.run, max_rows=8, max_latency=0.5)
+    # Under a second, so a mutant that only waits while more than 1 s is left goes alone: the second request
+    # fills the batch a few loop turns later, not after a timed sleep.
+    batcher = Batcher(calls.run, max_rows=2, max_latency=0.9)
 
     async def main() -> list[Outputs]:
         first = asyncio.ensure_future(batcher.predict(MODEL, X[0:1]))
-        await asyncio.sleep(0.05)  # well inside the first request's half second
+        while batcher._worker is None:  # the first request is in and waiting for company
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
         return await asyncio.gather(first, batcher.predict(MODEL, X[1:2]))
 
     answers = asyncio.run(main())
@@ -198,12 +202,12 @@ def test_a_request_arriving_within_max_latency_of_the_first_shares_its_call() ->
 
 def test_a_full_batch_goes_at_once_without_waiting_out_its_latency() -> None:
     calls = Calls()
-    batcher = Batcher(calls.run, max_rows=2, max_latency=1.0)
+    batcher = Batcher(calls.run, max_rows=2, max_latency=60.0)
 
     async def main() -> list[Outputs]:
-        # A second is the latency; a full batch must not wait for it (half a second is a generous margin).
+        # A full batch must not wait out its minute: 10 s is a bound no healthy run comes near, not a timing.
         return await asyncio.wait_for(
-            asyncio.gather(batcher.predict(MODEL, X[0:1]), batcher.predict(MODEL, X[1:2])), timeout=0.5
+            asyncio.gather(batcher.predict(MODEL, X[0:1]), batcher.predict(MODEL, X[1:2])), timeout=10
         )
 
     asyncio.run(main())
