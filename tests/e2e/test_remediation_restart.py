@@ -90,8 +90,12 @@ def worlds(cluster: Cluster) -> Iterator[dict[str, World]]:
         action = {"name": "add-one", "type": "scale", "scale": {"delta": 1, "max": 5}, "verify": {"within": within}}
         cluster.apply(playbook([action]), namespace)
         made[scenario] = world
-    for world in made.values():
-        wait_for(lambda w=world: w.rule_state() == "Normal", timeout=90, what=f"rule Normal in {world.namespace}")
+    for world in made.values():  # the exporter's pod is scraped first: slow on a loaded machine
+        wait_for(
+            lambda w=world: w.rule_state() == "Normal",
+            timeout=240,
+            what=f"rule Normal in {world.namespace} (state: {world.rule_state()!r} when the wait began)",
+        )
     try:
         yield made
     finally:

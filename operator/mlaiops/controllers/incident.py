@@ -87,9 +87,15 @@ def observe(kube: Kube, namespace: str) -> list[JSON]:
 
 
 def correlate(
-    kube: Kube, playbook: JSON, spec: RemediationPlaybookSpec, signals: list[Signal], now: datetime
+    kube: Kube,
+    playbook: JSON,
+    spec: RemediationPlaybookSpec,
+    signals: list[Signal],
+    executions: list[ExecutionRecord],
+    now: datetime,
 ) -> Correlated:
-    """Read the playbook's incidents (and the topology when needed) and join the firing signals to them."""
+    """Read the playbook's incidents (and the topology when needed) and join the firing signals to them; an
+    incident an execution names but the API lacks (its create failed) is rebuilt and followed."""
     namespace, name = playbook["metadata"]["namespace"], playbook["metadata"]["name"]
     current = {i["metadata"]["name"]: i for i in kube.list(API_VERSION, "Incident", namespace, owner_selector(name))}
     known = [
@@ -100,7 +106,7 @@ def correlate(
         )
         for name, obj in current.items()
     ]
-    followed = correlation.followed(known, now)
+    followed = correlation.followed(known + correlation.recovered(set(current), executions, now), now)
     settings = settings_of(spec, namespace, name, now)
     if not signals and not followed:
         return Correlated(correlation.plan([], [], topology.Graph(), settings, now), current=current)

@@ -359,7 +359,7 @@ def reconcile(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Lo
         return
     status = parse_status(RemediationPlaybookStatus, body.get("status"))
     facts = read_facts(kube, body, spec, status, now)
-    correlated = incident.correlate(kube, body, spec, facts.signals, now)
+    correlated = incident.correlate(kube, body, spec, facts.signals, status.executions or [], now)
     facts = dataclasses.replace(
         facts, incidents=correlated.plan.membership, silenced=silences.active(spec.incident.silences, now)
     )

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mlaiops.api.incident import IncidentAnomaly, IncidentNotification, IncidentStatus
+from mlaiops.api.remediationplaybook import ExecutionRecord
 from mlaiops.remediation import topology
 from mlaiops.remediation.incidents import Signal, incident_name
 from mlaiops.remediation.topology import Graph, Node
@@ -272,3 +273,33 @@ def followed(incidents: list[Incident], now: datetime) -> list[Incident]:
     ]
     live.sort(key=lambda i: i.status.started_at or now, reverse=True)
     return live[:MAX_INCIDENTS]
+
+
+def recovered(listed: set[str], executions: list[ExecutionRecord], now: datetime) -> list[Incident]:
+    """The incidents that recent executions name but the API does not hold, rebuilt from those executions.
+
+    Why: an execution is recorded, naming its incident, before the Incident is created. When that create
+    fails (an API error) and the anomaly stops firing before a pass gets through, no signal would ever open
+    it again and the incident would be lost. Rebuilt, it is created on the next pass and then resolves
+    like any other. Only executions started less than FOLLOW ago count: an older Incident may have been
+    deleted on purpose.
+    """
+    rebuilt: dict[str, Incident] = {}
+    for execution in executions:
+        name, started = execution.incident, execution.started_at
+        if not name or name in listed or started is None or now - started >= FOLLOW:
+            continue
+        if execution.since is None or not execution.fingerprint:
+            continue
+        kind, _, rule = execution.trigger.partition(":")
+        member = IncidentAnomaly(
+            source="Alertmanager" if kind == "alert" else "AnomalyRule",
+            rule=rule,
+            fingerprint=execution.fingerprint,
+            since=execution.since,
+        )
+        incident = rebuilt.setdefault(name, Incident(name, execution.target or "", IncidentStatus(), new=True))
+        members = incident.status.anomalies or []
+        if all(member_key(m) != member_key(member) for m in members):
+            incident.status.anomalies = [*members, member]
+    return list(rebuilt.values())

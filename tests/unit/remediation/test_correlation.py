@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from mlaiops.api.incident import IncidentNotification
-from mlaiops.remediation.correlation import Incident, Plan, Settings, followed, plan
+from mlaiops.api.remediationplaybook import ExecutionRecord
+from mlaiops.remediation.correlation import Incident, Plan, Settings, followed, plan, recovered
 from mlaiops.remediation.incidents import Signal
 from mlaiops.remediation.topology import Graph, build
 from tests.unit.remediation.topology_world import NS, world
@@ -226,3 +227,66 @@ def test_an_incident_opened_by_a_rule_without_a_target_is_about_that_rule() -> N
     assert [(i.target, i.name.startswith("pod-latency-20261127-120000-")) for i in result.incidents] == [
         ("AnomalyRule/pod-latency", True)
     ]
+
+
+def execution(name: str, signal: Signal, started_minutes: float, **fields: object) -> ExecutionRecord:
+    kind = "alert" if signal.source == "Alertmanager" else "rule"
+    return ExecutionRecord.model_validate(
+        {
+            "id": f"fix-{started_minutes}",
+            "trigger": f"{kind}:{signal.rule}",
+            "fingerprint": signal.fingerprint,
+            "since": signal.since,
+            "incident": name,
+            "target": signal.target,
+            "state": "Succeeded",
+            "startedAt": T0 + timedelta(minutes=started_minutes),
+            **fields,
+        }
+    )
+
+
+def test_an_incident_whose_create_was_lost_is_rebuilt_from_its_execution_and_resolves() -> None:
+    world_ = Passes()
+    opened = world_.run([LATENCY], 1).incidents[0]
+    world_.incidents = []  # the create failed: the API holds nothing, the execution names it
+    now = T0 + timedelta(minutes=5)
+    lost = recovered(set(), [execution(opened.name, LATENCY, 1)], now)
+    assert [(i.name, i.target, i.new) for i in lost] == [(opened.name, "ModelDeployment/fraud", True)]
+    world_.incidents = lost
+    result = world_.run([], 5)  # the anomaly stopped meanwhile: the incident is still written, resolved
+    again = result.incidents[0]
+    assert again.name == opened.name and again.status.phase == "Resolved"
+    assert [(m.source, m.rule, m.fingerprint, m.since) for m in again.status.anomalies or []] == [
+        ("AnomalyRule", LATENCY.rule, LATENCY.fingerprint, LATENCY.since)
+    ]
+
+
+def test_a_rebuilt_incident_takes_its_signal_back_while_it_still_fires() -> None:
+    name = Passes().run([POD_ALERT], 2).incidents[0].name
+    world_ = Passes()
+    world_.incidents = recovered(set(), [execution(name, POD_ALERT, 2)], T0 + timedelta(minutes=3))
+    result = world_.run([POD_ALERT], 3)
+    assert [i.name for i in result.incidents] == [name] and result.membership == {
+        (POD_ALERT.rule, POD_ALERT.fingerprint): name
+    }
+    assert (
+        result.incidents[0].status.phase == "Open" and result.incidents[0].status.anomalies[0].source == "Alertmanager"
+    )  # type: ignore[index]
+
+
+def test_only_recent_executions_of_incidents_the_api_lacks_are_rebuilt() -> None:
+    now = T0 + timedelta(minutes=30)
+    records = [
+        execution("held", LATENCY, 1),
+        execution("old", LATENCY, 30 - 60),
+        execution("refused", LATENCY, 1, incident=None),
+        execution("unstarted", LATENCY, 1, startedAt=None),
+        execution("twice", LATENCY, 2),
+        execution("twice", LATENCY, 3),
+        execution("twice", CANARY_ERRORS, 4),
+    ]
+    lost = recovered({"held"}, records, now)
+    assert [i.name for i in lost] == ["twice"]
+    assert [m.rule for m in lost[0].status.anomalies or []] == [LATENCY.rule, CANARY_ERRORS.rule]
+    assert recovered(set(), [execution("edge", LATENCY, 30 - 60 + 0.001)], now)[0].name == "edge"
