@@ -161,7 +161,7 @@ def test_bad_limits_are_refused(capacity: int, ttl: float) -> None:
 def test_memory_stays_bounded_under_a_flood_and_bytes_measures_it() -> None:
     """Once the store is full (and its id index has reached its steady size), a flood of 10x more
     predictions allocates nothing that stays; ``bytes`` agrees with what tracemalloc sees it hold."""
-    capacity = 20_000
+    capacity = 5_000
     predictions, clock = store(capacity=capacity, ttl=1e9)
     classes, scores = np.array([1]), np.array([0.5])
 
