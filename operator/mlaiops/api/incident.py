@@ -107,6 +107,19 @@ class IncidentNotification(ApiModel):
     """The receiver's answer, the error, or the silence that suppressed it."""
 
 
+class RelatedIncident(ApiModel):
+    """Another playbook's incident about the same cause: each playbook keeps its own Incident (its executions,
+    its owner), and only the first to open announces it."""
+
+    name: str
+    """The other Incident, in the same namespace."""
+    playbook: str
+    """The RemediationPlaybook that owns it."""
+    path: list[str] | None = Field(default=None, max_length=10)
+    """How they relate: the topology path from its anomalies' objects to this incident's, or the Alertmanager
+    group they share."""
+
+
 class IncidentStatus(ApiModel):
     """Observed state of an Incident."""
 
@@ -131,6 +144,10 @@ class IncidentStatus(ApiModel):
     objects: list[str] | None = Field(default=None, max_length=50)
     """Kind/name of every object its anomalies concern (joined through the topology)."""
     notifications: list[IncidentNotification] | None = Field(default=None, max_length=10)
-    """Its notifications (spec.incident.notify of the playbook): one when it opened, one when it resolved."""
+    """Its notifications (spec.incident.notify of the playbook): one when it opened, one when it resolved;
+    suppressed when a related incident of another playbook announced the cause first."""
+    related: RelatedIncident | None = None
+    """An incident of another playbook about the same cause (found, as members are, through the topology within
+    maxHops and correlationWindow), set before this one is announced."""
     conditions: Conditions | None = None
     """Kubernetes-style conditions (none written yet; phase says Open or Resolved)."""

@@ -1,11 +1,12 @@
 """Incidents, written by the RemediationPlaybook controller: one per cause, however many related anomalies.
 
 An Incident is operator-owned and read-only (owned by its playbook, garbage collected with it). Each
-pass, before the playbook's planner runs, ``correlate`` reads the playbook's Incidents (by its owner
-label) and, when anything fires or is still followed, the objects of the namespace the topology is
-built from (ModelDeployments, RetrainPolicies, AnomalyRules, Deployments, Pods, Services, HPAs);
-``mlaiops.remediation.correlation`` decides which incident every firing signal joins (the planner then
-starts one execution per incident). After the planner, ``update`` writes each incident's status: its
+pass, before the playbook's planner runs, ``correlate`` reads the namespace's Incidents and, when anything
+fires or is still followed, the objects of the namespace the topology is built from (ModelDeployments,
+RetrainPolicies, AnomalyRules, Deployments, Pods, Services, HPAs); ``mlaiops.remediation.correlation``
+decides which of the playbook's own incidents every firing signal joins (the planner then starts one
+execution per incident), and links a new one to another playbook's incident about the same cause, so
+the cause is announced once. After the planner, ``update`` writes each incident's status: its
 members with the path that joined them, the objects they concern, the recent changes around them,
 every step of its executions, probable causes ranked by ``mlaiops.remediation.causes``, and its
 notifications, each recorded Sending before it is POSTed to ``spec.incident.notify`` and with its
@@ -56,10 +57,6 @@ class Correlated:
     """The Incident objects read, by name."""
 
 
-def owner_selector(playbook: str) -> str:
-    return f"mlaiops.dev/owner=RemediationPlaybook.{playbook}"
-
-
 def settings_of(spec: RemediationPlaybookSpec, namespace: str, name: str, now: datetime) -> correlation.Settings:
     return correlation.Settings(
         playbook=name,
@@ -97,22 +94,34 @@ def correlate(
     """Read the playbook's incidents (and the topology when needed) and join the firing signals to them; an
     incident an execution names but the API lacks (its create failed) is rebuilt and followed."""
     namespace, name = playbook["metadata"]["namespace"], playbook["metadata"]["name"]
-    current = {i["metadata"]["name"]: i for i in kube.list(API_VERSION, "Incident", namespace, owner_selector(name))}
-    known = [
-        Incident(
-            name,
-            str((obj.get("spec") or {}).get("target") or ""),
-            parse_status(IncidentStatus, obj.get("status")),
-        )
-        for name, obj in current.items()
-    ]
+    listed = kube.list(API_VERSION, "Incident", namespace)  # every playbook's: another's may be about the same cause
+    current = {i["metadata"]["name"]: i for i in listed if owner_of(i) == name}
+    known = [as_incident(obj) for obj in current.values()]
     followed = correlation.followed(known + correlation.recovered(set(current), executions, now), now)
     settings = settings_of(spec, namespace, name, now)
     if not signals and not followed:
         return Correlated(correlation.plan([], [], topology.Graph(), settings, now), current=current)
     objects = observe(kube, namespace)
     graph = topology.build(objects)
-    return Correlated(correlation.plan(followed, signals, graph, settings, now), objects, graph, current)
+    others = correlation.followed([as_incident(i) for i in listed if owner_of(i) not in (None, name)], now)
+    return Correlated(correlation.plan(followed, signals, graph, settings, now, others), objects, graph, current)
+
+
+def owner_of(incident: JSON) -> str | None:
+    """The RemediationPlaybook that owns an Incident (by the operator's owner label), if any."""
+    owner = str(((incident.get("metadata") or {}).get("labels") or {}).get(topology.OWNER_LABEL) or "")
+    kind, _, name = owner.partition(".")
+    return name if kind == "RemediationPlaybook" and name else None
+
+
+def as_incident(obj: JSON) -> Incident:
+    """An Incident object as the correlation planner sees it."""
+    return Incident(
+        obj["metadata"]["name"],
+        str((obj.get("spec") or {}).get("target") or ""),
+        parse_status(IncidentStatus, obj.get("status")),
+        playbook=owner_of(obj) or "",
+    )
 
 
 def update(
@@ -161,9 +170,9 @@ def build(
     symptoms: set[topology.Node] = set()
     for member in members:
         symptoms |= correlation.anchors_of(graph, member.source, member.rule, member.labels, namespace)
-    kind, _, name = incident.target.partition("/")
-    if kind and name and kind not in ("Alert", "AnomalyRule"):
-        symptoms.add((namespace, kind, name))
+    target = correlation.target_node(incident.target, namespace)
+    if target is not None:
+        symptoms.add(target)
     status.objects = sorted({topology.node_text(n, namespace) for n in symptoms if n[1] != "AnomalyRule"})[:50] or None
     first = min((m.since for m in members), default=None)
     if first is not None:
@@ -214,7 +223,7 @@ def write(kube: Kube, playbook: JSON, incident: Incident, status: IncidentStatus
                 "namespace": namespace,
                 "labels": {
                     "app.kubernetes.io/managed-by": "mlaiops",
-                    "mlaiops.dev/owner": f"RemediationPlaybook.{owner}",
+                    topology.OWNER_LABEL: f"RemediationPlaybook.{owner}",
                 },
                 "ownerReferences": [owner_reference(playbook)],
             },

@@ -20,10 +20,11 @@ Failed, not repeated (at most once). Silences suppress them, recorded as ``Suppr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from mlaiops.api.incident import IncidentAnomaly, IncidentNotification, IncidentStatus
+from mlaiops.api.incident import IncidentAnomaly, IncidentNotification, IncidentStatus, RelatedIncident
 from mlaiops.api.remediationplaybook import ExecutionRecord
 from mlaiops.remediation import topology
 from mlaiops.remediation.incidents import Signal, incident_name
@@ -60,6 +61,8 @@ class Incident:
     target: str
     status: IncidentStatus
     new: bool = False
+    playbook: str = ""
+    """The playbook that owns it (read for another playbook's incidents)."""
 
 
 @dataclass
@@ -97,6 +100,12 @@ def anchors_of(
     return found
 
 
+def target_node(target: str, namespace: str) -> Node | None:
+    """The object an incident is about (its ``spec.target``, kind/name), None for an alert's or a rule's own."""
+    kind, _, name = target.partition("/")
+    return (namespace, kind, name) if kind and name and kind not in ("Alert", "AnomalyRule") else None
+
+
 def signal_anchors(graph: Graph, signal: Signal, namespace: str) -> set[Node]:
     target = (
         (signal.namespace or namespace, signal.target_kind, signal.target_name)
@@ -120,15 +129,22 @@ def joinable(incident: Incident, since: datetime, window: timedelta) -> bool:
 
 
 def _join_path(
-    graph: Graph, incident: Incident, signal: Signal, anchors: set[Node], settings: Settings
+    graph: Graph,
+    incident: Incident,
+    groups: set[str],
+    anchors: set[Node],
+    settings: Settings,
+    also_from: Node | None = None,
 ) -> list[str] | None:
-    """Why ``signal`` belongs to ``incident`` (a group or a topology path), or None when it does not."""
+    """Why a signal (or incident) of Alertmanager ``groups`` on ``anchors`` belongs with ``incident`` (a group it
+    shares or a topology path from a member's objects, or from ``also_from``), or None when it does not."""
     members = incident.status.anomalies or []
-    if signal.group and any(m.group == signal.group for m in members):
-        return [f"Alertmanager group {signal.group}"]
+    shared = sorted(groups & {m.group for m in members if m.group})
+    if shared:
+        return [f"Alertmanager group {shared[0]}"]
     best: list[Node] | None = None
-    for member in members:
-        start = anchors_of(graph, member.source, member.rule, member.labels, settings.namespace)
+    starts = [anchors_of(graph, m.source, m.rule, m.labels, settings.namespace) for m in members]
+    for start in [*starts, {also_from}] if also_from is not None else starts:
         route = topology.path(graph, start, anchors, settings.max_hops)
         if route is not None and (best is None or len(route) < len(best)):
             best = route
@@ -147,8 +163,16 @@ def _new_member(signal: Signal, path: list[str] | None) -> IncidentAnomaly:
     )
 
 
-def plan(existing: list[Incident], signals: list[Signal], graph: Graph, settings: Settings, now: datetime) -> Plan:
-    """Join every firing signal to an incident (or open one), resolve what stopped, decide notifications."""
+def plan(
+    existing: list[Incident],
+    signals: list[Signal],
+    graph: Graph,
+    settings: Settings,
+    now: datetime,
+    others: Sequence[Incident] = (),
+) -> Plan:
+    """Join every firing signal to an incident (or open one), resolve what stopped, link each unannounced incident
+    to a related one of another playbook (``others``), decide notifications."""
     incidents = [Incident(i.name, i.target, i.status.model_copy(deep=True)) for i in existing]
     incidents.sort(key=lambda i: (i.status.started_at or now, i.name))
     result = Plan(incidents=incidents)
@@ -162,7 +186,7 @@ def plan(existing: list[Incident], signals: list[Signal], graph: Graph, settings
             for incident in incidents:
                 if not joinable(incident, signal.since, settings.window):
                     continue
-                path = _join_path(graph, incident, signal, anchors, settings)
+                path = _join_path(graph, incident, {signal.group} - {""}, anchors, settings)
                 if path is not None:
                     candidates.append((0 if path[0].startswith("Alertmanager group") else len(path), incident, path))
             if candidates:
@@ -183,7 +207,8 @@ def plan(existing: list[Incident], signals: list[Signal], graph: Graph, settings
         firing.add((home.name, key))
     for incident in incidents:
         _settle(incident, firing, now)
-        result.send += [(incident.name, event) for event in _notifications(incident, settings, now)]
+        announced = _link(incident, others, graph, settings)
+        result.send += [(incident.name, event) for event in _notifications(incident, settings, now, announced)]
     result.incidents = incidents
     return result
 
@@ -228,8 +253,43 @@ def _settle(incident: Incident, firing: set[tuple[str, Key]], now: datetime) -> 
         status.phase, status.resolved_at = "Open", None
 
 
-def _notifications(incident: Incident, settings: Settings, now: datetime) -> list[str]:
-    """Interrupted sends marked Failed; the Opened and Resolved notifications due now recorded, once each."""
+def _announced(incident: Incident) -> bool:
+    return any(r.event == "Opened" for r in incident.status.notifications or [])
+
+
+def _link(incident: Incident, others: Sequence[Incident], graph: Graph, settings: Settings) -> str | None:
+    """Relate an incident not yet announced to another playbook's incident about the same cause (the nearest in
+    the topology, within maxHops and the correlation window), recorded in ``status.related``; the other's name
+    when it has announced the cause already (this one is then not announced again)."""
+    status = incident.status
+    members = status.anomalies or []
+    if status.related is not None or _announced(incident) or not members or status.started_at is None:
+        return None
+    anchors: set[Node] = set()
+    for member in members:
+        anchors |= anchors_of(graph, member.source, member.rule, member.labels, settings.namespace)
+    target = target_node(incident.target, settings.namespace)
+    if target is not None:
+        anchors.add(target)
+    groups = {m.group for m in members if m.group}
+    candidates = []
+    for other in others:
+        if other.playbook == settings.playbook or not joinable(other, status.started_at, settings.window):
+            continue
+        path = _join_path(graph, other, groups, anchors, settings, target_node(other.target, settings.namespace))
+        if path is not None:
+            hops = 0 if path[0].startswith("Alertmanager group") else len(path)
+            candidates.append((hops, other.status.started_at or status.started_at, other.name, other, path))
+    if not candidates:
+        return None
+    *_, other, path = min(candidates, key=lambda c: c[:3])
+    status.related = RelatedIncident(name=other.name, playbook=other.playbook, path=path)
+    return other.name if _announced(other) else None
+
+
+def _notifications(incident: Incident, settings: Settings, now: datetime, announced: str | None = None) -> list[str]:
+    """Interrupted sends marked Failed; the Opened and Resolved notifications due now recorded, once each
+    (suppressed when ``announced``: a related incident of another playbook announced the cause)."""
     status = incident.status
     records = list(status.notifications or [])
     for record in records:
@@ -247,11 +307,19 @@ def _notifications(incident: Incident, settings: Settings, now: datetime) -> lis
     if "Opened" in events and "Resolved" not in events and resolved is not None and now - resolved >= settings.window:
         due.append("Resolved")
     send = []
-    opened_silently = any(r.event == "Opened" and r.result == "Suppressed" for r in records)
+    opened_silently = next((r for r in records if r.event == "Opened" and r.result == "Suppressed"), None)
     for event in due:
-        if event == "Resolved" and opened_silently:
+        if event == "Resolved" and opened_silently is not None:
+            why = f"its opening was suppressed ({opened_silently.message})"
+            records.append(IncidentNotification(event="Resolved", result="Suppressed", at=now, message=why))
+        elif announced is not None and status.related is not None:
             records.append(
-                IncidentNotification(event="Resolved", result="Suppressed", at=now, message="its opening was silenced")
+                IncidentNotification(
+                    event=event,  # type: ignore[arg-type]
+                    result="Suppressed",
+                    at=now,
+                    message=f"announced by incident {announced} of playbook {status.related.playbook}",
+                )
             )
         elif settings.silenced:
             records.append(

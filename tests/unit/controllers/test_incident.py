@@ -4,11 +4,13 @@ restart between the two writes does not send it again."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from mlaiops.controllers import incident as controller_incident
 from mlaiops.controllers import remediationplaybook as controller
@@ -65,9 +67,9 @@ def world() -> MemoryKube:
     )
 
 
-def reconcile(kube: MemoryKube) -> None:
+def reconcile(kube: MemoryKube, playbook: str = "fix") -> None:
     memo = SimpleNamespace(kube=kube, prometheus=None)
-    controller.reconcile(namespace=NS, name="fix", memo=memo, logger=logging.getLogger("test"))  # type: ignore[arg-type]
+    controller.reconcile(namespace=NS, name=playbook, memo=memo, logger=logging.getLogger("test"))  # type: ignore[arg-type]
 
 
 class Posts(list[tuple[str, JSON]]):
@@ -175,3 +177,54 @@ def test_a_silence_is_said_in_the_incident_and_nothing_acts(posts: Posts) -> Non
     assert "silence db-move (until 2999-01-01T00:00:00+00:00): planned" == status["notifications"][0]["message"]
     executions = kube.objects[("RemediationPlaybook", "fix")]["status"]["executions"]
     assert {e["state"] for e in executions} == {"Refused"} and posts == []
+
+
+def test_two_playbooks_on_related_rules_keep_their_incidents_linked_and_announce_once(posts: Posts) -> None:
+    kube = world()
+    posts.kube = kube
+    fix = kube.objects[("RemediationPlaybook", "fix")]
+    fix["spec"]["triggers"] = [{"rules": [{"name": "latency"}]}]
+    canary = copy.deepcopy(fix)
+    canary["metadata"].update(name="fix-canary", uid="uid-fix-canary")
+    canary["spec"]["triggers"] = [{"rules": [{"name": "errors"}]}]
+    kube.objects[("RemediationPlaybook", "fix-canary")] = canary
+    reconcile(kube)
+    reconcile(kube, "fix-canary")
+    reconcile(kube, "fix-canary")
+    mine = {o["metadata"]["labels"]["mlaiops.dev/owner"]: o for o in incidents(kube)}
+    first, second = mine["RemediationPlaybook.fix"], mine["RemediationPlaybook.fix-canary"]
+    assert second["status"]["related"] == {
+        "name": first["metadata"]["name"],
+        "playbook": "fix",
+        "path": ["ModelDeployment/fraud", "-owns-> Deployment/fraud-canary"],
+    }
+    assert [(n["event"], n["result"]) for n in second["status"]["notifications"]] == [("Opened", "Suppressed")]
+    assert [text.split(":")[0] for text, _ in posts] == [f"Incident {NS}/{first['metadata']['name']} opened"]
+    executions = kube.objects[("RemediationPlaybook", "fix-canary")]["status"]["executions"]
+    assert [e["incident"] for e in executions] == [second["metadata"]["name"]]  # each acts on its own
+
+
+def test_an_incident_whose_create_failed_is_created_after_its_anomaly_stopped(
+    posts: Posts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube = world()
+    posts.kube = kube
+    create = kube.create
+
+    def failing(obj: JSON) -> JSON:
+        if obj["kind"] == "Incident":
+            raise ApiException(status=500, reason="InternalError")
+        return create(obj)
+
+    monkeypatch.setattr(kube, "create", failing)
+    with pytest.raises(ApiException):
+        reconcile(kube)
+    [execution] = kube.objects[("RemediationPlaybook", "fix")]["status"]["executions"]
+    assert incidents(kube) == []  # recorded by the execution, lost by the API
+    monkeypatch.setattr(kube, "create", create)
+    for name in ("latency", "errors"):
+        kube.objects[("AnomalyRule", name)]["status"] = {"state": "Normal", "series": []}
+    reconcile(kube)
+    [found] = incidents(kube)
+    assert found["metadata"]["name"] == execution["incident"] and found["status"]["phase"] == "Resolved"
+    assert found["status"]["steps"][0]["execution"] == execution["id"]

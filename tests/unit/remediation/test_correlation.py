@@ -57,10 +57,12 @@ class Passes:
         self.settings = Settings("fix", NS, WINDOW, max_hops, notify, silenced)
         self.graph = graph
         self.sent: list[tuple[str, str]] = []
+        self.others: list[Incident] = []
+        """Other playbooks' incidents, as listed."""
 
     def run(self, signals: list[Signal], minutes: float, deliver: bool = True) -> Plan:
         now = T0 + timedelta(minutes=minutes)
-        result = plan(followed(self.incidents, now), signals, self.graph, self.settings, now)
+        result = plan(followed(self.incidents, now), signals, self.graph, self.settings, now, self.others)
         for name, event in result.send:
             incident = next(i for i in result.incidents if i.name == name)
             record = next(r for r in incident.status.notifications or [] if r.event == event and r.result == "Sending")
@@ -200,7 +202,7 @@ def test_a_silence_suppresses_notifications_and_says_why() -> None:
     result = world_.run([], 13)
     records = result.incidents[0].status.notifications or []
     assert result.send == [] and [r.result for r in records] == ["Suppressed", "Suppressed"]
-    assert records[1].message == "its opening was silenced"
+    assert records[1].message == "its opening was suppressed (silence upgrade (until 2026-11-27T13:00:00+00:00))"
 
 
 def test_a_member_missed_by_one_read_is_seen_firing_again() -> None:
@@ -282,11 +284,97 @@ def test_only_recent_executions_of_incidents_the_api_lacks_are_rebuilt() -> None
         execution("old", LATENCY, 30 - 60),
         execution("refused", LATENCY, 1, incident=None),
         execution("unstarted", LATENCY, 1, startedAt=None),
+        execution("unknown-since", LATENCY, 1, since=None),
+        execution("no-fingerprint", LATENCY, 1, fingerprint=None),
         execution("twice", LATENCY, 2),
         execution("twice", LATENCY, 3),
         execution("twice", CANARY_ERRORS, 4),
     ]
-    lost = recovered({"held"}, records, now)
-    assert [i.name for i in lost] == ["twice"]
+    lost = recovered({"held"}, [*records, execution("untargeted", alert("odd:name", 5), 5, target=None)], now)
+    assert [(i.name, i.target) for i in lost] == [("twice", "ModelDeployment/fraud"), ("untargeted", "")]
     assert [m.rule for m in lost[0].status.anomalies or []] == [LATENCY.rule, CANARY_ERRORS.rule]
+    assert [(m.source, m.rule) for m in lost[1].status.anomalies or []] == [("Alertmanager", "odd:name")]
     assert recovered(set(), [execution("edge", LATENCY, 30 - 60 + 0.001)], now)[0].name == "edge"
+
+
+def other_playbook(notify: bool = True) -> Passes:
+    world_ = Passes(notify=notify)
+    world_.settings = Settings("other", NS, WINDOW, 3, notify, None)
+    return world_
+
+
+def owned_by(playbook: str, incidents: list[Incident]) -> list[Incident]:
+    return [Incident(i.name, i.target, i.status, playbook=playbook) for i in incidents]
+
+
+def test_a_related_incident_of_another_playbook_is_linked_and_the_cause_announced_once() -> None:
+    fix, other = Passes(), other_playbook()
+    fix.run([LATENCY], 0.5)
+    [first] = fix.incidents
+    other.others = owned_by("fix", fix.incidents)
+    result = other.run([CANARY_ERRORS], 1.5)
+    [linked] = result.incidents
+    assert linked.name != first.name and result.send == [] and other.sent == []
+    related = linked.status.related
+    assert related is not None and (related.name, related.playbook) == (first.name, "fix")
+    assert related.path == ["ModelDeployment/fraud", "-owns-> Deployment/fraud-canary"]
+    [opened] = linked.status.notifications or []
+    assert (opened.event, opened.result, opened.message) == (
+        "Opened",
+        "Suppressed",
+        f"announced by incident {first.name} of playbook fix",
+    )
+    other.run([], 2)  # resolved; its resolution is not announced either
+    result = other.run([], 2 + WINDOW.total_seconds() / 60)
+    records = result.incidents[0].status.notifications or []
+    assert result.send == [] and [(r.event, r.result) for r in records] == [
+        ("Opened", "Suppressed"),
+        ("Resolved", "Suppressed"),
+    ]
+    assert records[1].message == f"its opening was suppressed (announced by incident {first.name} of playbook fix)"
+
+
+def test_a_related_incident_that_announced_nothing_is_linked_but_does_not_silence_this_one() -> None:
+    quiet, other = Passes(notify=False), other_playbook()
+    quiet.run([LATENCY], 0.5)
+    other.others = owned_by("fix", quiet.incidents)
+    result = other.run([CANARY_ERRORS], 1.5)
+    assert result.incidents[0].status.related is not None and other.sent == [(result.incidents[0].name, "Opened")]
+
+
+def test_only_related_recent_incidents_of_other_playbooks_are_linked() -> None:
+    fix = Passes()
+    fix.run([LATENCY], 0.5)
+    unrelated, own, stale = other_playbook(), other_playbook(), other_playbook()
+    unrelated.others = owned_by("fix", fix.incidents)
+    assert unrelated.run([CACHE_ALERT], 1).incidents[0].status.related is None  # nothing in between
+    own.others = owned_by("other", fix.incidents)  # its own playbook's incident is not "another's"
+    assert own.run([CANARY_ERRORS], 1).incidents[0].status.related is None
+    fix.run([], 1)  # LATENCY resolved at minute 1; a signal beginning more than a window later is a new cause
+    stale.others = owned_by("fix", fix.incidents)
+    late = rule("canary-errors", 1 + WINDOW.total_seconds() / 60 + 1, ("Deployment", "fraud-canary"))
+    assert stale.run([late], 13).incidents[0].status.related is None
+
+
+def test_the_nearest_related_incident_is_linked_and_a_shared_alertmanager_group_is_nearest() -> None:
+    near, far = Passes(), Passes()
+    near.run([rule("canary-latency", 0.5, ("Deployment", "fraud-canary"))], 0.5)
+    far.run([LATENCY], 0.2)
+    other = other_playbook()
+    other.others = owned_by("near", near.incidents) + owned_by("far", far.incidents)
+    linked = other.run([POD_ALERT], 2).incidents[0].status.related
+    assert linked is not None and linked.playbook == "near" and len(linked.path or []) == 2
+    grouped, other = Passes(), other_playbook()
+    grouped.run([alert("Billing", 0.5, group="g1", deployment="cache")], 0.5)
+    other.others = owned_by("near", near.incidents) + owned_by("grouped", grouped.incidents)
+    linked = other.run([alert("PodErrors", 1.5, group="g1", pod="fraud-canary-a")], 2).incidents[0].status.related
+    assert linked is not None and (linked.playbook, linked.path) == ("grouped", ["Alertmanager group g1"])
+
+
+def test_an_announced_incident_is_never_linked_later() -> None:
+    fix, other = Passes(), other_playbook()
+    other.run([CANARY_ERRORS], 0.5)  # announced on its own, before the other playbook's incident existed
+    fix.run([LATENCY], 1)
+    other.others = owned_by("fix", fix.incidents)
+    result = other.run([CANARY_ERRORS], 2)
+    assert result.incidents[0].status.related is None and other.sent == [(result.incidents[0].name, "Opened")]
