@@ -101,9 +101,14 @@ def anchors_of(
 
 
 def target_node(target: str, namespace: str) -> Node | None:
-    """The object an incident is about (its ``spec.target``, kind/name), None for an alert's or a rule's own."""
-    kind, _, name = target.partition("/")
-    return (namespace, kind, name) if kind and name and kind not in ("Alert", "AnomalyRule") else None
+    """The object an incident is about (its ``spec.target``: kind/name, or namespace/kind/name for another
+    namespace's), None for an alert's or a rule's own and for anything else."""
+    parts = target.split("/")
+    if len(parts) == 2:
+        parts.insert(0, namespace)
+    if len(parts) != 3 or not all(parts) or parts[1] in ("Alert", "AnomalyRule"):
+        return None
+    return parts[0], parts[1], parts[2]
 
 
 def signal_anchors(graph: Graph, signal: Signal, namespace: str) -> set[Node]:
@@ -144,7 +149,9 @@ def _join_path(
         return [f"Alertmanager group {shared[0]}"]
     best: list[Node] | None = None
     starts = [anchors_of(graph, m.source, m.rule, m.labels, settings.namespace) for m in members]
-    for start in [*starts, {also_from}] if also_from is not None else starts:
+    if also_from is not None:
+        starts.append({also_from})
+    for start in starts:
         route = topology.path(graph, start, anchors, settings.max_hops)
         if route is not None and (best is None or len(route) < len(best)):
             best = route
@@ -186,7 +193,7 @@ def plan(
             for incident in incidents:
                 if not joinable(incident, signal.since, settings.window):
                     continue
-                path = _join_path(graph, incident, {signal.group} - {""}, anchors, settings)
+                path = _join_path(graph, incident, {signal.group} if signal.group else set(), anchors, settings)
                 if path is not None:
                     candidates.append((0 if path[0].startswith("Alertmanager group") else len(path), incident, path))
             if candidates:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mlaiops.api.incident import IncidentNotification
+from mlaiops.api.incident import IncidentNotification, IncidentStatus
 from mlaiops.api.remediationplaybook import ExecutionRecord
-from mlaiops.remediation.correlation import Incident, Plan, Settings, followed, plan, recovered
+from mlaiops.remediation.correlation import Incident, Plan, Settings, followed, plan, recovered, target_node
 from mlaiops.remediation.incidents import Signal
 from mlaiops.remediation.topology import Graph, build
 from tests.unit.remediation.topology_world import NS, world
@@ -378,3 +378,62 @@ def test_an_announced_incident_is_never_linked_later() -> None:
     other.others = owned_by("fix", fix.incidents)
     result = other.run([CANARY_ERRORS], 2)
     assert result.incidents[0].status.related is None and other.sent == [(result.incidents[0].name, "Opened")]
+
+
+def test_target_node_is_the_object_an_incident_is_about() -> None:
+    assert target_node("Deployment/web", NS) == (NS, "Deployment", "web")
+    assert target_node("other/Deployment/web", NS) == ("other", "Deployment", "web")
+    for about_itself in ("Alert/PodErrors", "AnomalyRule/latency", "", "Deployment/", "/web", "Deployment", "a/b/c/d"):
+        assert target_node(about_itself, NS) is None, about_itself
+
+
+def linked_to(ours: list[Signal], others: list[Incident], minutes: float = 2) -> str | None:
+    other = other_playbook()
+    other.others = others
+    related = other.run(ours, minutes).incidents[0].status.related
+    return related.name if related is not None else None
+
+
+def test_a_link_is_found_from_each_member_rule_and_the_target_of_the_new_incident() -> None:
+    fix = Passes()
+    fix.run([LATENCY], 0.5)
+    [first] = owned_by("fix", fix.incidents)
+    # from a member's rule (no target on the signal): canary-errors watches the canary Deployment
+    assert linked_to([rule("canary-errors", 1)], [first]) == first.name
+    # from the target only (a rule the topology does not know)
+    assert linked_to([rule("unknown", 1, ("Deployment", "fraud-canary"))], [first]) == first.name
+    # from a member's labels read in the playbook's namespace (the drift rule's series name the model)
+    assert linked_to([DRIFT], [first]) == first.name
+    # from any member, not only the last: the pod alert links, the cache alert does not
+    grouped = [
+        alert("PodErrors", 1, group="g", pod="fraud-canary-a"),
+        alert("CacheDown", 1.2, group="g", deployment="cache"),
+    ]
+    assert linked_to(grouped, [first]) == first.name
+
+
+def test_an_incident_without_members_links_nothing() -> None:
+    fix = Passes()
+    fix.run([LATENCY], 0.5)
+    other = other_playbook()
+    other.incidents = [Incident("empty", "Deployment/fraud-canary", IncidentStatus(started_at=T0))]
+    other.others = owned_by("fix", fix.incidents)
+    assert other.run([], 1).incidents[0].status.related is None
+
+
+def test_candidates_are_ranked_by_hops_then_start_then_name_skipping_own_and_unjoinable() -> None:
+    fix = Passes()
+    fix.run([LATENCY], 0.5)
+    [first] = owned_by("fix", fix.incidents)
+    own = Incident("own", first.target, first.status, playbook="other")
+    assert linked_to([CANARY_ERRORS], [own, first]) == first.name  # its own is skipped, not the end of the search
+    pod = Passes()
+    pod.run([rule("pod-latency", 0.1, ("Pod", "fraud-canary-a"))], 0.1)  # 0 hops from the pod, earliest
+    grouped = Passes()
+    grouped.run([alert("Billing", 0.5, group="g1", deployment="cache")], 0.5)
+    near, shared = owned_by("a", pod.incidents)[0], owned_by("b", grouped.incidents)[0]
+    assert linked_to([alert("PodErrors", 1.5, group="g1", pod="fraud-canary-a")], [near, shared]) == shared.name
+    early = Incident("zz-early", first.target, first.status, playbook="p1")
+    late_status = first.status.model_copy(update={"started_at": T0 + timedelta(minutes=0.2)})
+    late = Incident("aa-late", first.target, late_status, playbook="p2")
+    assert linked_to([CANARY_ERRORS], [late, early]) == "zz-early"
