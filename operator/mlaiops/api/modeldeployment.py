@@ -37,9 +37,13 @@ RELATIVE_METRICS = ("error-rate-vs-stable", "latency-vs-stable", "accuracy-vs-st
 """Built-in metrics that compare the canary with stable over the same window by a statistical test."""
 RELATIVE_LISTED = ", ".join(RELATIVE_METRICS[:-1]) + " and " + RELATIVE_METRICS[-1]
 """The relative metrics as a sentence names them, for messages."""
+ACCURACY_METRIC = "model-accuracy"
+"""The canary's share of correct labelled predictions: a thresholdRange and a minSampleSize."""
 ROC_AUC_METRIC = "model-roc-auc"
 """The canary's ROC AUC from the binned scores of its labelled predictions: a thresholdRange and a minSampleSize."""
-BUILTIN_METRICS = ("request-success-rate", "request-duration", "model-accuracy", ROC_AUC_METRIC, *RELATIVE_METRICS)
+LABEL_METRICS = (ACCURACY_METRIC, ROC_AUC_METRIC)
+"""Absolute built-in metrics on the canary's labelled predictions: judged only from minSampleSize labels on."""
+BUILTIN_METRICS = ("request-success-rate", "request-duration", *LABEL_METRICS, *RELATIVE_METRICS)
 """Analysis metrics that need no query: the built-in model server exports what they measure."""
 
 
@@ -453,11 +457,11 @@ class AnalysisMetric(ApiModel):
             ),
             rule(
                 f"self.name in {list(RELATIVE_METRICS)} ? !has(self.query) && !has(self.thresholdRange) "
-                f": self.name == '{ROC_AUC_METRIC}' ? has(self.thresholdRange) && !has(self.query) && !has(self.alpha) "
-                ": has(self.thresholdRange) && !has(self.minSampleSize) && !has(self.alpha)",
-                f"{RELATIVE_LISTED} take minSampleSize and alpha (no query or thresholdRange); {ROC_AUC_METRIC} "
-                "needs thresholdRange and takes minSampleSize (no query or alpha); every other metric needs "
-                "thresholdRange and takes no minSampleSize or alpha",
+                f": self.name in {list(LABEL_METRICS)} ? has(self.thresholdRange) && !has(self.query) "
+                "&& !has(self.alpha) : has(self.thresholdRange) && !has(self.minSampleSize) && !has(self.alpha)",
+                f"{RELATIVE_LISTED} take minSampleSize and alpha (no query or thresholdRange); {ACCURACY_METRIC} "
+                f"and {ROC_AUC_METRIC} need thresholdRange and take minSampleSize (no query or alpha); every other "
+                "metric needs thresholdRange and takes no minSampleSize or alpha",
             ),
         )
     )
@@ -472,12 +476,13 @@ class AnalysisMetric(ApiModel):
     fails when the test's p-value is below alpha, passes otherwise, and is Inconclusive (never a pass) while
     either track has served fewer than minSampleSize requests; inconclusive past the step's pause for
     rollout.progressDeadline rolls the canary back. On ground-truth labels sent later to the model server
-    (docs/feedback.md): model-accuracy (share of the labels joined in the interval that match the predicted
-    class; none is no data), model-roc-auc (the canary's ROC AUC over the interval, from the binned
-    positive-class scores of its labelled predictions by true class; Inconclusive, never a pass, while fewer than
-    minSampleSize predictions were labelled or all of them are of one class) and the relative accuracy-vs-stable
-    (error-rate-vs-stable's sequential test on misclassified labels, with minSampleSize counting labelled
-    predictions)."""
+    (docs/feedback.md): model-accuracy (the share of the canary's labels joined in the interval that match the
+    predicted class; no label at all is no data, which onNoData decides; Inconclusive, never a pass, while
+    fewer than minSampleSize predictions were labelled), model-roc-auc (the canary's ROC AUC over the interval, from the
+    binned positive-class scores of its labelled predictions by true class; Inconclusive, never a pass, while
+    fewer than minSampleSize predictions were labelled or all of them are of one class) and the relative
+    accuracy-vs-stable (error-rate-vs-stable's sequential test on misclassified labels, with minSampleSize
+    counting labelled predictions). model-accuracy and model-roc-auc take no query."""
     query: str | None = Field(default=None, min_length=1, max_length=8192)
     """PromQL returning one number; {{name}}, {{namespace}}, {{version}}, {{track}} and {{interval}}
     are replaced before it runs."""
@@ -486,12 +491,16 @@ class AnalysisMetric(ApiModel):
     interval: Duration | None = None
     """Overrides analysis.interval for this metric."""
     on_no_data: Literal["fail", "pass", "inconclusive"] = "inconclusive"
-    """What an empty result means: fail, pass, or inconclusive (pause and say why in a condition). Not used by the
+    """What an empty result means: fail, pass, or inconclusive (pause and say why in a condition). For
+    model-accuracy, empty is no label joined in the interval (or a model that counts no correct labels: not a
+    classifier); from one label to below minSampleSize it is Inconclusive whatever this says. Not used by the
     relative metrics and model-roc-auc: below minSampleSize they are always inconclusive."""
     min_sample_size: int | None = Field(default=None, ge=1, le=10_000_000)
-    """Relative metrics and model-roc-auc only: requests each track must have served in the window before the test
-    may pass or fail (for accuracy-vs-stable labelled predictions of each track; for model-roc-auc labelled
-    predictions of the canary in the interval), default 50; below it the result is Inconclusive."""
+    """Relative metrics, model-accuracy and model-roc-auc only: requests each track must have served in the window
+    before the test may pass or fail (for accuracy-vs-stable labelled predictions of each track; for
+    model-accuracy and model-roc-auc labelled predictions of the canary in the interval), default 50; below it
+    the result is Inconclusive, never a pass (for model-accuracy, no label at all is no data: see onNoData).
+    increase() extrapolates label counts over the interval, so they may be fractional: 49.6 is below 50."""
     alpha: float | None = Field(default=None, gt=0, lt=0.5)
     """Relative metrics only: a bound on the probability that a canary as good as stable ever fails the metric,
     over every evaluation of the rollout together (default 0.01; the tests are sequential). Each metric has its
@@ -516,19 +525,19 @@ class AnalysisMetric(ApiModel):
             return self
         if self.threshold_range is None:
             raise ValueError(f"thresholdRange is required (only {RELATIVE_LISTED} go without)")
-        if self.name == ROC_AUC_METRIC:
+        if self.name in LABEL_METRICS:
             given = [k for k in ("query", "alpha") if getattr(self, k) is not None]
             if given:
                 fields = ", ".join(to_camel(k) for k in given)
+                source = "the score buckets" if self.name == ROC_AUC_METRIC else "the label counters"
                 raise ValueError(
-                    f"{ROC_AUC_METRIC} is computed from the score buckets: remove {fields} "
-                    "(it takes thresholdRange and minSampleSize)"
+                    f"{self.name} is computed from {source}: remove {fields} (it takes thresholdRange and minSampleSize)"
                 )
             return self
         given = [k for k in ("min_sample_size", "alpha") if getattr(self, k) is not None]
         if given:
             fields = ", ".join(to_camel(k) for k in given)
-            also = f" (and {ROC_AUC_METRIC} minSampleSize)" if self.min_sample_size is not None else ""
+            also = f" ({ACCURACY_METRIC} and {ROC_AUC_METRIC} take minSampleSize too)" if self.min_sample_size else ""
             raise ValueError(f"only {RELATIVE_LISTED} take {fields}{also}; remove it")
         return self
 

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from mlaiops import API_VERSION, GROUP, VERSION
 from mlaiops.api.annotations import ROLLBACK_ANNOTATION
 from mlaiops.api.modeldeployment import (
+    ACCURACY_METRIC,
     RELATIVE_METRICS,
     ROC_AUC_METRIC,
     AnalysisMetric,
@@ -42,6 +43,8 @@ from mlaiops.metrics import operator as operator_metrics
 from mlaiops.metrics.prometheus import PrometheusProvider, single_value
 from mlaiops.metrics.provider import ProviderError, Sample
 from mlaiops.resources import modelserver as ms
+from mlaiops.rollout.accuracy import QUERY as ACCURACY_QUERY
+from mlaiops.rollout.accuracy import judge_accuracy
 from mlaiops.rollout.analysis import (
     MetricOutcome,
     QueryContext,
@@ -154,6 +157,17 @@ def run_roc_auc(source: PrometheusProvider, metric: AnalysisMetric, context: Que
     return judge_roc_auc(metric, of_class("false"), of_class("true"))
 
 
+def run_accuracy(source: PrometheusProvider, metric: AnalysisMetric, context: QueryContext) -> MetricOutcome:
+    """model-accuracy: the canary's labelled and correct predictions over the metric's interval, in one query,
+    judged here (minSampleSize needs the count a PromQL ratio hides); provider errors become Error."""
+    try:
+        samples = source.instant_sync(render_query(metric, context, ACCURACY_QUERY))
+    except ProviderError as error:
+        return judge(metric, None, str(error))
+    counts = {s.labels.get("counter"): s.value for s in samples if not math.isnan(s.value)}
+    return judge_accuracy(metric, counts.get("correct"), counts.get("labels"))
+
+
 def run_analysis(
     source: PrometheusProvider,
     spec: ModelDeploymentSpec,
@@ -181,6 +195,9 @@ def run_analysis(
             continue
         if metric.name == ROC_AUC_METRIC:
             outcomes.append(run_roc_auc(source, metric, context))
+            continue
+        if metric.name == ACCURACY_METRIC:
+            outcomes.append(run_accuracy(source, metric, context))
             continue
         try:
             value = single_value(source.instant_sync(render_query(metric, context)))

@@ -41,12 +41,7 @@ BUILTIN_QUERIES: dict[str, str] = {
         "histogram_quantile(0.99, sum by (le) "
         f"(rate(mlaiops_model_request_duration_seconds_bucket{{{_SELECTOR}}}[{{{{interval}}}}])))"
     ),
-    # Share of the ground-truth labels joined in the window that match the predicted class (docs/feedback.md);
-    # no labels in the window (0/0) is no data, never an accuracy.
-    "model-accuracy": (
-        f"(sum(increase(mlaiops_model_feedback_correct_total{{{_SELECTOR}}}[{{{{interval}}}}]))"
-        f" / sum(increase(mlaiops_model_feedback_labels_total{{{_SELECTOR}}}[{{{{interval}}}}]))) >= 0"
-    ),
+    # model-accuracy and model-roc-auc are judged from counts in the operator: rollout/accuracy.py, rollout/rocauc.py.
 }
 # The relative metrics: per track (stable and canary, each with its own version), counts over the same
 # window, from the rollout's start; the judge compares them. Same 4xx rule as request-success-rate.

@@ -112,7 +112,10 @@ MISTAKES: list[tuple[str, str | None, Callable[[dict[str, Any]], None], str, str
     ("ModelDeployment", None, _metric(1, thresholdRange={}), "spec.analysis.metrics[1].thresholdRange", "set min, max or both"),
     ("ModelDeployment", None, _metric(1, thresholdRange={"min": 2, "max": 1}), "spec.analysis.metrics[1].thresholdRange", "min (2) must not exceed max (1)"),
     ("ModelDeployment", None, _no_query, "spec.analysis.metrics[1]", "query is required unless name is one of"),
-    ("ModelDeployment", None, _metric(1, name="model-roc-auc"), "spec.analysis.metrics[1]", "model-roc-auc needs thresholdRange and takes minSampleSize (no query or alpha)"),
+    ("ModelDeployment", None, _metric(1, name="model-roc-auc"), "spec.analysis.metrics[1]", "model-accuracy and model-roc-auc need thresholdRange and take minSampleSize (no query or alpha)"),
+    ("ModelDeployment", None, _metric(1, name="model-accuracy"), "spec.analysis.metrics[1]", "model-accuracy and model-roc-auc need thresholdRange and take minSampleSize (no query or alpha)"),
+    ("ModelDeployment", None, _metric(0, name="model-accuracy", alpha=0.01), "spec.analysis.metrics[0]", "model-accuracy and model-roc-auc need thresholdRange and take minSampleSize (no query or alpha)"),
+    ("ModelDeployment", None, _metric(0, minSampleSize=50), "spec.analysis.metrics[0]", "every other metric needs thresholdRange and takes no minSampleSize or alpha"),
     ("ModelDeployment", None, _metric(1, name="request-success-rate"), "spec.analysis.metrics", "metric names must be unique: request-success-rate"),
     ("AnomalyRule", None, _drop("query"), "spec", "set exactly one of query, queries and drift"),
     ("AnomalyRule", None, _both_queries, "spec", "set exactly one of query, queries and drift"),
@@ -202,6 +205,20 @@ def test_the_examples_pass_every_rule(project_crds: None, kubectl, namespace: st
                     manifest.write_text(yaml.safe_dump(doc))
                     out = kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(manifest))
                     assert "(server dry run)" in out.stdout
+
+
+def test_the_label_metrics_take_a_min_sample_size(project_crds: None, kubectl, namespace: str, tmp_path: Path) -> None:
+    """model-accuracy and model-roc-auc with thresholdRange and minSampleSize pass the rules and the webhook."""
+    obj = _example("ModelDeployment")
+    obj["spec"]["analysis"]["metrics"] = [
+        {"name": "model-accuracy", "thresholdRange": {"min": 0.9}, "minSampleSize": 200},
+        {"name": "model-roc-auc", "thresholdRange": {"min": 0.8}, "minSampleSize": 200},
+    ]
+    manifest = tmp_path / "obj.yaml"
+    manifest.write_text(yaml.safe_dump(obj))
+    out = kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(manifest))
+    assert "(server dry run)" in out.stdout
+    assert webhook_validate("ModelDeployment", obj, namespace=namespace) == []
 
 
 @pytest.mark.parametrize(

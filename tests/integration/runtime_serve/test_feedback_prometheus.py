@@ -5,7 +5,7 @@ query code."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import joblib
@@ -18,9 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from mlaiops.api.modeldeployment import AnalysisMetric
-from mlaiops.controllers.modeldeployment import run_relative, run_roc_auc
+from mlaiops.controllers.modeldeployment import run_accuracy, run_relative, run_roc_auc
 from mlaiops.metrics.prometheus import PrometheusProvider, single_value
-from mlaiops.rollout.analysis import QueryContext, judge, render_query
+from mlaiops.rollout.analysis import QueryContext
 from mlaiops.runtime.metrics import PREDICTION_BUCKETS
 
 pytestmark = pytest.mark.integration
@@ -46,9 +46,15 @@ def serve(servers: Servers, folder: Path, estimator: LogisticRegression, version
     return process
 
 
-def predict_and_label(server: ServeProcess, features: np.ndarray, truth: np.ndarray) -> tuple[int, np.ndarray]:
-    """Predict every row in requests of 50 rows, then send the true labels of all of them; returns how many were
-    right and the positive-class probability of each row."""
+def predict_and_label(
+    server: ServeProcess,
+    features: np.ndarray,
+    truth: np.ndarray,
+    few: int = 0,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> tuple[int, np.ndarray]:
+    """Predict every row in requests of 50 rows, then send the true labels of all of them (the first ``few`` alone,
+    then ``meanwhile`` runs); returns how many were right and the positive-class probability of each row."""
     ids, predicted, scores = [], [], []
     for start in range(0, len(features), 50):
         rows = features[start : start + 50]
@@ -57,8 +63,15 @@ def predict_and_label(server: ServeProcess, features: np.ndarray, truth: np.ndar
         ids += [f"{answer['id']}:{row}" for row in range(len(rows))]
         predicted += next(out["data"] for out in answer["outputs"] if out["name"] == "predict")
         scores += next(out["data"] for out in answer["outputs"] if out["name"] == "predict_proba")[1::2]
-    joined = server.post("/v2/models/fraud/feedback", {"ids": ids, "labels": truth.tolist()}).json()
-    assert joined["joined"] == len(ids), joined
+
+    def label(part: slice) -> None:
+        joined = server.post("/v2/models/fraud/feedback", {"ids": ids[part], "labels": truth[part].tolist()}).json()
+        assert joined["joined"] == len(ids[part]), joined
+
+    if few:
+        label(slice(0, few))
+        meanwhile()
+    label(slice(few, None))
     return int((np.asarray(predicted) == truth).sum()), np.asarray(scores)
 
 
@@ -86,31 +99,51 @@ def test_a_canary_that_predicts_worse_fails_on_delayed_labels(
         return bool(answer) and source.instant_sync('count(up{namespace="prod"} == 1)')[0].value == 2
 
     wait_for(lambda: scraped(3), 30, "three scrapes of both servers")
-    # Before any label: 0/0 is no data, which onNoData decides; never an accuracy of 0 or NaN.
-    assert single_value(source.instant_sync(render_query(accuracy, canary_context))) is None
-    assert judge(accuracy, None).outcome == "Inconclusive"
+    # Before any label: no data, which onNoData decides; never an accuracy of 0 or NaN.
+    for on_no_data, outcome in (("inconclusive", "Inconclusive"), ("fail", "Failed")):
+        empty = run_accuracy(source, accuracy.model_copy(update={"on_no_data": on_no_data}), canary_context)
+        assert (empty.outcome, empty.value) == (outcome, None), empty
+        assert empty.message.startswith("no labelled predictions in the interval: no data"), empty
     roc_auc = AnalysisMetric(name="model-roc-auc", threshold_range={"min": 0.8}, min_sample_size=100)
     before = run_roc_auc(source, roc_auc, canary_context)
     assert (before.outcome, before.value) == ("Inconclusive", None), before  # no labels yet: never a pass
+
+    def three_labels_are_not_an_accuracy() -> None:
+        """3 labels of the canary joined: whatever their accuracy, Inconclusive below the default minSampleSize
+        (a PromQL ratio would have judged them)."""
+        wait_for(lambda: labelled("canary", 3), 30, "Prometheus to scrape the canary's first 3 labels")
+        judged = run_accuracy(source, accuracy, canary_context)
+        assert (judged.outcome, judged.value) == ("Inconclusive", None), judged
+        assert judged.message.startswith("inconclusive: ") and judged.message.endswith(", minSampleSize 50"), judged
+
+    def labelled(track: str, count: int = ROWS) -> bool:
+        query = f'mlaiops_model_feedback_labels_total{{namespace="prod", model="fraud", track="{track}"}}'
+        answer = source.instant_sync(query)
+        return bool(answer) and answer[0].value == count
+
     answers = {
         "stable": predict_and_label(stable, features[live], truth[live]),
-        "canary": predict_and_label(canary, features[live], truth[live]),
+        "canary": predict_and_label(canary, features[live], truth[live], 3, three_labels_are_not_an_accuracy),
     }
     right = {track: count for track, (count, _) in answers.items()}
     assert right["stable"] > 0.8 * ROWS and right["canary"] < 0.2 * ROWS  # the models are what the test says
-
-    def labelled(track: str) -> bool:
-        query = f'mlaiops_model_feedback_labels_total{{namespace="prod", model="fraud", track="{track}"}}'
-        answer = source.instant_sync(query)
-        return bool(answer) and answer[0].value == ROWS
-
     wait_for(lambda: labelled("stable") and labelled("canary"), 30, "Prometheus to scrape the labels")
-    for context, track in ((canary_context, "canary"), (stable_context, "stable")):
-        value = single_value(source.instant_sync(render_query(accuracy, context)))
-        assert value is not None and value == pytest.approx(right[track] / ROWS, abs=0.02), (track, value)
-    assert judge(accuracy, single_value(source.instant_sync(render_query(accuracy, canary_context)))).outcome == (
-        "Failed"
+    # model-accuracy: both counts in one query, judged by the operator; increase() extrapolates the counts (a
+    # series a few scrapes old can read a quarter high), by the same factor for both counters of a server.
+    for context, track, outcome in ((canary_context, "canary", "Failed"), (stable_context, "stable", "Successful")):
+        judged = run_accuracy(source, accuracy, context)
+        assert judged.outcome == outcome and judged.value is not None, (track, judged)
+        assert judged.value == pytest.approx(right[track] / ROWS, abs=0.02), (track, judged)
+        counted = float(judged.message.split("(")[1].split(" labelled")[0])
+        assert ROWS <= counted <= ROWS * 1.5, judged
+    # Fewer labels than minSampleSize: Inconclusive, never a pass or a fail, whatever the accuracy and onNoData.
+    few = AnalysisMetric(
+        name="model-accuracy", threshold_range={"min": 0.8}, min_sample_size=ROWS * 2, on_no_data="fail"
     )
+    for context in (canary_context, stable_context):
+        judged = run_accuracy(source, few, context)
+        assert (judged.outcome, judged.value) == ("Inconclusive", None), judged
+        assert judged.message.startswith("inconclusive: ") and f"minSampleSize {ROWS * 2}" in judged.message, judged
     relative = AnalysisMetric(name="accuracy-vs-stable", min_sample_size=100)
     verdict = run_relative(source, relative, canary_context, "v1", "120s")
     assert verdict.outcome == "Failed", verdict

@@ -337,6 +337,25 @@ def test_model_roc_auc_is_admitted_where_model_accuracy_is_and_its_wrong_fields_
         assert any(line.startswith(message) for line in errors), (field, errors)
 
 
+def test_model_accuracy_takes_a_min_sample_size_and_its_wrong_fields_are_refused() -> None:
+    good = {"name": "model-accuracy", "thresholdRange": {"min": 0.9}, "minSampleSize": 200}
+    assert _errors("ModelDeployment", ("spec.analysis.metrics", [good])) == []
+    for field, value, message in (
+        ("query", "up", "spec.analysis.metrics[0]: model-accuracy is computed from the label counters: remove query"),
+        ("alpha", 0.01, "spec.analysis.metrics[0]: model-accuracy is computed from the label counters: remove alpha"),
+        ("thresholdRange", None, "spec.analysis.metrics[0]: thresholdRange is required"),
+        ("minSampleSize", 0, "spec.analysis.metrics[0].minSampleSize: Input should be greater than or equal to 1"),
+    ):
+        metric = {**good, field: value} if value is not None else {k: v for k, v in good.items() if k != field}
+        errors = _errors("ModelDeployment", ("spec.analysis.metrics", [metric]))
+        assert any(line.startswith(message) for line in errors), (field, errors)
+    other = {"name": "request-success-rate", "thresholdRange": {"min": 0.99}, "minSampleSize": 200}
+    assert _errors("ModelDeployment", ("spec.analysis.metrics", [other])) == [
+        "spec.analysis.metrics[0]: only error-rate-vs-stable, latency-vs-stable and accuracy-vs-stable "
+        "take minSampleSize (model-accuracy and model-roc-auc take minSampleSize too); remove it"
+    ]
+
+
 def test_header_and_mirror_steps_without_gateway_routing_are_refused_by_the_webhook_itself() -> None:
     """The webhook's own check (the model's stops at its first error): each such step named, and none once
     trafficRouting is set."""

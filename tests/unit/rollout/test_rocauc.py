@@ -128,7 +128,13 @@ def test_model_roc_auc_takes_a_threshold_and_min_sample_size_only() -> None:
         metric(query="up", alpha=0.01)
     with pytest.raises(ValidationError, match=r"remove alpha \(it takes thresholdRange and minSampleSize\)"):
         metric(alpha=0.01)
-    with pytest.raises(ValidationError, match=r"take minSampleSize \(and model-roc-auc minSampleSize\); remove it"):
-        AnalysisMetric.model_validate({"name": "model-accuracy", "thresholdRange": {"min": 0.9}, "minSampleSize": 5})
+    with pytest.raises(
+        ValidationError,
+        match=r"accuracy-vs-stable take minSampleSize \(model-accuracy and model-roc-auc take minSampleSize too\); "
+        "remove it",
+    ):
+        AnalysisMetric.model_validate({"name": "request-duration", "thresholdRange": {"max": 1}, "minSampleSize": 5})
     with pytest.raises(ValidationError, match=r"accuracy-vs-stable take alpha; remove it"):
-        AnalysisMetric.model_validate({"name": "model-accuracy", "thresholdRange": {"min": 0.9}, "alpha": 0.1})
+        AnalysisMetric.model_validate({"name": "request-duration", "thresholdRange": {"max": 1}, "alpha": 0.1})
+    accuracy = {"name": "model-accuracy", "thresholdRange": {"min": 0.9}, "minSampleSize": 5}
+    assert AnalysisMetric.model_validate(accuracy).min_sample_size == 5  # the other label metric takes one too
