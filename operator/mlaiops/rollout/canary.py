@@ -403,7 +403,10 @@ def advance_step(
     if elapsed < seconds(step.pause) or waiting:
         if inconclusive and elapsed >= seconds(step.pause):
             return canary, StepOutcome(
-                hold=("AnalysisInconclusive", f"step held: no data for {', '.join(inconclusive)}")
+                hold=(
+                    "AnalysisInconclusive",
+                    f"step held: inconclusive {', '.join(inconclusive)} (no data or too few samples: see status.analysis)",
+                )
             )
         return canary, StepOutcome()
     for result in results.values():

@@ -601,7 +601,10 @@ def test_only_the_metrics_without_data_are_named_in_a_hold_and_every_pending_one
     for _ in range(3):
         plan = cluster.tick(V2, outcomes=mixed)
     held = next(c for c in plan.status.conditions or [] if c.type == "Progressing")
-    assert (held.reason, held.message) == ("AnalysisInconclusive", "step held: no data for p99")
+    assert (held.reason, held.message) == (
+        "AnalysisInconclusive",
+        "step held: inconclusive p99 (no data or too few samples: see status.analysis)",
+    )
     cluster = deployed(two_metrics())
     cluster.tick(V2)
     cluster.tick(V2)

@@ -534,7 +534,7 @@ INCONCLUSIVE_HOLD = [
                     "type": "Progressing",
                     "status": "True",
                     "reason": "AnalysisInconclusive",
-                    "message": "step held: no data for request-success-rate",
+                    "message": "step held: inconclusive request-success-rate (no data or too few samples: see status.analysis)",
                     "lastTransitionTime": "2026-11-27T12:01:00Z",
                     "observedGeneration": 1,
                 },
@@ -1798,7 +1798,10 @@ def test_several_metrics_are_listed_in_holds_failures_and_errors() -> None:
     drive(cluster, both("Inconclusive"))
     assert cluster.condition("Progressing") == ("True", "AnalysisInconclusive")
     held = next(c for c in cluster.status.conditions or [] if c.type == "Progressing")  # type: ignore[union-attr]
-    assert held.message == "step held: no data for request-success-rate, request-duration"
+    assert (
+        held.message
+        == "step held: inconclusive request-success-rate, request-duration (no data or too few samples: see status.analysis)"
+    )
 
     cluster = deployed(make_spec(analysis=TWO_METRICS))
     drive(cluster, None)
