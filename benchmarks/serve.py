@@ -9,8 +9,9 @@ server is measured. MLServer runs with ``parallel_workers: 0`` (inference in the
 its default worker pool fails to start on some Python builds) and ``debug: false`` (no access log,
 like ours). Both answer the same V2 request (one row, 20 FP64 features, output ``predict_proba`` only: one
 model call in either server) for the same joblib model trained here on a synthetic fraud-like data set.
-``--max-batch-size`` runs our server once per value (1: no batching), each with adaptive batching of that
-many rows (``--max-batch-latency``).
+``--max-batch-size`` runs each server once per value (1: no batching), each with adaptive batching of that
+many rows (``--max-batch-latency``; MLServer's ``max_batch_size`` / ``max_batch_time``). Before measuring,
+every server must answer the same probabilities as the first for 20 requests (to 1e-9).
 
 Each server is pinned to CPU 0 and this load generator to CPU 1 (``sched_setaffinity``). The
 generator speaks HTTP/1.1 over keep-alive asyncio streams (an aiohttp client tops out below what
@@ -151,9 +152,11 @@ def start_ours(model: Path, workdir: Path, batch: int = 1, latency: float = 0.00
     return Server(label, process, port, log)
 
 
-def start_mlserver(executable: Path, model: Path, workdir: Path) -> Server:
+def start_mlserver(executable: Path, model: Path, workdir: Path, batch: int = 1, latency: float = 0.005) -> Server:
+    """MLServer's scikit-learn runtime on ``model``; ``batch`` above 1 turns on its adaptive batching
+    (``max_batch_size`` rows, waiting at most ``max_batch_time`` seconds), as ours with ``--max-batch-size``."""
     port = free_port()
-    folder = workdir / "mlserver"
+    folder = workdir / f"mlserver-{batch}"
     model_dir = folder / MODEL_NAME
     model_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(model, model_dir / "model.joblib")
@@ -170,9 +173,10 @@ def start_mlserver(executable: Path, model: Path, workdir: Path) -> Server:
         "name": MODEL_NAME,
         "implementation": "mlserver_sklearn.SKLearnModel",
         "parameters": {"uri": "./model.joblib", "version": "v1"},
+        **({"max_batch_size": batch, "max_batch_time": latency} if batch > 1 else {}),
     }
     (model_dir / "model-settings.json").write_text(json.dumps(model_settings))
-    log = workdir / "mlserver.log"
+    log = workdir / f"mlserver-{batch}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(executable), "start", str(folder)],
@@ -181,7 +185,8 @@ def start_mlserver(executable: Path, model: Path, workdir: Path) -> Server:
             preexec_fn=_pin(SERVER_CPU),
             cwd=folder,
         )
-    return Server("MLServer 1.7.1 (sklearn)", process, port, log)
+    label = "MLServer 1.7.1 (sklearn)" + (f", batch {batch}" if batch > 1 else "")
+    return Server(label, process, port, log)
 
 
 # --- load generator ----------------------------------------------------------------------------
@@ -312,12 +317,25 @@ class Summary:
     rate: float
 
 
-def check_answer(server: Server, body: bytes) -> None:
+def answer(server: Server, body: bytes) -> list[float]:
+    """The server's ``predict_proba`` for one request (it must answer that output only)."""
     request = urllib.request.Request(server.url, data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
-        outputs = {o["name"] for o in json.load(response)["outputs"]}
-    if outputs != {"predict_proba"}:
+        outputs = {o["name"]: o for o in json.load(response)["outputs"]}
+    if set(outputs) != {"predict_proba"}:
         raise RuntimeError(f"{server.label} answered outputs {sorted(outputs)}")
+    return [float(v) for v in outputs["predict_proba"]["data"]]
+
+
+def check_answers(servers: list[Server], bodies: list[bytes], tolerance: float = 1e-9) -> None:
+    """Every server answers the same probabilities as the first, row by row (to ``tolerance``): the servers
+    compared do the same work."""
+    for body in bodies:
+        expected = answer(servers[0], body)
+        for server in servers[1:]:
+            got = answer(server, body)
+            if len(got) != len(expected) or any(abs(a - b) > tolerance for a, b in zip(got, expected, strict=True)):
+                raise RuntimeError(f"{server.label} answered {got}, {servers[0].label} {expected}")
 
 
 def measure(server: Server, requests: list[bytes], rate: float | None, args: argparse.Namespace) -> Result:
@@ -379,12 +397,15 @@ def run(args: argparse.Namespace) -> int:
             # measurements alternate between them, so background noise hits both alike.
             servers = [start_ours(model, workdir, batch, args.max_batch_latency) for batch in args.max_batch_size]
             if mlserver is not None:
-                servers.append(start_mlserver(mlserver, model, workdir))
+                servers += [
+                    start_mlserver(mlserver, model, workdir, b, args.max_batch_latency) for b in args.max_batch_size
+                ]
             try:
                 requests: dict[str, list[bytes]] = {}
                 for server in servers:
                     server.wait_ready()
-                    check_answer(server, bodies[0])
+                check_answers(servers, bodies[:20])
+                for server in servers:
                     requests[server.label] = [http_request(server.port, body) for body in bodies]
                     asyncio.run(saturate(server.port, requests[server.label], args.concurrency, 2.0))  # warm-up
                 saturation: dict[str, list[Result]] = {server.label: [] for server in servers}
@@ -420,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         nargs="+",
         default=[1, 32],
-        help="our server once per value: 1 is no batching (default: 1 32)",
+        help="each server once per value: 1 is no batching (default: 1 32)",
     )
     parser.add_argument("--max-batch-latency", type=float, default=0.005, help="with batching (default 0.005 s)")
     return run(parser.parse_args(argv))
