@@ -3,33 +3,14 @@ operator (rollout/accuracy.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from mlaiops.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, ModelRef
+from mlaiops.api.modeldeployment import ModelDeploymentSpec
 from mlaiops.controllers.modeldeployment import run_analysis
-from mlaiops.metrics.provider import ProviderError, Sample
+from mlaiops.metrics.provider import Sample
+from tests.unit.controllers.test_modeldeployment_rocauc import NOW, STATUS, FakePrometheus
 
 pytestmark = pytest.mark.unit
-
-NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-STATUS = ModelDeploymentStatus(
-    stable_model=ModelRef(version="v1"),
-    canary_model=ModelRef(version="v2"),
-    rollout_started_at=NOW - timedelta(hours=1),
-)
-
-
-class FakePrometheus:
-    def __init__(self, samples: list[Sample], down: bool = False) -> None:
-        self.samples, self.down, self.queries = samples, down, []
-
-    def instant_sync(self, query: str) -> list[Sample]:
-        self.queries.append(query)
-        if self.down:
-            raise ProviderError("connection refused")
-        return self.samples
 
 
 def spec(**fields: object) -> ModelDeploymentSpec:
