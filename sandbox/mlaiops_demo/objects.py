@@ -66,7 +66,7 @@ def model_deployment() -> JSON:
     status.analysis, never deciding. A quarter of its ~5 requests/s is labelled 5 s later and about half
     of those labels reach its pod through the Service (the others land on stable's, counted
     ``other-server``): from its 5th second a canary gains under a joined label a second, 10-20 by the end
-    of a 20 s step (measured 16). A test on so few can only catch a model that is nearly always wrong;
+    of a 20 s step (measured 10 and 16). A test on so few can only catch a model that is nearly always wrong;
     deciding on it would either pass on no evidence or hold the step for minutes of labels. In production
     the same metric decides, with pauses of hours and minSampleSize 200. The server keeps a prediction
     LABEL_TTL seconds for its label (the labels come after 5 s), not an hour.
