@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from mlaiops.report.model import parse_time
+from mlaiops_demo.objects import LABEL_METRIC
 
 
 class StepFailed(Exception):
@@ -91,3 +92,18 @@ def failed(md: dict[str, Any], version: str) -> dict[str, Any] | None:
         results = "; ".join(f"{r['name']}={r.get('value')} ({r['phase']})" for r in status.get("analysis") or [])
         raise StepFailed(f"{version} was promoted although it is slow; last analysis: {results}")
     return md if (status.get("failedModel") or {}).get("version") == version else None
+
+
+def label_result(md: dict[str, Any]) -> dict[str, Any] | None:
+    """The label metric's last evaluation in the canary's analysis (kept in status.analysis after the rollout
+    ends, until the next canary starts), or None when it was never evaluated."""
+    results = (md.get("status") or {}).get("analysis") or []
+    return next((r for r in results if r.get("name") == LABEL_METRIC), None)
+
+
+def describe_labels(result: dict[str, Any] | None) -> str:
+    """What the label metric said, short: both tracks' labelled accuracy and counts, or why it could not say."""
+    if result is None:
+        return f"{LABEL_METRIC} not evaluated"
+    message = str(result.get("message") or result.get("phase"))
+    return message.split(": sequential p=")[0]  # the p-value is for the record, the accuracies are the news

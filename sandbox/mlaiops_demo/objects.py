@@ -16,6 +16,15 @@ SELECTOR = f'namespace="{NAMESPACE}", model="{MODEL}"'
 PER_REPLICA_LIMIT = 10.0
 """Requests per second one replica is sized for (the team's capacity plan): above it, scale out."""
 
+LABEL_METRIC = "accuracy-vs-stable"
+"""The canary analysis metric on delayed labels (docs/feedback.md): shown in the demo, not deciding."""
+LABEL_MIN_SAMPLES = 5
+"""Joined labels each track needs before the label metric compares accuracies; fewer is Inconclusive."""
+LABEL_TTL = 30
+"""Seconds a prediction waits for its label in the model server (MLAIOPS_FEEDBACK_TTL, default an hour)."""
+CANARY_PAUSE = "20s"
+"""The canary step's pause: the labels of its first 15 s of predictions arrive before it ends."""
+
 JSON = dict[str, Any]
 
 
@@ -52,6 +61,15 @@ def model_deployment() -> JSON:
     process waits for the CPU for many seconds, while the CPU a prediction costs does not depend on
     who else runs. A slow model fails every check (each of its predictions costs about 90 ms); a
     fresh process fails only while its model load is in the 6 s window, which ``failureLimit`` allows.
+
+    The canary is also judged on delayed labels (``accuracy-vs-stable``), in dry run: recorded in
+    status.analysis, never deciding. A quarter of its ~5 requests/s is labelled 5 s later and about half
+    of those labels reach its pod through the Service (the others land on stable's, counted
+    ``other-server``): from its 5th second a canary gains under a joined label a second, 10-20 by the end
+    of a 20 s step (measured 10 and 16). A test on so few can only catch a model that is nearly always wrong;
+    deciding on it would either pass on no evidence or hold the step for minutes of labels. In production
+    the same metric decides, with pauses of hours and minSampleSize 200. The server keeps a prediction
+    LABEL_TTL seconds for its label (the labels come after 5 s), not an hour.
     """
     cpu = (
         'sum(rate(process_cpu_seconds_total{namespace="{{namespace}}", '
@@ -65,7 +83,8 @@ def model_deployment() -> JSON:
         "spec": {
             "model": {"source": {"retrainPolicyRef": {"name": "fraud-retrain"}}},
             "replicas": 2,
-            "rollout": {"strategy": "Canary", "canary": {"steps": [{"weight": 50, "pause": "10s"}]}},
+            "runtime": {"env": [{"name": "MLAIOPS_FEEDBACK_TTL", "value": str(LABEL_TTL)}]},
+            "rollout": {"strategy": "Canary", "canary": {"steps": [{"weight": 50, "pause": CANARY_PAUSE}]}},
             "analysis": {
                 "interval": "2s",
                 "failureLimit": 6,
@@ -77,6 +96,7 @@ def model_deployment() -> JSON:
                         "thresholdRange": {"max": 0.03},
                         "onNoData": "inconclusive",
                     },
+                    {"name": LABEL_METRIC, "minSampleSize": LABEL_MIN_SAMPLES, "dryRun": True},
                 ],
             },
         },

@@ -24,8 +24,8 @@ from mlaiops.report.model import parse_time
 from mlaiops_demo import checks
 from mlaiops_demo import objects as manifests
 from mlaiops_demo.checks import StepFailed
-from mlaiops_demo.data import DRIFTING, FEATURES, fraud_table, slow_model
-from mlaiops_demo.objects import NAMESPACE, model_deployment, retrain_policy
+from mlaiops_demo.data import DRIFTING, FEATURES, fraud_table, slow_fraud_model
+from mlaiops_demo.objects import LABEL_METRIC, NAMESPACE, model_deployment, retrain_policy
 from mlaiops_demo.traffic import Surge, Traffic
 
 T = TypeVar("T")
@@ -65,6 +65,8 @@ class Story:
     """merchant_risk's PSI against the training reference while traffic still looks like the training data."""
     drift_fired: list[dict[str, Any]] = field(default_factory=list)
     """The drift rule's series when it fired (step 3)."""
+    labelled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The label metric's last result (status.analysis) of each canary, by version, as its rollout ended."""
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -125,7 +127,7 @@ class Story:
         (self.claim("fraud-data") / "transactions.csv").write_text(fraud_table(rows=3000, seed=1))
         # The team's next model is built now, before traffic flows, so that building it does not
         # compete with the servers for the CPU later in the story.
-        slow_model(self.claim("fraud-models") / "forest" / "model.joblib")
+        slow_fraud_model(self.claim("fraud-models") / "forest" / "model.joblib")
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         self.apply(retrain_policy(), model_deployment())
         self.kubectl(
@@ -187,14 +189,18 @@ class Story:
             ),
             60,
         )
-        self.say("   canary forest-v1 is taking traffic; analysing its errors and CPU cost per request on Prometheus")
+        self.say(
+            "   canary forest-v1 is taking traffic; analysing its errors and CPU cost per request on Prometheus,"
+            f" and showing its accuracy on the delayed labels ({LABEL_METRIC}, dry run)"
+        )
         md = self.wait(
             "the rollback", lambda: checks.failed(self.get("modeldeployments", "fraud-detector"), "forest-v1"), 180
         )
         last = md["status"]["history"][0]
         if md["status"]["stableModel"]["version"] != stable:
             raise StepFailed(f"stable changed from {stable} to {md['status']['stableModel']['version']}")
-        self.done(record, f"rolled back: {last['message']}")
+        labels = self.labels_said(md, "forest-v1")
+        self.done(record, f"rolled back: {last['message']}; labels (not deciding): {labels}")
         return md
 
     def drifted_inputs(self) -> dict[str, Any]:
@@ -259,10 +265,12 @@ class Story:
         )
         promoted = parse_time(md["status"]["history"][0]["finishedAt"]) or _now()
         record.remediation = (promoted - firing).total_seconds()
+        labels = self.labels_said(md, run["id"])
         self.done(
             record,
             f"drift caught after {record.detection:.0f}s; {run['id']} replaced {champion} (roc_auc {previous:.3f} -> "
-            f"{candidate:.3f}) through the canary, {record.remediation:.0f}s after the rule fired",
+            f"{candidate:.3f}) through the canary, {record.remediation:.0f}s after the rule fired; "
+            f"labels (not deciding): {labels}",
         )
         return md
 
@@ -312,6 +320,17 @@ class Story:
             f"(anomaly: {anomalies}; steps: {steps})",
         )
         return incident
+
+    def labels_said(self, md: dict[str, Any], version: str) -> str:
+        """Record and print what the label metric said of a canary whose rollout just ended (dry run: it is
+        shown, never deciding; objects.model_deployment says why)."""
+        result = checks.label_result(md)
+        if result is not None:
+            self.labelled[version] = result
+        said = checks.describe_labels(result)
+        phase = result["phase"] if result is not None else "missing"
+        self.say(f"   on delayed labels ({LABEL_METRIC}, dry run, {phase}): {(result or {}).get('message') or said}")
+        return said
 
     def rule_state(self, name: str) -> Callable[[], str]:
         """What a rule last saw, for a failure message."""
