@@ -315,4 +315,6 @@ def test_quantile_bounds_and_normal_tail() -> None:
     assert quantile_bound(BOUNDS, [0, 0, 5, 4] + [0] * 9 + [1], 0.5) == 0.005
     assert quantile_bound(BOUNDS, [0, 0, 5, 5] + [0] * 9 + [1], 0.5) == 0.01
     assert quantile_bound(BOUNDS, [0, 0, 5, 5] + [0] * 9 + [1], 0.99) == math.inf
+    with pytest.raises(ValueError, match="3 bounds for 2 buckets: they must be the same"):
+        quantile_bound((0.1, 0.2, math.inf), [1.0, 2.0], 0.5)
     assert normal_sf(0.0) == 0.5 and normal_sf(3.090232) == pytest.approx(0.001, rel=1e-5)

@@ -31,6 +31,8 @@ def test_the_tail_bounds_hold_stables_p95_and_p99_before_the_rollout() -> None:
     assert tail_bounds([90, 5, 4, 1]) == [1, 2] and tail_bounds([90, 4, 5, 1]) == [2, 2]
     assert tail_bounds([94, 1, 5]) == [1, 1]  # the p99 in the last bucket counts at the last bound
     assert tail_bounds([1, 0, 0, 0, 99]) == [3, 3]
+    assert tail_bounds([3.0, 1.0]) == [0, 0]  # one bound: it holds the tail
+    assert tail_bounds([0, 1, 0]) == [1, 1] and tail_bounds([0, 0.5, 0]) == [1, 1]  # one request, or half of one
     assert tail_bounds([0, 0, 0]) == [] and tail_bounds([4.0]) == [] and tail_bounds([]) == []
     assert tail_bounds([80, 20, 0], (0.5, 0.9)) == [0, 1]
 
@@ -63,6 +65,7 @@ def test_the_p_value_is_one_over_the_weighted_average_of_the_bounds_ratios() -> 
         sequential_slower_p(canary, stable, [0.3] * 5)  # more than 1 would inflate the ratio: no longer valid
     with pytest.raises(ValueError, match="must be >= 0"):
         sequential_slower_p(canary, stable, [-0.1, 0.3, 0.3, 0.3, 0.2])
+    assert sequential_slower_p(canary, stable, [0, 0, 0, 1.0 + 1e-9, 0]) == pytest.approx(1 / ratios[3])  # rounding
     assert sequential_slower_p([7.0], [9.0], []) == 1.0
 
 
