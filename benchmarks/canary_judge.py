@@ -3,6 +3,7 @@
     python benchmarks/canary_judge.py                 # 1000 identical-model runs, 200 per bad-canary row
     python benchmarks/canary_judge.py --runs 20 --bad-runs 10 --seed 3
     python benchmarks/canary_judge.py --error-alpha 0.005 --alpha 0.005
+    python benchmarks/canary_judge.py --runs 3000 --bad-runs 500 --compare-equal   # README's table
 
 Each run is one whole canary rollout of a ModelDeployment: ``plan_rollout`` (rollout/canary.py) ticks
 every ``TICK`` seconds as the controller's timer would, the canary's pods are Ready at once, and every

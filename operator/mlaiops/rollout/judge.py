@@ -39,8 +39,8 @@ directly and answer ``Inconclusive`` (never a pass) until each track has served 
   (half) of the weight on the bounds of the buckets holding stable's p95 and p99 before the rollout (where a
   slower tail shows; one bound holding both gets the whole half) and spreads the rest evenly over every bound,
   so a moved median costs log 2K nats instead of log K, and the tail bound log(1/(1/2 + 1/2K)) = 0.62 when it
-  holds both quantiles (1.2 when they are in two buckets) instead of log K = 2.6. No stable request before the rollout (a new deployment, an idle model): equal
-  weights, as before.
+  holds both quantiles (1.2 when they are in two buckets) instead of log K = 2.6. No stable request before the
+  rollout (a new deployment, an idle model): equal weights, as before.
 
 Only the standard library: ``math.erfc`` for the normal tail, ``math.log``/``math.exp`` for the ratios.
 """
@@ -152,7 +152,7 @@ TAIL_QUANTILES: tuple[float, ...] = (0.95, 0.99)
 whose slowest few percent got slower shows at bounds just above them."""
 TAIL_SHARE = 0.5
 """The share of the weight on the tail bounds; the rest is spread evenly so that a moved median is still caught.
-Measured with benchmarks/canary_judge.py's rollouts (500 each, the same traffic for every split), caught within 5
+Measured with benchmarks/canary_judge.py's rollouts (500, seed 12, the same traffic for every split), caught within 5
 minutes, the slowest 3% 50 ms slower / every request 5 ms slower: equal weights 63% / 68%, a share of 0.25 78% /
 64%, 0.5 83% / 58%, 0.75 86% / 46%, 1 88% / 1%; half on p99 alone 83% / 58%, on p99 and p99.9 77% / 58%, on p90,
 p99 and p99.9 80% / 58%. More than half buys the tail little and costs the median much."""
