@@ -3,13 +3,17 @@
     python benchmarks/canary_judge.py                 # 1000 identical-model runs, 200 per bad-canary row
     python benchmarks/canary_judge.py --runs 20 --bad-runs 10 --seed 3
     python benchmarks/canary_judge.py --error-alpha 0.005 --alpha 0.005
+    python benchmarks/canary_judge.py --runs 3000 --bad-runs 500 --compare-equal   # README's table
 
 Each run is one whole canary rollout of a ModelDeployment: ``plan_rollout`` (rollout/canary.py) ticks
 every ``TICK`` seconds as the controller's timer would, the canary's pods are Ready at once, and every
 ``analysis.interval`` the built-in relative metrics ``error-rate-vs-stable`` and ``latency-vs-stable``
 are judged by ``judge_relative`` (rollout/analysis.py, rollout/judge.py) on each track's counts since the
 rollout began, as the controller's ``increase(...[<since start>])`` queries return them (both tests are
-sequential: each one's alpha bounds its false failures over the whole rollout). Traffic:
+sequential: each one's alpha bounds its false failures over the whole rollout). latency-vs-stable weights its
+bounds by stable's histogram over the ``BEFORE_ROLLOUT`` window (10 min) that ended when the rollout began:
+stable serves alone at ``rate`` for that long first (``--compare-equal`` also runs every row with equal weights,
+the judge before, on the same traffic: same seeds, the pre-rollout window drawn all the same). Traffic:
 Poisson arrivals at ``rate`` requests/s split by the planner's ``status.canaryWeight``; each request
 errs with its track's probability (binomial); latencies are log-normal, binned into the model server's
 histogram buckets (``runtime/metrics.LATENCY_BUCKETS``, ``le`` semantics). Not simulated: Prometheus's
@@ -34,9 +38,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from mlaiops.api.common import seconds
 from mlaiops.api.modeldeployment import ModelDeploymentSpec
 from mlaiops.resources.modelserver import ResolvedModel
 from mlaiops.rollout.analysis import (
+    BEFORE_ROLLOUT,
     DEFAULT_ALPHA,
     DEFAULT_ERROR_RATE_ALPHA,
     DEFAULT_MIN_SAMPLE_SIZE,
@@ -129,9 +135,13 @@ class RunResult:
 
 
 def run_rollout(
-    spec: ModelDeploymentSpec, rng: np.random.Generator, stable: Track, canary: Track, rate: float
+    spec: ModelDeploymentSpec, rng: np.random.Generator, stable: Track, canary: Track, rate: float, weighted: bool
 ) -> RunResult:
-    """One canary rollout from a deployed v1 to v2's promotion or rollback."""
+    """One canary rollout from a deployed v1 to v2's promotion or rollback; latency-vs-stable's bounds weighted by
+    stable's histogram before the rollout (drawn either way, so that both judges see the same traffic) or equally."""
+    before = Counts()
+    before.serve(rng, stable, rate, seconds(BEFORE_ROLLOUT))
+    before_counts = before.as_prometheus() if weighted else None
     now = T0
     status = plan_rollout(spec, None, V1, Observed(), now, 1).status  # v1 deployed...
     observed = Observed(stable_ready=spec.replicas, stable_replicas=spec.replicas, stable_version="v1")
@@ -143,7 +153,7 @@ def run_rollout(
         outcomes = None
         if analysis_due(spec, status, now):
             canary_counts, stable_counts = tracks["canary"].as_prometheus(), tracks["stable"].as_prometheus()
-            outcomes = [judge_relative(metric, canary_counts, stable_counts) for metric in metrics]
+            outcomes = [judge_relative(metric, canary_counts, stable_counts, before_counts) for metric in metrics]
         plan = plan_rollout(spec, status, V2, observed, now, 1, outcomes)
         status = plan.status
         if status.canary_model is None and status.history and status.history[0].version == "v2":
@@ -237,11 +247,19 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+Scenario = tuple[list[RunResult], list[RunResult] | None]
+"""A row's rollouts with stable's pre-rollout weights, and with equal weights on the same traffic (or None)."""
+
+
 def scenario(
-    runs: int, seed: int, stable: Track, canary: Track, rate: float, spec: ModelDeploymentSpec
-) -> list[RunResult]:
-    rng = np.random.default_rng(seed)
-    return [run_rollout(spec, rng, stable, canary, rate) for _ in range(runs)]
+    runs: int, seed: int, stable: Track, canary: Track, rate: float, spec: ModelDeploymentSpec, equal_too: bool
+) -> Scenario:
+    seeds = np.random.SeedSequence(seed).spawn(runs)  # one stream per rollout: both judges see the same traffic
+
+    def rollouts(weighted: bool) -> list[RunResult]:
+        return [run_rollout(spec, np.random.default_rng(s), stable, canary, rate, weighted) for s in seeds]
+
+    return rollouts(True), rollouts(False) if equal_too else None
 
 
 def main() -> None:
@@ -261,6 +279,11 @@ def main() -> None:
     parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLE_SIZE, help="both metrics' minSampleSize")
     parser.add_argument("--replicas", type=int, default=4, help="spec.replicas (the replica ratio sets the weights)")
     parser.add_argument("--steps", default="25,50,75", help="canary step weights in %%, each with a 2m pause")
+    parser.add_argument(
+        "--compare-equal",
+        action="store_true",
+        help="also run every row with latency-vs-stable's bounds weighted equally (the judge before), same traffic",
+    )
     args = parser.parse_args()
     weights = tuple(int(weight) for weight in args.steps.split(","))
     spec = make_spec(args.alpha, args.error_alpha, args.min_samples, args.replicas, weights)
@@ -272,12 +295,15 @@ def main() -> None:
         f"progressDeadline 10m, minSampleSize {args.min_samples}, error-rate-vs-stable alpha {args.error_alpha:g} "
         f"(sequential: over the whole rollout), latency-vs-stable alpha {args.alpha:g} (sequential too), "
         f"tick {TICK:g}s, seed {args.seed}; latency log-normal median 30 ms, sigma 0.5 (p99 {Track().p99() * 1000:.0f} ms)"
+        f"; latency-vs-stable's bounds weighted by stable's {BEFORE_ROLLOUT} before the rollout"
     )
     print()
-    print("| scenario | rate | runs | rolled back (95% CI) | within 5 min | reasons | target |")
-    print("| --- | ---: | ---: | ---: | ---: | --- | --- |")
+    equal = " equal weights: rolled back | within 5 min |" if args.compare_equal else ""
+    print(f"| scenario | rate | runs | rolled back (95% CI) | within 5 min | reasons | target |{equal}")
+    print("| --- | ---: | ---: | ---: | ---: | --- | --- |" + (" ---: | ---: |" if args.compare_equal else ""))
 
-    def row(name: str, rate: float, results: list[RunResult], target: str) -> None:
+    def row(name: str, rate: float, rows: Scenario, target: str) -> None:
+        results, equally = rows
         back = [r for r in results if r.outcome == "RolledBack"]
         early = [r for r in back if r.seconds <= 300]
         reasons = ", ".join(
@@ -291,38 +317,52 @@ def main() -> None:
         low, high = wilson(len(back), len(results))
         print(
             f"| {name} | {rate:g} req/s | {len(results)} | {len(back) / len(results):.1%} ({low:.1%}-{high:.1%}) | "
-            f"{len(early) / len(results):.1%} | {reasons or '-'} | {target} |"
+            f"{len(early) / len(results):.1%} | {reasons or '-'} | {target} |" + (columns(equally) if equally else "")
         )
+
+    def columns(results: list[RunResult]) -> str:
+        back = [r for r in results if r.outcome == "RolledBack"]
+        early = sum(r.seconds <= 300 for r in back)
+        return f" {len(back) / len(results):.1%} ({len(back)}) | {early / len(results):.1%} |"
 
     same = Track()
     row(
         "identical models (1% errors both)",
         1,
-        scenario(args.runs, args.seed, same, same, 1.0, spec),
+        scenario(args.runs, args.seed, same, same, 1.0, spec, args.compare_equal),
         "rolled back <= 1%",
     )
     busy = Track(error_rate=0.05)  # enough errors for the error-rate test to look at something: ~100 per track
     row(
         "identical models (5% errors both)",
         10,
-        scenario(args.runs, args.seed + 20, busy, busy, 10.0, spec),
+        scenario(args.runs, args.seed + 20, busy, busy, 10.0, spec, args.compare_equal),
         "error-rate-vs-stable <= its alpha",
     )
     for index, base in enumerate((0.01, 0.02, 0.05)):
         results = scenario(
-            args.bad_runs, args.seed + 1 + index, Track(error_rate=base), Track(error_rate=2 * base), 10.0, spec
+            args.bad_runs,
+            args.seed + 1 + index,
+            Track(error_rate=base),
+            Track(error_rate=2 * base),
+            10.0,
+            spec,
+            args.compare_equal,
         )
         row(f"errors {base:.0%} -> {2 * base:.0%}", 10, results, ">= 95% within 5 min")
     slow = Track(shift=0.050)
-    results = scenario(args.bad_runs, args.seed + 10, same, slow, 10.0, spec)
+    results = scenario(args.bad_runs, args.seed + 10, same, slow, 10.0, spec, args.compare_equal)
     row(
         f"latency +50 ms (p99 {same.p99() * 1000:.0f} -> {slow.p99() * 1000:.0f} ms)",
         10,
         results,
         ">= 95% within 5 min",
     )
+    nudge = Track(shift=0.005)  # a small shift of every request: what the weight spread over all bounds keeps
+    results = scenario(args.bad_runs, args.seed + 12, same, nudge, 10.0, spec, args.compare_equal)
+    row("latency +5 ms (median 30 -> 35 ms)", 10, results, "- (the cost of weighting the tail)")
     tail = Track(tail=0.050)  # only the slowest 3% of requests are 50 ms slower: the p99 moves, the median not
-    results = scenario(args.bad_runs, args.seed + 11, same, tail, 10.0, spec)
+    results = scenario(args.bad_runs, args.seed + 11, same, tail, 10.0, spec, args.compare_equal)
     row(
         f"slowest 3% +50 ms (p99 {same.p99() * 1000:.0f} -> {tail.p99() * 1000:.0f} ms)",
         10,

@@ -472,7 +472,10 @@ class AnalysisMetric(ApiModel):
     higher than stable's? Its p-value is always valid, so alpha bounds false failures over the whole rollout) and
     latency-vs-stable (the same sequential test on the share of requests slower than each latency histogram
     bucket bound, the bounds' likelihood ratios averaged: is the canary slower, in its median or in its tail?
-    alpha bounds its false failures over the whole rollout too): each compares the two tracks over the same window, from the rollout's start to now,
+    Half the weight goes to the bounds of stable's own p95 and p99 over the 10 minutes before the rollout began,
+    where a slower tail shows, the other half evenly to every bound; equal weights when stable served nothing
+    then. Fixed before the canary's first request, the weights leave alpha bounding its false failures over the
+    whole rollout too; an error reading that window is an Error): each compares the two tracks over the same window, from the rollout's start to now,
     fails when the test's p-value is below alpha, passes otherwise, and is Inconclusive (never a pass) while
     either track has served fewer than minSampleSize requests; inconclusive past the step's pause for
     rollout.progressDeadline rolls the canary back. On ground-truth labels sent later to the model server
@@ -668,8 +671,8 @@ class MetricResult(ApiModel):
     name: str
     """Metric name."""
     value: float | None = None
-    """Last value (for error-rate-vs-stable and accuracy-vs-stable the always-valid p-value, for latency-vs-stable
-    the one-sided p-value); absent when there was no data, too few samples or an error."""
+    """Last value (for error-rate-vs-stable, accuracy-vs-stable and latency-vs-stable the always-valid p-value);
+    absent when there was no data, too few samples or an error."""
     phase: Literal["Successful", "Failed", "Error", "Inconclusive"]
     """Outcome of the last evaluation."""
     successes: int = 0

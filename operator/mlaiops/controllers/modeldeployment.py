@@ -49,6 +49,7 @@ from mlaiops.rollout.analysis import (
     MetricOutcome,
     QueryContext,
     TrackCounts,
+    before_rollout_queries,
     comparison_window,
     judge,
     judge_relative,
@@ -132,13 +133,25 @@ def track_counts(source: PrometheusProvider, metric: AnalysisMetric, context: Qu
 
 
 def run_relative(
-    source: PrometheusProvider, metric: AnalysisMetric, context: QueryContext, stable_version: str, window: str
+    source: PrometheusProvider,
+    metric: AnalysisMetric,
+    context: QueryContext,
+    stable_version: str,
+    window: str,
+    started: datetime | None = None,
 ) -> MetricOutcome:
-    """Compare both tracks over the same window (the rollout so far); provider errors become Error."""
+    """Compare both tracks over the same window (the rollout so far); provider errors become Error.
+
+    latency-vs-stable also reads stable's histogram before ``started`` (its bounds' weights). An error there is an
+    Error too, not equal weights: weights that changed between looks would no longer be fixed in advance."""
     canary = replace(context, interval=window)
     stable = replace(context, track="stable", version=stable_version, interval=window)
     try:
-        return judge_relative(metric, track_counts(source, metric, canary), track_counts(source, metric, stable))
+        before = None
+        if started is not None and (queries := before_rollout_queries(metric, stable)):
+            before = TrackCounts(buckets=_buckets(source.instant_sync(queries["buckets"], at=started)))
+        canary_counts, stable_counts = track_counts(source, metric, canary), track_counts(source, metric, stable)
+        return judge_relative(metric, canary_counts, stable_counts, before)
     except ProviderError as error:
         return judge(metric, None, str(error))
 
@@ -191,7 +204,7 @@ def run_analysis(
             interval=query_window(spec.analysis, metric),
         )
         if metric.name in RELATIVE_METRICS:
-            outcomes.append(run_relative(source, metric, context, stable_version, window))
+            outcomes.append(run_relative(source, metric, context, stable_version, window, status.rollout_started_at))
             continue
         if metric.name == ROC_AUC_METRIC:
             outcomes.append(run_roc_auc(source, metric, context))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -64,6 +64,9 @@ RELATIVE_QUERIES: dict[str, dict[str, str]] = {
         ),
     },
 }
+BEFORE_ROLLOUT = "10m"
+"""latency-vs-stable: stable's histogram over this window, ENDING when the rollout began (the query is evaluated at
+``status.rolloutStartedAt``), weights the bounds (judge.bound_weights): data no canary request can influence."""
 DEFAULT_MIN_SAMPLE_SIZE = 50
 """Requests each track needs before a relative metric may pass or fail (benchmarks/canary_judge.py)."""
 DEFAULT_ALPHA = 0.01
@@ -163,6 +166,14 @@ def relative_queries(metric: AnalysisMetric, context: QueryContext) -> dict[str,
     return {key: render_query(metric, context, template) for key, template in RELATIVE_QUERIES[metric.name].items()}
 
 
+def before_rollout_queries(metric: AnalysisMetric, stable: QueryContext) -> dict[str, str]:
+    """latency-vs-stable's one extra query: stable's histogram over ``BEFORE_ROLLOUT``, to be evaluated at the
+    rollout's start; none for the other metrics."""
+    if metric.name != "latency-vs-stable":
+        return {}
+    return relative_queries(metric, replace(stable, interval=BEFORE_ROLLOUT))
+
+
 def _aligned(canary: TrackCounts, stable: TrackCounts) -> tuple[list[float], list[float], list[float]]:
     """Both tracks' counts per bucket over the bounds both export."""
     both = sorted({le for le, _ in canary.buckets} & {le for le, _ in stable.buckets})
@@ -175,8 +186,23 @@ def _aligned(canary: TrackCounts, stable: TrackCounts) -> tuple[list[float], lis
     return both, counts(canary), counts(stable)
 
 
-def judge_relative(metric: AnalysisMetric, canary: TrackCounts, stable: TrackCounts) -> MetricOutcome:
-    """Compare the canary with stable by the metric's test: Failed (worse), Successful, or Inconclusive (too few)."""
+def _before(bounds: list[float], before: TrackCounts | None) -> list[float] | None:
+    """Stable's counts per bucket before the rollout over ``bounds``; None unless it exports every one of them."""
+    if before is None:
+        return None
+    cumulative = {le: total for le, total in before.buckets}
+    if not bounds or any(le not in cumulative for le in bounds):
+        return None
+    return bucket_counts([(le, cumulative[le]) for le in bounds])
+
+
+def judge_relative(
+    metric: AnalysisMetric, canary: TrackCounts, stable: TrackCounts, before: TrackCounts | None = None
+) -> MetricOutcome:
+    """Compare the canary with stable by the metric's test: Failed (worse), Successful, or Inconclusive (too few).
+
+    ``before``: latency-vs-stable only, stable's histogram over a window that ended when the rollout began (the
+    bounds' weights); None or other buckets than the tracks': equal weights."""
     min_samples = metric.min_sample_size or DEFAULT_MIN_SAMPLE_SIZE
     result: Comparison
     if metric.name == "error-rate-vs-stable":
@@ -188,7 +214,7 @@ def judge_relative(metric: AnalysisMetric, canary: TrackCounts, stable: TrackCou
     else:
         alpha = metric.alpha or DEFAULT_ALPHA
         bounds, canary_counts, stable_counts = _aligned(canary, stable)
-        result = compare_latencies(bounds, canary_counts, stable_counts, min_samples, alpha)
+        result = compare_latencies(bounds, canary_counts, stable_counts, min_samples, alpha, _before(bounds, before))
     return MetricOutcome(metric.name, result.verdict, result.p_value, result.message)
 
 

@@ -18,14 +18,29 @@ directly and answer ``Inconclusive`` (never a pass) until each track has served 
 - latency: the same test on the share of requests slower than each bucket bound of the latency histogram
   (what the histogram can say: ``le`` counts are exceedances). For one bound b, "slower than b" plays the part
   of "an error": a canary whose median moved shows at bounds near the median, one whose slowest few percent
-  moved only at a bound in the tail (a rank test on the whole distribution misses that). No bound is picked
-  from the data: picking the one that looks worst is a test per bound, and picking it from stable's own
-  histogram ties the choice to stable's counts. The likelihood ratios of every bound but the last (+Inf: nothing
-  is above it) are averaged with equal weights fixed in advance; an average of martingales on the same data is a
-  martingale, so Ville's inequality bounds false failures by alpha over every look and every bound together
-  (e-values are averaged, Vovk and Wang, "E-values: calibration, combination and applications", 2021). The cost:
-  the bound that shows the change needs K times the evidence (K bounds, 13 for the server's buckets), log K
-  nats; the unit tests and benchmarks/canary_judge.py measure what that leaves.
+  moved only at a bound in the tail (a rank test on the whole distribution misses that). The likelihood ratios
+  of every bound but the last (+Inf: nothing is above it) are averaged with weights fixed before the canary
+  served a request; an average of martingales on the same data with such weights is a martingale, so Ville's
+  inequality bounds false failures by alpha over every look and every bound together (e-values are averaged,
+  Vovk and Wang, "E-values: calibration, combination and applications", 2021). A bound's weight w costs the
+  evidence it needs a factor 1/w (log 1/w nats): equal weights over K bounds (13 for the server's buckets) cost
+  log K at the one bound where a slow tail shows.
+- the weights: what matters for validity is WHEN they are fixed, not how. No bound may be picked from the data
+  being tested: the bound that looks worst at each look is a new test each time, and one picked from stable's
+  histogram during the rollout depends on the stable counts the test compares. Stable's own histogram over a
+  window that ENDS when the rollout began (rollout/analysis.py's ``BEFORE_ROLLOUT``, 10 minutes) is data no
+  canary request can influence: weights computed from it are known before the first look, and under "both
+  tracks' latencies have the same distribution during the rollout" each bound's ratio is a martingale given
+  anything known then (which track served a slow request does not depend on stable's past), hence so is their
+  weighted average with those weights: alpha holds as before, whether or not the past resembles the present (a
+  past unlike the present only costs power). They must be the same weights at every look that can decide: two
+  weightings used at different looks are two tests (a union bound allows 2 alpha), so the controller makes a
+  failed read of that window an Error, never equal weights for one look. ``bound_weights`` puts ``TAIL_SHARE``
+  (half) of the weight on the bounds of the buckets holding stable's p95 and p99 before the rollout (where a
+  slower tail shows; one bound holding both gets the whole half) and spreads the rest evenly over every bound,
+  so a moved median costs log 2K nats instead of log K, and the tail bound log(1/(1/2 + 1/2K)) = 0.62 when it
+  holds both quantiles (1.2 when they are in two buckets) instead of log K = 2.6. No stable request before the
+  rollout (a new deployment, an idle model): equal weights, as before.
 
 Only the standard library: ``math.erfc`` for the normal tail, ``math.log``/``math.exp`` for the ratios.
 """
@@ -132,17 +147,81 @@ def slower_evidence(
     return [error_evidence(c, n1, s, n2, prior) for c, s in zip(exceedances(canary), exceedances(stable), strict=True)]
 
 
-def sequential_slower_p(canary: Sequence[float], stable: Sequence[float]) -> float:
-    """Always-valid one-sided p-value that the canary is slower: 1 / the average of every bound's likelihood ratio.
+TAIL_QUANTILES: tuple[float, ...] = (0.95, 0.99)
+"""Stable's quantiles before the rollout whose buckets' bounds share ``TAIL_SHARE`` of the weight: a canary
+whose slowest few percent got slower shows at bounds just above them."""
+TAIL_SHARE = 0.5
+"""The share of the weight on the tail bounds; the rest is spread evenly so that a moved median is still caught.
+Measured with benchmarks/canary_judge.py's rollouts (500, seed 12, the same traffic for every split), caught within 5
+minutes, the slowest 3% 50 ms slower / every request 5 ms slower: equal weights 63% / 68%, a share of 0.25 78% /
+64%, 0.5 83% / 58%, 0.75 86% / 46%, 1 88% / 1%; half on p99 alone 83% / 58%, on p99 and p99.9 77% / 58%, on p90,
+p99 and p99.9 80% / 58%. More than half buys the tail little and costs the median much."""
+
+
+def _quantile_index(counts: Sequence[float], q: float) -> int:
+    """The index of the bucket holding the q-quantile of these counts per bucket (which must not all be 0)."""
+    total, running = sum(counts), 0.0
+    for index, count in enumerate(counts):
+        running += count
+        if running >= q * total:
+            return index
+    return len(counts) - 1
+
+
+def tail_bounds(before: Sequence[float], quantiles: Sequence[float] = TAIL_QUANTILES) -> list[int]:
+    """The bounds (indexes, as ``exceedances``) holding each of ``quantiles`` of stable's counts per bucket before
+    the rollout; a quantile in the last bucket counts at the last bound. Empty without requests or bounds."""
+    if len(before) < 2 or sum(before) <= 0:
+        return []
+    return [min(_quantile_index(before, q), len(before) - 2) for q in quantiles]
+
+
+def bound_weights(before: Sequence[float], tail_share: float = TAIL_SHARE) -> list[float]:
+    """The weight of each bound (every bucket's but the last) from stable's counts per bucket over a window that
+    ended when the rollout began: ``tail_share`` split evenly over ``tail_bounds``, the rest over every bound.
+
+    Equal weights when stable served nothing then. They sum to 1 (module docstring: fixed before the canary's
+    first request, they keep the averaged ratio a martingale)."""
+    count = len(before) - 1
+    if count < 1:
+        return []  # a single bucket: no bound
+    tails = tail_bounds(before)
+    if not tails:
+        return [1.0 / count] * count
+    weights = [(1.0 - tail_share) / count] * count
+    for index in tails:
+        weights[index] += tail_share / len(tails)
+    return weights
+
+
+def _weighted(evidence: Sequence[float], weights: Sequence[float] | None) -> list[float]:
+    """Each bound's log ratio plus the log of its weight (equal weights when None); a weight of 0 is -inf."""
+    if weights is None:
+        weights = [1.0 / len(evidence)] * len(evidence)
+    if len(weights) != len(evidence):
+        raise ValueError(f"{len(weights)} weights for {len(evidence)} bounds: they must be the same")
+    if any(w < 0 for w in weights) or sum(weights) > 1.0 + 1e-9:
+        raise ValueError(f"bound weights must be >= 0 and sum to at most 1, got {list(weights)}")
+    return [value + math.log(w) if w > 0 else -math.inf for value, w in zip(evidence, weights, strict=True)]
+
+
+def sequential_slower_p(
+    canary: Sequence[float], stable: Sequence[float], weights: Sequence[float] | None = None
+) -> float:
+    """Always-valid one-sided p-value that the canary is slower: 1 / the weighted average of every bound's
+    likelihood ratio (``weights`` per bound, as ``bound_weights`` returns them; equal when None).
 
     Each bound's ratio is a martingale when both tracks' latencies have the same distribution; so is their average
-    with equal weights fixed in advance, hence Ville's inequality bounds the false failures by alpha over every look
-    and every bound together (no bound is chosen from the data).
+    with weights fixed before the rollout, hence Ville's inequality bounds the false failures by alpha over every
+    look and every bound together (no bound is chosen from the data tested).
     """
     evidence = slower_evidence(canary, stable)
     if not evidence:
         return 1.0  # a single bucket: no bound to be slower than
-    return math.exp(-max(_log_sum_exp(evidence) - math.log(len(evidence)), 0.0))
+    weighted = [value for value in _weighted(evidence, weights) if value > -math.inf]
+    if not weighted:
+        return 1.0  # every weight 0: no evidence counted
+    return math.exp(-max(_log_sum_exp(weighted), 0.0))
 
 
 def _too_few(canary: float, stable: float, min_samples: int) -> Comparison | None:
@@ -183,13 +262,25 @@ def compare_error_rates(
 
 def quantile_bound(bounds: Sequence[float], counts: Sequence[float], q: float) -> float:
     """The upper bound of the bucket holding the q-quantile (what the histogram can say of it)."""
-    total = sum(counts)
-    running = 0.0
-    for bound, count in zip(bounds, counts, strict=True):
-        running += count
-        if running >= q * total:
-            return bound
-    return bounds[-1]
+    if len(bounds) != len(counts):
+        raise ValueError(f"{len(bounds)} bounds for {len(counts)} buckets: they must be the same")
+    return bounds[_quantile_index(counts, q)]
+
+
+def _shown(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else f"{bound * 1000:g} ms"
+
+
+def weights_note(bounds: Sequence[float], before: Sequence[float] | None) -> str:
+    """How the bounds were weighted, for people: stable's tail bounds before the rollout, or equal and why."""
+    tails = tail_bounds(before) if before is not None else []
+    if not tails:
+        return "bounds weighted equally (no stable requests before the rollout)"
+    quantiles: dict[int, list[str]] = {}
+    for index, q in zip(tails, TAIL_QUANTILES, strict=True):
+        quantiles.setdefault(index, []).append(f"p{q * 100:g}")
+    named = ", ".join(f"{_shown(bounds[index])} ({', '.join(names)})" for index, names in quantiles.items())
+    return f"{TAIL_SHARE:.0%} of the weight on stable's tail before the rollout: {named}"
 
 
 def compare_latencies(
@@ -198,26 +289,28 @@ def compare_latencies(
     stable: Sequence[float],
     min_samples: int,
     alpha: float,
+    before: Sequence[float] | None = None,
 ) -> Comparison:
-    """Are the canary's latencies larger than stable's over the same window? Counts per bucket of ``bounds``."""
+    """Are the canary's latencies larger than stable's over the same window? Counts per bucket of ``bounds``;
+    ``before``: stable's counts per bucket over a window that ended when the rollout began (the bounds' weights,
+    ``bound_weights``), None or all 0 for equal weights."""
     if (few := _too_few(sum(canary), sum(stable), min_samples)) is not None:
         return few
-
-    def shown(bound: float) -> str:
-        return "+Inf" if math.isinf(bound) else f"{bound * 1000:g} ms"
-
     summary = (
-        f"canary p50 <= {shown(quantile_bound(bounds, canary, 0.5))}, p99 <= {shown(quantile_bound(bounds, canary, 0.99))}"
-        f" vs stable p50 <= {shown(quantile_bound(bounds, stable, 0.5))}, p99 <= "
-        f"{shown(quantile_bound(bounds, stable, 0.99))} ({sum(canary):.0f} and {sum(stable):.0f} requests)"
+        f"canary p50 <= {_shown(quantile_bound(bounds, canary, 0.5))}, "
+        f"p99 <= {_shown(quantile_bound(bounds, canary, 0.99))} vs stable p50 <= "
+        f"{_shown(quantile_bound(bounds, stable, 0.5))}, p99 <= {_shown(quantile_bound(bounds, stable, 0.99))} "
+        f"({sum(canary):.0f} and {sum(stable):.0f} requests)"
     )
-    p = sequential_slower_p(canary, stable)
-    if p < 1.0:  # name the bound that tells the tracks apart best
-        evidence = slower_evidence(canary, stable)
-        worst = evidence.index(max(evidence))
+    weights = bound_weights(before) if before is not None else None
+    p = sequential_slower_p(canary, stable, weights)
+    if p < 1.0:  # name the bound whose weighted ratio counts most in the average
+        weighted = _weighted(slower_evidence(canary, stable), weights)
+        worst = weighted.index(max(weighted))
         above_c, above_s = exceedances(canary)[worst], exceedances(stable)[worst]
         summary += (
-            f"; slower than {shown(bounds[worst])}: canary {above_c / sum(canary):.1%} ({above_c:.0f}), "
+            f"; slower than {_shown(bounds[worst])}: canary {above_c / sum(canary):.1%} ({above_c:.0f}), "
             f"stable {above_s / sum(stable):.1%} ({above_s:.0f})"
         )
+    summary += f"; {weights_note(bounds, before)}"
     return _decide(p, alpha, f"canary slower than stable ({summary})", summary)

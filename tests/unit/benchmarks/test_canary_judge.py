@@ -49,9 +49,12 @@ def test_a_tiny_run_prints_the_settings_and_every_row_and_is_reproducible() -> N
         "| errors 2% -> 4%",
         "| errors 5% -> 10%",
         "| latency +50 ms (p99 96 -> 146 ms)",
+        "| latency +5 ms (median 30 -> 35 ms)",
         "| slowest 3% +50 ms (p99 96 -> 146 ms)",
     ]
-    assert rows[-2].split(" | ")[3].startswith("100.0%")  # a canary 50 ms slower is always caught
+    assert rows[-3].split(" | ")[3].startswith("100.0%")  # a canary 50 ms slower is always caught
+    assert "latency-vs-stable's bounds weighted by stable's 10m before the rollout" in out
+    assert all(len(row.split(" | ")) == 7 for row in rows)  # no equal-weights columns unless asked
     assert rows[0].split(" | ")[2] == "6" and rows[1].split(" | ")[2] == "6" and rows[2].split(" | ")[2] == "4"
     # What one look at every request served by 5 minutes could do: deterministic, from the planner's weights.
     assert "one look at all 1275 canary and 1725 stable requests served by then" in out
@@ -70,8 +73,12 @@ def test_a_tiny_run_prints_the_settings_and_every_row_and_is_reproducible() -> N
 def test_the_rollout_shape_and_alphas_are_stated_and_used() -> None:
     out = run(
         "--runs", "2", "--bad-runs", "2", "--replicas", "20", "--steps", "5,25,50,75", "--alpha", "0.02",
-        "--error-alpha", "0.005",
+        "--error-alpha", "0.005", "--compare-equal",
     )  # fmt: skip
     assert "20 replicas, steps 5% 2m, 25% 2m, 50% 2m, 75% 2m" in out
     assert "error-rate-vs-stable alpha 0.005" in out and "latency-vs-stable alpha 0.02" in out
     assert "one look at all 590 canary and 2410 stable requests served by then" in out  # a 5% first step
+    # --compare-equal: every row also judged with equal weights, on the same traffic (the same per-run seeds).
+    rows = table(out, "| scenario |")
+    assert "| equal weights: rolled back | within 5 min |" in out and all(len(row.split(" | ")) == 9 for row in rows)
+    assert rows[5].split(" | ")[-2].startswith("100.0% (2)")  # +50 ms on every request: caught either way

@@ -10,11 +10,13 @@ import pytest
 
 from mlaiops.api.modeldeployment import AnalysisMetric, AnalysisSpec
 from mlaiops.rollout.analysis import (
+    BEFORE_ROLLOUT,
     DEFAULT_ALPHA,
     DEFAULT_ERROR_RATE_ALPHA,
     DEFAULT_MIN_SAMPLE_SIZE,
     QueryContext,
     TrackCounts,
+    before_rollout_queries,
     comparison_window,
     judge,
     judge_relative,
@@ -22,6 +24,7 @@ from mlaiops.rollout.analysis import (
     relative_queries,
     render_query,
 )
+from mlaiops.rollout.judge import bound_weights, sequential_slower_p
 
 CONTEXT = QueryContext("fraud", "prod", "fraud-model", "v7", "canary", "30s")
 
@@ -179,3 +182,29 @@ def test_relative_metrics_take_no_query_or_threshold_and_others_take_no_alpha() 
         relative("latency-vs-stable", alpha=0.5)
     with pytest.raises(ValueError, match="has no thresholdRange"):
         judge(relative("latency-vs-stable"), 0.1)
+
+
+def test_relative_latency_weighs_its_bounds_by_stables_histogram_before_the_rollout() -> None:
+    metric = relative("latency-vs-stable")
+    stable_context = QueryContext("fraud", "prod", "fraud-model", "v6", "stable", "301s")
+    selector = 'namespace="prod", model="fraud-model", version="v6", track="stable"'
+    assert BEFORE_ROLLOUT == "10m"
+    assert before_rollout_queries(metric, stable_context) == {
+        "buckets": f"sum by (le) (increase(mlaiops_model_request_duration_seconds_bucket{{{selector}}}[10m]))"
+    }
+    assert before_rollout_queries(relative("error-rate-vs-stable"), stable_context) == {}
+    canary, stable = TrackCounts(buckets=cumulative([160, 30, 12, 8])), TrackCounts(buckets=cumulative([380, 16, 2, 2]))
+    before = TrackCounts(buckets=cumulative([5000, 900, 90, 10]))  # p95 in the 100 ms bucket, p99 in 250 ms
+    weighted = judge_relative(metric, canary, stable, before)
+    assert weighted.value == sequential_slower_p([160, 30, 12, 8], [380, 16, 2, 2], bound_weights([5000, 900, 90, 10]))
+    assert "; 50% of the weight on stable's tail before the rollout: 100 ms (p95), 250 ms (p99)" in weighted.message
+    # Over the bounds both tracks export: one only the window before exports is left out...
+    extra = TrackCounts(buckets=((0.01, 100.0), *before.buckets))
+    assert judge_relative(metric, canary, stable, extra) == weighted
+    # ... and one it lacks leaves the weights equal, as without it (said so).
+    equal = judge_relative(metric, canary, stable)
+    assert equal.value == sequential_slower_p([160, 30, 12, 8], [380, 16, 2, 2]) != weighted.value
+    assert "; bounds weighted equally (no stable requests before the rollout)" in equal.message
+    lacking = TrackCounts(buckets=cumulative([5900, 90, 10], (0.05, 0.25, math.inf)))
+    assert judge_relative(metric, canary, stable, lacking) == equal
+    assert judge_relative(metric, canary, stable, TrackCounts()) == equal

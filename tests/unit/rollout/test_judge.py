@@ -286,25 +286,27 @@ def test_latencies_decide_at_alpha_with_the_buckets_in_the_message() -> None:
     assert result.verdict == "Failed" and result.p_value == sequential_slower_p(slow, stable)
     assert result.message == (
         "canary slower than stable (canary p50 <= 100 ms, p99 <= 250 ms vs stable p50 <= 25 ms, p99 <= 100 ms "
-        "(200 and 600 requests); slower than 50 ms: canary 100.0% (200), stable 1.3% (8)): sequential p=8.59e-76 "
+        "(200 and 600 requests); slower than 50 ms: canary 100.0% (200), stable 1.3% (8); bounds weighted equally (no stable requests before the rollout)): "
+        "sequential p=8.59e-76 "
         "< alpha 0.001"
     )
     same = compare_latencies(BOUNDS, binned(rng.lognormal(math.log(0.02), 0.4, 200)), stable, 50, 0.001)
     assert (same.verdict, same.p_value) == ("Successful", 1.0)
     assert same.message == (
-        "canary p50 <= 25 ms, p99 <= 50 ms vs stable p50 <= 25 ms, p99 <= 100 ms (200 and 600 requests): "
+        "canary p50 <= 25 ms, p99 <= 50 ms vs stable p50 <= 25 ms, p99 <= 100 ms (200 and 600 requests); bounds weighted equally (no stable requests before the rollout): "
         "sequential p=1 >= alpha 0.001"
     )
     # Some evidence, not enough: the bound that tells the tracks apart best is named all the same.
     some = compare_latencies(BOUNDS, [0] * 4 + [90, 5, 5] + [0] * 7, [0] * 4 + [190, 9, 1] + [0] * 7, 50, 0.01)
     assert some.verdict == "Successful" and some.message == (
         "canary p50 <= 25 ms, p99 <= 100 ms vs stable p50 <= 25 ms, p99 <= 50 ms (100 and 200 requests); "
-        "slower than 50 ms: canary 5.0% (5), stable 0.5% (1): sequential p=0.772 >= alpha 0.01"
+        "slower than 50 ms: canary 5.0% (5), stable 0.5% (1); bounds weighted equally (no stable requests before the rollout): sequential p=0.772 >= alpha 0.01"
     )
     tail = compare_latencies(BOUNDS, [0, 0, 0, 0, 90, 0, 0, 0, 0, 0, 0, 0, 0, 10], [0] * 4 + [100] + [0] * 9, 50, 0.5)
     assert tail.message == (
         "canary slower than stable (canary p50 <= 25 ms, p99 <= +Inf vs stable p50 <= 25 ms, p99 <= 25 ms "
-        "(100 and 100 requests); slower than 25 ms: canary 10.0% (10), stable 0.0% (0)): sequential p=0.0393 "
+        "(100 and 100 requests); slower than 25 ms: canary 10.0% (10), stable 0.0% (0); bounds weighted equally (no stable requests before the rollout)): "
+        "sequential p=0.0393 "
         "< alpha 0.5"
     )
 
@@ -313,4 +315,6 @@ def test_quantile_bounds_and_normal_tail() -> None:
     assert quantile_bound(BOUNDS, [0, 0, 5, 4] + [0] * 9 + [1], 0.5) == 0.005
     assert quantile_bound(BOUNDS, [0, 0, 5, 5] + [0] * 9 + [1], 0.5) == 0.01
     assert quantile_bound(BOUNDS, [0, 0, 5, 5] + [0] * 9 + [1], 0.99) == math.inf
+    with pytest.raises(ValueError, match="3 bounds for 2 buckets: they must be the same"):
+        quantile_bound((0.1, 0.2, math.inf), [1.0, 2.0], 0.5)
     assert normal_sf(0.0) == 0.5 and normal_sf(3.090232) == pytest.approx(0.001, rel=1e-5)
