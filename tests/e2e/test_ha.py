@@ -21,9 +21,11 @@ from tests.e2e.test_retrain import policy, prepare, request, runs
 
 pytestmark = pytest.mark.integration
 
-TIMING = {"MLAIOPS_LEASE_DURATION": "4", "MLAIOPS_RENEW_DEADLINE": "3", "MLAIOPS_RETRY_PERIOD": "0.5"}
+# Short, to keep the handover quick, but with room for a renewal on a machine loaded by the other test workers:
+# at 4 s / 3 s a slow renewal once handed leadership over before the test killed anyone.
+TIMING = {"MLAIOPS_LEASE_DURATION": "10", "MLAIOPS_RENEW_DEADLINE": "8", "MLAIOPS_RETRY_PERIOD": "0.5"}
 WEBHOOK = {"MLAIOPS_WEBHOOK_LISTEN": "127.0.0.1", "MLAIOPS_WEBHOOK_INSECURE": "true"}
-HANDOVER_TIMEOUT = 4 + 30  # the lease duration, plus a standby's kopf start on a busy machine
+HANDOVER_TIMEOUT = 10 + 30  # the lease duration, plus a standby's kopf start on a busy machine
 
 
 class Replica:
