@@ -10,7 +10,10 @@ value and a band. Shared rules live here so every detector honours them the same
 * ``dataRange`` marks values outside [min, max] as invalid (score ``INVALID_SCORE``);
 * points that are anomalous, invalid, missing (NaN) or marked excluded (rollout/remediation in
   progress) do not enter the baseline, except that after ``adaptAfter`` consecutive anomalous points
-  the baseline starts accepting the new regime (otherwise a level shift would fire forever).
+  the baseline starts accepting the new regime (otherwise a level shift would fire forever);
+* ``noiseFloor`` never lets the band be narrower than the largest residual the series' normal has shown;
+* ``shiftWindow`` (zscore, mad, ewma) also scores the median of the recent residuals against its own
+  floor: a sustained shift whose points each stay inside the band.
 
 State is a handful of numpy arrays, listed in ``_state_fields``, so serialising is generic.
 """
@@ -34,6 +37,9 @@ INVALID_SCORE = 100.0
 """Score given to a value outside ``dataRange``: anomalous whatever the threshold."""
 
 _EPS = 1e-9
+
+SHIFT_WARMUP = 300
+"""Points of residual medians seen before the shift channel scores (a fresh bar pages on every new high)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
     return {"dtype": "float64", "shape": list(array.shape), "data": data.tolist()}
 
 
+_SHIFT_FIELDS = ("shift_buf", "shift_count", "shift_bar", "shift_flagged")
+
 _TO_FLOAT = np.frompyfunc(lambda v: np.nan if v is None else float(v), 1, 1)
 
 
@@ -137,6 +145,12 @@ class Detector(ABC):
         self.streak = np.zeros(n_series, dtype=np.int64)
         self.noise_bar = np.zeros(n_series)
         self.flagged_bar = np.zeros(n_series)
+        self.shift_window = int(getattr(config, "shift_window", 0))
+        if self.shift_window > 0:
+            self.shift_buf = np.zeros((n_series, self.shift_window))
+            self.shift_count = np.zeros(n_series, dtype=np.int64)
+            self.shift_bar = np.zeros(n_series)
+            self.shift_flagged = np.zeros(n_series)
         self._init_state(n_series)
 
     # -- to implement -------------------------------------------------------------------------
@@ -158,7 +172,7 @@ class Detector(ABC):
         x = np.asarray(values, dtype=np.float64).reshape(self.n_series)
         exc = np.broadcast_to(np.asarray(excluded, dtype=bool), (self.n_series,))
         dev = self._floored(x, self._deviation(float(timestamp), x))
-        score = self._finish(x, dev)
+        score = self._shifted(x, dev, self._finish(x, dev))
         self._after_score(float(timestamp), x, exc, score)
         self._raise_noise_bar(x, dev, exc, score)
         return Step(score, dev.expected, dev.lower, dev.upper)
@@ -180,6 +194,43 @@ class Detector(ABC):
         lower = np.where(banded, np.minimum(dev.lower, expected - floor), dev.lower)
         upper = np.where(banded, np.maximum(dev.upper, expected + floor), dev.upper)
         return Deviation(up=up, down=down, expected=expected, lower=lower, upper=upper, ready=dev.ready)
+
+    def _shifted(self, x: FloatArray, dev: Deviation, score: FloatArray) -> FloatArray:
+        """``shiftWindow``: a sustained shift that no single point shows. The median of the last
+        ``shiftWindow`` residuals is scored against ``margin`` times the largest such median of the
+        accepted history (the noise floor's rule, decay, ``learn`` and ``repeat`` included), and never
+        less than the noise bar / sqrt(``shiftWindow``), the spread of a median of plain noise: a series
+        whose medians sat at exactly 0 (a perfect wiggle) must not page on its first tiny offset. A
+        median, not a mean, so a spike (even one learned as a repeat) does not move it; half a window
+        of shifted points does. The score is the larger of the point's and the shift's."""
+        window = self.shift_window
+        floor = self.config.noise_floor
+        if window <= 0 or floor.margin <= 0:
+            return score
+        resid = x - dev.expected
+        seen = np.isfinite(resid) & dev.ready & ~self._invalid(x)
+        rows = np.flatnonzero(seen)
+        self.shift_buf[rows, self.shift_count[rows] % window] = resid[rows]
+        self.shift_count = self.shift_count + seen
+        ordered = np.sort(self.shift_buf, axis=1)  # a sort of short rows beats np.median's partition 5x
+        middle = 0.5 * (ordered[:, (window - 1) // 2] + ordered[:, window // 2])
+        size = np.abs(middle)
+        bar = floor.margin * np.maximum(self.shift_bar, self.noise_bar / np.sqrt(window))
+        warm = seen & (self.shift_count >= max(window, SHIFT_WARMUP)) & (bar > 0)
+        if self.config.direction == "up":
+            warm &= middle > 0
+        elif self.config.direction == "down":
+            warm &= middle < 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.maximum(score, np.where(warm, size / bar, 0.0))
+        flagged = out > 1.0
+        full = seen & (self.shift_count >= window)
+        decayed = self.shift_bar * 0.5 ** (1.0 / floor.memory)
+        repeat = flagged & (size <= floor.repeat * self.shift_flagged)
+        lifted = np.where(flagged & ~repeat, decayed + floor.learn * (size - decayed), size)
+        self.shift_bar = np.where(full, np.maximum(decayed, lifted), decayed)
+        self.shift_flagged = np.where(full & flagged, np.maximum(self.shift_flagged, size), self.shift_flagged)
+        return out
 
     def _raise_noise_bar(self, x: FloatArray, dev: Deviation, excluded: BoolArray, score: FloatArray) -> None:
         """The largest residual of the accepted points, decaying by half every ``memory`` points; a flagged
@@ -255,7 +306,8 @@ class Detector(ABC):
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe snapshot: config, series count and every state array."""
-        names = ("streak", "noise_bar", "flagged_bar", *self._state_fields)
+        shift = _SHIFT_FIELDS if self.shift_window > 0 else ()
+        names = ("streak", "noise_bar", "flagged_bar", *shift, *self._state_fields)
         state = {name: encode_array(np.asarray(getattr(self, name))) for name in names}
         return {
             "type": self.type,

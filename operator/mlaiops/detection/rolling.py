@@ -1,7 +1,8 @@
 """Rolling-window detectors: z-score (mean/std) and MAD (median/median absolute deviation).
 
 Both keep a ring buffer of the last ``window`` *accepted* points per series, so anomalies and
-excluded periods never pollute the baseline.
+excluded periods never pollute the baseline. Both also watch the median of their recent residuals
+(``shiftWindow``, ``detection.base``): a sustained shift whose points each stay inside the band.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class MadDetector(_RollingDetector):
 
     When more than half the window is one value (MAD = 0, common for idle CPUs) the scale falls
     back to the mean absolute deviation so a single flicker is not infinitely surprising.
-    Cost: two sorts of the window per point, the price of robustness.
+    Cost: two sorts of the window per point, the price of robustness, and one of the ``shiftWindow``
+    (60) recent residuals.
     """
 
     type = "mad"

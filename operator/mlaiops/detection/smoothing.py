@@ -14,7 +14,8 @@ class EwmaDetector(Detector):
     """One-step-ahead forecast level + trend; anomalous beyond threshold * sigma of its residuals.
 
     Early on the smoothing rates are max(rate, 1/n) so the first points give plain averages instead
-    of a level and scale biased towards the first value and zero.
+    of a level and scale biased towards the first value and zero. The level follows a shift within a
+    few points, so its shift channel (``shiftWindow``, ``detection.base``) sees only abrupt ones.
     """
 
     type = "ewma"

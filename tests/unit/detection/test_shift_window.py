@@ -1,0 +1,99 @@
+"""The shift channel of the banded detectors (``shiftWindow``): the median of the last ``shiftWindow``
+residuals against its own noise floor, so a sustained shift that no single point shows still pages
+(the NAB table in the README says what it bought)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlaiops.detection.base import SHIFT_WARMUP
+from mlaiops.detection.config import parse_detector_config
+from mlaiops.detection.registry import build_detector, detector_from_dict
+
+pytestmark = pytest.mark.unit
+
+STEP = 60.0
+SHIFT_AT = 1200
+
+
+def shifted(seed: int = 1, size: float = 1.5, n: int = 1350) -> np.ndarray:
+    """Gaussian noise around 10, then a level ``size`` sigma higher from ``SHIFT_AT`` on: each shifted
+    point stays inside the noise floor (1.1 x the largest residual of 1,200 points, about 3.5 sigma)."""
+    values = 10 + np.random.default_rng(seed).standard_normal(n)
+    values[SHIFT_AT:] += size
+    return values
+
+
+def pages(config: dict, values: np.ndarray) -> np.ndarray:
+    return build_detector(config).run(values, STEP * np.arange(values.size)).score[0] > 1.0
+
+
+@pytest.mark.parametrize("kind", ("zscore", "mad"))
+def test_a_shift_no_single_point_shows_pages_only_with_the_shift_window(kind: str) -> None:
+    values = shifted()
+    without = pages({"type": kind, "shiftWindow": 0}, values)
+    with_shift = pages({"type": kind}, values)
+    assert not without[SHIFT_AT:].any(), "the point floor alone never sees this shift"
+    assert with_shift[SHIFT_AT : SHIFT_AT + 30].any(), "half a window of shifted points moves the median"
+    assert with_shift[:SHIFT_AT].sum() <= without[:SHIFT_AT].sum() + 1
+
+
+@pytest.mark.parametrize("kind", ("zscore", "mad", "ewma"))
+def test_the_shift_window_is_on_by_default_and_zero_turns_it_off(kind: str) -> None:
+    assert parse_detector_config({"type": kind}).shift_window == (60 if kind == "mad" else 30)
+    detector = build_detector({"type": kind, "shiftWindow": 0})
+    assert "shift_buf" not in detector.to_dict()["state"]
+    with pytest.raises(ValueError, match="shiftWindow"):
+        parse_detector_config({"type": kind, "shiftWindow": -1})
+
+
+def test_nothing_pages_from_the_shift_channel_before_its_warm_up() -> None:
+    values = 10 + np.random.default_rng(3).standard_normal(SHIFT_WARMUP)
+    values[150:] += 1.5  # a shift the median sees at once, but the channel is not warm yet
+    assert (pages({"type": "mad"}, values) == pages({"type": "mad", "shiftWindow": 0}, values)).all()
+
+
+def test_direction_up_ignores_a_downward_shift() -> None:
+    down = shifted(size=-1.5)
+    assert pages({"type": "zscore"}, down)[SHIFT_AT : SHIFT_AT + 30].any()
+    assert not pages({"type": "zscore", "direction": "up"}, down)[SHIFT_AT:].any()
+
+
+@pytest.mark.parametrize("kind", ("zscore", "mad", "ewma"))
+@settings(max_examples=5, deadline=None)
+@given(cut=st.integers(min_value=SHIFT_WARMUP, max_value=SHIFT_WARMUP + 200), level=st.floats(-50, 50))
+def test_changing_the_future_never_changes_the_past(kind: str, cut: int, level: float) -> None:
+    values = shifted(seed=2, n=SHIFT_WARMUP + 250)
+    altered = values.copy()
+    altered[cut:] = level
+    t = STEP * np.arange(values.size)
+    a = build_detector({"type": kind}).run(values, t)
+    b = build_detector({"type": kind}).run(altered, t)
+    assert np.array_equal(a.score[:, :cut], b.score[:, :cut])
+
+
+@pytest.mark.parametrize("kind", ("zscore", "mad", "ewma"))
+def test_serialise_after_the_warm_up_restore_and_continue_identically(kind: str) -> None:
+    values = shifted(seed=4)
+    t = STEP * np.arange(values.size)
+    whole = build_detector({"type": kind}).run(values, t)
+    first = build_detector({"type": kind})
+    head = first.run(values[:SHIFT_AT], t[:SHIFT_AT])
+    restored = detector_from_dict(json.loads(json.dumps(first.to_dict(), allow_nan=False)))
+    tail = restored.run(values[SHIFT_AT:], t[SHIFT_AT:])
+    assert np.array_equal(np.concatenate([head.score, tail.score], axis=1), whole.score)
+
+
+@pytest.mark.parametrize("kind", ("zscore", "mad", "ewma"))
+def test_many_series_at_once_equal_one_at_a_time(kind: str) -> None:
+    block = np.stack([shifted(seed=s, size=1.5 * (s - 1)) for s in range(3)])
+    block[1, 700:720] = np.nan  # a gap in one series only
+    t = STEP * np.arange(block.shape[1])
+    together = build_detector({"type": kind}, n_series=3).run(block, t)
+    for i in range(3):
+        assert np.array_equal(together.score[i], build_detector({"type": kind}).run(block[i], t).score[0])
