@@ -1,4 +1,5 @@
-"""Fixtures: a joblib model made here, and `mlaiops serve` processes stopped after each test."""
+"""Fixtures: a joblib model made here, `mlaiops serve` processes stopped after each test, and a real Prometheus
+for the tests that judge what the servers export."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import joblib
 import pytest
+from mlaiops_sandbox.runtime.prometheus import Prometheus
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
@@ -32,3 +34,11 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> ModelFile:
     path = tmp_path_factory.mktemp("model") / "model.joblib"
     joblib.dump(estimator, path)
     return ModelFile(path, estimator, features[:16])
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
+    server = Prometheus(tmp_path / "prometheus")
+    server.start()
+    yield server
+    server.stop()

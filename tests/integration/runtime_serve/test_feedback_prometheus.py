@@ -5,7 +5,7 @@ query code."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import joblib
@@ -26,14 +26,6 @@ from mlaiops.runtime.metrics import PREDICTION_BUCKETS
 pytestmark = pytest.mark.integration
 
 ROWS = 300
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
-    server = Prometheus(tmp_path / "prometheus")
-    server.start()
-    yield server
-    server.stop()
 
 
 def serve(servers: Servers, folder: Path, estimator: LogisticRegression, version: str, track: str) -> ServeProcess:

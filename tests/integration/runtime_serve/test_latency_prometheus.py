@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from mlaiops_sandbox.runtime.prometheus import Prometheus
@@ -23,14 +21,6 @@ pytestmark = pytest.mark.integration
 
 BEFORE, DURING = 80, 60
 """Stable's requests before the rollout began, and each track's after."""
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Prometheus]:
-    server = Prometheus(tmp_path / "prometheus")
-    server.start()
-    yield server
-    server.stop()
 
 
 def predict(server: ServeProcess, model_file: ModelFile, requests: int) -> None:
