@@ -67,7 +67,7 @@ from typing import Any
 from harness import BENCH_AGENT, SIMULATED_IMAGE, OperatorProcess, sandbox
 from kubernetes import client, config
 from mlaiops_demo.data import fraud_table
-from mlaiops_sandbox.testing import Kubectl, exporters, wait_for
+from mlaiops_sandbox.testing import Kubectl, exporters, fault_scenarios, wait_for
 from mlaiops_sandbox.testing.sink import JsonSink
 
 GROUP, VERSION = "mlaiops.dev", "v1alpha1"
@@ -198,38 +198,9 @@ def model_deployment(version: str | None, retrain: bool = False) -> JSON:
     }
 
 
-def retrain_policy() -> JSON:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "RetrainPolicy",
-        "metadata": {"name": "fraud-retrain"},
-        "spec": {
-            "modelDeploymentRef": {"name": "fraud"},
-            "triggers": {"minInterval": "1s"},
-            "dataset": {"uri": "pvc://fraud-data/transactions.csv", "target": "is_fraud"},
-            "trainer": {"estimator": "LogisticRegression", "seed": 3},
-            "output": {"uri": "pvc://fraud-models/fraud"},
-            "validation": {  # region is the sensitive attribute (not a feature); the gate is loose: it passes
-                "metric": "accuracy",
-                "minimum": 0.5,
-                "fairness": {"sensitiveAttribute": "region", "maxDemographicParityDifference": 0.9},
-            },
-        },
-    }
-
-
 def workload(name: str, image: str, recreate: bool = False) -> list[JSON]:
     labels = {"app.kubernetes.io/name": name}
-    deployment: JSON = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": name, "image": image}]}},
-        },
-    }
+    deployment = fault_scenarios.deployment(name, image)
     if recreate:
         deployment["spec"]["strategy"] = {"type": "Recreate"}
     service = {
@@ -345,7 +316,7 @@ class Run:
             data = self.bench.sandbox_dir / "volumes" / ns / "fraud-data"
             data.mkdir(parents=True, exist_ok=True)
             (data / "transactions.csv").write_text(fraud_table(1500, seed=1))
-            objects.append(retrain_policy())
+            objects.append(fault_scenarios.retrain_policy(minimum=0.5))  # a loose gate: it passes
         objects.append(model_deployment("v1", retrain=retrain))
         kubectl.apply(objects, ns)
         if retrain:

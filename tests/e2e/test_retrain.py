@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from kubernetes import client
+from mlaiops_sandbox.testing.fault_scenarios import retrain_policy as policy
 from sklearn.datasets import make_classification
 
 from tests.e2e.conftest import Cluster, wait_for
@@ -21,26 +22,6 @@ def dataset(rows: int, seed: int, noise: float) -> str:
     lines = ["amount,hour,merchant,age,distance,velocity,region,is_fraud"]
     lines += [",".join(f"{v:.4f}" for v in row) + f",{r},{label}" for row, r, label in zip(x, region, y, strict=True)]
     return "\n".join(lines) + "\n"
-
-
-def policy(minimum: float) -> dict:
-    return {
-        "apiVersion": "mlaiops.dev/v1alpha1",
-        "kind": "RetrainPolicy",
-        "metadata": {"name": "fraud-retrain"},
-        "spec": {
-            "modelDeploymentRef": {"name": "fraud"},
-            "triggers": {"minInterval": "1s"},
-            "dataset": {"uri": "pvc://fraud-data/transactions.csv", "target": "is_fraud"},
-            "trainer": {"estimator": "LogisticRegression", "seed": 3},
-            "output": {"uri": "pvc://fraud-models/fraud"},
-            "validation": {
-                "metric": "accuracy",
-                "minimum": minimum,
-                "fairness": {"sensitiveAttribute": "region", "maxDemographicParityDifference": 0.9},
-            },
-        },
-    }
 
 
 MODEL_DEPLOYMENT = {

@@ -96,7 +96,9 @@ def dataset(rows: int = 1500, seed: int = 1) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _deployment(name: str, image: str, replicas: int = 1, **pod: Any) -> JSON:
+def deployment(name: str, image: str, replicas: int = 1, **pod: Any) -> JSON:
+    """A one-container Deployment selecting ``app.kubernetes.io/name: <name>``; ``pod`` goes into its pod spec
+    (``container`` into the container, ``annotations`` onto the template)."""
     labels = {"app.kubernetes.io/name": name}
     annotations = pod.pop("annotations", {})
     return {
@@ -119,29 +121,36 @@ PENDING_FOR = "10s"
 anomalous evaluations through the outage (stale data taken for fresh) would fire while it lasts."""
 
 
+def retrain_policy(minimum: float) -> JSON:
+    """``fraud-retrain``: LogisticRegression on ``pvc://fraud-data/transactions.csv`` (``dataset()``) into
+    ``pvc://fraud-models/fraud``, for ModelDeployment ``fraud``, gated on accuracy >= ``minimum`` with a loose
+    fairness check on ``region`` (the sensitive attribute, not a feature)."""
+    return {
+        "apiVersion": "mlaiops.dev/v1alpha1",
+        "kind": "RetrainPolicy",
+        "metadata": {"name": "fraud-retrain"},
+        "spec": {
+            "modelDeploymentRef": {"name": "fraud"},
+            "triggers": {"minInterval": "1s"},
+            "dataset": {"uri": "pvc://fraud-data/transactions.csv", "target": "is_fraud"},
+            "trainer": {"estimator": "LogisticRegression", "seed": 3},
+            "output": {"uri": "pvc://fraud-models/fraud"},
+            "validation": {
+                "metric": "accuracy",
+                "minimum": minimum,
+                "fairness": {"sensitiveAttribute": "region", "maxDemographicParityDifference": 0.9},
+            },
+        },
+    }
+
+
 def loop_objects(namespace: str) -> list[JSON]:
     exporter = knob_exporter("faults_value")
     mlaiops = "mlaiops.dev/v1alpha1"
     return [
         exporter,
-        _deployment("web", "nginx:1.27"),
-        {
-            "apiVersion": mlaiops,
-            "kind": "RetrainPolicy",
-            "metadata": {"name": "fraud-retrain"},
-            "spec": {
-                "modelDeploymentRef": {"name": "fraud"},
-                "triggers": {"minInterval": "1s"},
-                "dataset": {"uri": "pvc://fraud-data/transactions.csv", "target": "is_fraud"},
-                "trainer": {"estimator": "LogisticRegression", "seed": 3},
-                "output": {"uri": "pvc://fraud-models/fraud"},
-                "validation": {
-                    "metric": "accuracy",
-                    "minimum": 0.7,
-                    "fairness": {"sensitiveAttribute": "region", "maxDemographicParityDifference": 0.9},
-                },
-            },
-        },
+        deployment("web", "nginx:1.27"),
+        retrain_policy(minimum=0.7),
         {
             "apiVersion": mlaiops,
             "kind": "ModelDeployment",
