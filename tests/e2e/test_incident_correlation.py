@@ -25,11 +25,11 @@ import joblib
 import pytest
 from mlaiops_demo.data import slow_model
 from mlaiops_demo.traffic import Traffic
+from mlaiops_sandbox.testing.sink import JsonSink
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from tests.e2e.conftest import Cluster, receiver_operator, wait_for
-from tests.e2e.local_http import JsonSink
 from tests.e2e.test_remediation import secret
 
 pytestmark = pytest.mark.integration

@@ -21,11 +21,11 @@ from typing import Any
 import joblib
 import pytest
 from mlaiops_sandbox.testing.exporters import knob_exporter
+from mlaiops_sandbox.testing.sink import JsonSink
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from tests.e2e.conftest import Cluster, wait_for
-from tests.e2e.local_http import JsonSink
 
 pytestmark = pytest.mark.integration
 

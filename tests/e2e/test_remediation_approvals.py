@@ -27,9 +27,9 @@ from urllib.parse import urlencode
 
 import pytest
 from mlaiops_sandbox.testing import OperatorProcess
+from mlaiops_sandbox.testing.sink import JsonSink
 
 from tests.e2e.conftest import LEASE_NAMESPACE, Cluster, receiver_operator, wait_for
-from tests.e2e.local_http import JsonSink
 from tests.e2e.test_remediation import playbook, secret, web_deployment
 
 ALICE, BOB, CAROL = "U0ALICE01", "U0BOB0002", "U0CAROL03"  # approver, mapped without the right, unmapped
