@@ -2,7 +2,9 @@
 
 Each subcommand lives beside the code it drives and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` (``args -> exit code``). Heavy imports happen
-inside ``func`` so that ``mlaiops version`` and ``--help`` stay fast.
+inside ``func`` so that ``mlaiops version`` and ``--help`` stay fast, and a named subcommand
+imports only its own module: a model server (``mlaiops serve``, one process per replica) never
+pays for the API models that ``crds`` and ``docs`` import.
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ from collections.abc import Sequence
 
 from mlaiops import __version__
 
-# Modules that provide a subcommand, in the order `mlaiops --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "mlaiops.runner",
-    "mlaiops.crdgen",
-    "mlaiops.apidocs",
-    "mlaiops.metricsdoc",
-    "mlaiops.runtime.train",
-    "mlaiops.detection.cli",
-    "mlaiops.runtime.drift_cli",
-    "mlaiops.runtime.serve",
-)
+# Each subcommand and the module that provides it, in the order `mlaiops --help` lists them.
+COMMANDS: dict[str, str] = {
+    "run": "mlaiops.runner",
+    "crds": "mlaiops.crdgen",
+    "docs": "mlaiops.apidocs",
+    "metrics-doc": "mlaiops.metricsdoc",
+    "train": "mlaiops.runtime.train",
+    "detect": "mlaiops.detection.cli",
+    "drift": "mlaiops.runtime.drift_cli",
+    "serve": "mlaiops.runtime.serve",
+}
 
 
 def _version(_: argparse.Namespace) -> int:
@@ -32,13 +34,17 @@ def _version(_: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: with only the named subcommand's module when ``argv`` names one,
+    with every subcommand otherwise (``--help``, or a name argparse must refuse with the choices)."""
+    named = argv[0] if argv else ""
+    modules = [COMMANDS[named]] if named in COMMANDS else list(COMMANDS.values())
     parser = argparse.ArgumentParser(
         prog="mlaiops",
         description="Kubernetes operator for model rollout, anomaly detection, retraining and remediation.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMAND_MODULES:
+    for module in modules:
         importlib.import_module(module).register(subparsers)
     version = subparsers.add_parser("version", help="print the version and exit")
     version.set_defaults(func=_version)
@@ -46,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     return int(args.func(args) or 0)
 
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from mlaiops import __version__
-from mlaiops.cli import build_parser
+from mlaiops.cli import COMMANDS, build_parser
 from mlaiops.runner import settings_from_args
 from mlaiops.settings import Settings
 
@@ -28,6 +28,26 @@ def test_run_help_lists_the_options() -> None:
     assert result.returncode == 0
     for option in ("--namespace", "--all-namespaces", "--standalone", "--dry-run", "--prometheus-url"):
         assert option in result.stdout
+
+
+def test_every_subcommand_is_listed_with_the_module_that_registers_it() -> None:
+    """``COMMANDS`` is what lets a named subcommand import one module: it must match what each registers."""
+    for name, module in COMMANDS.items():
+        subparsers = build_parser([name])._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+        assert set(subparsers) == {name, "version"}, module
+    assert list(build_parser()._subparsers._group_actions[0].choices) == [*COMMANDS, "version"]  # type: ignore[union-attr]
+
+
+def test_a_model_server_does_not_import_the_api_models() -> None:
+    """One ``mlaiops serve`` process per replica: its parser must not pay for what ``crds`` imports."""
+    probe = "import sys; from mlaiops.cli import COMMANDS, build_parser; build_parser(['serve']); print('mlaiops.api' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+    full = probe.replace("['serve']", "['crds']")
+    assert (
+        subprocess.run([sys.executable, "-c", full], capture_output=True, text=True, check=True).stdout.strip()
+        == "True"
+    )
 
 
 def test_unknown_command_fails() -> None:
