@@ -267,7 +267,7 @@ class Cluster:
                 f"the body of the request was in an unknown format - accepted media types include: {accepted}",
             )
         try:
-            doc = yaml.safe_load(raw) if content_type == patch.APPLY else json.loads(raw or b"null")
+            doc = patch.load_yaml(raw) if content_type == patch.APPLY else json.loads(raw or b"null")
         except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"error decoding patch: {exc}") from exc
         old = self.store.get(info.gr, namespace or "", name)

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import access, bootstrap, discovery, openapi, protobuf
+from . import access, bootstrap, discovery, openapi, patch, protobuf
 from .admission import Admission
 from .admission import Request as AdmissionRequest
 from .errors import ApiError, bad_request
@@ -403,7 +403,7 @@ class ApiServer:
             )
         try:
             if content_type in ("application/yaml", "application/apply-patch+yaml"):
-                return yaml.safe_load(raw)
+                return patch.load_yaml(raw)
             return json.loads(raw or b"null")
         except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"error decoding request body: {exc}") from exc

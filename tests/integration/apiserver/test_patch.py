@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from apiserver_support import APPLY, JSON_PATCH, MERGE, STRATEGIC, Http, widget, wpath
 
 
@@ -163,3 +165,21 @@ def test_patch_with_stale_resource_version_conflicts(http: Http, namespace: str,
 def test_patch_missing_object_is_404(http: Http, namespace: str, widget_crd: dict) -> None:
     """kopf treats a 404 on patch as 'the object is gone'."""
     assert http.patch(wpath(namespace, "none"), {"spec": {}}).status_code == 404
+
+
+def test_an_apply_body_is_yaml_or_json_and_a_broken_one_is_a_400(http: Http, namespace: str, widget_crd: dict) -> None:
+    """Real server: an apply patch is YAML, so block YAML and JSON (which kubectl sends) both apply, to the
+    same object; a body that is neither is 400 naming the decoding error, and nothing is written."""
+    block = (
+        "apiVersion: test.sandbox.dev/v1\nkind: Widget\nmetadata:\n  name: yml\nspec:\n  image: img:1\n  replicas: 4\n"
+    )
+    params = {"fieldManager": "me"}
+    from_yaml = http.patch(wpath(namespace, "yml"), block, APPLY, params=params)
+    assert from_yaml.status_code == 201, from_yaml.text
+    from_json = http.patch(wpath(namespace, "jsn"), json.dumps(widget("jsn", replicas=4)), APPLY, params=params)
+    assert from_json.status_code == 201, from_json.text
+    assert from_yaml.json()["spec"] == from_json.json()["spec"]  # the CRD's defaults applied to both
+    assert from_yaml.json()["spec"]["replicas"] == 4 and from_yaml.json()["spec"]["image"] == "img:1"
+    broken = http.patch(wpath(namespace, "bad"), "spec: [unclosed", APPLY, params=params)
+    assert broken.status_code == 400 and "error decoding patch" in broken.json()["message"]
+    assert http.get(wpath(namespace, "bad")).status_code == 404

@@ -12,13 +12,20 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
 CRDS = ROOT / "crds"
 DELETE = object()
+# libyaml's loader when PyYAML has it: the CRDs are large, and every xdist worker loads them at collection.
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def crd_documents() -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition in crds/, in file order (fresh objects: callers may edit them)."""
+    return [yaml.load(path.read_text(), Loader=LOADER) for path in sorted(CRDS.glob("*.yaml"))]
 
 
 def example_objects() -> list[dict[str, Any]]:
     """Every mlaiops object in examples/, in file order."""
     objects = []
     for path in sorted(EXAMPLES.glob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text()):
+        for document in yaml.load_all(path.read_text(), Loader=LOADER):
             if document and document["apiVersion"].startswith("mlaiops.dev/"):
                 objects.append(document)
     return objects
@@ -31,8 +38,7 @@ def example(kind: str) -> dict[str, Any]:
 
 def crd_schema(kind: str) -> dict[str, Any]:
     """The openAPIV3Schema of a kind, as generated into crds/."""
-    for path in CRDS.glob("*.yaml"):
-        document = yaml.safe_load(path.read_text())
+    for document in crd_documents():
         if document["spec"]["names"]["kind"] == kind:
             return document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     raise LookupError(kind)

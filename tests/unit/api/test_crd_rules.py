@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 from mlaiops_sandbox.apiserver import celrules, schema
 
-from tests.unit.api.helpers import CRDS, crd_schema, example_objects
+from tests.unit.api.helpers import crd_documents, crd_schema, example_objects
 
 
 def _documents() -> list[dict[str, Any]]:
-    return [yaml.safe_load(path.read_text()) for path in sorted(CRDS.glob("*.yaml"))]
+    return crd_documents()
 
 
 def _rules(node: Any) -> list[dict[str, Any]]:

@@ -12,12 +12,11 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 from mlaiops_sandbox.apiserver.schema import apply_defaults
 
 from mlaiops import crdgen
 from mlaiops.api import KINDS, KINDS_BY_NAME
-from tests.unit.api.helpers import CRDS, crd_schema, example_objects
+from tests.unit.api.helpers import CRDS, crd_documents, crd_schema, example_objects
 
 KUBERNETES_VERSION = kubernetes_validate.latest_version()
 UNION_KEYWORDS = ("anyOf", "oneOf", "allOf", "not")
@@ -26,7 +25,7 @@ FORBIDDEN_IN_UNIONS = ("type", "description", "default", "additionalProperties",
 
 
 def _documents() -> list[dict[str, Any]]:
-    return [yaml.safe_load(path.read_text()) for path in sorted(CRDS.glob("*.yaml"))]
+    return crd_documents()
 
 
 def structural_problems(node: Any, path: str = "") -> list[str]:
