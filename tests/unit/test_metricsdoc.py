@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from mlaiops import metricsdoc
+from tests.cli_runner import mlaiops
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,11 +22,11 @@ def test_the_committed_file_is_current() -> None:
 def test_check_fails_on_a_stale_file(tmp_path: Path) -> None:
     stale = tmp_path / "metrics.md"
     stale.write_text("# Metrics\n")
-    command = [sys.executable, "-m", "mlaiops", "metrics-doc", "--check", "-o", str(stale)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    command = ["metrics-doc", "--check", "-o", str(stale)]
+    result = mlaiops(*command)
     assert result.returncode == 1 and "is stale" in result.stderr
-    assert subprocess.run([*command[:-3], "-o", str(stale)], check=False).returncode == 0
-    assert subprocess.run(command, check=False).returncode == 0
+    assert mlaiops("metrics-doc", "-o", str(stale)).returncode == 0
+    assert mlaiops(*command).returncode == 0
 
 
 @pytest.mark.parametrize("registry", [metricsdoc.model_server_registry, metricsdoc.operator_registry])

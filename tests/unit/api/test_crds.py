@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from mlaiops_sandbox.apiserver.schema import apply_defaults
 
 from mlaiops import crdgen
 from mlaiops.api import KINDS, KINDS_BY_NAME
+from tests.cli_runner import mlaiops
 from tests.unit.api.helpers import CRDS, crd_documents, crd_schema, example_objects
 
 KUBERNETES_VERSION = kubernetes_validate.latest_version()
@@ -71,11 +70,11 @@ def test_crds_on_disk_are_what_the_models_render() -> None:
 def test_crds_check_fails_on_a_stale_directory(tmp_path: Path) -> None:
     stale = tmp_path / "crds"
     shutil.copytree(CRDS, stale)
-    cmd = [sys.executable, "-m", "mlaiops", "crds", "--check", "--output", str(stale)]
-    assert subprocess.run(cmd, capture_output=True, text=True).returncode == 0
+    cmd = ("crds", "--check", "--output", str(stale))
+    assert mlaiops(*cmd).returncode == 0
     target = stale / crdgen.file_name(KINDS[0])
     target.write_text(target.read_text().replace("maximum: 1000", "maximum: 999", 1))
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = mlaiops(*cmd)
     assert result.returncode == 1
     assert "maximum: 999" in result.stdout and "is stale" in result.stderr
 

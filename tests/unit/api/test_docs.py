@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from mlaiops import apidocs
 from mlaiops.api import KINDS
+from tests.cli_runner import mlaiops
 from tests.unit.api.helpers import ROOT
 
 
@@ -28,9 +26,7 @@ def test_every_spec_field_is_documented() -> None:
 def test_docs_check_detects_staleness(tmp_path) -> None:
     stale = tmp_path / "api.md"
     stale.write_text("old\n")
-    cmd = [sys.executable, "-m", "mlaiops", "docs", "--check", "-o", str(stale)]
-    assert subprocess.run(cmd, capture_output=True).returncode == 1
-    assert (
-        subprocess.run([sys.executable, "-m", "mlaiops", "docs", "-o", str(stale)], capture_output=True).returncode == 0
-    )
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    cmd = ("docs", "--check", "-o", str(stale))
+    assert mlaiops(*cmd).returncode == 1
+    assert mlaiops("docs", "-o", str(stale)).returncode == 0
+    assert mlaiops(*cmd).returncode == 0

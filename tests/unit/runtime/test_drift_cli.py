@@ -3,8 +3,6 @@ in process (one interpreter a call cost a second each), and once as a user runs 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -14,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlaiops.cli import main
 from mlaiops.detection.profile import build
+from tests.cli_runner import mlaiops
 
 
 def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
@@ -27,14 +25,7 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
 
 
 def drift(*args: str) -> subprocess.CompletedProcess[str]:
-    """``mlaiops drift ARGS`` through the console script's ``main``, with its exit code and output."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(["drift", *args])
-        except SystemExit as exit_:  # argparse refuses bad arguments with exit 2
-            code = exit_.code if isinstance(exit_.code, int) else 1
-    return subprocess.CompletedProcess(["mlaiops", "drift", *args], code, out.getvalue(), err.getvalue())
+    return mlaiops("drift", *args)
 
 
 def test_the_console_command_runs_as_a_user_runs_it(csvs: dict[str, Path]) -> None:
