@@ -16,11 +16,23 @@ from sklearn.linear_model import LogisticRegression
 
 from mlaiops.runtime.train import TERMINATION_LIMIT, write_termination_message
 from mlaiops.runtime.training import Table, TrainingError, read_csv, train
+from tests.cli_runner import mlaiops
 
 
 def with_path(env: dict[str, str]) -> dict[str, str]:
     """The trainer's environment, importing the same mlaiops as this test."""
     return {**env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+
+
+def train_cli(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``mlaiops train ARGS`` in process with exactly the Job's ``MLAIOPS_*``/``MLFLOW_*`` environment ``env``
+    (as the subprocess run above gets it; this saves an interpreter and sklearn's import per run)."""
+    for key in list(os.environ):
+        if key.startswith(("MLAIOPS_", "MLFLOW_")):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return mlaiops("train", *args)
 
 
 def fraud_csv(rows: int = 400, seed: int = 0) -> str:
@@ -148,7 +160,7 @@ def test_cli_writes_the_model_metrics_and_summary(tmp_path: Path) -> None:
     assert hasattr(joblib.load(output / "model.joblib"), "predict")
 
 
-def test_cli_failure_is_reported_in_the_termination_message(tmp_path: Path) -> None:
+def test_cli_failure_is_reported_in_the_termination_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = tmp_path / "termination-log"
     env = {
         "MLAIOPS_DATASET_URI": f"file://{tmp_path}/missing.csv",
@@ -157,14 +169,12 @@ def test_cli_failure_is_reported_in_the_termination_message(tmp_path: Path) -> N
         "MLAIOPS_FILE_ROOT": str(tmp_path),
         "MLAIOPS_TERMINATION_LOG": str(log),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "mlaiops", "train"], env=with_path(env), capture_output=True, text=True
-    )
+    result = train_cli(monkeypatch, env)
     assert result.returncode == 1 and "training failed" in result.stderr
     assert "missing.csv" in json.loads(log.read_text())["error"]
 
 
-def test_cli_reads_file_uris_under_the_file_root_only(tmp_path: Path) -> None:
+def test_cli_reads_file_uris_under_the_file_root_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "fraud.csv"
     data.write_text(fraud_csv(seed=1))
     log = tmp_path / "termination-log"
@@ -175,14 +185,12 @@ def test_cli_reads_file_uris_under_the_file_root_only(tmp_path: Path) -> None:
         "MLAIOPS_FILE_ROOT": str(tmp_path / "elsewhere"),
         "MLAIOPS_TERMINATION_LOG": str(log),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "mlaiops", "train"], env=with_path(env), capture_output=True, text=True
-    )
+    result = train_cli(monkeypatch, env)
     assert result.returncode == 1
     assert "must point under" in json.loads(log.read_text())["error"]
 
 
-def test_cli_loads_a_skops_champion_without_unpickling(tmp_path: Path) -> None:
+def test_cli_loads_a_skops_champion_without_unpickling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import skops.io
 
     data = tmp_path / "fraud.csv"
@@ -205,9 +213,7 @@ def test_cli_loads_a_skops_champion_without_unpickling(tmp_path: Path) -> None:
         "MLAIOPS_FILE_ROOT": str(tmp_path),
         "MLAIOPS_TERMINATION_LOG": str(log),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "mlaiops", "train"], env=with_path(env), capture_output=True, text=True
-    )
+    result = train_cli(monkeypatch, env)
     assert result.returncode == 0, result.stderr
     assert set(json.loads(log.read_text())["championMetrics"]) == {"accuracy", "f1", "roc_auc"}
 
@@ -248,7 +254,9 @@ def test_training_writes_a_reference_profile_of_the_training_split() -> None:
     assert classes is not None and classes.prediction_output == "class"
 
 
-def test_cli_writes_the_profile_beside_the_model_with_its_sha256(tmp_path: Path) -> None:
+def test_cli_writes_the_profile_beside_the_model_with_its_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import hashlib
 
     from mlaiops.detection.profile import Profile
@@ -264,12 +272,7 @@ def test_cli_writes_the_profile_beside_the_model_with_its_sha256(tmp_path: Path)
         "MLAIOPS_FILE_ROOT": str(tmp_path),
         "MLAIOPS_TERMINATION_LOG": str(log),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "mlaiops", "train", "--features", "f0,f1,f2,f3,f4,f5", "--profile-bins", "15"],
-        env=with_path(env),
-        capture_output=True,
-        text=True,
-    )
+    result = train_cli(monkeypatch, env, "--features", "f0,f1,f2,f3,f4,f5", "--profile-bins", "15")
     assert result.returncode == 0, result.stderr
     summary = json.loads(log.read_text())
     text = (tmp_path / "out" / "profile.json").read_text()
@@ -277,10 +280,5 @@ def test_cli_writes_the_profile_beside_the_model_with_its_sha256(tmp_path: Path)
     assert summary["profileSha256"] == hashlib.sha256(text.encode()).hexdigest()
     loaded = Profile.from_json(text)
     assert loaded.names == [f"f{i}" for i in range(6)] and loaded.features[0].bins == 15
-    refused = subprocess.run(
-        [sys.executable, "-m", "mlaiops", "train", "--profile-bins", "200"],
-        env=with_path(env),
-        capture_output=True,
-        text=True,
-    )
+    refused = train_cli(monkeypatch, env, "--profile-bins", "200")
     assert refused.returncode == 2 and "--profile-bins must be between 2 and 50" in refused.stderr
