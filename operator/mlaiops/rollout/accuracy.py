@@ -14,12 +14,12 @@ import math
 from dataclasses import replace
 
 from mlaiops.api.modeldeployment import AnalysisMetric
-from mlaiops.rollout.analysis import _SELECTOR, DEFAULT_MIN_SAMPLE_SIZE, MetricOutcome, judge
+from mlaiops.rollout.analysis import DEFAULT_MIN_SAMPLE_SIZE, TRACK_SELECTOR, MetricOutcome, judge
 
 QUERY = (
-    f"label_replace(sum(increase(mlaiops_model_feedback_labels_total{{{_SELECTOR}}}[{{{{interval}}}}])),"
+    f"label_replace(sum(increase(mlaiops_model_feedback_labels_total{{{TRACK_SELECTOR}}}[{{{{interval}}}}])),"
     ' "counter", "labels", "", "")'
-    f" or label_replace(sum(increase(mlaiops_model_feedback_correct_total{{{_SELECTOR}}}[{{{{interval}}}}])),"
+    f" or label_replace(sum(increase(mlaiops_model_feedback_correct_total{{{TRACK_SELECTOR}}}[{{{{interval}}}}])),"
     ' "counter", "correct", "", "")'
 )
 """Both counts over the interval in one evaluation (so at one instant), told apart by their ``counter`` label

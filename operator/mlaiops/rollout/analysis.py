@@ -25,7 +25,8 @@ from mlaiops.rollout.judge import (
 
 Outcome = Literal["Successful", "Failed", "Error", "Inconclusive"]
 
-_SELECTOR = 'namespace="{{namespace}}", model="{{model}}", version="{{version}}", track="{{track}}"'
+# The labels every built-in query selects one model track's series by (the model server's own labels).
+TRACK_SELECTOR = 'namespace="{{namespace}}", model="{{model}}", version="{{version}}", track="{{track}}"'
 BUILTIN_QUERIES: dict[str, str] = {
     # Share of the requests the model was asked to answer that it answered without a server error.
     # 4xx are left out of both sides: a client's bad request is not the model's failure, and a flood
@@ -33,13 +34,13 @@ BUILTIN_QUERIES: dict[str, str] = {
     # A track that answered only errors has no success series: ``or vector(0)`` makes that 0, not no data;
     # a track that answered nothing still has no denominator, so it stays no data.
     "request-success-rate": (
-        f'(sum(rate(mlaiops_model_requests_total{{{_SELECTOR}, code!~"[45].."}}[{{{{interval}}}}])) or vector(0))'
-        f' / sum(rate(mlaiops_model_requests_total{{{_SELECTOR}, code!~"4.."}}[{{{{interval}}}}]))'
+        f'(sum(rate(mlaiops_model_requests_total{{{TRACK_SELECTOR}, code!~"[45].."}}[{{{{interval}}}}])) or vector(0))'
+        f' / sum(rate(mlaiops_model_requests_total{{{TRACK_SELECTOR}, code!~"4.."}}[{{{{interval}}}}]))'
     ),
     # 99th percentile latency in seconds.
     "request-duration": (
         "histogram_quantile(0.99, sum by (le) "
-        f"(rate(mlaiops_model_request_duration_seconds_bucket{{{_SELECTOR}}}[{{{{interval}}}}])))"
+        f"(rate(mlaiops_model_request_duration_seconds_bucket{{{TRACK_SELECTOR}}}[{{{{interval}}}}])))"
     ),
     # model-accuracy and model-roc-auc are judged from counts in the operator: rollout/accuracy.py, rollout/rocauc.py.
 }
@@ -47,20 +48,20 @@ BUILTIN_QUERIES: dict[str, str] = {
 # window, from the rollout's start; the judge compares them. Same 4xx rule as request-success-rate.
 RELATIVE_QUERIES: dict[str, dict[str, str]] = {
     "error-rate-vs-stable": {
-        "requests": f'sum(increase(mlaiops_model_requests_total{{{_SELECTOR}, code!~"4.."}}[{{{{interval}}}}]))',
-        "errors": f'sum(increase(mlaiops_model_requests_total{{{_SELECTOR}, code=~"5.."}}[{{{{interval}}}}]))',
+        "requests": f'sum(increase(mlaiops_model_requests_total{{{TRACK_SELECTOR}, code!~"4.."}}[{{{{interval}}}}]))',
+        "errors": f'sum(increase(mlaiops_model_requests_total{{{TRACK_SELECTOR}, code=~"5.."}}[{{{{interval}}}}]))',
     },
     # Misclassified share of the labelled predictions: the error-rate test, on labels instead of requests.
     "accuracy-vs-stable": {
-        "requests": f"sum(increase(mlaiops_model_feedback_labels_total{{{_SELECTOR}}}[{{{{interval}}}}]))",
+        "requests": f"sum(increase(mlaiops_model_feedback_labels_total{{{TRACK_SELECTOR}}}[{{{{interval}}}}]))",
         "errors": (
-            f"sum(increase(mlaiops_model_feedback_labels_total{{{_SELECTOR}}}[{{{{interval}}}}]))"
-            f" - sum(increase(mlaiops_model_feedback_correct_total{{{_SELECTOR}}}[{{{{interval}}}}]))"
+            f"sum(increase(mlaiops_model_feedback_labels_total{{{TRACK_SELECTOR}}}[{{{{interval}}}}]))"
+            f" - sum(increase(mlaiops_model_feedback_correct_total{{{TRACK_SELECTOR}}}[{{{{interval}}}}]))"
         ),
     },
     "latency-vs-stable": {
         "buckets": (
-            f"sum by (le) (increase(mlaiops_model_request_duration_seconds_bucket{{{_SELECTOR}}}[{{{{interval}}}}]))"
+            f"sum by (le) (increase(mlaiops_model_request_duration_seconds_bucket{{{TRACK_SELECTOR}}}[{{{{interval}}}}]))"
         ),
     },
 }
