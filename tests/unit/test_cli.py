@@ -40,7 +40,9 @@ def test_every_subcommand_is_listed_with_the_module_that_registers_it() -> None:
 
 def test_a_model_server_does_not_import_the_api_models() -> None:
     """One ``mlaiops serve`` process per replica: its parser must not pay for what ``crds`` imports."""
-    probe = "import sys; from mlaiops.cli import COMMANDS, build_parser; build_parser(['serve']); print('mlaiops.api' in sys.modules)"
+    probe = (
+        "import sys; from mlaiops.cli import build_parser; build_parser(['serve']); print('mlaiops.api' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
     full = probe.replace("['serve']", "['crds']")

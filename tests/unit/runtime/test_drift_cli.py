@@ -1,5 +1,6 @@
 """`mlaiops drift` on generated CSVs, against a CSV or a profile: the console script's own ``main``
-in process (one interpreter a call cost a second each), and once as a user runs it, in a subprocess."""
+in process (an interpreter per call cost about a second of CPU each), and once as a user runs it, in a
+subprocess."""
 
 from __future__ import annotations
 
