@@ -49,7 +49,7 @@ from mlaiops.rollout.analysis import (
     MetricOutcome,
     QueryContext,
     TrackCounts,
-    before_rollout_queries,
+    before_rollout_query,
     comparison_window,
     judge,
     judge_relative,
@@ -148,8 +148,8 @@ def run_relative(
     stable = replace(context, track="stable", version=stable_version, interval=window)
     try:
         before = None
-        if started is not None and (queries := before_rollout_queries(metric, stable)):
-            before = TrackCounts(buckets=_buckets(source.instant_sync(queries["buckets"], at=started)))
+        if started is not None and (query := before_rollout_query(metric, stable)):
+            before = TrackCounts(buckets=_buckets(source.instant_sync(query, at=started)))
         canary_counts, stable_counts = track_counts(source, metric, canary), track_counts(source, metric, stable)
         return judge_relative(metric, canary_counts, stable_counts, before)
     except ProviderError as error:

@@ -167,12 +167,12 @@ def relative_queries(metric: AnalysisMetric, context: QueryContext) -> dict[str,
     return {key: render_query(metric, context, template) for key, template in RELATIVE_QUERIES[metric.name].items()}
 
 
-def before_rollout_queries(metric: AnalysisMetric, stable: QueryContext) -> dict[str, str]:
+def before_rollout_query(metric: AnalysisMetric, stable: QueryContext) -> str | None:
     """latency-vs-stable's one extra query: stable's histogram over ``BEFORE_ROLLOUT``, to be evaluated at the
-    rollout's start; none for the other metrics."""
+    rollout's start; None for the other metrics."""
     if metric.name != "latency-vs-stable":
-        return {}
-    return relative_queries(metric, replace(stable, interval=BEFORE_ROLLOUT))
+        return None
+    return relative_queries(metric, replace(stable, interval=BEFORE_ROLLOUT))["buckets"]
 
 
 def _aligned(canary: TrackCounts, stable: TrackCounts) -> tuple[list[float], list[float], list[float]]:

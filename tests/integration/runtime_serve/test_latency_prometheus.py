@@ -15,7 +15,7 @@ from serve_support import ModelFile, ServeProcess, Servers, wait_for
 from mlaiops.api.modeldeployment import AnalysisMetric
 from mlaiops.controllers.modeldeployment import run_relative
 from mlaiops.metrics.prometheus import PrometheusProvider
-from mlaiops.rollout.analysis import QueryContext, before_rollout_queries
+from mlaiops.rollout.analysis import QueryContext, before_rollout_query
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +67,7 @@ def test_stables_histogram_before_the_rollout_weighs_the_bounds(
     stable_context = QueryContext("fraud", "prod", "fraud", "v1", "stable", "10m")
     # The window before the rollout, as of its start: stable's requests then (increase() extrapolates a little),
     # none of those it served after.
-    query = before_rollout_queries(metric, stable_context)["buckets"]
+    query = before_rollout_query(metric, stable_context)
     at_start = {s.labels["le"]: s.value for s in source.instant_sync(query, at=started)}
     assert BEFORE <= at_start["+Inf"] <= BEFORE * 1.3, at_start
     window = f"{int((datetime.now(UTC) - started).total_seconds()) + 1}s"

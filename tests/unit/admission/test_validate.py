@@ -322,33 +322,31 @@ def test_a_drift_section_the_model_refuses_is_reported_once_and_asks_prometheus_
     assert parser.asked == []
 
 
-def test_model_roc_auc_is_admitted_where_model_accuracy_is_and_its_wrong_fields_are_refused() -> None:
-    good = {"name": "model-roc-auc", "thresholdRange": {"min": 0.8}, "minSampleSize": 200}
-    accuracy = {"name": "model-accuracy", "thresholdRange": {"min": 0.9}}
-    assert _errors("ModelDeployment", ("spec.analysis.metrics", [accuracy, good])) == []
-    for field, value, message in (
-        ("query", "up", "spec.analysis.metrics[0]: model-roc-auc is computed from the score buckets: remove query"),
-        ("alpha", 0.01, "spec.analysis.metrics[0]: model-roc-auc is computed from the score buckets: remove alpha"),
-        ("thresholdRange", None, "spec.analysis.metrics[0]: thresholdRange is required"),
-        ("minSampleSize", 0, "spec.analysis.metrics[0].minSampleSize: Input should be greater than or equal to 1"),
-    ):
-        metric = {**good, field: value} if value is not None else {k: v for k, v in good.items() if k != field}
-        errors = _errors("ModelDeployment", ("spec.analysis.metrics", [metric]))
-        assert any(line.startswith(message) for line in errors), (field, errors)
-
-
-def test_model_accuracy_takes_a_min_sample_size_and_its_wrong_fields_are_refused() -> None:
-    good = {"name": "model-accuracy", "thresholdRange": {"min": 0.9}, "minSampleSize": 200}
+@pytest.mark.parametrize(
+    ("name", "source"), [("model-roc-auc", "the score buckets"), ("model-accuracy", "the label counters")]
+)
+def test_the_label_metrics_take_a_min_sample_size_and_their_wrong_fields_are_refused(name: str, source: str) -> None:
+    """model-accuracy and model-roc-auc are judged from counts in the operator: minSampleSize is theirs, a query
+    or alpha is refused, naming what they are computed from; both may stand in one analysis."""
+    good = {"name": name, "thresholdRange": {"min": 0.8}, "minSampleSize": 200}
+    other_label_metric = {
+        "name": "model-accuracy" if name == "model-roc-auc" else "model-roc-auc",
+        "thresholdRange": {"min": 0.9},
+    }
     assert _errors("ModelDeployment", ("spec.analysis.metrics", [good])) == []
+    assert _errors("ModelDeployment", ("spec.analysis.metrics", [other_label_metric, good])) == []
     for field, value, message in (
-        ("query", "up", "spec.analysis.metrics[0]: model-accuracy is computed from the label counters: remove query"),
-        ("alpha", 0.01, "spec.analysis.metrics[0]: model-accuracy is computed from the label counters: remove alpha"),
+        ("query", "up", f"spec.analysis.metrics[0]: {name} is computed from {source}: remove query"),
+        ("alpha", 0.01, f"spec.analysis.metrics[0]: {name} is computed from {source}: remove alpha"),
         ("thresholdRange", None, "spec.analysis.metrics[0]: thresholdRange is required"),
         ("minSampleSize", 0, "spec.analysis.metrics[0].minSampleSize: Input should be greater than or equal to 1"),
     ):
         metric = {**good, field: value} if value is not None else {k: v for k, v in good.items() if k != field}
         errors = _errors("ModelDeployment", ("spec.analysis.metrics", [metric]))
         assert any(line.startswith(message) for line in errors), (field, errors)
+
+
+def test_only_the_relative_and_label_metrics_take_a_min_sample_size() -> None:
     other = {"name": "request-success-rate", "thresholdRange": {"min": 0.99}, "minSampleSize": 200}
     assert _errors("ModelDeployment", ("spec.analysis.metrics", [other])) == [
         "spec.analysis.metrics[0]: only error-rate-vs-stable, latency-vs-stable and accuracy-vs-stable "

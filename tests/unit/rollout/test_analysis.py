@@ -16,7 +16,7 @@ from mlaiops.rollout.analysis import (
     DEFAULT_MIN_SAMPLE_SIZE,
     QueryContext,
     TrackCounts,
-    before_rollout_queries,
+    before_rollout_query,
     comparison_window,
     judge,
     judge_relative,
@@ -189,10 +189,10 @@ def test_relative_latency_weighs_its_bounds_by_stables_histogram_before_the_roll
     stable_context = QueryContext("fraud", "prod", "fraud-model", "v6", "stable", "301s")
     selector = 'namespace="prod", model="fraud-model", version="v6", track="stable"'
     assert BEFORE_ROLLOUT == "10m"
-    assert before_rollout_queries(metric, stable_context) == {
-        "buckets": f"sum by (le) (increase(mlaiops_model_request_duration_seconds_bucket{{{selector}}}[10m]))"
-    }
-    assert before_rollout_queries(relative("error-rate-vs-stable"), stable_context) == {}
+    assert before_rollout_query(metric, stable_context) == (
+        f"sum by (le) (increase(mlaiops_model_request_duration_seconds_bucket{{{selector}}}[10m]))"
+    )
+    assert before_rollout_query(relative("error-rate-vs-stable"), stable_context) is None
     canary, stable = TrackCounts(buckets=cumulative([160, 30, 12, 8])), TrackCounts(buckets=cumulative([380, 16, 2, 2]))
     before = TrackCounts(buckets=cumulative([5000, 900, 90, 10]))  # p95 in the 100 ms bucket, p99 in 250 ms
     weighted = judge_relative(metric, canary, stable, before)
