@@ -217,7 +217,10 @@ class Story:
         )
         self.apply(manifests.drift_rule(), manifests.drift_playbook())
         rule = self.wait(
-            "the drift rule to score the traffic", lambda: checks.rule_ready(self.rule("fraud-input-drift")), 60
+            "the drift rule to score the traffic",
+            lambda: checks.rule_ready(self.rule("fraud-input-drift")),
+            60,
+            self.rule_state("fraud-input-drift"),
         )
         champion = self.get("modeldeployments", "fraud-detector")["status"]["stableModel"]["version"]
         self.drift_at_rest = max(s["value"] for s in rule["series"])

@@ -60,6 +60,16 @@ def send(url: str, body: bytes, timeout: float = 5) -> int:
     return post(url, body, timeout)[0]
 
 
+def next_due(due: float, now: float, interval: float, max_lag: float = 1.0) -> float:
+    """When to send the next request: one ``interval`` after the last one was due. The rate then stays
+    1/``interval`` while answers take less than an interval; a pause after each answer would send at
+    1/(interval + latency), half the rate once a loaded server takes one interval to answer, and a drift rule
+    counting rows in a window would see too few. More than ``max_lag`` behind (a stalled server, a paused
+    process), the schedule restarts from ``now`` instead of sending what it missed in one burst."""
+    due += interval
+    return now if due < now - max_lag else due
+
+
 class Traffic:
     """Sends V2 infer requests at ``rate`` per second from a daemon thread until ``stop()``.
 
@@ -101,7 +111,11 @@ class Traffic:
         self._thread.join(5)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        due = time.monotonic()
+        while True:
+            due = next_due(due, time.monotonic(), self.interval)
+            if self._stop.wait(max(0.0, due - time.monotonic())):
+                return
             if self.label_share and self._rng.random() < self.label_share:
                 self._labelled()
             else:

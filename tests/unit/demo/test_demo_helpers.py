@@ -12,7 +12,7 @@ import pytest
 from mlaiops_demo import checks, objects
 from mlaiops_demo.data import DRIFTING, FEATURES, fraud_table, transactions
 from mlaiops_demo.summary import summary_table
-from mlaiops_demo.traffic import infer_body
+from mlaiops_demo.traffic import infer_body, next_due
 from pydantic import BaseModel
 
 from mlaiops.api.anomalyrule import AnomalyRuleSpec
@@ -193,3 +193,36 @@ def test_the_drift_window_stays_quiet_on_training_like_traffic_and_fires_soon_af
     assert np.median(quiet) < 0.05 and max(quiet) < 0.2, (np.median(quiet), max(quiet))  # 2,000 windows
     moved = np.concatenate([rng.normal(size=rows - rows // 4), rng.normal(size=rows // 4) + 4.0])  # story.DRIFT
     assert drift.psi(reference.counts, reference.count(moved)) > 0.25
+
+
+def sent_in(seconds: float, interval: float, latency: Callable[[int], float]) -> list[float]:
+    """When the demo's traffic sends its requests over ``seconds`` of a fake clock, the i-th answer taking
+    ``latency(i)`` (the loop of ``Traffic._run``: schedule the next, wait until it is due, send)."""
+    now, due, sent = 0.0, 0.0, []
+    while True:
+        due = next_due(due, now, interval)
+        now = max(now, due)
+        if now >= seconds:
+            return sent
+        sent.append(now)
+        now += latency(len(sent))
+
+
+@pytest.mark.parametrize("latency", [0.0, 0.06, 0.099])
+def test_the_demo_traffic_keeps_its_rate_while_answers_take_less_than_an_interval(latency: float) -> None:
+    # A pause after each answer would send 10 / (1 + latency / 0.1) a second: 6.25 at 60 ms.
+    assert len(sent_in(10.05, 0.1, lambda _: latency)) == 100
+
+
+def test_the_demo_traffic_after_a_stall_starts_again_from_now_instead_of_a_burst() -> None:
+    sent = sent_in(10.05, 0.1, lambda i: 3.0 if i == 5 else 0.01)  # the 5th request (at 0.5 s) takes 3 s
+    after = sent[5:]
+    assert after[0] == pytest.approx(3.5)  # sent the moment the stalled answer came back
+    assert [b - a for a, b in zip(after, after[1:], strict=False)] == pytest.approx([0.1] * (len(after) - 1))
+    assert len(sent) == 5 + 66  # 0.1 to 0.5, then 3.5 to 10.0: the 29 it missed are never sent
+
+
+def test_the_demo_traffic_catches_up_a_short_delay() -> None:
+    sent = sent_in(10.05, 0.1, lambda i: 0.5 if i == 5 else 0.01)  # the 5th request takes 0.5 s: within the lag
+    assert sent[5:11] == pytest.approx([1.0, 1.01, 1.02, 1.03, 1.04, 1.1])  # the four it missed, back to back
+    assert len(sent) == 100
