@@ -68,6 +68,7 @@ def test_each_bounds_prior_comes_from_stables_share_slower_than_it_before_the_ro
     assert bound_priors([1, 8, 1]) == [(), admissible_prior(0.1)] and near(
         bound_priors([1, 8, 1])[1], ERROR_RATIO_PRIOR
     )
+    assert bound_priors([0.0, 0.5, 0.5]) == [(), admissible_prior(0.5)]  # increase() can give half a request
     # No stable requests before the rollout: the whole prior at every bound.
     assert bound_priors([0.0] * 4) == [ERROR_RATIO_PRIOR] * 3 and bound_priors([5.0]) == [] == bound_priors([])
 
@@ -178,6 +179,11 @@ def test_the_message_names_the_weighted_bound_that_counts_most_and_the_tail_boun
     weighted = compare_latencies(BOUNDS, canary, stable, 50, 0.01, BEFORE)
     assert weighted.p_value == sequential_slower_p(canary, stable, bound_weights(BEFORE), bound_priors(BEFORE))
     assert weighted.p_value != sequential_slower_p(canary, stable, bound_weights(BEFORE))  # the priors count
+    # The bound named is the one whose ratio, averaged over the ratios it can show, counts most: 25 ms here (1.25 and
+    # 1.5 only); averaged over the whole prior, 100 ms would count most.
+    near_median = [0, 0, 0, 0, 60, 150, 50, 5] + [0] * 6
+    named = compare_latencies(BOUNDS, near_median, [0, 0, 0, 0, 200, 220, 70, 10] + [0] * 6, 50, 0.01, BEFORE)
+    assert "; slower than 25 ms: canary 77.4% (205), stable 60.0% (300); 75% of the weight" in named.message
     assert "; slower than 100 ms: canary 4.0% (8), stable 0.5% (2); 75% of the weight on stable's tail before the " in (
         weighted.message
     )
