@@ -472,10 +472,12 @@ class AnalysisMetric(ApiModel):
     higher than stable's? Its p-value is always valid, so alpha bounds false failures over the whole rollout) and
     latency-vs-stable (the same sequential test on the share of requests slower than each latency histogram
     bucket bound, the bounds' likelihood ratios averaged: is the canary slower, in its median or in its tail?
-    Half the weight goes to the bounds of stable's own p95 and p99 over the 10 minutes before the rollout began,
-    where a slower tail shows, the other half evenly to every bound; equal weights when stable served nothing
-    then. Fixed before the canary's first request, the weights leave alpha bounding its false failures over the
-    whole rollout too; an error reading that window is an Error): each compares the two tracks over the same window, from the rollout's start to now,
+    Three quarters of the weight go to the bounds of stable's own p95 and p99 over the 10 minutes before the
+    rollout began, where a slower tail shows, the rest evenly to every bound; each bound's ratio is averaged only
+    over the ratios of the canary's share to stable's it can show (none above 1 over stable's share of requests
+    slower than it then; a bound that can show none gets no weight); equal weights and every ratio when stable
+    served nothing then. Fixed before the canary's first request, the weights leave
+    alpha bounding its false failures over the whole rollout too; an error reading that window is an Error): each compares the two tracks over the same window, from the rollout's start to now,
     fails when the test's p-value is below alpha, passes otherwise, and is Inconclusive (never a pass) while
     either track has served fewer than minSampleSize requests; inconclusive past the step's pause for
     rollout.progressDeadline rolls the canary back. On ground-truth labels sent later to the model server

@@ -86,7 +86,7 @@ def test_both_tracks_are_queried_with_their_own_version_over_the_rollout_window(
         )
     ]
     assert (
-        "; 50% of the weight on stable's tail before the rollout: 100 ms (p95, p99)): sequential p=" in latency.message
+        "; 75% of the weight on stable's tail before the rollout: 100 ms (p95, p99)): sequential p=" in latency.message
     )
 
 

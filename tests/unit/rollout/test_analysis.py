@@ -24,7 +24,7 @@ from mlaiops.rollout.analysis import (
     relative_queries,
     render_query,
 )
-from mlaiops.rollout.judge import bound_weights, sequential_slower_p
+from mlaiops.rollout.judge import bound_priors, bound_weights, sequential_slower_p
 
 CONTEXT = QueryContext("fraud", "prod", "fraud-model", "v7", "canary", "30s")
 
@@ -196,8 +196,12 @@ def test_relative_latency_weighs_its_bounds_by_stables_histogram_before_the_roll
     canary, stable = TrackCounts(buckets=cumulative([160, 30, 12, 8])), TrackCounts(buckets=cumulative([380, 16, 2, 2]))
     before = TrackCounts(buckets=cumulative([5000, 900, 90, 10]))  # p95 in the 100 ms bucket, p99 in 250 ms
     weighted = judge_relative(metric, canary, stable, before)
-    assert weighted.value == sequential_slower_p([160, 30, 12, 8], [380, 16, 2, 2], bound_weights([5000, 900, 90, 10]))
-    assert "; 50% of the weight on stable's tail before the rollout: 100 ms (p95), 250 ms (p99)" in weighted.message
+    before_counts = [5000, 900, 90, 10]
+    expected = sequential_slower_p(
+        [160, 30, 12, 8], [380, 16, 2, 2], bound_weights(before_counts), bound_priors(before_counts)
+    )
+    assert weighted.value == expected
+    assert "; 75% of the weight on stable's tail before the rollout: 100 ms (p95), 250 ms (p99)" in weighted.message
     # Over the bounds both tracks export: one only the window before exports is left out...
     extra = TrackCounts(buckets=((0.01, 100.0), *before.buckets))
     assert judge_relative(metric, canary, stable, extra) == weighted

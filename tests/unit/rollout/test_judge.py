@@ -171,12 +171,17 @@ def test_each_bounds_evidence_is_the_error_rate_test_on_the_requests_slower_than
     mean = sum(math.exp(value) for value in evidence) / 5
     assert sequential_slower_p(canary, stable) == pytest.approx(1 / mean, rel=1e-12) and mean > 1
     assert sequential_slower_p(stable, canary) == 1.0  # the averaged ratio is below 1: evidence for "not slower"
-    single = ((2.0, 1.0),)  # another prior is used as given
-    assert math.exp(slower_evidence(canary, stable, single)[2]) == pytest.approx(
-        reference_ratio(sum(canary[3:]), 200, sum(stable[3:]), 500, single), rel=1e-9
-    )
+    single = ((2.0, 1.0),)  # each bound's prior is used as given; an empty one is no evidence at all
+    priors = [ERROR_RATIO_PRIOR, (), single, ((1.5, 0.5), (3.0, 0.5)), ERROR_RATIO_PRIOR]
+    each = slower_evidence(canary, stable, priors)
+    assert each[1] == -math.inf and (each[0], each[4]) == (evidence[0], evidence[4])
+    for index in (2, 3):
+        expected = reference_ratio(sum(canary[index + 1 :]), 200, sum(stable[index + 1 :]), 500, priors[index])
+        assert math.exp(each[index]) == pytest.approx(expected, rel=1e-9)
     with pytest.raises(ValueError, match="3 and 2 buckets"):
         slower_evidence([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="4 priors for 5 bounds"):
+        slower_evidence(canary, stable, priors[:4])
 
 
 def test_the_latency_test_without_anything_to_compare_is_no_evidence() -> None:
