@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -218,7 +219,7 @@ def test_the_demo_traffic_after_a_stall_starts_again_from_now_instead_of_a_burst
     sent = sent_in(10.05, 0.1, lambda i: 3.0 if i == 5 else 0.01)  # the 5th request (at 0.5 s) takes 3 s
     after = sent[5:]
     assert after[0] == pytest.approx(3.5)  # sent the moment the stalled answer came back
-    assert [b - a for a, b in zip(after, after[1:], strict=False)] == pytest.approx([0.1] * (len(after) - 1))
+    assert [b - a for a, b in pairwise(after)] == pytest.approx([0.1] * (len(after) - 1))
     assert len(sent) == 5 + 66  # 0.1 to 0.5, then 3.5 to 10.0: the 29 it missed are never sent
 
 
