@@ -21,7 +21,10 @@ def rule_ready(rule: dict[str, Any]) -> dict[str, Any] | None:
     """The rule's status once it evaluated a few times and found nothing; a rule that fires already fails."""
     status = rule.get("status") or {}
     if status.get("state") in ("Firing", "Pending"):
-        raise StepFailed(f"AnomalyRule {rule['metadata']['name']} is {status['state']} before anything happened")
+        seen = "; ".join(f"{s.get('value')} against {s.get('upper')}" for s in status.get("series") or [])
+        raise StepFailed(
+            f"AnomalyRule {rule['metadata']['name']} is {status['state']} before anything happened (value {seen})"
+        )
     return status if status.get("state") == "Normal" and (status.get("evaluations") or 0) >= 3 else None
 
 

@@ -139,9 +139,13 @@ def drift_rule() -> JSON:
     }
 
 
+LOAD_WINDOW_SECONDS = 10
+"""The load rule's rate window: the busiest replica's requests per second over the last 10 s."""
+
+
 def load_query() -> str:
-    """Requests per second of the busiest replica over the last 10 s."""
-    return f"max(sum by (pod) (rate(mlaiops_model_requests_total{{{SELECTOR}}}[10s])))"
+    """Requests per second of the busiest replica over the last ``LOAD_WINDOW_SECONDS``."""
+    return f"max(sum by (pod) (rate(mlaiops_model_requests_total{{{SELECTOR}}}[{LOAD_WINDOW_SECONDS}s])))"
 
 
 def load_rule() -> JSON:

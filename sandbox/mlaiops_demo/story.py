@@ -281,6 +281,9 @@ class Story:
         """A surge saturates the replicas; the playbook scales out and verifies, the Incident records it all."""
         record = self.step("4. A load surge saturates the replicas; the playbook scales out and verifies the fix")
         self.wait("the stable replicas to settle", lambda: self.settled(), 60)
+        # While step 3's model rolled out, one replica could carry all 12 requests/s, above the 10 it is sized
+        # for: the rule starts once its rate window holds only the settled replicas (and a scrape after that).
+        time.sleep(manifests.LOAD_WINDOW_SECONDS + 2)
         self.apply(manifests.load_rule(), manifests.load_playbook())
         self.wait("the load rule to evaluate", lambda: checks.rule_ready(self.rule("fraud-load")), 60)
         before = self.get("modeldeployments", "fraud-detector")["spec"]["replicas"]
