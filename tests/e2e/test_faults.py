@@ -18,8 +18,10 @@ from tests.e2e.conftest import Cluster
 pytestmark = pytest.mark.integration
 
 FAULTS = catalogue(outage=15.0, kills=4, kill_every=(1.0, 3.0))
-# The session's cluster still runs earlier tests' pods: give convergence room (it is not a timing test).
-CONVERGE_WITHIN = 300.0
+# The session's cluster still runs earlier tests' pods: give convergence room (it is not a timing test). Alone,
+# the api-errors loop converges in about a minute; beside the whole suite on a slower 2-core machine it twice
+# needed more than 300 s (the incident still Open at the end, all else converged): benchmarks/faults.py times it.
+CONVERGE_WITHIN = 600.0
 
 
 @pytest.fixture(scope="module")
