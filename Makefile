@@ -85,8 +85,9 @@ test: setup
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint image collect
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
+# Quiet when it works; a collection error is shown (the run below would stop on it too).
 collect: $(STAMP)
-	$(BIN)/pytest --collect-only -q >/dev/null
+	@log="$$(mktemp)"; if ! $(BIN)/pytest --collect-only -q >"$$log" 2>&1; then tail -40 "$$log"; rm -f "$$log"; exit 1; fi; rm -f "$$log"
 
 # The quick loop: unit + integration (no closed-loop e2e), fewer Hypothesis examples. Four workers: the
 # integration tests wait on real servers, so two left a core idle (measured on 2 cores: -n 2 162 s, -n 4

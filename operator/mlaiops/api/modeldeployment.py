@@ -473,7 +473,7 @@ class AnalysisMetric(ApiModel):
     latency-vs-stable (the same sequential test on the share of requests slower than each latency histogram
     bucket bound, the bounds' likelihood ratios averaged: is the canary slower, in its median or in its tail?
     Three quarters of the weight go to the bounds of stable's own p95 and p99 over the 10 minutes before the
-    rollout began, where a slower tail shows, the rest evenly to every bound; each bound's ratio is averaged only
+    rollout began, where a slower tail shows, the rest evenly to the other bounds; each bound's ratio is averaged only
     over the ratios of the canary's share to stable's it can show (none above 1 over stable's share of requests
     slower than it then; a bound that can show none gets no weight); equal weights and every ratio when stable
     served nothing then. Fixed before the canary's first request, the weights leave
