@@ -25,6 +25,10 @@ PROBE_TIMEOUT_SECONDS = 3
 """Probe timeout of the built-in server. Its health endpoints answer on the event loop, which parsing
 and prediction never hold for long: benchmarks/abuse.py measures under 0.5 s with three maximum-size
 requests in flight (the kubelet's default of 1 s would leave no margin on a loaded node)."""
+LIVENESS_PERIOD_SECONDS = 10
+LIVENESS_FAILURE_THRESHOLD = 3
+"""The kubelet restarts the built-in server after this many liveness probes in a row failed, one every
+period: only a server that stops answering for about (threshold - 1) x period is restarted."""
 
 
 @dataclass(frozen=True)
@@ -174,9 +178,9 @@ def server_container(
         # Restarted only after three missed answers in a row (30 s): a slow moment is not a dead server.
         container["livenessProbe"] = {
             "httpGet": {"path": "/v2/health/live", "port": "http"},
-            "periodSeconds": 10,
+            "periodSeconds": LIVENESS_PERIOD_SECONDS,
             "timeoutSeconds": PROBE_TIMEOUT_SECONDS,
-            "failureThreshold": 3,
+            "failureThreshold": LIVENESS_FAILURE_THRESHOLD,
         }
     resources = runtime.resources.to_dict()
     if resources:

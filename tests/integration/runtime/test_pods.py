@@ -132,7 +132,8 @@ def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(kube: Kube, 
     kube.create(f"/api/v1/namespaces/{ns}/pods", body)
     folder = sandbox.dir / "volumes" / ns / "stubborn"
     wait_for(lambda: (folder / "started.txt").exists(), 15, what="the process started")
-    pids = pids_of(kube.get(f"/api/v1/namespaces/{ns}/pods/stubborn"))
+    # the kubelet reports the running container a moment after the process wrote its file
+    pids = wait_for(lambda: pids_of(kube.get(f"/api/v1/namespaces/{ns}/pods/stubborn")), 10, what="its pid")
     assert len(pids) == 1 and alive(pids[0])
     kube.delete(f"/api/v1/namespaces/{ns}/pods/stubborn")
     wait_for(lambda: not alive(pids[0]), 10, what="the process killed after its 1 s grace period")

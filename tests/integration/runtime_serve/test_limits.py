@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from serve_support import N_FEATURES, ModelFile, ServeProcess, Servers
 
-from mlaiops.resources.modelserver import PROBE_TIMEOUT_SECONDS
+from mlaiops.resources.modelserver import LIVENESS_FAILURE_THRESHOLD, LIVENESS_PERIOD_SECONDS, PROBE_TIMEOUT_SECONDS
 
 pytestmark = pytest.mark.integration
 
@@ -179,8 +179,11 @@ def test_only_the_models_faults_are_counted_as_5xx(server: ServeProcess) -> None
 
 def test_liveness_answers_while_the_largest_requests_are_in_flight(servers: Servers, model_file: ModelFile) -> None:
     """Defaults (8 MiB, 10,000 rows): three bodies at the byte limit in flight, liveness polled. The
-    contract is the probe's: liveness answers within the generated probe's timeout, so the kubelet never
-    restarts a server for being busy (how fast it answers is a benchmark: benchmarks/abuse.py)."""
+    contract is the generated probe's: the kubelet restarts the server only after ``failureThreshold`` probes
+    in a row, one every ``periodSeconds``, each took longer than ``timeoutSeconds``, so no stretch of slow
+    answers may last that long, and a busy server is never restarted. How fast liveness answers is a
+    benchmark (benchmarks/abuse.py): on a loaded test machine one answer can take longer than the timeout
+    (3.7 s measured beside the whole suite on 2 cores), which the kubelet forgives."""
     process = servers.start("--model-uri", model_file.uri, "--model-name", "m")
     process.wait_ready()
     row = json.dumps([0.123456] * N_FEATURES)
@@ -191,7 +194,7 @@ def test_liveness_answers_while_the_largest_requests_are_in_flight(servers: Serv
     def send() -> None:
         statuses.append(process.post(PREDICT, raw=body).status)
 
-    latencies: list[float] = []
+    polls: list[tuple[float, float]] = []  # (sent, answered)
     for _ in range(2):
         senders = [threading.Thread(target=send) for _ in range(3)]
         for thread in senders:
@@ -199,9 +202,30 @@ def test_liveness_answers_while_the_largest_requests_are_in_flight(servers: Serv
         while any(thread.is_alive() for thread in senders):
             started = time.monotonic()
             assert process.get("/v2/health/live").status == 200
-            latencies.append(time.monotonic() - started)
+            polls.append((started, time.monotonic()))
             time.sleep(0.05)
         for thread in senders:
             thread.join()
     assert statuses == [400] * 6
-    assert max(latencies) < PROBE_TIMEOUT_SECONDS, latencies
+    restart_after = (LIVENESS_FAILURE_THRESHOLD - 1) * LIVENESS_PERIOD_SECONDS
+    assert longest_slow_stretch(polls, PROBE_TIMEOUT_SECONDS) < restart_after, polls
+
+
+def longest_slow_stretch(polls: list[tuple[float, float]], timeout: float) -> float:
+    """Seconds from the first to the end of the last of consecutive polls that each took ``timeout`` or
+    longer (the kubelet would have failed a probe sent at any moment of it); 0 if none did."""
+    longest, began = 0.0, None
+    for sent, answered in polls:
+        if answered - sent < timeout:
+            began = None
+            continue
+        began = sent if began is None else began
+        longest = max(longest, answered - began)
+    return longest
+
+
+def test_a_slow_stretch_is_measured_from_its_first_slow_poll_to_its_last_answer() -> None:
+    polls = [(0.0, 0.1), (0.2, 3.5), (3.6, 7.0), (7.1, 7.2), (8.0, 12.0)]
+    assert longest_slow_stretch(polls, 3) == pytest.approx(6.8)
+    assert longest_slow_stretch(polls[:2], 3) == pytest.approx(3.3)
+    assert longest_slow_stretch([(0.0, 2.9)], 3) == 0.0
