@@ -24,6 +24,7 @@ from mlaiops_sandbox.runtime.podman import ContainerEngine, ContainerProcess, Co
 from mlaiops_sandbox.runtime.probes import run_probe
 from mlaiops_sandbox.runtime.process import LocalProcess, Process, SimulatedProcess
 from mlaiops_sandbox.runtime.util import timestamp
+from mlaiops_sandbox.runtime.zygote import WarmProcess, Zygote
 
 
 def image_id(image: str) -> str:
@@ -38,7 +39,7 @@ def image_id(image: str) -> str:
 
 JSON = dict[str, Any]
 MAX_MESSAGE = 4096
-Running = Process | ContainerProcess
+Running = Process | WarmProcess | ContainerProcess
 
 
 @dataclass
@@ -55,6 +56,8 @@ class LaunchSpec:
     # set when the sandbox runs containers: the podman container instead of a local process
     container: ContainerSpec | None = None
     engine: ContainerEngine | None = None
+    # set when the process is forked from the runtime's warm interpreter (runtime/zygote.py)
+    zygote: Zygote | None = None
 
 
 class ContainerRunner:
@@ -116,6 +119,8 @@ class ContainerRunner:
             launch = self.launch
             if launch.container is not None and launch.engine is not None:
                 return ContainerProcess(launch.engine, launch.container, launch.log_path, launch.cwd)
+            if launch.zygote is not None:
+                return WarmProcess(launch.zygote, launch.argv, launch.env, launch.cwd, launch.log_path)
             return LocalProcess(launch.argv, launch.env, launch.cwd, launch.log_path)
         return SimulatedProcess(self.outcome)
 

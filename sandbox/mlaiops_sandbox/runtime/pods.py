@@ -43,6 +43,7 @@ from mlaiops_sandbox.runtime.podspec import (
 from mlaiops_sandbox.runtime.security import non_root_violation, resource_flags, security_flags
 from mlaiops_sandbox.runtime.util import condition, free_port, is_terminating, meta, timestamp
 from mlaiops_sandbox.runtime.volumes import VolumeError, container_bind_mounts, container_mounts, prepare_volumes
+from mlaiops_sandbox.runtime.zygote import Zygote, warm_module
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -239,9 +240,10 @@ class PodWorker:
         def exec_argv(command: list[str]) -> list[str]:
             return resolve_argv(command, None, env, paths, self.ports)
 
-        return LaunchSpec(
-            argv, env, cwd, self.dir / "logs" / f"{container['name']}.log", termination, self.ports, exec_argv
-        )
+        log_path = self.dir / "logs" / f"{container['name']}.log"
+        zygote = self.kubelet.zygote
+        warm = zygote if zygote is not None and warm_module(argv, env, zygote) else None
+        return LaunchSpec(argv, env, cwd, log_path, termination, self.ports, exec_argv, zygote=warm)
 
     async def _container_launch(self, container: JSON, volumes: dict[str, Path], engine: ContainerEngine) -> LaunchSpec:
         """A real container: volumes mounted at their mountPath, no path rewriting; ports stay the host
@@ -433,6 +435,8 @@ class Kubelet:
         self.events: EventRecorder = NullRecorder()
         self._background: set[asyncio.Task[Any]] = set()
         self._session: aiohttp.ClientSession | None = None
+        # Own-image Python pods are forked from one warm interpreter (runtime/zygote.py) unless turned off.
+        self.zygote = Zygote(config.sandbox_dir / "zygote") if config.warm_start else None
         pods.add_handler(self._on_event)
 
     @property
@@ -491,5 +495,7 @@ class Kubelet:
             await asyncio.wait(tasks, timeout=grace_cap + 5)
         for task in tasks:
             task.cancel()
+        if self.zygote is not None:
+            await self.zygote.close()
         if self._session is not None:
             await self._session.close()
