@@ -33,6 +33,10 @@ DRIFT = 4.0
 """How far (in standard deviations) merchant risk moves when its provider re-scales it in step 3."""
 SURGE_RATE = 28.0
 """Requests per second of the step-4 surge, on top of the steady 12: far more than two replicas are sized for."""
+TRAFFIC_IN_FLIGHT = 4
+"""The steady traffic's requests open at once: its 12 requests/s hold while answers take under 330 ms. One at
+a time, slow answers on a loaded machine cut it to 2.5 requests/s (two stories and two busy loops on 2 cores),
+and the drift rule, which needs 300 rows in its 40 s window, stayed NoData."""
 
 __all__ = ["NAMESPACE", "Step", "StepFailed", "Story"]
 
@@ -150,7 +154,12 @@ class Story:
         self.url = f"{endpoint}/v2/models/fraud-detector/infer"
         # A quarter of the transactions get their fraud label 5 s later, by prediction id (docs/feedback.md).
         self.traffic = Traffic(
-            self.url, len(FEATURES), drift_column=FEATURES.index(DRIFTING), label_share=0.25, label_delay=5.0
+            self.url,
+            len(FEATURES),
+            drift_column=FEATURES.index(DRIFTING),
+            label_share=0.25,
+            label_delay=5.0,
+            in_flight=TRAFFIC_IN_FLIGHT,
         ).start()
         self.wait("traffic", lambda: self.traffic and self.traffic.codes[200] >= 10, 30)
         self.done(
@@ -345,7 +354,12 @@ class Story:
             status = self.rule(name).get("status") or {}
             series = (status.get("series") or [{}])[0]
             seen = ", ".join(f"{k} {series.get(k)}" for k in ("value", "expected", "lower", "upper", "score"))
-            return f"AnomalyRule {name} is {status.get('state')} after {status.get('evaluations')} evaluations ({seen})"
+            said = f": {status['message']}" if status.get("message") else ""
+            sent = f"; the demo's traffic so far: {self.traffic.answered()}" if self.traffic is not None else ""
+            return (
+                f"AnomalyRule {name} is {status.get('state')} after {status.get('evaluations')} evaluations ({seen})"
+                f"{said}{sent}"
+            )
 
         return describe
 

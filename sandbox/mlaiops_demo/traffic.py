@@ -62,7 +62,8 @@ def send(url: str, body: bytes, timeout: float = 5) -> int:
 
 def next_due(due: float, now: float, interval: float, max_lag: float = 1.0) -> float:
     """When to send the next request: one ``interval`` after the last one was due. The rate then stays
-    1/``interval`` while answers take less than an interval; a pause after each answer would send at
+    1/``interval`` while answers take less than an interval (``in_flight`` intervals with that many
+    requests open at once); a pause after each answer would send at
     1/(interval + latency), half the rate once a loaded server takes one interval to answer, and a drift rule
     counting rows in a window would see too few. More than ``max_lag`` behind (a stalled server, a paused
     process), the schedule restarts from ``now`` instead of sending what it missed in one burst."""
@@ -71,7 +72,9 @@ def next_due(due: float, now: float, interval: float, max_lag: float = 1.0) -> f
 
 
 class Traffic:
-    """Sends V2 infer requests at ``rate`` per second from a daemon thread until ``stop()``.
+    """Sends V2 infer requests at ``rate`` per second from a daemon thread until ``stop()``, at most
+    ``in_flight`` at once (each on a worker thread): the rate holds while answers take less than
+    ``in_flight`` intervals.
 
     Setting ``drift`` moves column ``drift_column`` of every row sent from then on. With ``label_share``
     (0..1), that share of the requests are demo transactions whose fraud label is sent ``label_delay``
@@ -88,6 +91,7 @@ class Traffic:
         drift_column: int = 0,
         label_share: float = 0.0,
         label_delay: float = 5.0,
+        in_flight: int = 1,
     ) -> None:
         self.url, self.interval = url, 1 / rate
         self.feedback_url = url.rsplit("/infer", 1)[0] + "/feedback"
@@ -100,41 +104,58 @@ class Traffic:
         self._due: list[tuple[float, str, int]] = []  # (when to send, prediction id, label), in time order
         self._rng = np.random.default_rng(seed)
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # codes, labels and _due, written by the workers
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._pool = ThreadPoolExecutor(in_flight, thread_name_prefix="traffic-request")
         self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
 
     def start(self) -> Traffic:
         self._thread.start()
         return self
 
+    def answered(self) -> dict[int, int]:
+        """A copy of ``codes`` (requests by HTTP status, 0 for a failed connection), safe while it runs."""
+        with self._lock:
+            return dict(self.codes)
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         due = time.monotonic()
         while True:
+            while not self._slots.acquire(timeout=0.5):  # in_flight answers outstanding: the schedule waits
+                if self._stop.is_set():
+                    return
             due = next_due(due, time.monotonic(), self.interval)
             if self._stop.wait(max(0.0, due - time.monotonic())):
                 return
             if self.label_share and self._rng.random() < self.label_share:
-                self._labelled()
+                body, label = labelled_body(self._rng, self.drift)
+                self._pool.submit(self._request, body, label)
             else:
-                body = infer_body(self._rng, self.features, self.drift, self.drift_column)
-                self.codes[send(self.url, body)] += 1
+                self._pool.submit(self._request, infer_body(self._rng, self.features, self.drift, self.drift_column))
             if self._due and self._due[0][0] <= time.monotonic():
                 self._send_labels()
 
-    def _labelled(self) -> None:
-        body, label = labelled_body(self._rng, self.drift)
-        status, answer = post(self.url, body)
-        self.codes[status] += 1
-        if status == 200:
-            self._due.append((time.monotonic() + self.label_delay, json.loads(answer)["id"], label))
+    def _request(self, body: bytes, label: int | None = None) -> None:
+        """On a worker: one request; a labelled one's label is due ``label_delay`` after its answer."""
+        try:
+            status, answer = post(self.url, body)
+            with self._lock:
+                self.codes[status] += 1
+                if label is not None and status == 200:
+                    self._due.append((time.monotonic() + self.label_delay, json.loads(answer)["id"], label))
+        finally:
+            self._slots.release()
 
     def _send_labels(self) -> None:
         now = time.monotonic()
-        due = [item for item in self._due if item[0] <= now]
-        self._due = self._due[len(due) :]
+        with self._lock:
+            due = [item for item in self._due if item[0] <= now]
+            self._due = self._due[len(due) :]
         body = json.dumps({"ids": [i for _, i, _ in due], "labels": [label for _, _, label in due]}).encode()
         for attempt in range(3):  # a pod being replaced drops a connection: a label sender tries again
             status, answer = post(self.feedback_url, body)
@@ -145,11 +166,12 @@ class Traffic:
             outcome = json.loads(answer) if status in (200, 404) else {}
         except ValueError:
             outcome = {}
-        if "unmatched" not in outcome:  # a 404 that says why no label joined is an answer, not a failure
-            self.labels["failed"] += len(due)
-            return
-        self.labels["joined"] += outcome["joined"]
-        self.labels.update(outcome["unmatched"])
+        with self._lock:
+            if "unmatched" not in outcome:  # a 404 that says why no label joined is an answer, not a failure
+                self.labels["failed"] += len(due)
+                return
+            self.labels["joined"] += outcome["joined"]
+            self.labels.update(outcome["unmatched"])
 
 
 class Surge:

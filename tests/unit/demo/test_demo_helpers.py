@@ -196,17 +196,21 @@ def test_the_drift_window_stays_quiet_on_training_like_traffic_and_fires_soon_af
     assert drift.psi(reference.counts, reference.count(moved)) > 0.25
 
 
-def sent_in(seconds: float, interval: float, latency: Callable[[int], float]) -> list[float]:
+def sent_in(seconds: float, interval: float, latency: Callable[[int], float], in_flight: int = 1) -> list[float]:
     """When the demo's traffic sends its requests over ``seconds`` of a fake clock, the i-th answer taking
-    ``latency(i)`` (the loop of ``Traffic._run``: schedule the next, wait until it is due, send)."""
-    now, due, sent = 0.0, 0.0, []
+    ``latency(i)`` (the loop of ``Traffic._run``: wait until fewer than ``in_flight`` requests are open,
+    schedule the next, wait until it is due, send)."""
+    now, due, sent, open_until = 0.0, 0.0, [], []  # open_until: when each open request is answered
     while True:
+        open_until = sorted(t for t in open_until if t > now)
+        if len(open_until) >= in_flight:
+            now = open_until.pop(0)  # a slot frees when the earliest open request is answered
         due = next_due(due, now, interval)
         now = max(now, due)
         if now >= seconds:
             return sent
         sent.append(now)
-        now += latency(len(sent))
+        open_until.append(now + latency(len(sent)))
 
 
 @pytest.mark.parametrize("latency", [0.0, 0.06, 0.099])
@@ -227,3 +231,15 @@ def test_the_demo_traffic_catches_up_a_short_delay() -> None:
     sent = sent_in(10.05, 0.1, lambda i: 0.5 if i == 5 else 0.01)  # the 5th request takes 0.5 s: within the lag
     assert sent[5:11] == pytest.approx([1.0, 1.01, 1.02, 1.03, 1.04, 1.1])  # the four it missed, back to back
     assert len(sent) == 100
+
+
+def test_with_four_requests_open_the_demo_traffic_keeps_its_rate_while_answers_take_three_intervals() -> None:
+    assert len(sent_in(10.05, 0.1, lambda _: 0.3, in_flight=4)) == 100
+    assert len(sent_in(10.05, 0.1, lambda _: 0.3, in_flight=1)) == 34  # one at a time: 1 / 0.3 a second
+    assert len(sent_in(10.05, 0.1, lambda _: 0.5, in_flight=4)) == 80  # answers of five intervals: 8 a second
+
+
+def test_with_every_slot_stalled_the_demo_traffic_starts_again_from_now_instead_of_a_burst() -> None:
+    sent = sent_in(10.05, 0.1, lambda i: 3.0 if 5 <= i <= 8 else 0.01, in_flight=4)  # four answers take 3 s
+    assert sent[8] == pytest.approx(3.5)  # the first of them came back at 3.5 s
+    assert [b - a for a, b in pairwise(sent[8:])] == pytest.approx([0.1] * (len(sent) - 9))
