@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from mlaiops_sandbox.runtime.podspec import (
     TERMINATION_ENV,
     PathMap,
     expand,
+    interpreter_env,
     port_env,
     resolve_argv,
     resolve_env_values,
@@ -209,11 +209,7 @@ class PodWorker:
         mounts = container_mounts(container, volumes)
         mounts[container.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH] = str(termination)
         paths = PathMap(mounts)
-        base: dict[str, str] = {
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
-            "HOME": str(self.dir / "home"),
-            "TMPDIR": str(self.dir / "tmp"),
-            "LANG": "C.UTF-8",
+        base: dict[str, str] = interpreter_env(self.dir / "home", self.dir / "tmp", os.environ) | {
             "HOSTNAME": (self.pod.get("spec") or {}).get("hostname") or self.name,
             POD_DIR_ENV: str(self.dir),
             MOUNTS_ENV: json.dumps(mounts),
@@ -221,8 +217,6 @@ class PodWorker:
             # the project's trainer reads its termination-log path from here (container env may override)
             "MLAIOPS_TERMINATION_LOG": str(termination),
         }
-        if "PYTHONPATH" in os.environ:  # the image's code is the code under test (a worktree's, not the venv's)
-            base["PYTHONPATH"] = os.environ["PYTHONPATH"]
         base |= self.kubelet.service_env(self.namespace)
         base |= port_env(container.get("ports") or [], self.ports)
         env = resolve_env_values(

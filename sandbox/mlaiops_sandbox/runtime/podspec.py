@@ -17,9 +17,11 @@ Contract for processes run by the sandbox (the "port and path conventions"):
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 PORT_ENV_PREFIX = "MLAIOPS_SANDBOX_PORT_"
 MOUNTS_ENV = "MLAIOPS_SANDBOX_MOUNTS"
@@ -124,6 +126,21 @@ def resolve_argv(
     elif head == "mlaiops":
         argv[:1] = [sys.executable, "-m", "mlaiops"]
     return argv
+
+
+def interpreter_env(home: Path, tmp: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """What every local pod's process starts with before its own env (the runtime's ``environ`` gives
+    ``PATH`` and ``PYTHONPATH``): also the warm interpreter's (runtime/zygote.py), so that the two agree on
+    every variable read at start-up."""
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", "/usr/bin:/bin")]),
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+    }
+    if "PYTHONPATH" in environ:  # the image's code is the code under test (a worktree's, not the venv's)
+        env["PYTHONPATH"] = environ["PYTHONPATH"]
+    return env
 
 
 def resolve_env_values(

@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlaiops_sandbox.runtime.podspec import interpreter_env
 from mlaiops_sandbox.runtime.process import LocalProcess, die_with_parent, exit_code
 
 WARM_MODULE = "mlaiops"
@@ -194,14 +195,7 @@ class Zygote:
 
     def __init__(self, home: Path, preload: Sequence[str] = PRELOAD, modules: Sequence[str] = (WARM_MODULE,)) -> None:
         self.home, self.preload, self.modules = home, tuple(preload), tuple(modules)
-        self.env = {
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]),
-            "HOME": str(home),
-            "TMPDIR": str(home),
-            "LANG": "C.UTF-8",
-        }
-        if "PYTHONPATH" in os.environ:  # as the runtime gives it to pods
-            self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        self.env = interpreter_env(home, home, os.environ)  # as a pod's starts
         self._process: asyncio.subprocess.Process | None = None
         self._started: asyncio.Future[None] | None = None
         self._reader: asyncio.Task[None] | None = None

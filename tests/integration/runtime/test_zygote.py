@@ -134,7 +134,7 @@ def test_a_pod_killed_by_a_signal_reports_it_as_a_container_runtime_does(tmp_pat
 def test_without_its_zygote_a_pod_is_execd_and_a_running_one_is_reported_killed(tmp_path: Path) -> None:
     argv = [*MLAIOPS, "serve", "--port", "0", "--model-uri", "file:///none/m.joblib", "--file-root", str(tmp_path)]
 
-    async def body(zygote: Zygote) -> tuple[int, int, int | None]:
+    async def body(zygote: Zygote) -> tuple[int, int]:
         running = WarmProcess(zygote, argv, pod_env(zygote), tmp_path, tmp_path / "a.log")
         await running.start()
         assert zygote._process is not None
@@ -143,9 +143,9 @@ def test_without_its_zygote_a_pod_is_execd_and_a_running_one_is_reported_killed(
         after = WarmProcess(zygote, [*MLAIOPS, "version"], pod_env(zygote), tmp_path, tmp_path / "b.log")
         await after.start()
         assert after.pid is not None and parent_of(after.pid) == os.getpid()  # exec'd by the runtime
-        return killed, await asyncio.wait_for(after.wait(), 60), None
+        return killed, await asyncio.wait_for(after.wait(), 60)
 
-    killed, code, _ = run(body, tmp_path / "zygote")
+    killed, code = run(body, tmp_path / "zygote")
     assert killed == 128 + signal.SIGKILL
     assert code == 0 and (tmp_path / "b.log").read_text().startswith("mlaiops ")
 
