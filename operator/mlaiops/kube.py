@@ -157,6 +157,13 @@ class Kube:
         items: list[JSON] = self._call("GET", self.path(api_version, kind, namespace), query=query).get("items", [])
         return items
 
+    def find(self, api_version: str, kind: str, namespace: str | None, name: str) -> JSON | None:
+        """One object by a list with a name field selector: the read of a client that keeps a watch
+        cache of the kind, whose role grants list and watch but not get."""
+        query = [("fieldSelector", f"metadata.name={name}")]
+        items: list[JSON] = self._call("GET", self.path(api_version, kind, namespace), query=query).get("items", [])
+        return items[0] if items else None
+
     def create(self, obj: JSON) -> JSON:
         meta = obj["metadata"]
         return self._call("POST", self.path(obj["apiVersion"], obj["kind"], meta.get("namespace")), body=obj)
@@ -195,10 +202,14 @@ class Kube:
         """Create ``obj`` or bring the server's copy up to it; returns the object and whether anything changed.
 
         ``current`` is the caller's cached copy (None: known missing); without it the server is asked.
+        A create that meets an object the cache did not have yet (409) reads it back the way the caller
+        reads that kind: by a field-selected list for a cached kind (list and watch are what its role
+        grants), by name otherwise.
         """
         if owner is not None:
             obj["metadata"]["ownerReferences"] = [owner_reference(owner)]
         meta = obj["metadata"]
+        read = self.get if isinstance(current, Unknown) else self.find
         if isinstance(current, Unknown):
             current = self.get(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
         if current is None:
@@ -207,7 +218,7 @@ class Kube:
             except ApiException as error:
                 if error.status != 409:
                     raise
-                current = self.get(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+                current = read(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
                 if current is None:  # a conflict, yet nothing there (deleted meanwhile): the caller retries
                     raise
         desired = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind", "status")}

@@ -60,11 +60,6 @@ def no_rights_kubeconfig(sandbox: Sandbox, admin: Kubectl, namespace: str, outpu
     return output
 
 
-def exit_status(operator: OperatorProcess, timeout: float = 30) -> int:
-    assert operator.process is not None
-    return operator.process.wait(timeout)
-
-
 def test_a_missing_lease_namespace_is_created_and_a_restart_leads_at_once(sandbox: Sandbox, tmp_path: Path) -> None:
     namespace = f"lease-{uuid.uuid4().hex[:6]}"
     operator = local_operator(sandbox.kubeconfig_path, tmp_path / "operator.log", namespace)
@@ -85,12 +80,15 @@ def test_a_missing_lease_namespace_is_created_and_a_restart_leads_at_once(sandbo
             before["acquireTime"],
             before.get("leaseTransitions", 0),
         )
-        second = local_operator(
-            sandbox.kubeconfig_path,
-            tmp_path / "second.log",
-            namespace,
-        ).start()
-        assert exit_status(second) == 2
+        # A second one with the same default identity refuses to start (2), also when a port the launcher
+        # chose for it was taken first (3, then a relaunch on new ports). Stopped whatever happens: a
+        # stray operator acting on the whole shared sandbox would break every other test of the group.
+        second = local_operator(sandbox.kubeconfig_path, tmp_path / "second.log", namespace)
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", int(second.env["MLAIOPS_METRICS_PORT"])))
+            taken.listen()
+            with second:
+                assert second.wait() == 2 and second.attempt == 2
         assert "MLAIOPS_IDENTITY" in second.log.read_text()
 
 
@@ -117,8 +115,9 @@ def test_a_taken_port_is_one_line_and_exit_status_3(sandbox: Sandbox, tmp_path: 
         port = taken.getsockname()[1]
         operator = local_operator(
             sandbox.kubeconfig_path, tmp_path / "operator.log", "mlaiops-system", MLAIOPS_METRICS_PORT=str(port)
-        ).start()
-        assert exit_status(operator) == 3
+        )
+        with operator:  # the port was chosen here, not by the launcher: no relaunch, 3 is the answer
+            assert operator.wait() == 3
     text = operator.log.read_text()
     assert f"metrics port 127.0.0.1:{port} is already in use" in text and "Traceback" not in text
 

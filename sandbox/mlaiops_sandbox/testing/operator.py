@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,24 @@ class OperatorProcess:
             process, self.process = self.process, None
         if process is not None:
             stop_process(process, kill, timeout)
+
+    def wait(self, timeout: float = 30) -> int:
+        """The exit status of an operator expected to stop on its own, past the launcher's own
+        relaunches after a port clash (status 3 then belongs to the ports it chose, not to the test)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                process, attempt = self.process, self.attempt
+            assert process is not None, "the operator is not running"
+            status = process.wait(max(0.0, deadline - time.monotonic()))
+            if status != EXIT_PORT_IN_USE or not self.relaunches(attempt):
+                return status
+            while self.process is process:  # the relaunch thread is taking over
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(self.command(), timeout)
+                time.sleep(0.05)
+            if self.process is None:  # stopped meanwhile
+                return status
 
     def exited(self) -> int | None:
         """The exit status of an operator that stopped without being asked to (None while it runs)."""
