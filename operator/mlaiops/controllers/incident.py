@@ -92,11 +92,12 @@ def correlate(
     now: datetime,
 ) -> Correlated:
     """Read the playbook's incidents (and the topology when needed) and join the firing signals to them; an
-    incident an execution names but the API lacks (its create failed) is rebuilt and followed."""
+    incident an execution names but the API lacks (its create failed) is rebuilt and followed, and one the API
+    holds without members (its first status write was lost) gets them back from the executions."""
     namespace, name = playbook["metadata"]["namespace"], playbook["metadata"]["name"]
     listed = kube.list(API_VERSION, "Incident", namespace)  # every playbook's: another's may be about the same cause
     current = {i["metadata"]["name"]: i for i in listed if owner_of(i) == name}
-    known = [as_incident(obj) for obj in current.values()]
+    known = correlation.restore_members([as_incident(obj) for obj in current.values()], executions, now)
     followed = correlation.followed(known + correlation.recovered(set(current), executions, now), now)
     settings = settings_of(spec, namespace, name, now)
     if not signals and not followed:

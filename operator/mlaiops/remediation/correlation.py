@@ -21,7 +21,7 @@ Failed, not repeated (at most once). Silences suppress them, recorded as ``Suppr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from mlaiops.api.incident import IncidentAnomaly, IncidentNotification, IncidentStatus, RelatedIncident
@@ -378,3 +378,19 @@ def recovered(listed: set[str], executions: list[ExecutionRecord], now: datetime
         if all(member_key(m) != member_key(member) for m in members):
             incident.status.anomalies = [*members, member]
     return list(rebuilt.values())
+
+
+def restore_members(incidents: list[Incident], executions: list[ExecutionRecord], now: datetime) -> list[Incident]:
+    """``incidents`` with the members of the memberless ones rebuilt from the recent executions naming them.
+
+    Why: a create never carries status (the status subresource drops it), so an Incident is created, then its
+    members are written. An operator stopped between the two leaves an Incident without members; were the
+    anomaly to stop firing before the next pass, nothing would ever join or resolve it: Open for good.
+    """
+    rebuilt = {i.name: i.status.anomalies for i in recovered(set(), executions, now)}
+    return [
+        replace(i, status=i.status.model_copy(update={"anomalies": rebuilt[i.name]}))
+        if not i.status.anomalies and rebuilt.get(i.name)
+        else i
+        for i in incidents
+    ]

@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from mlaiops.api.incident import IncidentNotification, IncidentStatus
 from mlaiops.api.remediationplaybook import ExecutionRecord
-from mlaiops.remediation.correlation import Incident, Plan, Settings, followed, plan, recovered, target_node
+from mlaiops.remediation.correlation import (
+    Incident,
+    Plan,
+    Settings,
+    followed,
+    plan,
+    recovered,
+    restore_members,
+    target_node,
+)
 from mlaiops.remediation.incidents import Signal
 from mlaiops.remediation.topology import Graph, build
 from tests.unit.remediation.topology_world import NS, world
@@ -262,6 +271,28 @@ def test_an_incident_whose_create_was_lost_is_rebuilt_from_its_execution_and_res
     assert [(m.source, m.rule, m.fingerprint, m.since) for m in again.status.anomalies or []] == [
         ("AnomalyRule", LATENCY.rule, LATENCY.fingerprint, LATENCY.since)
     ]
+
+
+def test_an_incident_whose_first_status_write_was_lost_gets_its_members_back_and_resolves() -> None:
+    """Created, then the operator stopped before writing its status: no member, so nothing would ever resolve it."""
+    world_ = Passes()
+    opened = world_.run([LATENCY], 1).incidents[0]
+    memberless = Incident(opened.name, opened.target, IncidentStatus(phase="Open"))
+    records = [execution(opened.name, LATENCY, 1)]
+    world_.incidents = [memberless]
+    assert world_.run([], 5).incidents[0].status.phase == "Open"  # as it was: Open for good
+    now = T0 + timedelta(minutes=5)
+    restored = restore_members([memberless], records, now)
+    assert restored[0].new is False and memberless.status.anomalies is None  # updated, not created; input kept
+    world_.incidents = restored
+    again = world_.run([], 5).incidents[0]
+    assert again.name == opened.name and again.status.phase == "Resolved"
+    assert [(m.rule, m.fingerprint, m.since) for m in again.status.anomalies or []] == [
+        (LATENCY.rule, LATENCY.fingerprint, LATENCY.since)
+    ]
+    held = Incident("other", opened.target, IncidentStatus(anomalies=again.status.anomalies))
+    assert restore_members([held], [execution("other", CANARY_ERRORS, 1)], now)[0] is held  # members kept as held
+    assert restore_members([memberless], [], now)[0] is memberless  # no execution names it: nothing to rebuild
 
 
 def test_a_rebuilt_incident_takes_its_signal_back_while_it_still_fires() -> None:
