@@ -337,9 +337,14 @@ def test_operator_pod_is_locked_down() -> None:
 
 def test_dockerfile_is_multi_stage_and_non_root() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    stages = [line for line in text.splitlines() if line.startswith("FROM ")]
-    assert len(stages) == 2 and all(line.startswith("FROM ${BASE}") for line in stages)
+    stages = [line.split() for line in text.splitlines() if line.startswith("FROM ")]
+    names = [stage[3] for stage in stages[:-1]]
+    # Every stage starts from the base or an earlier stage; the final one is the base itself, not a build stage.
+    assert stages[-1] == ["FROM", "${BASE}"]
+    assert all(stage[1] == "${BASE}" or stage[1] in names[:i] for i, stage in enumerate(stages))
     assert "ARG BASE=python:3.11-slim" in text  # docker build without arguments builds on the public image
-    final = text.rsplit(stages[-1], 1)[1]
+    final = text.rsplit("\nFROM ${BASE}\n", 1)[1]
     assert "USER 10001" in final
     assert "pip install" not in final and "build-essential" not in final
+    # The dependencies are a stage of their own, copied before the project: a code change reuses their layer.
+    assert final.index("COPY --from=dependencies /venv") < final.index("COPY --from=project")
