@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from mlaiops_sandbox.testing import warm
 from mlaiops_sandbox.testing.kubectl import Kubectl
 from mlaiops_sandbox.testing.ports import free_port
 from mlaiops_sandbox.testing.wait import seconds_until
@@ -32,7 +33,7 @@ EXIT_PORT_IN_USE = 3
 PORT_ATTEMPTS = 3
 
 
-def stop_process(process: subprocess.Popen[bytes], kill: bool = False, timeout: float = 20) -> None:
+def stop_process(process: subprocess.Popen[bytes] | warm.WarmPopen, kill: bool = False, timeout: float = 20) -> None:
     """SIGTERM (or SIGKILL), and SIGKILL after ``timeout`` seconds if it is still running."""
     if kill:
         process.kill()
@@ -81,7 +82,7 @@ class OperatorProcess:
         # Ports this launcher chose may be taken by another process while the operator is stopped (a
         # test's restart): it then starts again on new ones. Ports the caller chose are kept as asked.
         self.own_ports = not set(PORT_KEYS) & set(extra_env or {})
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | warm.WarmPopen | None = None
         self.attempt = 0
         self._lock = threading.Lock()
 
@@ -92,13 +93,7 @@ class OperatorProcess:
         return self
 
     def _launch(self, attempt: int) -> None:
-        with self.log.open("ab") as output:
-            process = subprocess.Popen(
-                self.command(),
-                env=self.env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        process = warm.popen(self.command(), self.env, self.log)  # forked in tests: see testing/warm.py
         self.process, self.attempt = process, attempt
         if self.relaunches(attempt):
             threading.Thread(target=self._relaunch_on_port_clash, args=(process, attempt), daemon=True).start()
@@ -109,7 +104,7 @@ class OperatorProcess:
     def relaunches(self, attempt: int) -> bool:
         return self.own_ports and attempt < PORT_ATTEMPTS
 
-    def _relaunch_on_port_clash(self, process: subprocess.Popen[bytes], attempt: int) -> None:
+    def _relaunch_on_port_clash(self, process: subprocess.Popen[bytes] | warm.WarmPopen, attempt: int) -> None:
         """Start again on new ports if ``process`` exits because a port was taken, unless stopped since."""
         status = process.wait()
         with self._lock:

@@ -25,6 +25,7 @@ import pytest
 from kubernetes import client, config
 
 from mlaiops_sandbox.cluster import Sandbox
+from mlaiops_sandbox.testing import warm
 from mlaiops_sandbox.testing.image_operator import ImageOperator
 from mlaiops_sandbox.testing.kubectl import Kubectl
 from mlaiops_sandbox.testing.operator import OPERATOR_NAMESPACE, OperatorProcess, install_operator_identity
@@ -37,12 +38,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mlaiops_manifests", "kustomize folder whose RBAC the operator runs with", default="manifests")
     parser.addini("mlaiops_manifest_components", "kustomize components to add to it", type="linelist", default=[])
     parser.addoption("--operator-image", help="run the operator from this image (podman), as the manifests do")
+    parser.addini(
+        "mlaiops_warm_start",
+        "fork the tests' `python -m mlaiops` processes from one warm interpreter (testing/warm.py); "
+        "MLAIOPS_TEST_WARM_START=0 turns it off",
+        type="bool",
+        default=True,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     image = config.getoption("--operator-image", None)
     if image:
         _from_image["operator"] = (str(image), _path(config, "mlaiops_manifests"))
+    if config.getini("mlaiops_warm_start") and os.environ.get("MLAIOPS_TEST_WARM_START", "1") != "0":
+        warm.enable()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    warm.close()
 
 
 def _path(config_: pytest.Config, name: str) -> Path:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
-from mlaiops_sandbox.testing import free_port
+from mlaiops_sandbox.testing import free_port, warm
 from mlaiops_sandbox.testing.wait import wait_for as harness_wait_for
 from sklearn.linear_model import LogisticRegression
 
@@ -43,7 +43,7 @@ class Response:
 class ServeProcess:
     """One `mlaiops serve` subprocess and a tiny HTTP helper for it."""
 
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | warm.WarmPopen
     port: int
     log_path: Path
 
@@ -122,8 +122,7 @@ class Servers:
             command += ["--port", str(port)]
         else:
             environment["PORT"] = str(port)
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+        process = warm.popen(command, environment, log_path)  # forked from a warm interpreter: testing/warm.py
         server = ServeProcess(process, port, log_path)
         self.started.append(server)
         return server
