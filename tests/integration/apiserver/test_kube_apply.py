@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import kubernetes
@@ -27,6 +29,18 @@ def requests_for(http: Http, namespace: str, name: str) -> list[str]:
         for r in http.get("/sandbox/audit").json()["items"]
         if r["namespace"] == namespace and r["resource"] == "services" and r["name"] in (name, "")
     ]
+
+
+@contextmanager
+def faults(http: Http, verb: str, namespace: str, status: int, count: int) -> Iterator[None]:
+    """One fault rule on the namespace's Services while the body runs, with the audit cleared first."""
+    rule = {"verb": verb, "resource": "services", "namespace": namespace, "statusCode": status, "count": count}
+    http.post("/sandbox/faults", {"rules": [rule]})
+    http.delete("/sandbox/audit")
+    try:
+        yield
+    finally:
+        http.delete("/sandbox/faults")
 
 
 def test_apply_with_a_cached_copy(http: Http, api_client: kubernetes.client.ApiClient, namespace: str) -> None:
@@ -62,14 +76,8 @@ def test_a_conflict_with_nothing_there_is_raised_not_patched(
     """409 on create although the object is missing (deleted meanwhile): the caller retries; no blind patch."""
     kube = Kube(api_client)
     name = unique("svc")
-    rule = {"verb": "create", "resource": "services", "namespace": namespace, "statusCode": 409, "count": 1}
-    http.post("/sandbox/faults", {"rules": [rule]})
-    http.delete("/sandbox/audit")
-    try:
-        with pytest.raises(ApiException) as raised:
-            kube.apply(service(namespace, name), current=None)
-    finally:
-        http.delete("/sandbox/faults")
+    with faults(http, "create", namespace, 409, 1), pytest.raises(ApiException) as raised:
+        kube.apply(service(namespace, name), current=None)
     assert raised.value.status == 409
     assert requests_for(http, namespace, name) == ["create", "list"]
     created, changed = kube.apply(service(namespace, name), current=None)  # the next pass succeeds
@@ -84,13 +92,8 @@ def test_a_conflict_without_a_cache_is_read_back_by_name(
     kube = Kube(api_client)
     name = unique("svc")
     kube.apply(service(namespace, name), current=None)
-    rule = {"verb": "get", "resource": "services", "namespace": namespace, "statusCode": 404, "count": 1}
-    http.post("/sandbox/faults", {"rules": [rule]})
-    http.delete("/sandbox/audit")
-    try:
+    with faults(http, "get", namespace, 404, 1):
         _, changed = kube.apply(service(namespace, name))  # 404 (not there yet), then 409 on create
-    finally:
-        http.delete("/sandbox/faults")
     assert not changed and requests_for(http, namespace, name) == ["get", "create", "get"]
 
 
@@ -101,19 +104,10 @@ def test_reads_are_retried_on_transient_errors(
     kube = Kube(api_client)
     name = unique("svc")
     kube.apply(service(namespace, name), current=None)
-    rule = {"verb": "get", "resource": "services", "namespace": namespace, "statusCode": 500, "count": 2}
-    http.post("/sandbox/faults", {"rules": [rule]})
-    http.delete("/sandbox/audit")
-    try:
+    with faults(http, "get", namespace, 500, 2):
         found = kube.get("v1", "Service", namespace, name)
-    finally:
-        http.delete("/sandbox/faults")
     assert found is not None and found["metadata"]["name"] == name
     assert requests_for(http, namespace, name) == ["get", "get", "get"]
-    http.post("/sandbox/faults", {"rules": [{**rule, "count": 3}]})
-    try:
-        with pytest.raises(ApiException) as raised:
-            kube.get("v1", "Service", namespace, name)
-    finally:
-        http.delete("/sandbox/faults")
+    with faults(http, "get", namespace, 500, 3), pytest.raises(ApiException) as raised:
+        kube.get("v1", "Service", namespace, name)
     assert raised.value.status == 500
