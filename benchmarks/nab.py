@@ -50,8 +50,8 @@ _NOISE_FLOOR_GRID = {"noiseFloor.margin": ["1.1", "1.25", "1.5"], "noiseFloor.me
 def _banded_grid(shift: list[str]) -> dict[str, list[str]]:
     """zscore, mad, ewma: ``noiseFloor.repeat`` (0, or a repeat within 2x of the largest flagged residual
     lifts the bar in full) and ``shift`` for ``shiftWindow`` (off, or the median of the last 30 or 60
-    residuals against its own floor: sustained shifts; only zscore's grid has the axis: with it mad and
-    ewma scored lower cross-validated, README). ``margin`` 1.1, ``memory`` 2000 and ``threshold`` 2 stay
+    residuals against its own floor: sustained shifts; ewma's grid lacks the axis: with it ewma scored lower
+    cross-validated, README). ``margin`` 1.1, ``memory`` 2000 and ``threshold`` 2 stay
     fixed: the previous grid's folds chose margin 1.1 in 10 of 12 and threshold 2 in 12 of 12, and memory
     2000 is the one the margin x memory folds chose most often (README)."""
     return {
@@ -66,7 +66,15 @@ def _banded_grid(shift: list[str]) -> dict[str, list[str]]:
 GRIDS: dict[str, dict[str, list[str]]] = {
     "auto": {"sensitivity": ["0.8", "1.0", "1.25"], "minDeviation.relative": ["0", "0.03", "0.1"]},
     "zscore": _banded_grid(["0", "30", "60"]),
-    "mad": _banded_grid(["0"]),
+    # mad: only shippable points (repeat 0 at threshold 2 fails its unit tests), with margin and threshold
+    # back as axes: every fold chose margin 1.1 and threshold 2, and shiftWindow 60 in 3 of 4 (README).
+    "mad": {
+        "noiseFloor.margin": ["1.1", "1.25"],
+        "noiseFloor.memory": ["2000"],
+        "threshold": ["2", "5"],
+        "noiseFloor.repeat": ["2"],
+        "shiftWindow": ["0", "30", "60"],
+    },
     "ewma": _banded_grid(["0"]),
     "seasonal": _NOISE_FLOOR_GRID,
 }

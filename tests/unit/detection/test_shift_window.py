@@ -30,7 +30,7 @@ def shifted(seed: int = 1, size: float = 1.5, n: int = 1350) -> np.ndarray:
 
 
 ON = {"zscore": 30, "mad": 60, "ewma": 30}
-"""The channel's window where it is on: zscore's default; mad and ewma ship it off (README) but take it."""
+"""The channel's window where it is on: zscore's and mad's defaults; ewma ships it off (README) but takes it."""
 
 
 def on(kind: str, **config: object) -> dict:
@@ -52,8 +52,8 @@ def test_a_shift_no_single_point_shows_pages_only_with_the_shift_window(kind: st
 
 
 @pytest.mark.parametrize("kind", ("zscore", "mad", "ewma"))
-def test_the_shift_window_is_on_by_default_for_zscore_only_and_zero_turns_it_off(kind: str) -> None:
-    assert parse_detector_config({"type": kind}).shift_window == (30 if kind == "zscore" else 0)
+def test_the_shift_window_is_on_by_default_for_zscore_and_mad_and_zero_turns_it_off(kind: str) -> None:
+    assert parse_detector_config({"type": kind}).shift_window == {"zscore": 30, "mad": 60, "ewma": 0}[kind]
     detector = build_detector({"type": kind, "shiftWindow": 0})
     assert "shift_buf" not in detector.to_dict()["state"]
     with pytest.raises(ValueError, match="shiftWindow"):
