@@ -89,6 +89,15 @@ class WarmPopen:
         self.send_signal(signal.SIGKILL)
 
 
+def _await_ready(stdout: IO[bytes]) -> bool:
+    """Read up to the zygote's ready message, past anything a preloaded library printed while importing."""
+    for line in stdout:
+        with contextlib.suppress(ValueError, AttributeError):
+            if json.loads(line).get("ready"):
+                return True
+    return False
+
+
 class WarmLauncher:
     """One zygote process and the thread that reads its reports (spawned pids, exit statuses)."""
 
@@ -116,8 +125,7 @@ class WarmLauncher:
             self._gone = True
             return False
         assert self._process.stdout is not None
-        ready = self._process.stdout.readline()
-        if not ready or not json.loads(ready).get("ready"):
+        if not _await_ready(self._process.stdout):
             self.close()
             return False
         threading.Thread(target=self._read, args=(self._process.stdout,), name="warm-launcher", daemon=True).start()

@@ -88,6 +88,18 @@ def test_its_processes_die_with_it_and_then_commands_are_execd(
     assert (probe_dir / "exec.log").read_text().startswith("mlaiops ")
 
 
+def test_what_a_preloaded_module_prints_is_not_taken_for_the_ready_message(probe_dir: Path) -> None:
+    (probe_dir / "chatty.py").write_text('print("importing chatty")\nprint("{not json")\nprint(\'["a list"]\')\n')
+    env = {**os.environ, "PYTHONPATH": str(probe_dir)}
+    launcher = warm.WarmLauncher(env, preload=("chatty",))
+    try:
+        assert launcher.start()
+        process = launcher.spawn([sys.executable, "-m", "probe", "4"], env, probe_dir / "probe.log", cwd=probe_dir)
+        assert process.wait(30) == 4
+    finally:
+        launcher.close()
+
+
 def test_only_commands_whose_interpreter_starts_the_same_are_forked(launcher: warm.WarmLauncher) -> None:
     mlaiops = [sys.executable, "-m", "mlaiops", "run"]
     assert launcher.eligible(mlaiops, launcher.env)
