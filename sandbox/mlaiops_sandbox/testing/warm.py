@@ -134,7 +134,10 @@ class WarmLauncher:
     def _read(self, stdout: IO[bytes]) -> None:
         try:
             for line in stdout:
-                message = json.loads(line)
+                try:
+                    message = json.loads(line)
+                except ValueError:  # not the zygote's (a library's print): its processes are not gone
+                    continue
                 with self._changed:
                     if "id" in message:
                         self._spawned[message["id"]] = message.get("pid") or str(message.get("error"))
