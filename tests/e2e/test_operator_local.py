@@ -88,7 +88,7 @@ def test_a_missing_lease_namespace_is_created_and_a_restart_leads_at_once(sandbo
             taken.bind(("127.0.0.1", int(second.env["MLAIOPS_METRICS_PORT"])))
             taken.listen()
             with second:
-                assert second.wait() == 2 and second.attempt == 2
+                assert second.wait() == 2 and second.attempt >= 2  # a relaunch on new ports
         assert "MLAIOPS_IDENTITY" in second.log.read_text()
 
 
