@@ -152,16 +152,17 @@ class Kube:
                 return None
             raise
 
-    def list(self, api_version: str, kind: str, namespace: str | None, selector: str | None = None) -> list[JSON]:
-        query = [("labelSelector", selector)] if selector else []
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, selector: str | None = None, fields: str | None = None
+    ) -> list[JSON]:
+        query = [(key, value) for key, value in (("labelSelector", selector), ("fieldSelector", fields)) if value]
         items: list[JSON] = self._call("GET", self.path(api_version, kind, namespace), query=query).get("items", [])
         return items
 
     def find(self, api_version: str, kind: str, namespace: str | None, name: str) -> JSON | None:
         """One object by a list with a name field selector: the read of a client that keeps a watch
         cache of the kind, whose role grants list and watch but not get."""
-        query = [("fieldSelector", f"metadata.name={name}")]
-        items: list[JSON] = self._call("GET", self.path(api_version, kind, namespace), query=query).get("items", [])
+        items = self.list(api_version, kind, namespace, fields=f"metadata.name={name}")
         return items[0] if items else None
 
     def create(self, obj: JSON) -> JSON:

@@ -57,14 +57,20 @@ def startup_environment(env: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in env.items() if key.startswith("PYTHON") or key in STARTUP_VARIABLES}
 
 
-def warm_module(argv: Sequence[str], env: Mapping[str, str], zygote: Zygote) -> bool:
-    """Would ``argv`` with ``env`` start an interpreter that a fork of ``zygote`` reproduces?"""
+def starts_like(argv: Sequence[str], env: Mapping[str, str], base: Mapping[str, str], modules: Sequence[str]) -> bool:
+    """Would ``argv`` with ``env`` start an interpreter that a fork of one started with ``base`` reproduces?
+    (This interpreter, ``-m`` of one of ``modules``, the same start-up variables.)"""
     return (
         len(argv) >= 3
         and list(argv[:2]) == [sys.executable, "-m"]
-        and argv[2] in zygote.modules
-        and startup_environment(env) == startup_environment(zygote.env)
+        and argv[2] in modules
+        and startup_environment(env) == startup_environment(base)
     )
+
+
+def warm_module(argv: Sequence[str], env: Mapping[str, str], zygote: Zygote) -> bool:
+    """Would ``argv`` with ``env`` start an interpreter that a fork of ``zygote`` reproduces?"""
+    return starts_like(argv, env, zygote.env, zygote.modules)
 
 
 # --- the zygote process ---------------------------------------------------------------------------------

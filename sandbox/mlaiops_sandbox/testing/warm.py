@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from mlaiops_sandbox.runtime.zygote import WARM_MODULE, ZYGOTE_MAIN, startup_environment
+from mlaiops_sandbox.runtime.zygote import WARM_MODULE, ZYGOTE_MAIN, starts_like
 
 PRELOAD = (
     "numpy",
@@ -153,15 +153,6 @@ class WarmLauncher:
     def running(self) -> bool:
         return self._process is not None and not self._gone
 
-    def eligible(self, argv: Sequence[str], env: Mapping[str, str]) -> bool:
-        """Would ``argv`` with ``env`` start an interpreter that a fork of the zygote reproduces?"""
-        return (
-            len(argv) >= 3
-            and list(argv[:3]) == [sys.executable, "-m", WARM_MODULE]
-            and startup_environment(env) == startup_environment(self.env)
-            and import_time_key(env) == import_time_key(self.env)
-        )
-
     def spawn(self, argv: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path | None = None) -> WarmPopen:
         """Fork ``argv`` with output appended to ``log``; OSError when the zygote cannot (the caller execs)."""
         log.touch()  # there at once, as with Popen: a caller may read it before the child has opened it
@@ -229,10 +220,9 @@ def enable() -> None:
 
 
 def forkable(argv: Sequence[str], env: Mapping[str, str]) -> bool:
-    """``python -m mlaiops`` of this interpreter, started as this process was (so as its zygotes are)."""
-    return list(argv[:3]) == [sys.executable, "-m", WARM_MODULE] and startup_environment(env) == startup_environment(
-        os.environ
-    )
+    """``python -m mlaiops`` of this interpreter, started as this process was, so as its zygotes are (they
+    differ from it only in ``IMPORT_TIME_VARIABLES``, by which :func:`popen` picks one)."""
+    return starts_like(argv, env, os.environ, (WARM_MODULE,))
 
 
 def _launcher_for(env: Mapping[str, str]) -> WarmLauncher | None:
@@ -255,7 +245,7 @@ def popen(argv: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.
     """``argv`` forked from a warm interpreter when enabled and eligible, else exec'd; output appended to ``log``."""
     if _enabled and forkable(argv, env):
         launcher = _launcher_for(env)
-        if launcher is not None and launcher.eligible(argv, env):
+        if launcher is not None:
             with contextlib.suppress(OSError):
                 return launcher.spawn(argv, env, log)
     with log.open("ab") as output:
