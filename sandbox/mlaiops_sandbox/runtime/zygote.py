@@ -49,6 +49,13 @@ OPENMP_RUNTIMES = ("libgomp", "libomp", "libiomp")
 STARTUP_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 """Read once when an interpreter or a library starts (with every ``PYTHON*`` variable): a pod that sets
 them differently from the zygote is exec'd."""
+IMPORT_TIME_COPIES = (
+    ("kubernetes.config.kube_config", "KUBE_CONFIG_DEFAULT_LOCATION", "KUBECONFIG", "~/.kube/config"),
+    ("kubernetes.config", "KUBE_CONFIG_DEFAULT_LOCATION", "KUBECONFIG", "~/.kube/config"),
+)
+"""(module, attribute, variable, default): a preloaded library's copy of a variable it read at import (the
+kubernetes client's default kubeconfig path; ``kubernetes.config`` re-exports it). A fork sets each again
+from its own environment, as its import would have, so one zygote serves every value."""
 ZYGOTE_MAIN = "import sys; from mlaiops_sandbox.runtime.zygote import serve; serve(sys.argv[1:])"
 """Not ``-m``: this module is imported with its package before ``-m`` would run it."""
 
@@ -92,6 +99,13 @@ def _exit_code(code: object) -> int:
     return 1
 
 
+def _reread_import_time_copies() -> None:
+    for module_name, attribute, variable, default in IMPORT_TIME_COPIES:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            setattr(module, attribute, os.environ.get(variable, default))
+
+
 def _run_pod(request: dict[str, Any]) -> int:
     """In the forked child: become the pod's process, run its module, return its exit code."""
     os.setsid()
@@ -108,6 +122,7 @@ def _run_pod(request: dict[str, Any]) -> int:
     os.close(null)
     os.environ.clear()
     os.environ.update(request["env"])
+    _reread_import_time_copies()
     tempfile.tempdir = None  # TMPDIR is the pod's
     sys.path[0] = os.getcwd()  # as `python -m` sets it
     sys.argv = ["-m", *request["argv"][3:]]

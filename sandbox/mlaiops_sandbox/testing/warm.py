@@ -12,10 +12,10 @@ with the test process that started it. Only commands whose interpreter would sta
 forked (this interpreter, ``-m mlaiops``, the same ``PYTHON*``, locale and thread-count variables); any
 other, or every one when the zygote cannot start, is exec'd by :class:`subprocess.Popen` as before.
 
-A library may read a variable once, at import: the kubernetes client (and kopf's login through it) takes
-``KUBECONFIG``'s default path then. So there is one zygote per value of those variables
-(``IMPORT_TIME_VARIABLES``), started with it, and only from the second command that needs it: a zygote's
-imports cost what one exec's do, so a command run once is exec'd.
+The zygote starts with the second eligible command (a zygote's imports cost what one exec's do, so a
+process that runs one command execs it). One serves every kubeconfig: the kubernetes client reads
+``KUBECONFIG``'s default path at import, and each fork sets that copy again from its own environment
+(``runtime/zygote.py``: ``IMPORT_TIME_COPIES``).
 
 Tests only: :func:`enable` is called by the pytest plugin. Benchmarks measure an operator's CPU and peak
 RSS, which a fork would change (the imports are the zygote's, their pages shared), so they exec.
@@ -53,8 +53,6 @@ PRELOAD = (
 """What the operator and the model server import before they do anything. The operator's modules read no
 environment at import (settings are read when it runs). Not scikit-learn: its OpenMP runtime is not
 fork-safe (the zygote refuses to serve if a preload maps one, and every command is then exec'd)."""
-IMPORT_TIME_VARIABLES = ("KUBECONFIG",)
-"""Read by a preloaded library at import (kubernetes.config's default kubeconfig path): a zygote per value."""
 
 
 class WarmPopen:
@@ -204,12 +202,8 @@ class WarmLauncher:
             process.wait()
 
 
-def import_time_key(env: Mapping[str, str]) -> tuple[str | None, ...]:
-    return tuple(env.get(name) for name in IMPORT_TIME_VARIABLES)
-
-
-_launchers: dict[tuple[str | None, ...], WarmLauncher] = {}
-_seen: set[tuple[str | None, ...]] = set()
+_launcher: WarmLauncher | None = None
+_asked = False
 _enabled = False
 
 
@@ -220,31 +214,27 @@ def enable() -> None:
 
 
 def forkable(argv: Sequence[str], env: Mapping[str, str]) -> bool:
-    """``python -m mlaiops`` of this interpreter, started as this process was, so as its zygotes are (they
-    differ from it only in ``IMPORT_TIME_VARIABLES``, by which :func:`popen` picks one)."""
+    """``python -m mlaiops`` of this interpreter, started as this process was, so as its zygote is."""
     return starts_like(argv, env, os.environ, (WARM_MODULE,))
 
 
-def _launcher_for(env: Mapping[str, str]) -> WarmLauncher | None:
-    """The running zygote for ``env``'s import-time variables; started now if a command needed them before.
-    Only from the main thread: the kernel ties the zygote's life (and so its processes') to its creator's."""
-    key = import_time_key(env)
-    if key not in _launchers:
-        if key not in _seen or threading.current_thread() is not threading.main_thread():
-            _seen.add(key)
+def _running_launcher() -> WarmLauncher | None:
+    """The running zygote; started now if a command asked for one before. Only from the main thread: the
+    kernel ties the zygote's life (and so its processes') to its creator's."""
+    global _launcher, _asked
+    if _launcher is None:
+        if not _asked or threading.current_thread() is not threading.main_thread():
+            _asked = True
             return None
-        environ = {k: v for k, v in os.environ.items() if k not in IMPORT_TIME_VARIABLES}
-        environ.update({name: value for name, value in zip(IMPORT_TIME_VARIABLES, key, strict=True) if value})
-        _launchers[key] = WarmLauncher(environ)
-        _launchers[key].start()
-    launcher = _launchers[key]
-    return launcher if launcher.running else None
+        _launcher = WarmLauncher()
+        _launcher.start()
+    return _launcher if _launcher.running else None
 
 
 def popen(argv: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes] | WarmPopen:
     """``argv`` forked from a warm interpreter when enabled and eligible, else exec'd; output appended to ``log``."""
     if _enabled and forkable(argv, env):
-        launcher = _launcher_for(env)
+        launcher = _running_launcher()
         if launcher is not None:
             with contextlib.suppress(OSError):
                 return launcher.spawn(argv, env, log)
@@ -253,9 +243,8 @@ def popen(argv: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.
 
 
 def close() -> None:
-    """Stop the zygotes (their processes die with them)."""
-    launchers = list(_launchers.values())
-    _launchers.clear()
-    _seen.clear()
-    for launcher in launchers:
+    """Stop the zygote (its processes die with it)."""
+    global _launcher, _asked
+    launcher, _launcher, _asked = _launcher, None, False
+    if launcher is not None:
         launcher.close()

@@ -81,7 +81,7 @@ def test_its_processes_die_with_it_and_then_commands_are_execd(
     assert sleeper.wait(30) == -signal.SIGKILL
     with pytest.raises(OSError):
         probe(launcher, probe_dir, "0")
-    monkeypatch.setattr(warm, "_launchers", {warm.import_time_key(launcher.env): launcher})  # gone: exec
+    monkeypatch.setattr(warm, "_launcher", launcher)  # gone: exec
     monkeypatch.setattr(warm, "_enabled", True)
     process = warm.popen([sys.executable, "-m", "mlaiops", "version"], launcher.env, probe_dir / "exec.log")
     assert isinstance(process, subprocess.Popen) and process.wait(60) == 0
@@ -113,32 +113,30 @@ def test_only_commands_whose_interpreter_starts_the_same_are_forked() -> None:
 
 def test_popen_execs_unless_enabled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(warm, "_enabled", False)
-    monkeypatch.setattr(warm, "_launchers", {})
-    monkeypatch.setattr(warm, "_seen", set())
+    monkeypatch.setattr(warm, "_launcher", None)
+    monkeypatch.setattr(warm, "_asked", False)
     for _ in range(2):
         process = warm.popen([sys.executable, "-m", "mlaiops", "version"], {}, tmp_path / "log")
         assert isinstance(process, subprocess.Popen) and process.wait(60) == 0
-    assert warm._launchers == {}  # nothing started
+    assert warm._launcher is None  # nothing started
 
 
-def test_a_zygote_per_kubeconfig_from_its_second_command_with_no_openmp_runtime(
+def test_one_zygote_from_the_second_command_serves_every_kubeconfig_with_no_openmp_runtime(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The kubernetes client reads KUBECONFIG at import: a zygote per value, started when a second command
-    needs it (a single command is cheaper exec'd). The shipped preload maps no OpenMP runtime, which would
-    make forked servers slow (runtime/zygote.py)."""
+    """A single command is cheaper exec'd: the zygote starts with the second, and then serves every
+    kubeconfig. The shipped preload maps no OpenMP runtime, which would make forked servers slow
+    (runtime/zygote.py)."""
     monkeypatch.setattr(warm, "_enabled", True)
-    monkeypatch.setattr(warm, "_launchers", {})
-    monkeypatch.setattr(warm, "_seen", set())
+    monkeypatch.setattr(warm, "_launcher", None)
+    monkeypatch.setattr(warm, "_asked", False)
     version = [sys.executable, "-m", "mlaiops", "version"]
     here, there = {**os.environ, "KUBECONFIG": str(tmp_path / "a")}, {**os.environ, "KUBECONFIG": str(tmp_path / "b")}
     try:
         kinds = [type(warm.popen(version, env, tmp_path / "log")) for env in (here, here, there, here)]
-        assert kinds == [subprocess.Popen, warm.WarmPopen, subprocess.Popen, warm.WarmPopen]
-        (launcher,) = warm._launchers.values()
-        assert launcher.env["KUBECONFIG"] == here["KUBECONFIG"]
-        assert launcher._process is not None
-        maps = Path(f"/proc/{launcher._process.pid}/maps").read_text()
+        assert kinds == [subprocess.Popen, warm.WarmPopen, warm.WarmPopen, warm.WarmPopen]
+        assert warm._launcher is not None and warm._launcher._process is not None
+        maps = Path(f"/proc/{warm._launcher._process.pid}/maps").read_text()
         assert not any(runtime in maps for runtime in OPENMP_RUNTIMES)
         not_ours = warm.popen(
             [sys.executable, "-m", "mlaiops", "version"], {**here, "PYTHONHASHSEED": "3"}, tmp_path / "x"
@@ -147,3 +145,29 @@ def test_a_zygote_per_kubeconfig_from_its_second_command_with_no_openmp_runtime(
     finally:
         warm.close()
     assert (tmp_path / "log").read_text().count("mlaiops ") == 4
+
+
+KUBECONFIG_PROBE = """
+import kubernetes.config, kubernetes.config.kube_config
+print(kubernetes.config.KUBE_CONFIG_DEFAULT_LOCATION, kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION)
+"""
+
+
+def test_a_fork_takes_its_own_kubeconfig_as_its_import_of_the_kubernetes_client_would(probe_dir: Path) -> None:
+    """The client reads KUBECONFIG once, at import, which happened in the zygote: each fork sets that copy
+    from its own environment (unset: the client's default), whatever the zygote started with."""
+    (probe_dir / "kubeprobe.py").write_text(KUBECONFIG_PROBE)
+    env = {**os.environ, "PYTHONPATH": str(probe_dir), "KUBECONFIG": "/the/zygote/s"}
+    launcher = warm.WarmLauncher(env, preload=("kubernetes.config",))
+    unset = {k: v for k, v in env.items() if k != "KUBECONFIG"}
+    try:
+        assert launcher.start()
+        for environment in ({**env, "KUBECONFIG": "/a/config"}, {**env, "KUBECONFIG": "/b/config"}, unset):
+            process = launcher.spawn(
+                [sys.executable, "-m", "kubeprobe"], environment, probe_dir / "k.log", cwd=probe_dir
+            )
+            assert process.wait(30) == 0
+    finally:
+        launcher.close()
+    lines = (probe_dir / "k.log").read_text().splitlines()
+    assert lines == ["/a/config /a/config", "/b/config /b/config", "~/.kube/config ~/.kube/config"]
