@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import numpy as np
 import yaml
 from kubernetes import config
-from sklearn.datasets import make_classification
 
 from mlaiops_sandbox.testing.exporters import knob_exporter
 from mlaiops_sandbox.testing.fault_checks import Clients, poll
@@ -89,6 +88,10 @@ class Scenario(Protocol):
 
 
 def dataset(rows: int = 1500, seed: int = 1) -> str:
+    # imported here: scikit-learn costs 1.5 s of CPU to import, and the benchmarks that import this module
+    # check their arguments (and may refuse them) before any scenario builds a dataset
+    from sklearn.datasets import make_classification
+
     x, y = make_classification(n_samples=rows, n_features=6, n_informative=4, flip_y=0.02, random_state=seed)
     region = np.where(x[:, 5] > 0, "north", "south")
     lines = ["amount,hour,merchant,age,distance,velocity,region,is_fraud"]
