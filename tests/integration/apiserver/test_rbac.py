@@ -2,12 +2,16 @@
 
 Tokens come from the TokenRequest API (`kubectl create token`) and are used over the server's HTTPS
 endpoint (client-go only sends credentials over TLS). Requests without a token stay the cluster admin.
+
+Each test has its own namespace and ServiceAccount (grants are state). What is only setup (the account
+and its token, the Roles and bindings, the objects to read) goes through the admin's kubernetes client,
+one API call each; kubectl runs where it is what is tested (`kubectl create token`, `whoami`, `can-i`).
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +28,11 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
 class Account:
-    """A ServiceAccount with a token: a kubeconfig, the kubernetes client and kubectl acting as it."""
+    """A ServiceAccount with a token: a kubeconfig, the kubernetes client, HTTP and kubectl acting as it."""
 
-    def __init__(self, server: ApiServerThread, admin: Kubectl, namespace: str, directory: Path, **token: str) -> None:
-        self.server, self.admin, self.namespace = server, admin, namespace
-        self.name = unique("sa")
-        self.user = f"system:serviceaccount:{namespace}:{self.name}"
-        admin("create", "serviceaccount", self.name, "-n", namespace)
-        flags = [f"--{key}={value}" for key, value in token.items()]
-        self.token = admin("create", "token", self.name, "-n", namespace, *flags).stdout.strip()
+    def __init__(self, server: ApiServerThread, namespace: str, name: str, token: str, directory: Path, cache: Path):
+        self.server, self.namespace, self.name, self.token, self.cache = server, namespace, name, token, cache
+        self.user = f"system:serviceaccount:{namespace}:{name}"
         assert server.server is not None
         self.ca = server.server.certificate.ca_pem
         self.kubeconfig = directory / f"{self.name}.kubeconfig"
@@ -44,32 +44,99 @@ class Account:
         self.client = kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig))
         self.core = kubernetes.client.CoreV1Api(self.client)
         self.apps = kubernetes.client.AppsV1Api(self.client)
+        self.session = requests.Session()  # one TLS connection for the account's raw requests
+
+    @classmethod
+    def minted(
+        cls, server: ApiServerThread, admin: kubernetes.client.ApiClient, namespace: str, directory: Path, cache: Path
+    ) -> Account:
+        """Created, and given a token (TokenRequest), by the admin's client: two API calls."""
+        name = unique("sa")
+        core = kubernetes.client.CoreV1Api(admin)
+        core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+        token = core.create_namespaced_service_account_token(name, namespace, {"spec": {}}).status.token
+        return cls(server, namespace, name, token, directory, cache)
+
+    @classmethod
+    def with_kubectl(
+        cls, server: ApiServerThread, admin: Kubectl, namespace: str, directory: Path, **token: str
+    ) -> Account:
+        """Created by `kubectl create serviceaccount`, its token from `kubectl create token` (``token``: flags)."""
+        name = unique("sa")
+        admin("create", "serviceaccount", name, "-n", namespace)
+        flags = [f"--{key}={value}" for key, value in token.items()]
+        minted = admin("create", "token", name, "-n", namespace, *flags).stdout.strip()
+        return cls(server, namespace, name, minted, directory, admin.cache_dir)  # type: ignore[attr-defined]
 
     def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args], capture_output=True, text=True, timeout=30
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), "--cache-dir", str(self.cache), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
 
     def http(self, method: str, path: str, token: str | None = None, **kw: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token if token is None else token}"}
         assert self.server.server is not None
         url = self.server.server.secure_url + path
-        return requests.request(method, url, headers=headers, verify=str(self.ca_file), timeout=10, **kw)
+        return self.session.request(method, url, headers=headers, verify=str(self.ca_file), timeout=10, **kw)
+
+    def close(self) -> None:
+        self.session.close()
+        self.client.close()
+
+    def __enter__(self) -> Account:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Admin:
+    """The cluster admin's clients, for the tests' setup: one API call per object."""
+
+    def __init__(self, api: kubernetes.client.ApiClient) -> None:
+        self.core = kubernetes.client.CoreV1Api(api)
+        self.apps = kubernetes.client.AppsV1Api(api)
+        self.rbac = kubernetes.client.RbacAuthorizationV1Api(api)
+
+    def create(self, *docs: dict[str, Any]) -> None:
+        """Create Roles, ClusterRoles and their bindings."""
+        namespaced = {"Role": self.rbac.create_namespaced_role, "RoleBinding": self.rbac.create_namespaced_role_binding}
+        cluster = {
+            "ClusterRole": self.rbac.create_cluster_role,
+            "ClusterRoleBinding": self.rbac.create_cluster_role_binding,
+        }
+        for doc in docs:
+            if doc["kind"] in namespaced:
+                namespaced[doc["kind"]](doc["metadata"]["namespace"], doc)
+            else:
+                cluster[doc["kind"]](doc)
+
+    def grant(self, account: Account, rules: list[dict[str, Any]], namespace: str | None = None) -> None:
+        """Bind a fresh Role (in ``namespace``) or ClusterRole (cluster-wide) with ``rules`` to the account."""
+        name = unique("role")
+        kind = "Role" if namespace else "ClusterRole"
+        self.create(role(name, rules, namespace), binding(name, kind, name, sa(account), namespace))
+
+
+@pytest.fixture(scope="module")
+def admin(api_client: kubernetes.client.ApiClient) -> Admin:
+    return Admin(api_client)
 
 
 @pytest.fixture
-def account(apiserver: ApiServerThread, kubectl: Kubectl, namespace: str, tmp_path: Path) -> Account:
-    return Account(apiserver, kubectl, namespace, tmp_path)
-
-
-def apply(kubectl: Kubectl, *docs: dict[str, Any]) -> None:
-    subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubectl.env["KUBECONFIG"]), "apply", "-f", "-"],  # type: ignore[attr-defined]
-        input=yaml.safe_dump_all(docs),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def account(
+    apiserver: ApiServerThread,
+    api_client: kubernetes.client.ApiClient,
+    kubectl: Kubectl,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[Account]:
+    """A fresh ServiceAccount in the test's namespace, bound to nothing."""
+    with Account.minted(apiserver, api_client, namespace, tmp_path, kubectl.cache_dir) as account:  # type: ignore[attr-defined]
+        yield account
 
 
 def role(name: str, rules: list[dict[str, Any]], namespace: str | None = None) -> dict[str, Any]:
@@ -99,13 +166,6 @@ def sa(account: Account) -> dict[str, Any]:
     return {"kind": "ServiceAccount", "name": account.name, "namespace": account.namespace}
 
 
-def grant(kubectl: Kubectl, account: Account, rules: list[dict[str, Any]], namespace: str | None = None) -> None:
-    """Bind a fresh Role (in ``namespace``) or ClusterRole (cluster-wide) with ``rules`` to the account."""
-    name = unique("role")
-    kind = "Role" if namespace else "ClusterRole"
-    apply(kubectl, role(name, rules, namespace), binding(name, kind, name, sa(account), namespace))
-
-
 def status(call: Callable[[], Any]) -> int:
     try:
         call()
@@ -114,17 +174,20 @@ def status(call: Callable[[], Any]) -> int:
     return 200
 
 
-def test_token_request_authenticates_as_the_service_account(account: Account) -> None:
+def test_token_request_authenticates_as_the_service_account(
+    apiserver: ApiServerThread, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
     """`kubectl create token` returns a token; requests with it are the account, in its three groups."""
-    who = account.kubectl("auth", "whoami", "-o", "json")
-    assert who.returncode == 0, who.stderr
-    info = yaml.safe_load(who.stdout)["status"]["userInfo"]
-    assert info["username"] == account.user
-    assert info["groups"] == [
-        "system:serviceaccounts",
-        f"system:serviceaccounts:{account.namespace}",
-        "system:authenticated",
-    ]
+    with Account.with_kubectl(apiserver, kubectl, namespace, tmp_path) as account:
+        who = account.kubectl("auth", "whoami", "-o", "json")
+        assert who.returncode == 0, who.stderr
+        info = yaml.safe_load(who.stdout)["status"]["userInfo"]
+        assert info["username"] == account.user
+        assert info["groups"] == [
+            "system:serviceaccounts",
+            f"system:serviceaccounts:{account.namespace}",
+            "system:authenticated",
+        ]
 
 
 def test_requests_without_a_token_are_the_cluster_admin(kubectl: Kubectl) -> None:
@@ -149,12 +212,12 @@ def test_unknown_token_is_401_unauthorized(account: Account) -> None:
     }
 
 
-def test_token_dies_with_its_service_account(account: Account, kubectl: Kubectl) -> None:
+def test_token_dies_with_its_service_account(account: Account, admin: Admin) -> None:
     """Tokens are bound to the account's uid: deleting it revokes them, re-creating the name does not revive them."""
     assert account.http("GET", "/version").status_code == 200
-    kubectl("delete", "serviceaccount", account.name, "-n", account.namespace)
+    admin.core.delete_namespaced_service_account(account.name, account.namespace)
     assert account.http("GET", "/version").status_code == 401
-    kubectl("create", "serviceaccount", account.name, "-n", account.namespace)
+    admin.core.create_namespaced_service_account(account.namespace, {"metadata": {"name": account.name}})
     assert account.http("GET", "/version").status_code == 401
     assert "You must be logged in to the server" in account.kubectl("get", "pods").stderr
 
@@ -163,13 +226,13 @@ def test_token_for_another_audience_is_refused(
     apiserver: ApiServerThread, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
     """A token minted for another audience (e.g. a vault) does not authenticate to the API server."""
-    other = Account(apiserver, kubectl, namespace, tmp_path, audience="vault")
-    assert other.http("GET", "/version").status_code == 401
+    with Account.with_kubectl(apiserver, kubectl, namespace, tmp_path, audience="vault") as other:
+        assert other.http("GET", "/version").status_code == 401
 
 
-def test_token_request_refuses_a_short_expiration(kubectl: Kubectl, namespace: str) -> None:
+def test_token_request_refuses_a_short_expiration(kubectl: Kubectl, admin: Admin, namespace: str) -> None:
     """expirationSeconds below 10 minutes is Invalid (422), with the real message."""
-    kubectl("create", "serviceaccount", "short", "-n", namespace)
+    admin.core.create_namespaced_service_account(namespace, {"metadata": {"name": "short"}})
     result = kubectl("create", "token", "short", "-n", namespace, "--duration=1m", check=False)
     assert result.returncode != 0
     assert "spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes" in result.stderr
@@ -203,11 +266,10 @@ def test_forbidden_has_the_real_status(account: Account) -> None:
     )
 
 
-def test_role_binding_grants_in_its_namespace_only(account: Account, kubectl: Kubectl) -> None:
+def test_role_binding_grants_in_its_namespace_only(account: Account, admin: Admin) -> None:
     """A Role bound by a RoleBinding allows in that namespace; elsewhere and cluster-wide stay forbidden."""
-    other = kubectl("create", "namespace", unique("other")).stdout.split("/")[1].split()[0]
-    grant(
-        kubectl,
+    other = admin.core.create_namespace({"metadata": {"name": unique("other")}}).metadata.name
+    admin.grant(
         account,
         [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "create"]}],
         account.namespace,
@@ -220,26 +282,24 @@ def test_role_binding_grants_in_its_namespace_only(account: Account, kubectl: Ku
     assert status(lambda: account.core.delete_namespaced_config_map("c", account.namespace)) == 403
 
 
-def test_cluster_role_binding_grants_everywhere(account: Account, kubectl: Kubectl) -> None:
+def test_cluster_role_binding_grants_everywhere(account: Account, admin: Admin) -> None:
     """A ClusterRoleBinding grants its ClusterRole in every namespace and at the cluster scope."""
-    grant(kubectl, account, [{"apiGroups": [""], "resources": ["configmaps", "namespaces"], "verbs": ["list"]}])
+    admin.grant(account, [{"apiGroups": [""], "resources": ["configmaps", "namespaces"], "verbs": ["list"]}])
     assert status(lambda: account.core.list_config_map_for_all_namespaces()) == 200
     assert status(lambda: account.core.list_namespaced_config_map("default")) == 200
     assert status(lambda: account.core.list_namespace()) == 200
 
 
-def test_role_binding_of_a_cluster_role_grants_in_its_namespace(account: Account, kubectl: Kubectl) -> None:
+def test_role_binding_of_a_cluster_role_grants_in_its_namespace(account: Account, admin: Admin) -> None:
     """A RoleBinding may reference a ClusterRole: its rules apply in the binding's namespace only."""
     name = unique("cr")
     rules = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
-    apply(kubectl, role(name, rules), binding(name, "ClusterRole", name, sa(account), account.namespace))
+    admin.create(role(name, rules), binding(name, "ClusterRole", name, sa(account), account.namespace))
     assert status(lambda: account.core.list_namespaced_secret(account.namespace)) == 200
     assert status(lambda: account.core.list_namespaced_secret("default")) == 403
 
 
-def test_subresources_need_their_own_rule(
-    account: Account, kubectl: Kubectl, api_client: kubernetes.client.ApiClient
-) -> None:
+def test_subresources_need_their_own_rule(account: Account, admin: Admin) -> None:
     """`deployments` does not cover `deployments/scale`; `deployments/scale` and `*/status` do."""
     labels = {"app": "web"}
     pod = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
@@ -247,28 +307,28 @@ def test_subresources_need_their_own_rule(
         "metadata": {"name": "web"},
         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": pod},
     }
-    kubernetes.client.AppsV1Api(api_client).create_namespaced_deployment(account.namespace, deployment)
+    admin.apps.create_namespaced_deployment(account.namespace, deployment)
     ns = account.namespace
-    grant(kubectl, account, [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}], ns)
+    admin.grant(account, [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}], ns)
     assert status(lambda: account.apps.read_namespaced_deployment("web", ns)) == 200
     assert status(lambda: account.apps.read_namespaced_deployment_scale("web", ns)) == 403
     assert status(lambda: account.apps.read_namespaced_deployment_status("web", ns)) == 403
-    grant(kubectl, account, [{"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get"]}], ns)
+    admin.grant(account, [{"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get"]}], ns)
     assert status(lambda: account.apps.read_namespaced_deployment_scale("web", ns)) == 200
     assert status(lambda: account.apps.read_namespaced_deployment_status("web", ns)) == 403
-    grant(kubectl, account, [{"apiGroups": ["apps"], "resources": ["*/status"], "verbs": ["get"]}], ns)
+    admin.grant(account, [{"apiGroups": ["apps"], "resources": ["*/status"], "verbs": ["get"]}], ns)
     assert status(lambda: account.apps.read_namespaced_deployment_status("web", ns)) == 200
 
 
-def test_resource_names_limit_by_name(account: Account, kubectl: Kubectl) -> None:
+def test_resource_names_limit_by_name(account: Account, admin: Admin) -> None:
     """resourceNames allow get of the named object, and a list or watch selecting exactly that name."""
     ns = account.namespace
     for name in ("mine", "theirs"):
-        kubectl("create", "configmap", name, "-n", ns)
+        admin.core.create_namespaced_config_map(ns, {"metadata": {"name": name}})
     rules = [
         {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["mine"], "verbs": ["get", "list", "update"]}
     ]
-    grant(kubectl, account, rules, ns)
+    admin.grant(account, rules, ns)
     assert status(lambda: account.core.read_namespaced_config_map("mine", ns)) == 200
     assert status(lambda: account.core.read_namespaced_config_map("theirs", ns)) == 403
     assert status(lambda: account.core.list_namespaced_config_map(ns, field_selector="metadata.name=mine")) == 200
@@ -276,9 +336,9 @@ def test_resource_names_limit_by_name(account: Account, kubectl: Kubectl) -> Non
     assert status(lambda: account.core.list_namespaced_config_map(ns)) == 403
 
 
-def test_wildcards_match_everything(account: Account, kubectl: Kubectl) -> None:
+def test_wildcards_match_everything(account: Account, admin: Admin) -> None:
     """`*` in verbs, apiGroups and resources matches any value, subresources included."""
-    grant(kubectl, account, [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}], account.namespace)
+    admin.grant(account, [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}], account.namespace)
     assert (
         status(lambda: account.core.create_namespaced_config_map(account.namespace, {"metadata": {"name": "w"}})) == 200
     )
@@ -287,38 +347,38 @@ def test_wildcards_match_everything(account: Account, kubectl: Kubectl) -> None:
     assert status(lambda: account.core.list_namespaced_config_map("default")) == 403
 
 
-def test_group_subjects_match_the_service_account_groups(account: Account, kubectl: Kubectl) -> None:
+def test_group_subjects_match_the_service_account_groups(account: Account, admin: Admin) -> None:
     """A binding to the Group system:serviceaccounts:<ns> grants every account of that namespace."""
     name = unique("grp")
     rules = [{"apiGroups": [""], "resources": ["services"], "verbs": ["list"]}]
     group = {"kind": "Group", "name": f"system:serviceaccounts:{account.namespace}", "apiGroup": RBAC}
-    apply(kubectl, role(name, rules, account.namespace), binding(name, "Role", name, group, account.namespace))
+    admin.create(role(name, rules, account.namespace), binding(name, "Role", name, group, account.namespace))
     assert status(lambda: account.core.list_namespaced_service(account.namespace)) == 200
 
 
-def test_non_resource_urls(account: Account, kubectl: Kubectl) -> None:
+def test_non_resource_urls(account: Account, admin: Admin) -> None:
     """Discovery, /version and /healthz are open to authenticated users; other paths need nonResourceURLs."""
     for path in ("/version", "/api", "/api/v1", "/apis", "/apis/apps/v1", "/openapi/v3", "/healthz"):
         assert account.http("GET", path).status_code == 200, path
     denied = account.http("GET", "/sandbox/audit")
     assert denied.status_code == 403
     assert denied.json()["message"] == f'forbidden: User "{account.user}" cannot get path "/sandbox/audit"'
-    grant(kubectl, account, [{"nonResourceURLs": ["/sandbox/*"], "verbs": ["get"]}])
+    admin.grant(account, [{"nonResourceURLs": ["/sandbox/*"], "verbs": ["get"]}])
     assert account.http("GET", "/sandbox/audit").status_code == 200
     assert account.http("DELETE", "/sandbox/audit").status_code == 403
 
 
-def test_binding_to_a_missing_role_says_so(account: Account, kubectl: Kubectl) -> None:
+def test_binding_to_a_missing_role_says_so(account: Account, admin: Admin) -> None:
     """A binding whose role does not exist grants nothing; the 403 names the missing role."""
-    apply(kubectl, binding(unique("b"), "Role", "ghost", sa(account), account.namespace))
+    admin.create(binding(unique("b"), "Role", "ghost", sa(account), account.namespace))
     message = account.http("GET", f"/api/v1/namespaces/{account.namespace}/pods").json()["message"]
     assert message.endswith(f': RBAC: role.{RBAC} "ghost" not found')
 
 
-def test_kubectl_auth_can_i_with_the_token(account: Account, kubectl: Kubectl) -> None:
+def test_kubectl_auth_can_i_with_the_token(account: Account, admin: Admin) -> None:
     """SelfSubjectAccessReview answers for the token's own user (`kubectl auth can-i`, `--list`)."""
     assert account.kubectl("auth", "can-i", "list", "pods").stdout.strip() == "no"
-    grant(kubectl, account, [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}], account.namespace)
+    admin.grant(account, [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}], account.namespace)
     allowed = account.kubectl("auth", "can-i", "list", "pods")
     assert (allowed.returncode, allowed.stdout.strip()) == (0, "yes")
     assert account.kubectl("auth", "can-i", "list", "pods", "-n", "default").stdout.strip() == "no"
@@ -326,9 +386,9 @@ def test_kubectl_auth_can_i_with_the_token(account: Account, kubectl: Kubectl) -
     assert any(line.split()[:1] == ["pods"] and "[list]" in line for line in rules.splitlines())
 
 
-def test_kubectl_auth_can_i_as_impersonates(account: Account, kubectl: Kubectl) -> None:
+def test_kubectl_auth_can_i_as_impersonates(account: Account, admin: Admin, kubectl: Kubectl) -> None:
     """--as impersonates (the admin may); an account without the impersonate verb gets 403."""
-    grant(kubectl, account, [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}], account.namespace)
+    admin.grant(account, [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}], account.namespace)
     yes = kubectl("auth", "can-i", "get", "pods", "-n", account.namespace, f"--as={account.user}")
     assert yes.stdout.strip() == "yes"
     no = kubectl("auth", "can-i", "delete", "pods", "-n", account.namespace, f"--as={account.user}", check=False)
@@ -365,16 +425,16 @@ def test_the_cluster_default_objects_grant_a_service_account_nothing(account: Ac
     assert account.kubectl("auth", "can-i", "get", "pods").stdout.strip() == "no"
 
 
-def test_binding_to_the_builtin_cluster_roles(account: Account, kubectl: Kubectl) -> None:
+def test_binding_to_the_builtin_cluster_roles(account: Account, admin: Admin) -> None:
     """A RoleBinding to the stored ``view`` lets read but not write in its namespace; a
     ClusterRoleBinding to ``cluster-admin`` allows every verb on every resource, as on a real cluster."""
-    apply(kubectl, binding(unique("view"), "ClusterRole", "view", sa(account), account.namespace))
+    admin.create(binding(unique("view"), "ClusterRole", "view", sa(account), account.namespace))
     assert status(lambda: account.core.list_namespaced_pod(account.namespace)) == 200
     assert status(lambda: account.core.list_namespaced_secret(account.namespace)) == 403
     assert (
         status(lambda: account.core.create_namespaced_config_map(account.namespace, {"metadata": {"name": "x"}})) == 403
     )
-    apply(kubectl, binding(unique("admin"), "ClusterRole", "cluster-admin", sa(account)))
+    admin.create(binding(unique("admin"), "ClusterRole", "cluster-admin", sa(account)))
     assert status(lambda: account.core.list_node()) == 200
     assert (
         status(lambda: account.core.create_namespaced_config_map(account.namespace, {"metadata": {"name": "x"}})) == 200
