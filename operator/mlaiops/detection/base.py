@@ -21,6 +21,7 @@ State is a handful of numpy arrays, listed in ``_state_fields``, so serialising 
 from __future__ import annotations
 
 import builtins
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -37,6 +38,7 @@ INVALID_SCORE = 100.0
 """Score given to a value outside ``dataRange``: anomalous whatever the threshold."""
 
 _EPS = 1e-9
+_MAX = float(np.finfo(np.float64).max)
 
 SHIFT_WARMUP = 300
 """Points of residual medians seen before the shift channel scores (a fresh bar pages on every new high)."""
@@ -107,18 +109,37 @@ def decode_array(payload: dict[str, Any]) -> np.ndarray:
     return np.asarray(_TO_FLOAT(data), dtype=np.float64).reshape(shape)
 
 
+def nan_to_num(values: FloatArray) -> FloatArray:
+    """``np.nan_to_num(values)`` of a float array, bit for bit (NaN -> 0, +-inf -> +-the largest float).
+
+    numpy's own has the per-call overhead of a dozen small operations, and a detector's step on a few
+    series is all per-call overhead.
+    """
+    return np.where(np.isnan(values), 0.0, np.minimum(np.maximum(values, -_MAX), _MAX))
+
+
 def deviation_from_band(
     x: FloatArray, expected: FloatArray, half_low: FloatArray, half_high: FloatArray, config: DetectorBase
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Scores (up, down) and band (lower, upper) once minDeviation has widened the band."""
-    min_dev = np.maximum(config.min_deviation.absolute, config.min_deviation.relative * np.abs(expected))
-    floor = _EPS * np.maximum(1.0, np.abs(np.nan_to_num(expected)))
-    half_low = np.maximum(np.maximum(half_low, min_dev), floor)
-    half_high = np.maximum(np.maximum(half_high, min_dev), floor)
+    """Scores (up, down) and band (lower, upper) once minDeviation has widened the band.
+
+    Every detector passes one array as both halves; it is then widened once.
+    """
+    magnitude = np.abs(expected)
+    min_dev = np.maximum(config.min_deviation.absolute, config.min_deviation.relative * magnitude)
+    # _EPS * max(1, |nan_to_num(expected)|): fmax takes 1 over a NaN, fmin caps an inf at the largest float
+    widest = np.maximum(min_dev, _EPS * np.fmin(np.fmax(magnitude, 1.0), _MAX))
+    low = np.maximum(half_low, widest)
+    high = low if half_high is half_low else np.maximum(half_high, widest)
     dev = x - expected
-    up = np.where(dev > 0, dev / half_high, 0.0)
-    down = np.where(dev < 0, -dev / half_low, 0.0)
-    return up, down, expected - half_low, expected + half_high
+    up = np.where(dev > 0, dev / high, 0.0)
+    down = np.where(dev < 0, -dev / low, 0.0)
+    return up, down, expected - low, expected + high
+
+
+def _without(mask: BoolArray, invalid: BoolArray | None) -> BoolArray:
+    """``mask & ~invalid``, skipped when there is no ``dataRange`` (``invalid`` None)."""
+    return mask if invalid is None else mask & ~invalid
 
 
 class Detector(ABC):
@@ -170,11 +191,19 @@ class Detector(ABC):
     def update(self, timestamp: float, values: ArrayLike, excluded: ArrayLike | bool = False) -> Step:
         """Evaluate one timestamp: one value per series (NaN = missing), ``excluded`` per series."""
         x = np.asarray(values, dtype=np.float64).reshape(self.n_series)
-        exc = np.broadcast_to(np.asarray(excluded, dtype=bool), (self.n_series,))
-        dev = self._floored(x, self._deviation(float(timestamp), x))
-        score = self._shifted(x, dev, self._finish(x, dev))
-        self._after_score(float(timestamp), x, exc, score)
-        self._raise_noise_bar(x, dev, exc, score)
+        exc = np.asarray(excluded, dtype=bool)
+        if exc.shape != x.shape:
+            exc = np.broadcast_to(exc, x.shape)
+        return self._step(float(timestamp), x, exc)
+
+    def _step(self, t: float, x: FloatArray, exc: BoolArray) -> Step:
+        """:meth:`update` on inputs already shaped (n_series,), as :meth:`run` has them."""
+        invalid = self._invalid(x)
+        dev = self._floored(x, self._deviation(t, x))
+        score = self._shifted(x, dev, self._finish(x, dev, invalid), invalid)
+        usable = self._usable(x, exc, invalid)
+        self._after_score(t, x, usable, score)
+        self._raise_noise_bar(x, dev, usable, score)
         return Step(score, dev.expected, dev.lower, dev.upper)
 
     def _floored(self, x: FloatArray, dev: Deviation) -> Deviation:
@@ -187,15 +216,18 @@ class Detector(ABC):
         banded = np.isfinite(expected) & (floor > 0)
         if not banded.any():
             return dev
-        gap = np.nan_to_num(x - expected)
+        gap = nan_to_num(x - expected)
         with np.errstate(divide="ignore", invalid="ignore"):
-            up = np.where(banded, np.minimum(dev.up, np.maximum(gap, 0.0) / floor), dev.up)
-            down = np.where(banded, np.minimum(dev.down, np.maximum(-gap, 0.0) / floor), dev.down)
-        lower = np.where(banded, np.minimum(dev.lower, expected - floor), dev.lower)
-        upper = np.where(banded, np.maximum(dev.upper, expected + floor), dev.upper)
+            up = np.minimum(dev.up, np.maximum(gap, 0.0) / floor)
+            down = np.minimum(dev.down, np.maximum(-gap, 0.0) / floor)
+        lower = np.minimum(dev.lower, expected - floor)
+        upper = np.maximum(dev.upper, expected + floor)
+        if not banded.all():  # the bare band where there is no floor yet
+            up, down = np.where(banded, up, dev.up), np.where(banded, down, dev.down)
+            lower, upper = np.where(banded, lower, dev.lower), np.where(banded, upper, dev.upper)
         return Deviation(up=up, down=down, expected=expected, lower=lower, upper=upper, ready=dev.ready)
 
-    def _shifted(self, x: FloatArray, dev: Deviation, score: FloatArray) -> FloatArray:
+    def _shifted(self, x: FloatArray, dev: Deviation, score: FloatArray, invalid: BoolArray | None) -> FloatArray:
         """``shiftWindow``: a sustained shift that no single point shows. The median of the last
         ``shiftWindow`` residuals is scored against ``margin`` times the largest such median of the
         accepted history (the noise floor's rule, decay, ``learn`` and ``repeat`` included), and never
@@ -208,14 +240,14 @@ class Detector(ABC):
         if window <= 0 or floor.margin <= 0:
             return score
         resid = x - dev.expected
-        seen = np.isfinite(resid) & dev.ready & ~self._invalid(x)
-        rows = np.flatnonzero(seen)
+        seen = _without(np.isfinite(resid) & dev.ready, invalid)
+        rows = seen.nonzero()[0]
         self.shift_buf[rows, self.shift_count[rows] % window] = resid[rows]
         self.shift_count = self.shift_count + seen
         ordered = np.sort(self.shift_buf, axis=1)  # a sort of short rows beats np.median's partition 5x
         middle = 0.5 * (ordered[:, (window - 1) // 2] + ordered[:, window // 2])
         size = np.abs(middle)
-        bar = floor.margin * np.maximum(self.shift_bar, self.noise_bar / np.sqrt(window))
+        bar = floor.margin * np.maximum(self.shift_bar, self.noise_bar / math.sqrt(window))
         warm = seen & (self.shift_count >= max(window, SHIFT_WARMUP)) & (bar > 0)
         if self.config.direction == "up":
             warm &= middle > 0
@@ -226,13 +258,15 @@ class Detector(ABC):
         flagged = out > 1.0
         full = seen & (self.shift_count >= window)
         decayed = self.shift_bar * 0.5 ** (1.0 / floor.memory)
-        repeat = flagged & (size <= floor.repeat * self.shift_flagged)
-        lifted = np.where(flagged & ~repeat, decayed + floor.learn * (size - decayed), size)
+        lifted = size
+        if flagged.any():  # else the usual step: every full window lifts the bar to its median
+            repeat = flagged & (size <= floor.repeat * self.shift_flagged)
+            lifted = np.where(flagged & ~repeat, decayed + floor.learn * (size - decayed), size)
+            self.shift_flagged = np.where(full & flagged, np.maximum(self.shift_flagged, size), self.shift_flagged)
         self.shift_bar = np.where(full, np.maximum(decayed, lifted), decayed)
-        self.shift_flagged = np.where(full & flagged, np.maximum(self.shift_flagged, size), self.shift_flagged)
         return out
 
-    def _raise_noise_bar(self, x: FloatArray, dev: Deviation, excluded: BoolArray, score: FloatArray) -> None:
+    def _raise_noise_bar(self, x: FloatArray, dev: Deviation, usable: BoolArray, score: FloatArray) -> None:
         """The largest residual of the accepted points, decaying by half every ``memory`` points; a flagged
         point lifts it ``learn`` of the way, or all the way if it repeats an earlier flagged one (within a
         factor ``repeat`` of the largest: a daily job pages once or twice, not every day). Only once the
@@ -242,17 +276,21 @@ class Detector(ABC):
         if floor.margin <= 0:
             return
         residual = np.abs(x - dev.expected)
-        seen = np.isfinite(residual) & dev.ready & ~excluded & ~self._invalid(x)
-        residual = np.nan_to_num(residual)
+        seen = np.isfinite(residual) & dev.ready & usable
         decayed = self.noise_bar * 0.5 ** (1.0 / floor.memory)
         flagged = score > 1.0
-        repeat = flagged & (residual <= floor.repeat * self.flagged_bar)
-        lifted = np.where(~flagged | repeat, residual, decayed + floor.learn * (residual - decayed))
+        lifted = residual  # the usual step, no point flagged: only the seen (finite) ones count below
+        if flagged.any():
+            residual = np.where(seen, residual, 0.0)  # as nan_to_num: only seen (finite) residuals are used
+            repeat = flagged & (residual <= floor.repeat * self.flagged_bar)
+            lifted = np.where(~flagged | repeat, residual, decayed + floor.learn * (residual - decayed))
+            if floor.repeat > 0:
+                self.flagged_bar = np.where(seen & flagged, np.maximum(self.flagged_bar, residual), self.flagged_bar)
         self.noise_bar = np.where(seen, np.maximum(decayed, lifted), decayed)
-        if floor.repeat > 0:
-            self.flagged_bar = np.where(seen & flagged, np.maximum(self.flagged_bar, residual), self.flagged_bar)
 
-    def _finish(self, x: FloatArray, dev: Deviation) -> FloatArray:
+    def _finish(self, x: FloatArray, dev: Deviation, invalid: BoolArray | None) -> FloatArray:
+        """The score of the configured ``direction``, 0 where not ready or missing, and at least
+        ``INVALID_SCORE`` where ``invalid`` (:meth:`_invalid`)."""
         direction = self.config.direction
         if direction == "up":
             score = dev.up
@@ -261,21 +299,29 @@ class Detector(ABC):
         else:
             score = np.maximum(dev.up, dev.down)
         score = np.where(dev.ready & np.isfinite(x) & np.isfinite(score), np.maximum(score, 0.0), 0.0)
-        invalid = self._invalid(x)
+        if invalid is None:
+            return score
         return np.where(invalid, np.maximum(score, INVALID_SCORE), score)
 
-    def _invalid(self, x: FloatArray) -> BoolArray:
+    def _invalid(self, x: FloatArray) -> BoolArray | None:
+        """Values outside ``dataRange``; None without one (computed once per step, then passed along)."""
         data_range = self.config.data_range
         if data_range is None:
-            return np.zeros(x.shape, dtype=bool)
-        return (x < data_range[0]) | (x > data_range[1])
+            return None
+        invalid: BoolArray = (x < data_range[0]) | (x > data_range[1])
+        return invalid
 
-    def _after_score(self, t: float, x: FloatArray, exc: BoolArray, score: FloatArray) -> None:
+    def _usable(self, x: FloatArray, exc: BoolArray, invalid: BoolArray | None) -> BoolArray:
+        """Points the baseline may learn from: present, not excluded, inside ``dataRange``."""
+        return _without(np.isfinite(x) & ~exc, invalid)
+
+    def _after_score(self, t: float, x: FloatArray, usable: BoolArray, score: FloatArray) -> None:
+        """Learn the ``usable`` points, less the anomalous ones until ``adaptAfter`` in a row."""
         anomalous = score > 1.0
         self.streak = np.where(anomalous, self.streak + 1, 0)
-        learn = np.isfinite(x) & ~exc & ~self._invalid(x)
-        if self.exclude_anomalies:
-            learn &= ~anomalous | (self.streak >= self.config.adapt_after)
+        learn = usable
+        if self.exclude_anomalies and anomalous.any():
+            learn = usable & (~anomalous | (self.streak >= self.config.adapt_after))
         self._learn(t, x, learn)
 
     def run(self, values: ArrayLike, timestamps: ArrayLike, excluded: ArrayLike | None = None) -> Scores:
@@ -288,8 +334,8 @@ class Detector(ABC):
             else np.broadcast_to(np.asarray(excluded, dtype=bool).reshape(-1, ts.size), vals.shape)
         )
         out = np.empty((4, self.n_series, ts.size))
-        for i in range(ts.size):
-            step = self.update(ts[i], vals[:, i], exc[:, i])
+        for i, t in enumerate(ts.tolist()):
+            step = self._step(t, vals[:, i], exc[:, i])
             out[0, :, i], out[1, :, i], out[2, :, i], out[3, :, i] = (
                 step.score,
                 step.expected,

@@ -138,9 +138,10 @@ class IsolationForestDetector(Detector):
             side = np.where(x >= expected, 1.0, 0.0)
             floored = np.where(self._too_close(x, expected), 0.0, raw[:, i])
             dev = Deviation(floored * side, floored * (1 - side), expected, lower, upper, ready)
-            score = self._finish(x, dev)
+            invalid = self._invalid(x)
+            score = self._finish(x, dev, invalid)
             out[0, :, i], out[1, :, i], out[2, :, i], out[3, :, i] = score, expected, lower, upper
-            self._accept(x, feats[:, i], exc[:, i], score)
+            self._accept(x, feats[:, i], exc[:, i], score, invalid)
 
     def _too_close(self, x: FloatArray, expected: FloatArray) -> BoolArray:
         """``minDeviation``: a value closer than this to its window mean is not anomalous, however rare."""
@@ -160,10 +161,12 @@ class IsolationForestDetector(Detector):
             return mean[0], lo[0], hi[0]
         return mean[:, 0], lo[:, 0], hi[:, 0]
 
-    def _accept(self, x: FloatArray, feats: FloatArray, exc: BoolArray, score: FloatArray) -> None:
+    def _accept(
+        self, x: FloatArray, feats: FloatArray, exc: BoolArray, score: FloatArray, invalid: BoolArray | None
+    ) -> None:
         anomalous = score > 1.0
         self.streak = np.where(anomalous, self.streak + 1, 0)
-        learn = np.isfinite(x) & ~exc & ~self._invalid(x)
+        learn = self._usable(x, exc, invalid)
         learn &= ~anomalous | (self.streak >= self.config.adapt_after)
         if self.config.multivariate:
             learn = np.atleast_1d(learn.all())

@@ -26,7 +26,7 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import NDArray
 
-from mlaiops.detection.base import BoolArray, FloatArray
+from mlaiops.detection.base import BoolArray, FloatArray, nan_to_num
 
 SHORT = 3.0
 """Points in the short window (Numenta averages 10; 3 measured better as ``auto``'s gate on NAB)."""
@@ -75,7 +75,7 @@ def likelihood_step(state: LikelihoodState, raw: FloatArray, usable: BoolArray) 
 
     The new short mean is judged against the long-window estimate from earlier points only.
     """
-    r = np.minimum(np.nan_to_num(raw), CLIP)
+    r = np.minimum(nan_to_num(raw), CLIP)
     short = state.short + (r - state.short) / SHORT
     std = np.maximum(np.sqrt(state.var), MIN_STD)
     z = (short - state.mean) / std

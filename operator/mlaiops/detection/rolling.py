@@ -26,21 +26,24 @@ class _RollingDetector(Detector):
         self.buf = np.zeros((n, self.config.window))
         self.pos = np.zeros(n, dtype=np.int64)
         self.count = np.zeros(n, dtype=np.int64)
+        self._slots = np.arange(self.config.window)
 
     def _valid(self) -> BoolArray:
-        return np.arange(self.config.window)[None, :] < self.count[:, None]
+        valid: BoolArray = self._slots[None, :] < self.count[:, None]
+        return valid
 
     def _push(self, rows: np.ndarray, x: FloatArray) -> FloatArray:
         """Write ``x`` for ``rows`` into the ring; returns the values they replaced (NaN if none)."""
         window = self.config.window
-        old = np.where(self.count[rows] == window, self.buf[rows, self.pos[rows]], np.nan)
-        self.buf[rows, self.pos[rows]] = x
-        self.pos[rows] = (self.pos[rows] + 1) % window
-        self.count[rows] = np.minimum(self.count[rows] + 1, window)
+        pos, count = self.pos[rows], self.count[rows]
+        old = np.where(count == window, self.buf[rows, pos], np.nan)
+        self.buf[rows, pos] = x
+        self.pos[rows] = (pos + 1) % window
+        self.count[rows] = np.minimum(count + 1, window)
         return old
 
     def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
-        rows = np.flatnonzero(mask)
+        rows = mask.nonzero()[0]
         if rows.size:
             self._push(rows, x[rows])
 
@@ -74,18 +77,20 @@ class ZScoreDetector(_RollingDetector):
         self.since = np.zeros(n, dtype=np.int64)
 
     def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
-        rows = np.flatnonzero(mask)
+        rows = mask.nonzero()[0]
         if rows.size == 0:
             return
         xs = x[rows]
-        self.ref[rows] = np.where(self.count[rows] == 0, xs, self.ref[rows])
+        ref = np.where(self.count[rows] == 0, xs, self.ref[rows])
+        self.ref[rows] = ref
         old = self._push(rows, xs)
-        d_new = xs - self.ref[rows]
-        d_old = np.where(np.isnan(old), 0.0, old - self.ref[rows])
+        d_new = xs - ref
+        d_old = np.where(np.isnan(old), 0.0, old - ref)
         self.s1[rows] += d_new - d_old
         self.s2[rows] += d_new * d_new - d_old * d_old
-        self.since[rows] += 1
-        stale = rows[self.since[rows] >= self.config.window]
+        since = self.since[rows] + 1
+        self.since[rows] = since
+        stale = rows[since >= self.config.window]
         if stale.size:
             self._recompute(stale)
 
@@ -119,15 +124,26 @@ class MadDetector(_RollingDetector):
     config_model = MadConfig
 
     @staticmethod
-    def _middle(ordered: FloatArray, lo: np.ndarray, hi: np.ndarray) -> FloatArray:
-        return 0.5 * (np.take_along_axis(ordered, lo, axis=1) + np.take_along_axis(ordered, hi, axis=1))[:, 0]
+    def _middle(ordered: FloatArray, lo: int | np.ndarray, hi: int | np.ndarray) -> FloatArray:
+        """Mean of columns ``lo`` and ``hi`` of each sorted row (ints: the same columns for every row)."""
+        if isinstance(lo, int):
+            middle: FloatArray = 0.5 * (ordered[:, lo] + ordered[:, hi])
+            return middle
+        rows = np.arange(ordered.shape[0])
+        middle = 0.5 * (ordered[rows, lo] + ordered[rows, hi])
+        return middle
 
     def _center_scale(self) -> tuple[FloatArray, FloatArray]:
         n = self.count
-        full = bool(n.min(initial=0) == self.config.window)
-        lo = np.maximum((n - 1) // 2, 0)[:, None]
-        hi = np.maximum(n // 2, 0)[:, None]
-        valid = None if full else self._valid()
+        window = self.config.window
+        lo: int | np.ndarray
+        hi: int | np.ndarray
+        if n.min() == window:  # every ring full, the usual case: no masking, the same middle for all
+            valid = None
+            lo, hi = (window - 1) // 2, window // 2
+        else:
+            valid = self._valid()
+            lo, hi = np.maximum((n - 1) // 2, 0), np.maximum(n // 2, 0)
         data = self.buf if valid is None else np.where(valid, self.buf, np.inf)
         median = self._middle(np.sort(data, axis=1), lo, hi)
         absdev = np.abs(self.buf - median[:, None])
@@ -135,7 +151,7 @@ class MadDetector(_RollingDetector):
             absdev[~valid] = np.inf
         mad = self._middle(np.sort(absdev, axis=1), lo, hi)
         scale = _MAD_TO_SIGMA * mad
-        flat = np.flatnonzero(mad <= 0)
+        flat = (mad <= 0).nonzero()[0]
         if flat.size:
             dev = absdev[flat]
             mean_ad = np.where(np.isfinite(dev), dev, 0.0).sum(axis=1) / np.maximum(n[flat], 1)

@@ -52,19 +52,24 @@ class SeasonalDetector(Detector):
         return Deviation(up, down, expected, lower, upper, ready)
 
     def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
-        rows = np.flatnonzero(mask)
+        rows = mask.nonzero()[0]
         if rows.size == 0:
             return
         b = self._bucket(t)
-        self.first_t[rows] = np.where(np.isnan(self.first_t[rows]), t, self.first_t[rows])
-        visits = self.visits[rows, b] + 1
+        first_t = self.first_t[rows]
+        self.first_t[rows] = np.where(np.isnan(first_t), t, first_t)
+        # the learning rows' state, read once (fancy indexing costs more than the arithmetic on one series)
+        xs, offset, global_spread = x[rows], self.offset[rows], self.global_spread[rows]
+        mean, spread, before = self.mean[rows, b], self.spread[rows, b], self.visits[rows, b]
+        visits = before + 1
         rate = np.maximum(self.config.alpha, 1.0 / visits)
-        expected, _ = self._expected(b)
-        resid = np.where(np.isnan(expected[rows]), 0.0, x[rows] - expected[rows])
+        expected = np.where(before > 0, mean + offset, np.nan)  # as _expected(b), on these rows
+        resid = np.where(np.isnan(expected), 0.0, xs - expected)
+        size = np.abs(resid)
         seen = visits > 1
-        self.spread[rows, b] = np.where(seen, self.spread[rows, b] + rate * (np.abs(resid) - self.spread[rows, b]), 0.0)
-        self.global_spread[rows] += np.where(seen, 0.01 * (np.abs(resid) - self.global_spread[rows]), 0.0)
-        base = x[rows] - self.offset[rows]
-        self.mean[rows, b] = np.where(seen, self.mean[rows, b] + rate * (base - self.mean[rows, b]), base)
-        self.offset[rows] += np.where(seen, 0.02 * (1 - rate) * resid, 0.0)
+        self.spread[rows, b] = np.where(seen, spread + rate * (size - spread), 0.0)
+        self.global_spread[rows] = global_spread + np.where(seen, 0.01 * (size - global_spread), 0.0)
+        base = xs - offset
+        self.mean[rows, b] = np.where(seen, mean + rate * (base - mean), base)
+        self.offset[rows] = offset + np.where(seen, 0.02 * (1 - rate) * resid, 0.0)
         self.visits[rows, b] = visits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlaiops.detection.base import BoolArray, Detector, Deviation, FloatArray, deviation_from_band
+from mlaiops.detection.base import BoolArray, Detector, Deviation, FloatArray, deviation_from_band, nan_to_num
 from mlaiops.detection.config import EwmaConfig
 
 _MEAN_AD_TO_SIGMA = 1.2533
@@ -45,8 +45,11 @@ class EwmaDetector(Detector):
         scale = np.where(first, 0.0, self.scale + resid_rate * (np.abs(x - expected) - self.scale))
         alpha = np.maximum(cfg.alpha, inv)
         level = alpha * x + (1 - alpha) * expected
-        trend = np.where(first, 0.0, cfg.beta * (level - np.nan_to_num(self.level)) + (1 - cfg.beta) * self.trend)
-        self.level = np.where(mask, level, self.level)
-        self.trend = np.where(mask, trend, self.trend)
-        self.scale = np.where(mask, scale, self.scale)
+        trend = np.where(first, 0.0, cfg.beta * (level - nan_to_num(self.level)) + (1 - cfg.beta) * self.trend)
+        if mask.all():  # the usual step: every series learns, nothing to select
+            self.level, self.trend, self.scale = level, trend, scale
+        else:
+            self.level = np.where(mask, level, self.level)
+            self.trend = np.where(mask, trend, self.trend)
+            self.scale = np.where(mask, scale, self.scale)
         self.count = n
