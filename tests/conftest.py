@@ -45,6 +45,16 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     item.add_marker(pytest.mark.xdist_group(str(path)))
 
 
+ORDER = {"e2e": 0, "integration": 1, "unit": 2}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """e2e, then integration, then unit (stable within each): pytest-xdist hands modules out in this order
+    (``--no-loadscope-reorder``), so the modules that wait on real servers and real time start first and the
+    many short unit modules fill the workers at the end, instead of one long server test starting last."""
+    items.sort(key=lambda item: min((ORDER[m.name] for m in item.iter_markers() if m.name in ORDER), default=2))
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
