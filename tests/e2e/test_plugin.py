@@ -210,8 +210,13 @@ def test_rollback_sets_the_annotation_and_the_operator_takes_it(
         lambda: cluster.get("modeldeployments", NS, "fraud")["status"].get("rollbackRequest") == value,
         what="status.rollbackRequest",
     )
-    events = cluster.core.list_namespaced_event(NS, field_selector="involvedObject.name=fraud").items
-    assert "RollbackImpossible" in {e.reason for e in events}  # v1 is the only version there has been
+
+    def reasons() -> set[str]:
+        events = cluster.core.list_namespaced_event(NS, field_selector="involvedObject.name=fraud").items
+        return {e.reason for e in events}
+
+    # v1 is the only version there has been. kopf posts Events from a queue, after the status patch: wait.
+    wait_for(lambda: "RollbackImpossible" in reasons(), what="a RollbackImpossible Event")
     assert f"├── Rollback:  {value} (taken)" in mlaiops(cluster, plugin_bin, "status", "-n", NS).stdout
 
     wrong = mlaiops(cluster, plugin_bin, "rollback", "ar/value-high", "-n", NS)
