@@ -207,12 +207,20 @@ def hand_over_audit(item: pytest.Item) -> None:
         return
     sandbox = item.funcargs.get("sandbox") if isinstance(item, pytest.Function) else None
     if not isinstance(sandbox, Sandbox):
-        path.write_text(json.dumps({"error": f"no cluster came up for {item.nodeid}"}))
+        publish(path, {"error": f"no cluster came up for {item.nodeid}"})
         return
     try:
-        path.write_text(json.dumps(operator_records(sandbox)))
+        publish(path, operator_records(sandbox))
     except (AssertionError, requests.RequestException, ValueError) as error:
-        path.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}))
+        publish(path, {"error": f"{type(error).__name__}: {error}"})
+
+
+def publish(path: Path, payload: object) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed over it): the audit polls for it from
+    another worker, and once read a half-written file as empty JSON."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(payload))
+    partial.replace(path)
 
 
 def wait_for_audit(factory: pytest.TempPathFactory, group: str, timeout: float = 900) -> list[dict[str, Any]]:

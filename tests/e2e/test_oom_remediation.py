@@ -36,7 +36,7 @@ from mlaiops_sandbox.testing.operator import OPERATOR_NAMESPACE, install_operato
 from mlaiops_sandbox.testing.plugin import operator_kubeconfig
 from sklearn.neighbors import KNeighborsClassifier
 
-from tests.e2e.conftest import COMPONENTS, ROOT, Cluster, OperatorProcess, audit_file, operator_for, wait_for
+from tests.e2e.conftest import COMPONENTS, ROOT, Cluster, OperatorProcess, audit_file, operator_for, publish, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     reason = _skip_reason()
     if reason:
         # A whole-suite least-privilege audit waits for every isolated group's records: this one drove none.
-        audit_file(tmp_path_factory, GROUP).write_text("[]")
+        publish(audit_file(tmp_path_factory, GROUP), [])
         pytest.skip(reason)
     with Sandbox(tmp_path_factory.mktemp("containers"), containers=IMAGE) as running:
         admin = Kubectl(running.kubeconfig_path)
