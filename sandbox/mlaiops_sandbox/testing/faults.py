@@ -44,6 +44,9 @@ from mlaiops_sandbox.testing.fault_scenarios import Env, Scenario
 
 OPERATOR_AGENTS = ("kopf/", "OpenAPI-Generator/")
 WRITES = ("create", "update", "patch", "delete")
+# The operator's renew deadline plus one retry period (mlaiops.leader.lease.Timing's defaults): how long after
+# the API faults end a renewal they delayed can still make it give up its lease and exit.
+LEASE_AFTERMATH = 12.0
 
 
 def for_operator(rules: list[JSON]) -> list[JSON]:
@@ -132,9 +135,17 @@ class Supervisor(threading.Thread):
         with self.lock:
             self.env.operator.restart(kill=True)
 
-    def stop(self) -> None:
+    def stop(self, not_before: float = 0.0) -> None:
+        """Stop supervising, not before the monotonic time ``not_before``; an operator that exited meanwhile
+        is started again first, so the next test does not meet a dead operator."""
+        self.done.wait(max(0.0, not_before - time.monotonic()))
         self.done.set()
         self.join()
+        with self.lock:
+            process = getattr(self.env.operator, "process", None)
+            if process is not None and process.poll() is not None:
+                self.exits += 1
+                self.env.operator.restart(kill=True)
 
 
 class Killer(threading.Thread):
@@ -301,33 +312,48 @@ def play(
     supervisor = Supervisor(env)
     killer = Killer(supervisor, fault.kills, fault.kill_every, seed) if fault.kills else None
     outage: Outage | None = None
-    began = time.monotonic()
-    with injected(env, fault, seed):
-        supervisor.start()
-        if killer:
-            killer.start()
-        try:
-            for act in scenario.acts():
-                if fault.outage and act.name == scenario.outage_act:
-                    outage = Outage(
-                        env, scenario.namespace, fault.outage, pending=getattr(scenario, "outage_pending", None)
-                    )
-                    outage.start()
-                act.run()
+    began = cleared = time.monotonic()
+    supervisor.start()
+    try:
+        with injected(env, fault, seed):
+            if killer:
+                killer.start()
+            try:
+                for act in scenario.acts():
+                    if fault.outage and act.name == scenario.outage_act:
+                        outage = Outage(
+                            env, scenario.namespace, fault.outage, pending=getattr(scenario, "outage_pending", None)
+                        )
+                        outage.start()
+                    act.run()
+                    if outage is not None:
+                        outage.join()
+            except Exception as error:  # the table reports it
+                outcome.error = f"{type(error).__name__}: {error}"
+            finally:
+                if killer:
+                    killer.stop()
+                    outcome.kills = len(killer.times)
                 if outage is not None:
                     outage.join()
-        except Exception as error:  # the table reports it
-            outcome.error = f"{type(error).__name__}: {error}"
-        finally:
-            if killer:
-                killer.stop()
-                outcome.kills = len(killer.times)
-            supervisor.stop()
-            outcome.exits = supervisor.exits
-            if outage is not None:
-                outage.join()
-            if fault.rules:
-                outcome.faults_hit = sum(r["hits"] for r in admin(env, "GET", "/sandbox/faults")["rules"])
+                if fault.rules:
+                    outcome.faults_hit = sum(r["hits"] for r in admin(env, "GET", "/sandbox/faults")["rules"])
+        cleared = time.monotonic()
+        judge(env, scenario, outcome, outage, reference, settle)
+        outcome.seconds = time.monotonic() - began
+    finally:
+        # A lease renewal slowed or failed by the fault can still cost the lease up to its renew deadline
+        # after the fault is gone, and the operator then exits (as it must): keep restarting it until then.
+        aftermath = LEASE_AFTERMATH if fault.rules else 0.0
+        supervisor.stop(not_before=cleared + aftermath)
+        outcome.exits = supervisor.exits
+    return outcome
+
+
+def judge(
+    env: Env, scenario: Scenario, outcome: Outcome, outage: Outage | None, reference: JSON | None, settle: float
+) -> None:
+    """Fill in ``outcome``'s verdict: the outage's report, convergence on ``reference``, the ledger."""
     if outage is not None:
         outcome.spurious = outage.report.violations
         outcome.rule_states_in_outage = {k: sorted(v) for k, v in outage.report.rule_states.items()}
@@ -352,10 +378,8 @@ def play(
             outcome.state = end_state(env.kube, scenario.namespace)
             outcome.converged = False
             outcome.differences = differences(reference, outcome.state)
-    outcome.seconds = time.monotonic() - began
     books = ledger(env.kube, scenario.namespace, admin(env, "GET", "/sandbox/audit")["items"])
     outcome.duplicates, outcome.lost = books.duplicates, books.lost
-    return outcome
 
 
 def settled(env: Env, namespace: str, quiet: float = 3.0, timeout: float = 60.0) -> JSON:
