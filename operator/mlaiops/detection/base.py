@@ -239,7 +239,7 @@ class Detector(ABC):
         floor = self.config.noise_floor
         if window <= 0 or floor.margin <= 0:
             return score
-        resid = x - dev.expected
+        resid = self._shift_residual(x, dev)
         seen = _without(np.isfinite(resid) & dev.ready, invalid)
         rows = seen.nonzero()[0]
         self.shift_buf[rows, self.shift_count[rows] % window] = resid[rows]
@@ -265,6 +265,12 @@ class Detector(ABC):
             self.shift_flagged = np.where(full & flagged, np.maximum(self.shift_flagged, size), self.shift_flagged)
         self.shift_bar = np.where(full, np.maximum(decayed, lifted), decayed)
         return out
+
+    def _shift_residual(self, x: FloatArray, dev: Deviation) -> FloatArray:
+        """The residual the shift channel takes its median of: from the point's expected value, unless a
+        detector keeps a slower reference for it (ewma's ``shiftAlpha``)."""
+        resid: FloatArray = x - dev.expected
+        return resid
 
     def _raise_noise_bar(self, x: FloatArray, dev: Deviation, usable: BoolArray, score: FloatArray) -> None:
         """The largest residual of the accepted points, decaying by half every ``memory`` points; a flagged

@@ -150,6 +150,12 @@ class EwmaConfig(DetectorBase):
     threshold: float = Field(BAND_THRESHOLD, gt=0)
     min_points: int = Field(10, ge=1)
     shift_window: int = Field(SHIFT_OFF, ge=0, description=_SHIFT)
+    shift_alpha: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="smoothing of a slower level the shift channel measures its residuals from (0: the level)",
+    )
 
 
 class SeasonalConfig(DetectorBase):

@@ -15,25 +15,35 @@ class EwmaDetector(Detector):
 
     Early on the smoothing rates are max(rate, 1/n) so the first points give plain averages instead
     of a level and scale biased towards the first value and zero. The level follows a shift within a
-    few points, so its shift channel (``shiftWindow``, ``detection.base``) sees only abrupt ones.
+    few points, so its shift channel (``shiftWindow``, ``detection.base``) measures its residuals from a
+    slower level (``shiftAlpha``; 0: from the level itself, which sees only abrupt shifts).
     """
 
     type = "ewma"
     config_model = EwmaConfig
     config: EwmaConfig
-    _state_fields = ("level", "trend", "scale", "count")
+    _state_fields = ("level", "trend", "scale", "count", "slow")
 
     def _init_state(self, n: int) -> None:
         self.level = np.full(n, np.nan)
         self.trend = np.zeros(n)
         self.scale = np.zeros(n)
         self.count = np.zeros(n, dtype=np.int64)
+        self.slow = np.full(n, np.nan)
 
     def _deviation(self, t: float, x: FloatArray) -> Deviation:
         expected = self.level + self.trend
         half = self.config.threshold * _MEAN_AD_TO_SIGMA * self.scale
         up, down, lower, upper = deviation_from_band(x, expected, half, half, self.config)
         return Deviation(up, down, expected, lower, upper, self.count > self.config.min_points)
+
+    def _shift_residual(self, x: FloatArray, dev: Deviation) -> FloatArray:
+        """``shiftAlpha``: the shift channel's residual from a slower level than the point's, which a
+        sustained shift does not absorb within a few points."""
+        if self.config.shift_alpha <= 0:
+            return super()._shift_residual(x, dev)
+        resid: FloatArray = x - self.slow
+        return resid
 
     def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
         cfg = self.config
@@ -46,10 +56,14 @@ class EwmaDetector(Detector):
         alpha = np.maximum(cfg.alpha, inv)
         level = alpha * x + (1 - alpha) * expected
         trend = np.where(first, 0.0, cfg.beta * (level - nan_to_num(self.level)) + (1 - cfg.beta) * self.trend)
+        slow = self.slow
+        if cfg.shift_alpha > 0 and self.shift_window > 0:  # NaN: no point yet, or a snapshot from before it
+            slow = np.where(np.isnan(slow), x, slow + np.maximum(cfg.shift_alpha, inv) * (x - slow))
         if mask.all():  # the usual step: every series learns, nothing to select
-            self.level, self.trend, self.scale = level, trend, scale
+            self.level, self.trend, self.scale, self.slow = level, trend, scale, slow
         else:
             self.level = np.where(mask, level, self.level)
             self.trend = np.where(mask, trend, self.trend)
             self.scale = np.where(mask, scale, self.scale)
+            self.slow = np.where(mask, slow, self.slow)
         self.count = n

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlaiops.detection.base import SHIFT_WARMUP
+from mlaiops.detection.base import SHIFT_WARMUP, Detector
 from mlaiops.detection.config import parse_detector_config
 from mlaiops.detection.registry import build_detector, detector_from_dict
 
@@ -105,3 +105,57 @@ def test_many_series_at_once_equal_one_at_a_time(kind: str) -> None:
     together = build_detector(on(kind), n_series=3).run(block, t)
     for i in range(3):
         assert np.array_equal(together.score[i], build_detector(on(kind)).run(block[i], t).score[0])
+
+
+SLOW_EWMA = {"type": "ewma", "alpha": 0.07, "shiftWindow": 30, "shiftAlpha": 0.02}
+"""ewma's shift channel measured from a slow level (``shiftAlpha``)."""
+
+
+@pytest.mark.parametrize("seed", (1, 3, 4, 6))
+def test_ewma_measures_its_shift_channel_from_a_slow_level_its_own_level_absorbs_the_shift(seed: int) -> None:
+    """A shift of one sigma: ewma's level (alpha 0.07) takes it in before half a window of residuals from it
+    is shifted, so the channel measured from the level never pages; from the slow level (``shiftAlpha``
+    0.02) it does within 40 points, at no more false alarms before it."""
+    values = shifted(seed=seed, size=1.0, n=SHIFT_AT + 200)
+    slow = pages(SLOW_EWMA, values)
+    from_level = pages({**SLOW_EWMA, "shiftAlpha": 0}, values)
+    assert not from_level[SHIFT_AT:].any()
+    assert slow[SHIFT_AT : SHIFT_AT + 40].any()
+    assert slow[:SHIFT_AT].sum() <= from_level[:SHIFT_AT].sum() + 1
+
+
+def test_ewma_slow_level_is_a_plain_average_at_first_then_smooths_at_shift_alpha() -> None:
+    """As the level: the rate is max(``shiftAlpha``, 1/n), so the first points give their mean (a band of
+    1000 sigma: no point is flagged, so every one is learned)."""
+    values = 10 + np.random.default_rng(5).standard_normal(200)
+    detector = build_detector({**SLOW_EWMA, "shiftAlpha": 0.05, "threshold": 1000})
+    expected = np.nan
+    for i, v in enumerate(values):
+        detector.update(STEP * i, [v])
+        expected = v if i == 0 else expected + max(0.05, 1.0 / (i + 1)) * (v - expected)
+        if i == 9:
+            assert float(detector.slow[0]) == pytest.approx(values[:10].mean())
+    assert float(detector.slow[0]) == pytest.approx(expected)
+    for i in range(20):  # excluded points (a rollout, say) stay out of it, as out of the level
+        detector.update(STEP * (200 + i), [100.0], excluded=True)
+    assert float(detector.slow[0]) == pytest.approx(expected)
+    off = build_detector({**SLOW_EWMA, "shiftWindow": 0})
+    off.run(values, STEP * np.arange(values.size))
+    assert np.isnan(off.slow).all(), "no channel, no slow level to keep"
+
+
+def test_an_ewma_snapshot_from_before_the_slow_level_starts_one_at_its_next_point() -> None:
+    values = shifted(seed=4)
+    t = STEP * np.arange(values.size)
+    first = build_detector(SLOW_EWMA)
+    first.run(values[:SHIFT_AT], t[:SHIFT_AT])
+    payload = first.to_dict()
+    del payload["state"]["slow"]
+    restored = detector_from_dict(payload)
+    restored.update(t[SHIFT_AT], [values[SHIFT_AT]])
+    assert float(restored.slow[0]) == values[SHIFT_AT]
+    assert pages_after(restored, values[SHIFT_AT + 1 :], t[SHIFT_AT + 1 :]).any(), "the shift still pages"
+
+
+def pages_after(detector: Detector, values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return detector.run(values, t).score[0] > 1.0
