@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlaiops.detection.base import SHIFT_WARMUP, Detector
-from mlaiops.detection.config import parse_detector_config
+from mlaiops.detection.config import EwmaConfig, parse_detector_config
 from mlaiops.detection.registry import build_detector, detector_from_dict
 
 pytestmark = pytest.mark.unit
@@ -30,7 +30,7 @@ def shifted(seed: int = 1, size: float = 1.5, n: int = 1350) -> np.ndarray:
 
 
 ON = {"zscore": 30, "mad": 60, "ewma": 30}
-"""The channel's window where it is on: zscore's and mad's defaults; ewma ships it off (README) but takes it."""
+"""The channel's window where it is on: each detector's default."""
 
 
 def on(kind: str, **config: object) -> dict:
@@ -52,12 +52,18 @@ def test_a_shift_no_single_point_shows_pages_only_with_the_shift_window(kind: st
 
 
 @pytest.mark.parametrize("kind", ("zscore", "mad", "ewma"))
-def test_the_shift_window_is_on_by_default_for_zscore_and_mad_and_zero_turns_it_off(kind: str) -> None:
-    assert parse_detector_config({"type": kind}).shift_window == {"zscore": 30, "mad": 60, "ewma": 0}[kind]
+def test_the_shift_window_is_on_by_default_and_zero_turns_it_off(kind: str) -> None:
+    assert parse_detector_config({"type": kind}).shift_window == ON[kind]
     detector = build_detector({"type": kind, "shiftWindow": 0})
     assert "shift_buf" not in detector.to_dict()["state"]
     with pytest.raises(ValueError, match="shiftWindow"):
         parse_detector_config({"type": kind, "shiftWindow": -1})
+
+
+def test_ewma_ships_alpha_0_07_and_its_shift_channel_measured_from_the_slow_level() -> None:
+    """The point ewma's --cv grid chose on all files (README)."""
+    config = EwmaConfig()
+    assert (config.alpha, config.shift_window, config.shift_alpha) == (0.07, 30, 0.02)
 
 
 def test_nothing_pages_from_the_shift_channel_before_its_warm_up() -> None:
