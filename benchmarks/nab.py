@@ -74,8 +74,9 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "noiseFloor.repeat": ["2"],
         "shiftWindow": ["0", "30", "60"],
     },
-    # ewma: only shippable points (repeat 2, as mad), its level's smoothing and the shift channel measured
-    # from the slow level (shiftAlpha 0.02, fixed): the folds chose shiftWindow 30 in 4 of 4 (README).
+    # ewma: only shippable points (repeat 2, as mad), its level's smoothing, and the shift channel off, measured
+    # from the level, or from the slow level (shiftAlpha 0.02). With shiftAlpha fixed at 0.02 (chosen from
+    # in-sample screens) the procedure scored 51.56; with it as an axis 49.24, the number the README gives.
     "ewma": {
         "noiseFloor.margin": ["1.1"],
         "noiseFloor.memory": ["2000"],
@@ -83,7 +84,7 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "noiseFloor.repeat": ["2"],
         "alpha": ["0.05", "0.07", "0.1"],
         "shiftWindow": ["0", "30"],
-        "shiftAlpha": ["0.02"],
+        "shiftAlpha": ["0", "0.02"],
     },
     "seasonal": _NOISE_FLOOR_GRID,
 }

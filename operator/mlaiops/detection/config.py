@@ -76,17 +76,18 @@ the procedure scores 50.34 cross-validated, where the grid that also held the un
 the channel scored 49.54 (README)."""
 EWMA_SHIFT_WINDOW = 30
 """ewma's shift channel: the median of the last 30 residuals from a slow level (``shiftAlpha``). Measured from
-ewma's own level (alpha 0.1), which absorbs a shift within a few points, the channel scored lower held out
-than without it (46.47 -> 45.24); from the slow level, with alpha 0.07, the --cv grid (``alpha`` {0.05,
-0.07, 0.1} x ``shiftWindow`` {0, 30}) chose it in 4 folds of 4 and scores 51.56 cross-validated (README)."""
+ewma's own level, which absorbs a shift within a few points, the channel scored lower held out than without
+it (46.47 -> 45.24). Its --cv grid (``alpha`` {0.05, 0.07, 0.1} x ``shiftWindow`` {0, 30} x ``shiftAlpha``
+{0, 0.02}) chose the channel in 4 folds of 4 (from the slow level in 3) and scores 49.24 cross-validated
+(was 46.47), 53.55 in-sample; on all files it chooses these defaults (README)."""
 
 EWMA_ALPHA = 0.07
 """ewma's level smoothing: chosen by the same --cv grid on all files (3 folds of 4; the artificialWithAnomaly
-fold chose 0.05); was 0.1."""
+fold chose 0.05); was 0.1. 0.07 entered the grid from in-sample screens of alpha (README)."""
 
 EWMA_SHIFT_ALPHA = 0.02
-"""The slow level's smoothing: about the centre of mass of zscore's 120-point window (2 / 121), the reference
-its shift channel measures from; fixed in ewma's --cv grid (README: 0.01 and 0.03 scored lower in-sample)."""
+"""The slow level's smoothing: about the centre of mass of zscore's 120-point window (2 / 121); chosen over 0
+(the level) by the --cv grid on all files and in 3 folds of 4 (README)."""
 
 _SHIFT = "residuals whose median is scored against its own noise floor: sustained shifts (0: off)"
 
