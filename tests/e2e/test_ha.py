@@ -145,8 +145,15 @@ def test_one_replica_acts_and_a_standby_takes_over_without_repeating(
     cluster.apply(policy(minimum=0.5), ns)
     request(cluster, ns, "before-failover")
     run = wait_for(lambda: (r := runs(cluster, ns)) and r[0]["phase"] == "Promoted" and r[0], timeout=90, what="run")
+    # kopf posts Events from a queue after the status patch: a loaded machine once showed the phase first
+    retrain_events = wait_for(
+        lambda: (
+            (seen := events(cluster, ns, "fraud-retrain")) and any(e.startswith("Promoted:") for e in seen) and seen
+        ),
+        timeout=30,
+        what="the run's Promoted Event",
+    )
     first_events = events(cluster, ns, "first")
-    retrain_events = events(cluster, ns, "fraud-retrain")
     assert "kopf." not in standby.log() and "kopf.objects" in leader.log()  # kopf never ran on the standby
 
     leader.operator.stop(kill=True)
