@@ -166,6 +166,11 @@ class EwmaConfig(DetectorBase):
         le=1,
         description="smoothing of a slower level the shift channel measures its residuals from (0: the level)",
     )
+    shift_learn_all: bool = Field(
+        False,
+        description="the slow level (shiftAlpha) learns every usable point, flagged ones too (false: only the "
+        "points the level learns)",
+    )
 
 
 class SeasonalConfig(DetectorBase):

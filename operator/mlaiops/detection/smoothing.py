@@ -30,6 +30,7 @@ class EwmaDetector(Detector):
         self.scale = np.zeros(n)
         self.count = np.zeros(n, dtype=np.int64)
         self.slow = np.full(n, np.nan)
+        self._learnable = np.ones(n, dtype=bool)
 
     def _deviation(self, t: float, x: FloatArray) -> Deviation:
         expected = self.level + self.trend
@@ -45,6 +46,10 @@ class EwmaDetector(Detector):
         resid: FloatArray = x - self.slow
         return resid
 
+    def _after_score(self, t: float, x: FloatArray, usable: BoolArray, score: FloatArray) -> None:
+        self._learnable = usable  # ``shiftLearnAll``: the points the slow level may learn, flagged or not
+        super()._after_score(t, x, usable, score)
+
     def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
         cfg = self.config
         n = self.count + mask
@@ -59,11 +64,14 @@ class EwmaDetector(Detector):
         slow = self.slow
         if cfg.shift_alpha > 0 and self.shift_window > 0:  # NaN: no point yet, or a snapshot from before it
             slow = np.where(np.isnan(slow), x, slow + np.maximum(cfg.shift_alpha, inv) * (x - slow))
+        # shiftLearnAll: a flagged point moves the slow level by shiftAlpha of its residual at most, so the
+        # slow level need not wait for the level to adopt a shift (adaptAfter) before it follows the series
+        slow_mask = self._learnable if cfg.shift_learn_all else mask
         if mask.all():  # the usual step: every series learns, nothing to select
-            self.level, self.trend, self.scale, self.slow = level, trend, scale, slow
+            self.level, self.trend, self.scale = level, trend, scale
         else:
             self.level = np.where(mask, level, self.level)
             self.trend = np.where(mask, trend, self.trend)
             self.scale = np.where(mask, scale, self.scale)
-            self.slow = np.where(mask, slow, self.slow)
+        self.slow = slow if slow_mask.all() else np.where(slow_mask, slow, self.slow)
         self.count = n

@@ -165,3 +165,29 @@ def test_an_ewma_snapshot_from_before_the_slow_level_starts_one_at_its_next_poin
 
 def pages_after(detector: Detector, values: np.ndarray, t: np.ndarray) -> np.ndarray:
     return detector.run(values, t).score[0] > 1.0
+
+
+def test_ewma_shift_learn_all_lets_the_slow_level_learn_a_flagged_point_the_level_keeps_out() -> None:
+    """``shiftLearnAll``: the slow level learns every usable point, a flagged one too (it moves by
+    ``shiftAlpha`` of the residual); the level still keeps it out, and excluded points stay out of both."""
+    values = shifted(seed=2, n=SHIFT_AT)
+    t = STEP * np.arange(values.size)
+    for learn_all in (False, True):
+        detector = build_detector({**SLOW_EWMA, "shiftLearnAll": learn_all})
+        detector.run(values, t)
+        level, slow = float(detector.level[0]), float(detector.slow[0])
+        step = detector.update(STEP * SHIFT_AT, [100.0])
+        assert step.score[0] > 1.0
+        assert float(detector.level[0]) == level
+        moved = slow + 0.02 * (100.0 - slow) if learn_all else slow
+        assert float(detector.slow[0]) == pytest.approx(moved)
+        detector.update(STEP * (SHIFT_AT + 1), [100.0], excluded=True)
+        assert float(detector.slow[0]) == pytest.approx(moved)
+
+
+def test_ewma_shift_learn_all_changes_nothing_without_the_slow_level() -> None:
+    values = shifted(seed=3)
+    t = STEP * np.arange(values.size)
+    for config in ({**SLOW_EWMA, "shiftAlpha": 0}, {**SLOW_EWMA, "shiftWindow": 0}):
+        plain = build_detector({**config, "shiftLearnAll": False}).run(values, t).score
+        assert np.array_equal(build_detector({**config, "shiftLearnAll": True}).run(values, t).score, plain)
