@@ -64,6 +64,7 @@ def test_ewma_ships_alpha_0_07_and_its_shift_channel_measured_from_the_slow_leve
     """The point ewma's --cv grid chose on all files (README)."""
     config = EwmaConfig()
     assert (config.alpha, config.shift_window, config.shift_alpha) == (0.07, 30, 0.02)
+    assert config.shift_learn_all is True, "the slow level learns the flagged points too"
 
 
 def test_nothing_pages_from_the_shift_channel_before_its_warm_up() -> None:
