@@ -64,7 +64,8 @@ class EwmaDetector(Detector):
         slow = self.slow
         if cfg.shift_alpha > 0 and self.shift_window > 0:  # NaN: no point yet, or a snapshot from before it
             slow = np.where(np.isnan(slow), x, slow + np.maximum(cfg.shift_alpha, inv) * (x - slow))
-        # shiftLearnAll: a flagged point moves the slow level by shiftAlpha of its residual at most, so the
+        # shiftLearnAll: a flagged point moves the slow level by shiftAlpha of its residual (1/n in its first
+        # 1/shiftAlpha points, as every point does, before the channel's 300-point warm-up ends), so the
         # slow level need not wait for the level to adopt a shift (adaptAfter) before it follows the series
         slow_mask = self._learnable if cfg.shift_learn_all else mask
         if mask.all():  # the usual step: every series learns, nothing to select
