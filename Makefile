@@ -94,7 +94,7 @@ collect: $(STAMP)
 # 134 s, -n 6 152 s, the extra workers' collection costing more than they gain).
 # Modules are handed out in collection order, integration first (tests/conftest.py), so that the short unit
 # modules fill the workers at the end: the workers finished within 7 s of each other, not 20. tests/e2e is not
-# even imported: each of the five collections is 1.2 s of CPU shorter.
+# even imported: each of the five collections is 1.2 s of CPU shorter (the tier's wall time: no measurable change).
 test-quick: setup
 	HYPOTHESIS_PROFILE=quick $(BIN)/pytest -m "not e2e" --ignore=tests/e2e -n 4 --dist loadgroup --no-loadscope-reorder
 
