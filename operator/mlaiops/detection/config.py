@@ -78,12 +78,12 @@ EWMA_SHIFT_WINDOW = 30
 """ewma's shift channel: the median of the last 30 residuals from a slow level (``shiftAlpha``). Measured from
 ewma's own level, which absorbs a shift within a few points, the channel scored lower held out than without
 it (46.47 -> 45.24). Its --cv grid (``alpha`` {0.05, 0.07, 0.1} x ``shiftWindow`` {0, 30} x ``shiftAlpha``
-{0, 0.02}) chose the channel in 4 folds of 4 (from the slow level in 3) and scores 49.24 cross-validated
-(was 46.47), 53.55 in-sample; on all files it chooses these defaults (README)."""
+{0, 0.02}) chose the channel in 4 folds of 4 (from the slow level in 3) and scored 49.24 cross-validated
+(was 46.47), 53.55 in-sample; with ``shiftLearnAll`` as a fourth axis (the grid now) 51.35 (README)."""
 
 EWMA_ALPHA = 0.07
-"""ewma's level smoothing: chosen by the same --cv grid on all files (3 folds of 4; the artificialWithAnomaly
-fold chose 0.05); was 0.1. 0.07 entered the grid from in-sample screens of alpha (README)."""
+"""ewma's level smoothing: chosen by ewma's --cv grid on all files and in 4 folds of 4 (3 of 4 before
+``shiftLearnAll`` joined the grid); was 0.1. 0.07 entered the grid from in-sample screens of alpha (README)."""
 
 EWMA_SHIFT_ALPHA = 0.02
 """The slow level's smoothing: about the centre of mass of zscore's 120-point window (2 / 121); chosen over 0
@@ -91,7 +91,7 @@ EWMA_SHIFT_ALPHA = 0.02
 
 EWMA_SHIFT_LEARN_ALL = True
 """The slow level learns every usable point, flagged ones too (a flagged point moves it by ``shiftAlpha`` of its
-residual at most), instead of only the points the level learns. Chosen by ewma's --cv grid (``alpha`` {0.05,
+residual once the channel is warm: 1/n in its first 50 points), instead of only the points the level learns. Chosen by ewma's --cv grid (``alpha`` {0.05,
 0.07, 0.1} x ``shiftWindow`` {0, 30} x ``shiftAlpha`` {0, 0.02} x ``shiftLearnAll`` {false, true}) on all files
 and in every fold that chose the slow level (3 of 4); the procedure scores 51.35 cross-validated (49.24 without
 the axis), 53.77 in-sample (README)."""
