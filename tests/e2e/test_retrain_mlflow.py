@@ -183,9 +183,14 @@ def test_unreachable_mlflow_is_reported_and_the_model_is_still_promoted(cluster:
     status = mlflow_status(cluster, ns)
     assert condition["status"] == "False" and condition["reason"] == "LoggingFailed"
     assert status["promoted"]["version"] == run["id"] and "mlflowModelVersion" not in status["promoted"]
-    warnings = [
-        e
-        for e in cluster.core.list_namespaced_event(ns, field_selector="involvedObject.name=fraud-retrain").items
-        if e.reason == "MLflowFailed"
-    ]
-    assert warnings and "MLflow" in warnings[0].message
+    # The Event is posted after the status write that carries the condition: wait for it, do not read it once.
+    warnings = wait_for(
+        lambda: [
+            e
+            for e in cluster.core.list_namespaced_event(ns, field_selector="involvedObject.name=fraud-retrain").items
+            if e.reason == "MLflowFailed"
+        ],
+        timeout=30,
+        what="MLflowFailed Event",
+    )
+    assert "MLflow" in warnings[0].message

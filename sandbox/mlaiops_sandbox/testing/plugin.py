@@ -3,7 +3,10 @@
 - ``sandbox``: one session cluster (API server, pod runtime, real Prometheus) with the project's
   CRDs installed and the operator's ServiceAccount, RBAC and token kubeconfig from its manifests;
 - ``operator_process``: one ``mlaiops run`` process for the session, running as that ServiceAccount;
-- ``cluster``: what a test needs: clients, kubectl, a namespace helper.
+- ``cluster``: what a test needs: clients, kubectl, a namespace helper. The namespaces a test module makes
+  with ``cluster.namespace()`` are deleted after its last test, as Kubernetes' own e2e framework deletes a
+  test's namespace: what they hold would otherwise keep running, scraped and reconciled every second, for the
+  rest of the session.
 
 ``--operator-image IMAGE`` runs every operator of the session from that image, in a container configured
 as the manifests' Deployment (``ImageOperator``), instead of as a process of the checkout, and the
@@ -23,12 +26,18 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from mlaiops_sandbox.cluster import Sandbox
 from mlaiops_sandbox.testing import warm
 from mlaiops_sandbox.testing.image_operator import ImageOperator
 from mlaiops_sandbox.testing.kubectl import Kubectl
 from mlaiops_sandbox.testing.operator import OPERATOR_NAMESPACE, OperatorProcess, install_operator_identity
+from mlaiops_sandbox.testing.wait import wait_for
+
+# How long a namespace of a module that has ended may take to go before a test that reuses its name fails:
+# its custom objects wait for the operator to remove their finalizers.
+NAMESPACE_GONE_TIMEOUT = 120
 
 _from_image: dict[str, tuple[str, Path]] = {}
 
@@ -76,6 +85,7 @@ class Cluster:
         self.custom = client.CustomObjectsApi(self.api)
         self.prometheus_url = sandbox.prometheus_url
         self.kubectl_ = Kubectl(self.kubeconfig)
+        self.made: list[str] = []
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> Any:
         """The completed kubectl process (stdout, stderr, returncode); raises when ``check`` and it failed."""
@@ -85,7 +95,28 @@ class Cluster:
         self.kubectl_.apply(manifest, namespace)
 
     def namespace(self, name: str) -> str:
-        return self.kubectl_.ensure_namespace(name)
+        """Create namespace ``name`` (kept if it exists), first waiting out a deletion of one of that name
+        (the API refuses new objects in a Terminating namespace); tracked for ``delete_namespaces``."""
+        wait_for(lambda: not self._terminating(name), NAMESPACE_GONE_TIMEOUT, what=f"namespace {name} gone")
+        self.kubectl_.ensure_namespace(name)
+        if name not in self.made:
+            self.made.append(name)
+        return name
+
+    def _terminating(self, name: str) -> bool:
+        try:
+            found = self.core.read_namespace(name)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return bool(found.status and found.status.phase == "Terminating")
+
+    def delete_namespaces(self) -> None:
+        """Delete every namespace made through ``namespace()`` so far, without waiting for them to go."""
+        if self.made:
+            self.kubectl("delete", "namespace", *self.made, "--wait=false", "--ignore-not-found", check=False)
+            self.made.clear()
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
@@ -155,3 +186,14 @@ def operator_process(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="session")
 def cluster(sandbox: Sandbox, operator_process: OperatorProcess) -> Cluster:
     return Cluster(sandbox, operator_process)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the last test of a module (and its module fixtures' teardown), delete the namespaces its tests
+    made through the session ``cluster``."""
+    used = getattr(item, "funcargs", {}).get("cluster")
+    result = yield
+    if isinstance(used, Cluster) and (nextitem is None or nextitem.path != item.path):
+        used.delete_namespaces()
+    return result
