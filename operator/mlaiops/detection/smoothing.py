@@ -30,7 +30,6 @@ class EwmaDetector(Detector):
         self.scale = np.zeros(n)
         self.count = np.zeros(n, dtype=np.int64)
         self.slow = np.full(n, np.nan)
-        self._learnable = np.ones(n, dtype=bool)
 
     def _deviation(self, t: float, x: FloatArray) -> Deviation:
         expected = self.level + self.trend
@@ -47,8 +46,11 @@ class EwmaDetector(Detector):
         return resid
 
     def _after_score(self, t: float, x: FloatArray, usable: BoolArray, score: FloatArray) -> None:
-        self._learnable = usable  # ``shiftLearnAll``: the points the slow level may learn, flagged or not
+        """Learn as every detector does; then, with ``shiftLearnAll``, the slow level learns every ``usable``
+        point, flagged ones included (without it, :meth:`_learn` moves it with the level's own points)."""
         super()._after_score(t, x, usable, score)
+        if self.config.shift_learn_all:
+            self._learn_slow(x, usable)
 
     def _learn(self, t: float, x: FloatArray, mask: BoolArray) -> None:
         cfg = self.config
@@ -61,18 +63,25 @@ class EwmaDetector(Detector):
         alpha = np.maximum(cfg.alpha, inv)
         level = alpha * x + (1 - alpha) * expected
         trend = np.where(first, 0.0, cfg.beta * (level - nan_to_num(self.level)) + (1 - cfg.beta) * self.trend)
-        slow = self.slow
-        if cfg.shift_alpha > 0 and self.shift_window > 0:  # NaN: no point yet, or a snapshot from before it
-            slow = np.where(np.isnan(slow), x, slow + np.maximum(cfg.shift_alpha, inv) * (x - slow))
-        # shiftLearnAll: a flagged point moves the slow level by shiftAlpha of its residual (1/n in its first
-        # 1/shiftAlpha points, as every point does, before the channel's 300-point warm-up ends), so the
-        # slow level need not wait for the level to adopt a shift (adaptAfter) before it follows the series
-        slow_mask = self._learnable if cfg.shift_learn_all else mask
         if mask.all():  # the usual step: every series learns, nothing to select
             self.level, self.trend, self.scale = level, trend, scale
         else:
             self.level = np.where(mask, level, self.level)
             self.trend = np.where(mask, trend, self.trend)
             self.scale = np.where(mask, scale, self.scale)
-        self.slow = slow if slow_mask.all() else np.where(slow_mask, slow, self.slow)
         self.count = n
+        if not cfg.shift_learn_all:
+            self._learn_slow(x, mask)
+
+    def _learn_slow(self, x: FloatArray, mask: BoolArray) -> None:
+        """``shiftAlpha``: move the slow level of the ``mask`` series by ``shiftAlpha`` of their residual (by 1/n
+        in a series' first 1/shiftAlpha points, n its points learned so far, this one included, as the level
+        does). With ``shiftLearnAll`` a flagged point moves it too, so the slow level need not wait for the
+        level to adopt a shift (``adaptAfter``) before it follows the series."""
+        cfg = self.config
+        if cfg.shift_alpha <= 0 or self.shift_window <= 0:
+            return
+        inv = 1.0 / np.maximum(self.count, 1)
+        # NaN: no point yet, or a snapshot from before the slow level existed
+        slow = np.where(np.isnan(self.slow), x, self.slow + np.maximum(cfg.shift_alpha, inv) * (x - self.slow))
+        self.slow = slow if mask.all() else np.where(mask, slow, self.slow)
