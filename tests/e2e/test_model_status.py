@@ -51,8 +51,15 @@ def test_a_model_that_cannot_load_is_reported_then_fixed(cluster: Cluster) -> No
     assert (cluster.condition(md, "Stalled") or {}).get("status") == "True"
     assert md["status"]["phase"] == "Failed" and md["status"]["lastAction"] == "Deploying v1"
     assert not md["status"].get("history")  # never recorded as deployed
-    events = cluster.core.list_namespaced_event(ns, field_selector="involvedObject.name=churn").items
-    assert any(e.reason == "ModelLoadFailed" and e.type == "Warning" for e in events)
+    # Posted after the status write that carries the condition: waited for, not read once.
+    wait_for(
+        lambda: any(
+            e.reason == "ModelLoadFailed" and e.type == "Warning"
+            for e in cluster.core.list_namespaced_event(ns, field_selector="involvedObject.name=churn").items
+        ),
+        timeout=30,
+        what="ModelLoadFailed Warning Event",
+    )
 
     roll_out(cluster, ns, "churn")
     md = wait_for(

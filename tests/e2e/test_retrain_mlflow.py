@@ -11,11 +11,14 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from tests.e2e.conftest import Cluster, free_port, wait_for
 from tests.e2e.test_retrain import dataset, policy, request, runs
+
+PORT_ATTEMPTS = 3
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +37,33 @@ def healthy(url: str) -> bool:
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`mlflow server` on a free loopback port; clients upload artifacts to it over HTTP, as pods would."""
     folder = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log = (folder / "server.log").open("wb")
+    # The server takes seconds to start on a loaded machine: another process may take the free port before
+    # it binds (it then exits, "address already in use"), so it gets a new port, as the harness's operator does.
+    for attempt in range(PORT_ATTEMPTS):
+        url, process = start_mlflow(folder, log)
+        try:
+            wait_for(
+                lambda p=process, u=url: p.poll() is not None or healthy(u), timeout=90, what="mlflow server /health"
+            )
+        except BaseException:
+            stop(process)
+            log.close()
+            raise
+        if process.poll() is None:
+            break
+        if attempt == PORT_ATTEMPTS - 1 or b"address already in use" not in (folder / "server.log").read_bytes():
+            log.close()
+            raise RuntimeError(f"mlflow server exited with {process.returncode}; its log: {folder / 'server.log'}")
+    try:
+        yield url
+    finally:
+        stop(process)
+        log.close()
+
+
+def start_mlflow(folder: Path, log: IO[bytes]) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -55,17 +82,21 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its workers share the group, so one signal stops them all
     )
+    return f"http://127.0.0.1:{port}", process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group, SIGKILL after 20 s; nothing if it has already exited."""
     try:
-        wait_for(lambda: process.poll() is None and healthy(url), timeout=90, what="mlflow server /health")
-        yield url
-    finally:
         os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+    except ProcessLookupError:
+        process.wait()
+        return
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def prepare(cluster: Cluster, name: str) -> str:
