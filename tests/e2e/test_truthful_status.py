@@ -8,10 +8,7 @@ The bad objects here are ones no CRD schema can refuse, so kubectl stores them a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
-
-import pytest
 
 from tests.e2e.conftest import Cluster, wait_for
 
@@ -19,19 +16,6 @@ API = "mlaiops.dev/v1alpha1"
 # Balanced brackets (the local check passes) but not PromQL: only Prometheus's parser can say so.
 BAD_QUERY = "sum(rate(up[5m])) oops"
 PROMETHEUS_SAYS = 'parse error: unexpected identifier "oops"'
-
-
-@pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[Callable[[str], str]]:
-    """Namespaces for one test, deleted after it (their objects would keep the session operator busy)."""
-    made: list[str] = []
-
-    def make(name: str) -> str:
-        made.append(cluster.namespace(name))
-        return made[-1]
-
-    yield make
-    cluster.kubectl("delete", "namespace", *made, "--wait=false", check=False)
 
 
 def table(cluster: Cluster, plural: str, namespace: str) -> dict[str, dict[str, str]]:
@@ -90,10 +74,8 @@ def model_deployment(name: str, policy: str, metrics: list[dict[str, Any]] | Non
     return {"apiVersion": API, "kind": "ModelDeployment", "metadata": {"name": name}, "spec": spec}
 
 
-def test_what_only_the_operator_can_judge_is_invalid_in_kubectl_get_with_every_problem(
-    cluster: Cluster, namespace: Callable[[str], str]
-) -> None:
-    ns = namespace("truth-invalid")
+def test_what_only_the_operator_can_judge_is_invalid_in_kubectl_get_with_every_problem(cluster: Cluster) -> None:
+    ns = cluster.namespace("truth-invalid")  # deleted after the module by the harness
     bad_metrics = [
         {"name": "errors", "query": BAD_QUERY, "thresholdRange": {"max": 1}},
         {"name": "latency", "query": "max(up) by", "thresholdRange": {"max": 1}},
@@ -136,10 +118,8 @@ def test_what_only_the_operator_can_judge_is_invalid_in_kubectl_get_with_every_p
     wait_for(lambda: table(cluster, "anomalyrules", ns)["bad-query"]["STATE"] == "Normal", timeout=20, what="fixed")
 
 
-def test_dangling_references_are_listed_and_clear_when_the_objects_appear(
-    cluster: Cluster, namespace: Callable[[str], str]
-) -> None:
-    ns = namespace("truth-refs")
+def test_dangling_references_are_listed_and_clear_when_the_objects_appear(cluster: Cluster) -> None:
+    ns = cluster.namespace("truth-refs")
     playbook = {
         "apiVersion": API,
         "kind": "RemediationPlaybook",

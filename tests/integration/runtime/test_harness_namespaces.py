@@ -29,16 +29,19 @@ def test_made_namespaces_are_deleted_and_a_reused_name_waits_for_the_old_one_to_
     assert cluster.made == []
     assert cluster.core.read_namespace(NAME).status.phase == "Terminating"  # the finalizer holds it
 
+    released = threading.Event()
+
     def release() -> None:
-        time.sleep(2)
+        time.sleep(2)  # gives namespace() the time to return too early, if it does not wait
+        released.set()
         cluster.core.patch_namespaced_config_map("held", NAME, {"metadata": {"finalizers": None}})
 
     releaser = threading.Thread(target=release)
     releaser.start()
-    started = time.monotonic()
     cluster.namespace(NAME)
+    returned_after_release = released.is_set()
     releaser.join()
-    assert time.monotonic() - started >= 1.5, "created while the old namespace was still Terminating"
+    assert returned_after_release, "namespace() returned while the old namespace was still Terminating"
     assert cluster.core.read_namespace(NAME).status.phase == "Active"
     try:
         cluster.core.read_namespaced_config_map("held", NAME)
