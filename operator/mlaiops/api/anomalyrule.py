@@ -136,7 +136,8 @@ class DetectorSpec(ApiModel):
     horizon: Duration | None = None
     """forecast: how far ahead a crossing of upper/lower fires."""
     contamination: float | None = Field(default=None, gt=0, le=0.5)
-    """isolationForest: expected share of anomalies in the fit window."""
+    """isolationForest (default 0.2): the share of its fit window the forest calls rare. Per series, a rare point
+    pages only if its value is also further from the window's mean than the series' normal has been."""
 
     @field_validator("sensitivity")
     @classmethod

@@ -63,6 +63,22 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def with_shipped_defaults(detector: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """The detector's config with ``settings`` over it, a nested field merged into the detector's own default
+    of it: ``noiseFloor.memory=1000`` keeps the ``margin`` the detector ships with, where replacing the whole
+    object would take the class's margin 0 and turn the floor off."""
+    from pydantic.alias_generators import to_camel
+
+    from mlaiops.detection.config import parse_detector_config
+
+    shipped = parse_detector_config({"type": detector}).model_dump(by_alias=True)
+    merged: dict[str, Any] = {"type": detector}
+    for key, value in settings.items():
+        default = shipped.get(to_camel(key))
+        merged[key] = {**default, **value} if isinstance(value, dict) and isinstance(default, dict) else value
+    return merged
+
+
 def _parse_time(text: str) -> float:
     from datetime import UTC, datetime
 
@@ -93,7 +109,7 @@ def _detect(args: argparse.Namespace) -> int:
     from mlaiops.detection.engine import Engine
 
     try:
-        config = parse_detector_config({"type": args.detector, **parse_settings(args.settings)})
+        config = parse_detector_config(with_shipped_defaults(args.detector, parse_settings(args.settings)))
         hysteresis = HysteresisConfig(for_=args.for_, keep_firing_for=args.keep_firing_for)
     except (ValueError, ValidationError) as exc:
         print(f"mlaiops detect: invalid settings: {exc}", file=sys.stderr)

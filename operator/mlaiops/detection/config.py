@@ -62,6 +62,17 @@ BAND_THRESHOLD = 2.0
 """zscore, mad and ewma's band in sigmas: with the floor the band only matters before the floor has seen
 the series' residuals, and the folds chose 2 over the old 4 (zscore) and 5 (mad, ewma) in 4 of 4."""
 
+IFOREST_FLOOR = NoiseFloor(margin=1.1, memory=2000, repeat=2.0)
+"""isolationForest's floor (per series): the forest's score counts only where the value is further from its
+window mean than ``margin`` times the largest such distance of the accepted history. Without it the forest
+pages on its ``contamination`` share of every series (NAB in-sample: -669.90, 7,221 false-positive rows);
+with it 51.21 in-sample, 48.95 cross-validated. Every leave-one-category-out fold chose margin 1.1 (of 1.1,
+1.25, 1.5) and 3 of 4 chose repeat 2 (README)."""
+
+IFOREST_CONTAMINATION = 0.2
+"""The share of its training window the forest calls rare (its score 1). With the floor as the gate a wider
+tail than the old 0.01 lets the floor decide: the folds chose 0.2 over 0.05 in 3 of 4, and 0.35 scores as
+0.2 does in-sample (README)."""
 
 ZSCORE_SHIFT_WINDOW = 30
 """zscore's shift channel: the median of the last 30 residuals against its own floor, so a sustained shift
@@ -199,17 +210,29 @@ class IsolationForestConfig(DetectorBase):
 
     ``multivariate``: the series evaluated together are the features of one entity and share one
     score; otherwise each series is scored on features derived from itself (value, first
-    difference, deviation from its recent mean).
+    difference, deviation from its recent mean), and gated by its noise floor (``IFOREST_FLOOR``).
     """
 
     type: Literal["isolationForest"] = "isolationForest"
+    noise_floor: NoiseFloor = Field(default_factory=lambda: IFOREST_FLOOR.model_copy())
     window: int = Field(500, ge=16)
     refit_every: int = Field(100, ge=1)
     n_estimators: int = Field(50, ge=1, le=1000)
-    contamination: float = Field(0.01, gt=0, lt=0.5)
+    contamination: float = Field(IFOREST_CONTAMINATION, gt=0, le=0.5)
     multivariate: bool = False
     random_state: int = 0
     min_points: int = Field(64, ge=16)
+
+    @model_validator(mode="after")
+    def _floor_per_series(self) -> IsolationForestConfig:
+        """A floor gates one series by its own residuals; a multivariate forest scores the series together
+        (a pair of ordinary values can be the anomaly), so it has none, and one asked for is refused."""
+        if not self.multivariate:
+            return self
+        if "noise_floor" in self.model_fields_set and self.noise_floor.margin > 0:
+            raise ValueError("noiseFloor: applies per series, not to a multivariate isolationForest")
+        self.noise_floor = NoiseFloor()
+        return self
 
 
 class ForecastConfig(DetectorBase):

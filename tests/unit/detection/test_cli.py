@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from mlaiops.detection.cli import parse_settings
+from mlaiops.detection.cli import parse_settings, with_shipped_defaults
+from mlaiops.detection.config import parse_detector_config
 
 
 def write_series(path: Path, values: np.ndarray) -> None:
@@ -70,3 +72,16 @@ def test_parse_settings_nested_and_json() -> None:
         "dataRange": [0, 100],
         "direction": "up",
     }
+
+
+def test_a_nested_setting_keeps_the_rest_of_the_detectors_own_default() -> None:
+    """``--set noiseFloor.memory=1000`` changes the memory of zscore's shipped floor; it does not replace the
+    floor by the class's default, whose margin 0 turns it off (a --cv grid over memory alone measured that)."""
+    shipped = parse_detector_config({"type": "zscore"}).noise_floor
+    for key in ("noiseFloor", "noise_floor"):
+        merged = parse_detector_config(with_shipped_defaults("zscore", {key: {"memory": 1000}})).noise_floor
+        assert merged == shipped.model_copy(update={"memory": 1000})
+    assert with_shipped_defaults("zscore", {"window": 60}) == {"type": "zscore", "window": 60}
+    with_floor = with_shipped_defaults("isolationForest", {"multivariate": True, "noiseFloor": {"memory": 9}})
+    with pytest.raises(ValueError, match="noiseFloor: applies per series"):  # the shipped margin came along
+        parse_detector_config(with_floor)

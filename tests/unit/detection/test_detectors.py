@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlaiops.detection.base import INVALID_SCORE, Detector
-from mlaiops.detection.registry import build_detector
+from mlaiops.detection.registry import build_detector, detector_from_dict
 
 STEP = 60.0
 STREAMING = ["zscore", "mad", "ewma", "auto"]
@@ -173,6 +173,29 @@ def test_isolation_forest_per_series_flags_a_spike() -> None:
     found = detector.run(values, times(400)).anomalous[0]
     assert found[330]
     assert found[100:].sum() <= 20  # contamination 1% plus the points around the spike
+
+
+def test_isolation_forest_floor_quiets_a_heavy_tailed_series_and_keeps_a_spike_beyond_it() -> None:
+    """The forest calls its ``contamination`` tail rare on any series; the floor lets a point page only if its
+    value is further from the window mean than anything the series' normal has shown (``IFOREST_FLOOR``)."""
+    values = 10 + np.random.default_rng(3).standard_t(3, 1500)
+    values[1300] = 10 + 4 * np.abs(values[:1300] - 10).max()
+    floored = build_detector({"type": "isolationForest"}).run(values, times(1500)).anomalous[0]
+    bare = build_detector({"type": "isolationForest", "noiseFloor": {"margin": 0}}).run(values, times(1500))
+    assert floored[1300] and bare.anomalous[0, 1300]
+    assert np.flatnonzero(floored[500:]).tolist() == [800]  # once the floor has seen the series: the spike only
+    assert bare.anomalous[0].sum() >= 20 * floored.sum()  # 215 against 6 (5 while the floor is young)
+
+
+def test_isolation_forest_floor_survives_a_restart() -> None:
+    values = 10 + np.random.default_rng(4).standard_t(3, 900)
+    whole = build_detector({"type": "isolationForest"}).run(values, times(900)).score[0]
+    first = build_detector({"type": "isolationForest"})
+    head = first.run(values[:600], times(900)[:600]).score[0]
+    restored = detector_from_dict(first.to_dict())
+    assert restored.noise_bar[0] > 0
+    tail = restored.run(values[600:], times(900)[600:]).score[0]
+    assert np.allclose(np.concatenate([head, tail]), whole)
 
 
 def test_isolation_forest_multivariate_flags_a_broken_relation() -> None:

@@ -116,7 +116,9 @@ def test_the_single_purpose_detectors_ship_a_floor_and_the_others_none() -> None
         shipped = parse_detector_config({"type": kind})
         assert (shipped.noise_floor.repeat, shipped.threshold) == (2.0, 2.0), kind
     assert parse_detector_config({"type": "seasonal"}).noise_floor.repeat == 0
-    for kind in ("auto", "threshold", "forecast", "isolationForest"):
+    assert parse_detector_config({"type": "isolationForest"}).noise_floor.margin > 0
+    assert parse_detector_config({"type": "isolationForest", "multivariate": True}).noise_floor == NoiseFloor()
+    for kind in ("auto", "threshold", "forecast"):
         assert (
             parse_detector_config(
                 {"type": kind, **({"upper": 1} if kind in ("threshold", "forecast") else {})}
@@ -125,6 +127,8 @@ def test_the_single_purpose_detectors_ship_a_floor_and_the_others_none() -> None
         ), kind
     with pytest.raises(ValueError, match="margin"):
         parse_detector_config({"type": "zscore", "noiseFloor": {"margin": -1}})
+    with pytest.raises(ValueError, match="noiseFloor: applies per series"):
+        parse_detector_config({"type": "isolationForest", "multivariate": True, "noiseFloor": {"margin": 1.1}})
 
 
 def recurring_spikes(spikes: int, every: int = 50) -> list[float]:

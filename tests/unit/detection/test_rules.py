@@ -128,3 +128,12 @@ def test_multivariate_rule_scores_entities_on_joined_features() -> None:
 def test_multivariate_needs_isolation_forest() -> None:
     with pytest.raises(ValueError, match=r"needs detector\.type isolationForest"):
         AnomalyRuleSpec.model_validate({"queries": [{"name": "a", "query": "a"}, {"name": "b", "query": "b"}]})
+
+
+@pytest.mark.parametrize("contamination", [0.001, 0.5])
+def test_every_contamination_the_api_accepts_builds_an_engine(contamination: float) -> None:
+    """The API accepts contamination in (0, 0.5]; the engine must take all of it (it once refused 0.5)."""
+    rule = spec(detector={"type": "isolationForest", "contamination": contamination})
+    evaluator = RuleEvaluator("ns", "r", rule)
+    (result,) = evaluator.evaluate(T0, [({"pod": "a"}, 1.0)])
+    assert result.state == "Normal"
