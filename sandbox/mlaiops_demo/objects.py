@@ -59,7 +59,7 @@ def model_deployment() -> JSON:
 
     CPU seconds per request, not wall-clock latency: on a shared two-core machine a fresh canary
     process waits for the CPU for many seconds, while the CPU a prediction costs does not depend on
-    who else runs. A slow model fails every check (each of its predictions costs about 90 ms); a
+    who else runs. A slow model fails every check (each of its predictions costs about 80 ms); a
     fresh process fails only while its model load is in the 6 s window, which ``failureLimit`` allows.
 
     The canary is also judged on delayed labels (``accuracy-vs-stable``), in dry run: recorded in

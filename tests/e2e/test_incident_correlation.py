@@ -34,6 +34,7 @@ from tests.e2e.test_remediation import secret
 
 pytestmark = pytest.mark.integration
 FEATURES = 8
+TRAFFIC_RATE = 4.0
 QUERY = "histogram_quantile(0.9, sum by ({by}) (rate(mlaiops_model_request_duration_seconds_bucket{{{sel}}}[10s])))"
 
 
@@ -46,7 +47,7 @@ def rule(name: str, namespace: str, by: str, selector: str, target: dict[str, st
             "query": QUERY.format(by=by, sel=f'namespace="{namespace}"{selector}'),
             "interval": "1s",
             "fitWindow": "1m",
-            # the logistic regression answers in a few ms, the forest of 3,000 trees in about 90 ms or more
+            # the logistic regression answers in a few ms, the slow forest in about 80 ms or more (SLOW_TREES)
             "detector": {"type": "threshold", "upper": 0.04, "direction": "up"},
             "severity": "critical",
             "for": "5s",  # a cold pod's first slow requests are not the trouble; the slow model's latency stays
@@ -148,7 +149,9 @@ def test_a_bad_rollout_makes_one_incident_one_notification_and_the_rollout_ranks
         endpoint = cluster.core.read_namespaced_service("fraud", namespace).metadata.annotations[
             "sandbox.mlaiops.dev/endpoint"
         ]
-        traffic = Traffic(f"{endpoint}/v2/models/fraud/infer", FEATURES).start()
+        # Four requests a second: p90 over 10 s has 40 of them, and a pod of the slow forest spends a fraction
+        # of a core on them, where 12 a second on a 3,000-tree forest held a whole one (11 to 15 core-s a pod).
+        traffic = Traffic(f"{endpoint}/v2/models/fraud/infer", FEATURES, rate=TRAFFIC_RATE).start()
         wait_for(lambda: traffic.codes[200] >= 5, what="inference through the Service")
         cluster.apply(secret(webhook.url()), namespace)
         cluster.apply(
