@@ -172,7 +172,7 @@ def test_isolation_forest_per_series_flags_a_spike() -> None:
     detector = build_detector({"type": "isolationForest", "window": 300, "refitEvery": 100})
     found = detector.run(values, times(400)).anomalous[0]
     assert found[330]
-    assert found[100:].sum() <= 20  # contamination 1% plus the points around the spike
+    assert found[100:].sum() <= 20  # the spike, and what the floor lets through while it is young
 
 
 def test_isolation_forest_floor_quiets_a_heavy_tailed_series_and_keeps_a_spike_beyond_it() -> None:
