@@ -66,12 +66,14 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
 def with_shipped_defaults(detector: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The detector's config with ``settings`` over it, a nested field merged into the detector's own default
     of it: ``noiseFloor.memory=1000`` keeps the ``margin`` the detector ships with, where replacing the whole
-    object would take the class's margin 0 and turn the floor off."""
+    object would take the class's margin 0 and turn the floor off. The defaults are those of the detector as
+    the flat settings make it (forecast needs its ``upper``; a multivariate forest has no floor)."""
     from pydantic.alias_generators import to_camel
 
     from mlaiops.detection.config import parse_detector_config
 
-    shipped = parse_detector_config({"type": detector}).model_dump(by_alias=True)
+    flat = {key: value for key, value in settings.items() if not isinstance(value, dict)}
+    shipped = parse_detector_config({"type": detector, **flat}).model_dump(by_alias=True)
     merged: dict[str, Any] = {"type": detector}
     for key, value in settings.items():
         default = shipped.get(to_camel(key))

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mlaiops.detection.cli import parse_settings, with_shipped_defaults
 from mlaiops.detection.config import parse_detector_config
@@ -82,6 +81,16 @@ def test_a_nested_setting_keeps_the_rest_of_the_detectors_own_default() -> None:
         merged = parse_detector_config(with_shipped_defaults("zscore", {key: {"memory": 1000}})).noise_floor
         assert merged == shipped.model_copy(update={"memory": 1000})
     assert with_shipped_defaults("zscore", {"window": 60}) == {"type": "zscore", "window": 60}
-    with_floor = with_shipped_defaults("isolationForest", {"multivariate": True, "noiseFloor": {"memory": 9}})
-    with pytest.raises(ValueError, match="noiseFloor: applies per series"):  # the shipped margin came along
-        parse_detector_config(with_floor)
+    # The defaults of the detector the flat settings make: a multivariate forest's is no floor at all ...
+    multivariate = with_shipped_defaults("isolationForest", {"multivariate": True, "noiseFloor": {"memory": 9}})
+    assert parse_detector_config(multivariate).noise_floor.margin == 0
+    # ... and a forecast, which needs a bound, takes the one given beside the nested setting.
+    forecast = with_shipped_defaults("forecast", {"upper": 5, "minDeviation": {"absolute": 1}})
+    assert parse_detector_config(forecast).min_deviation.absolute == 1
+
+
+def test_a_detector_that_needs_a_bound_runs_with_one(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_series(src, np.arange(30.0))
+    result = detect("--detector", "forecast", "--set", "upper=25", str(src), "-o", str(dst))
+    assert result.returncode == 0, result.stderr
