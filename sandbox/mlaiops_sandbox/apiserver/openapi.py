@@ -93,6 +93,21 @@ def _component(info: ResourceInfo) -> dict[str, Any]:
     return body
 
 
+def gv_json(registry: Registry, group: str, version: str) -> str | None:
+    """The group-version document as the server sends it (compact JSON), None if nothing is served there."""
+
+    def build() -> str | None:
+        doc = gv_document(registry, group, version)
+        return None if doc is None else json.dumps(doc, separators=(",", ":"))
+
+    return registry.derived(("openapi", group, version), build)
+
+
+def root_json(registry: Registry) -> str:
+    """The /openapi/v3 index as the server sends it."""
+    return registry.derived(("openapi",), lambda: json.dumps(root_document(registry), separators=(",", ":")))
+
+
 def gv_document(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
     infos = registry.in_group_version(group, version)
     if not infos:
@@ -110,8 +125,8 @@ def gv_document(registry: Registry, group: str, version: str) -> dict[str, Any] 
     }
 
 
-def _hash(doc: dict[str, Any] | None) -> str:
-    return hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:64].upper()
+def _hash(document: str | None) -> str:
+    return hashlib.sha512((document or "").encode()).hexdigest()[:64].upper()
 
 
 def root_document(registry: Registry) -> dict[str, Any]:
@@ -120,5 +135,5 @@ def root_document(registry: Registry) -> dict[str, Any]:
     for group, versions in registry.group_versions().items():
         for version in versions:
             p = gv_path(group, version)
-            paths[p] = {"serverRelativeURL": f"/openapi/v3/{p}?hash={_hash(gv_document(registry, group, version))}"}
+            paths[p] = {"serverRelativeURL": f"/openapi/v3/{p}?hash={_hash(gv_json(registry, group, version))}"}
     return {"paths": paths}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 
@@ -420,15 +423,28 @@ class Registry:
 
     def __init__(self) -> None:
         self._by_gvp: dict[tuple[str, str, str], ResourceInfo] = {}
+        self._derived: dict[Hashable, Any] = {}
         for info in builtin_resources():
             self.add(info)
 
     def add(self, info: ResourceInfo) -> None:
         self._by_gvp[(info.group, info.version, info.plural)] = info
+        self._derived.clear()
 
     def remove_group_plural(self, group: str, plural: str) -> None:
         for key in [k for k in self._by_gvp if k[0] == group and k[2] == plural]:
             del self._by_gvp[key]
+        self._derived.clear()
+
+    def derived(self, key: Hashable, build: Callable[[], T]) -> T:
+        """What ``build`` derives from the resources, kept until one is added or removed (a CRD's update
+        replaces its entries). Why: kubectl fetches the OpenAPI documents on every apply and create, and
+        building them (every schema of a group copied, serialised and hashed) was the largest single
+        cost of the e2e suite's API server. The value is shared: callers must not change it."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        value: T = self._derived[key]
+        return value
 
     def get(self, group: str, version: str, plural: str) -> ResourceInfo | None:
         return self._by_gvp.get((group, version, plural))

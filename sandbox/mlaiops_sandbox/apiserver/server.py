@@ -34,11 +34,16 @@ SubresourceHandler = Callable[[web.Request, "ApiServer", "Target"], Awaitable[we
 def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     """Compact JSON and a newline, as the real server's encoder writes; warnings become
     `Warning: 299 - "..."` headers as the real server sends."""
-    response = web.Response(text=json.dumps(body, separators=(",", ":")) + "\n", status=status, content_type=JSON)
+    response = _json_text(json.dumps(body, separators=(",", ":")), status)
     for warning in warnings or []:
         escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
         response.headers.add("Warning", f'299 - "{escaped}"')
     return response
+
+
+def _json_text(text: str, status: int = 200) -> web.Response:
+    """A body already serialised as compact JSON (a document the server keeps)."""
+    return web.Response(text=text + "\n", status=status, content_type=JSON)
 
 
 def _error(err: ApiError) -> web.Response:
@@ -172,7 +177,7 @@ class ApiServer:
             if path.startswith("/sandbox/"):
                 return await self._admin(request, path)
             if path == "/openapi/v3":
-                return _json(openapi.root_document(self.cluster.registry))
+                return _json_text(openapi.root_json(self.cluster.registry))
             if path.startswith("/openapi/v3/"):
                 return self._openapi(path[len("/openapi/v3/") :])
             parts = path.strip("/").split("/")
@@ -201,12 +206,12 @@ class ApiServer:
         parts = gv.split("/")
         doc = None
         if parts[0] == "api" and len(parts) == 2:
-            doc = openapi.gv_document(self.cluster.registry, "", parts[1])
+            doc = openapi.gv_json(self.cluster.registry, "", parts[1])
         elif parts[0] == "apis" and len(parts) == 3:
-            doc = openapi.gv_document(self.cluster.registry, parts[1], parts[2])
+            doc = openapi.gv_json(self.cluster.registry, parts[1], parts[2])
         if doc is None:
             raise ApiError(404, "the server could not find the requested resource", details={})
-        return _json(doc)
+        return _json_text(doc)
 
     async def _api(self, request: web.Request, group: str, parts: list[str]) -> web.StreamResponse:
         registry = self.cluster.registry

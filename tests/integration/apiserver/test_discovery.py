@@ -136,3 +136,46 @@ def test_openapi_v3_declares_field_validation(http: Http, widget_crd: dict) -> N
     schemas = doc["components"]["schemas"]
     assert any("spec" in s.get("properties", {}) for s in schemas.values())
     assert http.get("/openapi/v3/apis/nope.example.com/v1").status_code == 404
+
+
+def test_openapi_v3_follows_a_crd_update(http: Http) -> None:
+    """Real server: a CRD's schema change is republished in its group-version document and changes the hash
+    in the /openapi/v3 index (kubectl caches documents by that hash, so a stale one would validate against
+    the old schema); a second read of an unchanged document is the same document under the same hash."""
+    group = unique("docs") + ".example.com"
+    crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+    def schema(*fields: str) -> dict:
+        spec = {"type": "object", "properties": {name: {"type": "string"} for name in fields}}
+        return {"openAPIV3Schema": {"type": "object", "properties": {"spec": spec}}}
+
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"notes.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "notes", "kind": "Note"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema("text")}],
+        },
+    }
+    assert http.post(crd_path, crd).status_code == 201
+    gv = f"apis/{group}/v1"
+    poll(lambda: gv in http.get("/openapi/v3").json()["paths"], what="the group's document in the index")
+
+    def published() -> tuple[str, dict]:
+        url = http.get("/openapi/v3").json()["paths"][gv]["serverRelativeURL"]
+        note = http.get(url).json()["components"]["schemas"]
+        return url, next(iter(note.values()))["properties"]["spec"]["properties"]
+
+    before_url, before = published()
+    assert published() == (before_url, before)
+    assert set(before) == {"text"}
+    current = http.get(f"{crd_path}/notes.{group}").json()
+    current["spec"]["versions"][0]["schema"] = schema("text", "author")
+    assert http.put(f"{crd_path}/notes.{group}", current).status_code == 200
+    poll(lambda: set(published()[1]) == {"text", "author"}, what="the new schema in the document")
+    assert published()[0] != before_url
+    assert http.delete(f"{crd_path}/notes.{group}").status_code == 200
+    poll(lambda: gv not in http.get("/openapi/v3").json()["paths"], what="the document gone from the index")
