@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pytest
 from mlaiops_demo import checks, objects
-from mlaiops_demo.data import DRIFTING, FEATURES, fraud_table, transactions
+from mlaiops_demo.data import DISTINCT_TREES, DRIFTING, FEATURES, fraud_table, slow_model, transactions
 from mlaiops_demo.summary import summary_table
 from mlaiops_demo.traffic import infer_body, next_due
 from pydantic import BaseModel
@@ -243,3 +245,18 @@ def test_with_every_slot_stalled_the_demo_traffic_starts_again_from_now_instead_
     sent = sent_in(10.05, 0.1, lambda i: 3.0 if 5 <= i <= 8 else 0.01, in_flight=4)  # four answers take 3 s
     assert sent[8] == pytest.approx(3.5)  # the first of them came back at 3.5 s
     assert [b - a for a, b in pairwise(sent[8:])] == pytest.approx([0.1] * (len(sent) - 9))
+
+
+def test_the_slow_forest_walks_every_tree_it_claims_but_learns_only_the_distinct_ones(tmp_path: Path) -> None:
+    """Its latency is that of ``trees`` trees (each is walked per prediction); its answers are those of the
+    ``DISTINCT_TREES`` it learnt, each repeated equally often, and the file holds each tree once."""
+    slow_model(tmp_path / "m.joblib", features=6, trees=3 * DISTINCT_TREES)
+    forest = joblib.load(tmp_path / "m.joblib")
+    assert len(forest.estimators_) == forest.n_estimators == 3 * DISTINCT_TREES
+    assert len({id(tree) for tree in forest.estimators_}) == DISTINCT_TREES
+    rows = np.random.default_rng(0).normal(size=(20, 6))
+    learnt = np.mean([tree.predict_proba(rows) for tree in forest.estimators_[:DISTINCT_TREES]], axis=0)
+    np.testing.assert_allclose(forest.predict_proba(rows), learnt)
+    few = tmp_path / "few.joblib"
+    slow_model(few, features=6, trees=DISTINCT_TREES // 2)
+    assert len({id(tree) for tree in joblib.load(few).estimators_}) == DISTINCT_TREES // 2
