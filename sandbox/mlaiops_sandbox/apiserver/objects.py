@@ -29,6 +29,10 @@ CRDS: GR = ("apiextensions.k8s.io", "customresourcedefinitions")
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIXES = random.Random()
+"""generateName's suffixes come from a generator of the server's own, as the real server's do: the global
+one belongs to the process, and in a test process Hypothesis checks that nothing draws from it while it
+draws an example (a background controller's Pod name did, and Hypothesis warned of `random` in a strategy)."""
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Kinds whose DELETE answers with the deleted object rather than a Status (as the real registry does).
@@ -159,7 +163,7 @@ class Cluster:
             raise bad_request("resourceVersion should not be set on objects to be created")
         if not meta.get("name"):
             if meta.get("generateName"):
-                suffix = "".join(random.choice(_SUFFIX_ALPHABET) for _ in range(5))
+                suffix = "".join(_SUFFIXES.choice(_SUFFIX_ALPHABET) for _ in range(5))
                 meta["name"] = meta["generateName"] + suffix
             else:
                 raise invalid(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import kubernetes
 from apiserver_support import Http, widget, wpath
 
@@ -21,6 +24,22 @@ def test_core_events_with_generate_name(api_client: kubernetes.client.ApiClient,
     assert created.metadata.name.startswith("kopf-event-")
     events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=w").items
     assert [e.message for e in events] == ["hello"]
+
+
+def test_generated_names_leave_the_global_random_state_alone(
+    api_client: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    """Real server: generateName gets 5 characters of its own alphabet from the server's own generator. The
+    sandbox serves from inside test processes, where drawing from the global `random` while Hypothesis draws
+    an example makes it warn of `random` in a strategy (and later Hypothesis versions fail)."""
+    core = kubernetes.client.CoreV1Api(api_client)
+    state = random.getstate()
+    names = {
+        core.create_namespaced_config_map(namespace, {"metadata": {"generateName": "cm-"}}).metadata.name
+        for _ in range(5)
+    }
+    assert random.getstate() == state
+    assert len(names) == 5 and all(re.fullmatch(r"cm-[bcdfghjklmnpqrstvwxz2456789]{5}", name) for name in names)
 
 
 def test_events_k8s_io(api_client: kubernetes.client.ApiClient, namespace: str) -> None:
