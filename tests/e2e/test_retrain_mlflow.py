@@ -169,11 +169,13 @@ def test_runs_are_logged_registered_and_only_promotions_move_champion(
     import joblib
     import mlflow
     import numpy as np
+    import pandas as pd
 
     mlflow.set_tracking_uri(mlflow_server)
     champion = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
     local = joblib.load(cluster.sandbox.dir / "volumes" / ns / "fraud-models" / "fraud" / first["id"] / "model.joblib")
-    rows = np.random.default_rng(0).normal(size=(20, 6))
+    # Rows named as the trainer's columns were (scikit-learn warns of unnamed rows for a model fitted on named ones).
+    rows = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 6)), columns=local.feature_names_in_)
     assert (champion.predict(rows) == local.predict(rows)).all()
 
     # Same data and seed: no improvement, rejected. It is registered (alias challenger), champion stays.
