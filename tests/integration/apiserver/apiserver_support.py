@@ -118,6 +118,21 @@ def names(events: list[dict[str, Any]], type_: str | None = None) -> list[str]:
     return [_name(e) for e in events if type_ is None or e["type"] == type_]
 
 
+def crd_body(
+    group: str, plural: str, kind: str, scope: str = "Namespaced", schema: dict[str, Any] | None = None, **version: Any
+) -> dict[str, Any]:
+    """A one-version (v1, served and stored) CustomResourceDefinition; ``version`` adds to that version
+    (e.g. ``subresources``), ``schema`` is its openAPIV3Schema (any object by default)."""
+    body = schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    served = {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": body}, **version}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {"group": group, "scope": scope, "names": {"plural": plural, "kind": kind}, "versions": [served]},
+    }
+
+
 def widget(name: str, **spec: Any) -> dict[str, Any]:
     """A valid Widget (the test CRD's kind) with extra spec fields."""
     return {

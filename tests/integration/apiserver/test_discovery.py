@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apiserver_support import Http, poll, unique
+from apiserver_support import Http, crd_body, poll, unique
 
 
 def _resources(http: Http, path: str) -> dict[str, dict]:
@@ -79,25 +79,8 @@ def test_crd_appears_in_discovery_and_emits_event(http: Http) -> None:
     """Real server: a new CRD gets Established/NamesAccepted conditions and acceptedNames, its
     group appears in /apis and /apis/<g>/<v>, and watchers of CRDs get an event (kopf rescans)."""
     group = f"{unique('g')}.example.com"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"gizmos.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Cluster",
-            "names": {"plural": "gizmos", "kind": "Gizmo", "shortNames": ["gz"], "categories": ["things"]},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-                }
-            ],
-        },
-    }
+    crd = crd_body(group, "gizmos", "Gizmo", scope="Cluster", subresources={"status": {}})
+    crd["spec"]["names"] |= {"shortNames": ["gz"], "categories": ["things"]}
     crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     rv = http.get(crd_path).json()["metadata"]["resourceVersion"]
     with http.watch(crd_path, {"resourceVersion": rv}) as stream:
@@ -147,19 +130,9 @@ def test_openapi_v3_follows_a_crd_update(http: Http) -> None:
 
     def schema(*fields: str) -> dict:
         spec = {"type": "object", "properties": {name: {"type": "string"} for name in fields}}
-        return {"openAPIV3Schema": {"type": "object", "properties": {"spec": spec}}}
+        return {"type": "object", "properties": {"spec": spec}}
 
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"notes.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "notes", "kind": "Note"},
-            "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema("text")}],
-        },
-    }
+    crd = crd_body(group, "notes", "Note", schema=schema("text"))
     assert http.post(crd_path, crd).status_code == 201
     gv = f"apis/{group}/v1"
     poll(lambda: gv in http.get("/openapi/v3").json()["paths"], what="the group's document in the index")
@@ -173,7 +146,7 @@ def test_openapi_v3_follows_a_crd_update(http: Http) -> None:
     assert published() == (before_url, before)
     assert set(before) == {"text"}
     current = http.get(f"{crd_path}/notes.{group}").json()
-    current["spec"]["versions"][0]["schema"] = schema("text", "author")
+    current["spec"]["versions"][0]["schema"] = {"openAPIV3Schema": schema("text", "author")}
     assert http.put(f"{crd_path}/notes.{group}", current).status_code == 200
     poll(lambda: set(published()[1]) == {"text", "author"}, what="the new schema in the document")
     assert published()[0] != before_url

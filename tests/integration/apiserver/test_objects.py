@@ -6,7 +6,7 @@ import re
 
 import kubernetes
 import pytest
-from apiserver_support import Http, unique, widget, wpath
+from apiserver_support import Http, crd_body, unique, widget, wpath
 
 
 def _cm(name: str, **data: str) -> dict:
@@ -134,24 +134,7 @@ def test_generation_without_status_subresource(http: Http, namespace: str) -> No
     """Real server: for a CRD without a status subresource any non-metadata change (status too)
     bumps generation."""
     group = f"{unique('nos')}.example.com"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"plains.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "plains", "kind": "Plain"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-                }
-            ],
-        },
-    }
+    crd = crd_body(group, "plains", "Plain")
     assert http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).status_code == 201
     base = f"/apis/{group}/v1/namespaces/{namespace}/plains"
     assert http.post(base, {"metadata": {"name": "p"}, "spec": {"a": 1}}).status_code == 201
