@@ -227,10 +227,11 @@ class IsolationForestConfig(DetectorBase):
     @model_validator(mode="after")
     def _floor_per_series(self) -> IsolationForestConfig:
         """A floor gates one series by its own residuals; a multivariate forest scores the series together
-        (a pair of ordinary values can be the anomaly), so it has none, and one asked for is refused."""
+        (a pair of ordinary values can be the anomaly), so it has none, and one asked for is refused: any
+        setting of it but the floor that is off (a ``memory`` alone would be accepted and do nothing)."""
         if not self.multivariate:
             return self
-        if "noise_floor" in self.model_fields_set and self.noise_floor.margin > 0:
+        if "noise_floor" in self.model_fields_set and self.noise_floor != NoiseFloor():
             raise ValueError("noiseFloor: applies per series, not to a multivariate isolationForest")
         self.noise_floor = NoiseFloor()
         return self

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mlaiops.detection.cli import parse_settings, with_shipped_defaults
 from mlaiops.detection.config import parse_detector_config
@@ -81,9 +82,11 @@ def test_a_nested_setting_keeps_the_rest_of_the_detectors_own_default() -> None:
         merged = parse_detector_config(with_shipped_defaults("zscore", {key: {"memory": 1000}})).noise_floor
         assert merged == shipped.model_copy(update={"memory": 1000})
     assert with_shipped_defaults("zscore", {"window": 60}) == {"type": "zscore", "window": 60}
-    # The defaults of the detector the flat settings make: a multivariate forest's is no floor at all ...
+    # The defaults of the detector the flat settings make: a multivariate forest has no floor, so one asked
+    # for is refused, not merged into an off floor where it would do nothing ...
     multivariate = with_shipped_defaults("isolationForest", {"multivariate": True, "noiseFloor": {"memory": 9}})
-    assert parse_detector_config(multivariate).noise_floor.margin == 0
+    with pytest.raises(ValueError, match="noiseFloor: applies per series"):
+        parse_detector_config(multivariate)
     # ... and a forecast, which needs a bound, takes the one given beside the nested setting.
     forecast = with_shipped_defaults("forecast", {"upper": 5, "minDeviation": {"absolute": 1}})
     assert parse_detector_config(forecast).min_deviation.absolute == 1

@@ -129,6 +129,10 @@ def test_the_single_purpose_detectors_ship_a_floor_and_the_others_none() -> None
         parse_detector_config({"type": "zscore", "noiseFloor": {"margin": -1}})
     with pytest.raises(ValueError, match="noiseFloor: applies per series"):
         parse_detector_config({"type": "isolationForest", "multivariate": True, "noiseFloor": {"margin": 1.1}})
+    with pytest.raises(ValueError, match="noiseFloor: applies per series"):  # accepted, it would do nothing
+        parse_detector_config({"type": "isolationForest", "multivariate": True, "noiseFloor": {"memory": 9}})
+    off = {"type": "isolationForest", "multivariate": True, "noiseFloor": {"margin": 0}}
+    assert parse_detector_config(off).noise_floor == NoiseFloor()
 
 
 def recurring_spikes(spikes: int, every: int = 50) -> list[float]:
